@@ -1,0 +1,50 @@
+# The two commands of the README do all set-up on a fresh machine:
+#   make book   # venv + installs + data, executes every notebook at PRESET, builds _build/html
+#   make test   # venv + installs, then lint and the test suite
+# On a GPU: make book PRESET=paper DEVICE=cuda
+
+PRESET ?= ci
+DEVICE ?= auto
+SEED   ?= 0
+PYTHON ?= python3
+VENV   ?= .venv
+# torch first and alone: on a CPU machine this pin is the local CPU build; pip would
+# otherwise resolve torch through transformer-lens and fetch a multi-GB CUDA build.
+TORCH  ?= torch==2.13.0
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.ftscope-installed
+
+.PHONY: book run build claims status test lint data clean
+
+book: run build            ## execute every notebook at PRESET (cached), then render the book
+
+run: $(STAMP) data         ## execute the notebooks with papermill (skips unchanged ones)
+	$(BIN)/ftscope run --preset $(PRESET) --device $(DEVICE) --seed $(SEED)
+
+build: $(STAMP)            ## render _build/html from the executed notebooks; warnings are errors
+	$(BIN)/ftscope build --preset $(PRESET)
+
+claims: $(STAMP)           ## print the scorecard; fails if a claim could not be evaluated
+	$(BIN)/ftscope claims --preset $(PRESET) --strict
+
+status: $(STAMP)           ## each notebook's last duration, device, preset and cache state
+	$(BIN)/ftscope status
+
+test: $(STAMP) lint        ## the test suite (small data the project makes itself)
+	$(BIN)/python -m pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests notebooks
+
+data: $(STAMP)             ## corpora later chapters need, each with a manifest (none needed yet)
+	@:
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet $(TORCH)
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@
+
+clean:                     ## remove generated files (keeps the venv and caches)
+	rm -rf _build book/chapters book/_generated results

@@ -1,0 +1,167 @@
+"""``ftscope build`` / ``claims`` / ``status``: the scorecard and status tables, and the book build.
+
+The scorecard and status pages (``book/scorecard.md``, ``book/status.md``) are written by
+hand; the tables they include are generated here from ``results/<preset>/*.json`` into
+``book/_generated/`` just before Jupyter Book runs, so they can never be typed by hand.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from .claims import validate_result
+from .config import check_preset
+from .paths import Project
+from .runner import installed_versions, load_result, notebook_names, publish, state
+
+VERDICT_MARK = {"reproduced": "✅ reproduced", "not reproduced": "❌ not reproduced", "failed": "⚠️ failed"}
+
+
+def fmt(value: Any) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return f"{value:.3g}"
+    return str(value)
+
+
+def _cell(text: Any) -> str:
+    return fmt(text).replace("|", "\\|").replace("\n", " ")
+
+
+def results(project: Project, preset: str) -> dict[str, dict[str, Any]]:
+    """Every notebook's validated results at ``preset`` (notebooks without results are absent)."""
+    out = {}
+    for name in notebook_names(project):
+        doc = load_result(project, preset, name)
+        if doc is not None:
+            validate_result(doc)
+            out[name] = doc
+    return out
+
+
+def scorecard_rows(project: Project, preset: str) -> list[dict[str, Any]]:
+    return [claim for doc in results(project, preset).values() for claim in doc["claims"]]
+
+
+def scorecard_markdown(project: Project, preset: str) -> str:
+    rows = scorecard_rows(project, preset)
+    counts = {v: sum(r["verdict"] == v for r in rows) for v in VERDICT_MARK}
+    lines = [
+        f"Preset **{preset}**: {len(rows)} claims, "
+        + ", ".join(f"{n} {v}" for v, n in counts.items())
+        + ".",
+        "",
+        "| Chapter | Claim | Paper | Paper's statement | Paper | Ours | Criterion | Verdict | Notes |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        chapter = f"{{doc}}`{r['chapter']} </book/chapters/{r['chapter']}>`"
+        lines.append("| " + " | ".join([
+            chapter, f"`{r['id']}`", _cell(f"{r['paper']}, {r['reference']}"), _cell(r["statement"]),
+            _cell(r["paper_value"]), _cell(r["ours"]), _cell(r["criterion"]),
+            VERDICT_MARK[r["verdict"]], _cell(r.get("note", "")),
+        ]) + " |")
+    if not rows:
+        lines.append("| – | – | – | no chapter has recorded a claim at this preset yet | – | – | – | – | – |")
+    return "\n".join(lines) + "\n"
+
+
+def status_markdown(project: Project, preset: str) -> str:
+    versions = installed_versions()
+    lines = [
+        "| Notebook | Preset | Device | Seed | Duration (s) | Finished (UTC) | Commit | Cache |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for name in notebook_names(project):
+        doc = load_result(project, preset, name)
+        if doc is None:
+            lines.append(f"| {name} | {preset} | – | – | – | – | – | {state(project, preset, name, versions)} |")
+            continue
+        run = doc["run"]
+        lines.append(
+            f"| {{doc}}`{name} </book/chapters/{name}>` | {doc['preset']} | {doc['device']} | {doc['seed']} "
+            f"| {run['duration_s']:.1f} | {run['finished']} | `{run['commit'][:12]}` "
+            f"| {state(project, preset, name, versions)} |"
+        )
+    total = sum(d["run"]["duration_s"] for d in results(project, preset).values())
+    lines += ["", f"Total execution time at **{preset}**: {total:.0f} s."]
+    return "\n".join(lines) + "\n"
+
+
+def write_generated(project: Project, preset: str) -> None:
+    project.generated.mkdir(parents=True, exist_ok=True)
+    (project.generated / "scorecard.md").write_text(scorecard_markdown(project, preset))
+    (project.generated / "status.md").write_text(status_markdown(project, preset))
+
+
+def sync_chapters(project: Project, preset: str) -> list[str]:
+    """Put each notebook's executed copy at ``preset`` where the book reads it; name the missing."""
+    missing = []
+    for name in notebook_names(project):
+        if (project.results(preset) / f"{name}.ipynb").exists():
+            publish(project, preset, name)
+        else:
+            missing.append(name)
+    return missing
+
+
+def build(project: Project, preset: str, echo=print) -> int:
+    """Render the book from the executed notebooks at ``preset``; warnings are errors."""
+    check_preset(preset)
+    missing = sync_chapters(project, preset)
+    if missing:
+        echo(f"[ftscope] no executed notebook at preset {preset!r} for: {', '.join(missing)}; "
+             f"run `ftscope run --preset {preset}` first")
+        return 2
+    write_generated(project, preset)
+    cmd = [str(Path(sys.executable).with_name("jupyter-book")), "build", str(project.root), "--builder", "html",
+           "-W", "-n", "--keep-going"]
+    echo("[ftscope] " + " ".join(cmd))
+    return subprocess.run(cmd, cwd=project.root).returncode
+
+
+def claims_report(project: Project, preset: str, strict: bool, echo=print) -> int:
+    """Print the scorecard. With ``strict``: non-zero when a claim failed or a notebook has no result."""
+    check_preset(preset)
+    docs = results(project, preset)
+    rows = [c for d in docs.values() for c in d["claims"]]
+    width = max([len(r["id"]) for r in rows] + [5])
+    for r in rows:
+        echo(f"{r['verdict']:<15} {r['id']:<{width}} ours={fmt(r['ours']):<8} paper={fmt(r['paper_value']):<8} "
+             f"[{r['criterion']}] {r['chapter']} ({r['reference']})")
+    missing = [n for n in notebook_names(project) if n not in docs]
+    failed = [r["id"] for r in rows if r["verdict"] == "failed"]
+    counts = {v: sum(r["verdict"] == v for r in rows) for v in VERDICT_MARK}
+    echo(f"{len(rows)} claims at {preset}: " + ", ".join(f"{n} {v}" for v, n in counts.items()))
+    if missing:
+        echo(f"no results at {preset} for: {', '.join(missing)}")
+    if strict and (failed or missing):
+        echo("strict: failing because " + "; ".join(
+            ([f"claims failed: {', '.join(failed)}"] if failed else [])
+            + ([f"notebooks without results: {', '.join(missing)}"] if missing else [])))
+        return 1
+    return 0
+
+
+def status_report(project: Project, preset: str | None, echo=print) -> int:
+    versions = installed_versions()
+    presets = [check_preset(preset)] if preset else ["smoke", "ci", "paper"]
+    echo(f"{'notebook':<32} {'preset':<6} {'device':<6} {'seconds':>8}  {'finished (UTC)':<25} cache")
+    for p in presets:
+        for name in notebook_names(project):
+            doc = load_result(project, p, name)
+            if doc is None and preset is None and not Path(project.results(p) / f"{name}.failed.ipynb").exists():
+                continue
+            st = state(project, p, name, versions)
+            if doc is None:
+                echo(f"{name:<32} {p:<6} {'–':<6} {'–':>8}  {'–':<25} {st}")
+            else:
+                echo(f"{name:<32} {p:<6} {doc['device']:<6} {doc['run']['duration_s']:>8.1f}  "
+                     f"{doc['run']['finished']:<25} {st}")
+    return 0

@@ -1,0 +1,106 @@
+"""What a notebook's first and last code cells call.
+
+    ch = Chapter("02_tracr_finetuning", CounterConfig, preset=preset, device=device,
+                 seed=seed, overrides=overrides)   # validates, seeds, picks the device
+    ...
+    ch.claim(id="wrapper_cte0", paper="jain2024", reference="Table 3", ...)
+    ch.finish()                                      # glues the record, shows the claims table
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from .claims import GLUE_PREFIX, RECORD_NAME, Claim, Criterion, Value, make_claim
+from .config import ChapterConfig, check_device, check_preset, resolve_device
+from .seeding import seed_everything
+
+
+class Chapter:
+    def __init__(
+        self,
+        name: str,
+        config_cls: type[ChapterConfig],
+        *,
+        preset: str,
+        device: str,
+        seed: int,
+        overrides: dict[str, Any] | None = None,
+    ):
+        check_preset(preset)
+        check_device(device)
+        self.name = name
+        self.preset = preset
+        self.seed = seed
+        self.cfg = config_cls.from_preset(preset, **(overrides or {}))
+        self.device = resolve_device(device)
+        self.rng = seed_everything(seed)
+        self.claims: list[Claim] = []
+
+    def glue(self, name: str, value: Any, display: bool = False) -> Any:
+        """Glue a number for the prose (``{glue:text}`name:.2f```)."""
+        from myst_nb import glue
+
+        glue(name, value, display=display)
+        return value
+
+    def claim(
+        self,
+        *,
+        id: str,
+        paper: str,
+        reference: str,
+        statement: str,
+        paper_value: Value,
+        ours: Value,
+        criterion: Criterion,
+        note: str = "",
+    ) -> Claim:
+        """Record one claim and glue our value under its id (and the paper's under ``{id}_paper``)."""
+        if any(c.id == id for c in self.claims):
+            raise ValueError(f"claim id {id!r} recorded twice in {self.name}")
+        claim = make_claim(
+            id=id,
+            chapter=self.name,
+            paper=paper,
+            reference=reference,
+            statement=statement,
+            paper_value=paper_value,
+            ours=ours,
+            criterion=criterion,
+            note=note,
+        )
+        self.claims.append(claim)
+        self.glue(id, claim.ours)
+        if claim.paper_value is not None:
+            self.glue(f"{id}_paper", claim.paper_value)
+        return claim
+
+    def record(self) -> dict[str, Any]:
+        return {
+            "chapter": self.name,
+            "preset": self.preset,
+            "device": self.device.type,
+            "seed": self.seed,
+            "config": self.cfg.to_dict(),
+            "claims": [c.to_dict() for c in self.claims],
+        }
+
+    def claims_frame(self):
+        import pandas as pd
+
+        cols = ["id", "reference", "statement", "paper_value", "ours", "criterion", "verdict", "note"]
+        return pd.DataFrame([c.to_dict() for c in self.claims], columns=cols)
+
+    def finish(self):
+        """Glue the chapter's record for the runner and return the claims table to display."""
+        from IPython.display import display
+
+        payload = json.dumps(self.record(), sort_keys=True)
+        display(
+            {GLUE_PREFIX + "text/plain": payload},
+            raw=True,
+            metadata={"scrapbook": {"name": RECORD_NAME, "mime_prefix": GLUE_PREFIX}},
+        )
+        return self.claims_frame()

@@ -1,0 +1,215 @@
+"""The one claims API: the paper's statement and number, ours, the criterion, the verdict.
+
+A verdict is computed from the criterion, never typed: ``reproduced`` when our value meets
+it, ``not reproduced`` when it does not (an honest result, reported with a note on why), and
+``failed`` when there is no value to judge (NaN, None: something broke). Only ``failed``
+makes ``ftscope claims --strict`` exit non-zero.
+
+A chapter's claims travel out of its executed notebook as a glue record named
+``ftscope_record`` (a JSON text under ``application/papermill.record/text/plain``), so the
+runner, plain papermill and the book all read the same thing.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import asdict, dataclass
+from typing import Any, Literal
+
+VERDICTS = ("reproduced", "not reproduced", "failed")
+PAPERS = ("jain2024", "zhang2024", "horn2024")
+RECORD_NAME = "ftscope_record"
+GLUE_PREFIX = "application/papermill.record/"
+ID_PATTERN = r"^[a-z][a-z0-9_]*$"
+
+Value = float | int | bool | str | None
+
+
+def _is_missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+@dataclass(frozen=True)
+class Criterion:
+    """A named test on our value. Build one with the functions below."""
+
+    op: Literal["at_least", "at_most", "between", "within", "is_true", "is_false"]
+    args: tuple[float, ...] = ()
+
+    def check(self, value: Value) -> bool:
+        if self.op == "is_true":
+            return value is True
+        if self.op == "is_false":
+            return value is False
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise TypeError(f"criterion {self.describe()!r} needs a number, got {value!r}")
+        if self.op == "at_least":
+            return value >= self.args[0]
+        if self.op == "at_most":
+            return value <= self.args[0]
+        if self.op == "between":
+            return self.args[0] <= value <= self.args[1]
+        target, tol = self.args
+        return abs(value - target) <= tol
+
+    def describe(self) -> str:
+        a = self.args
+        return {
+            "at_least": lambda: f">= {a[0]:g}",
+            "at_most": lambda: f"<= {a[0]:g}",
+            "between": lambda: f"in [{a[0]:g}, {a[1]:g}]",
+            "within": lambda: f"{a[0]:g} ± {a[1]:g}",
+            "is_true": lambda: "holds",
+            "is_false": lambda: "does not hold",
+        }[self.op]()
+
+
+def at_least(x: float) -> Criterion:
+    return Criterion("at_least", (float(x),))
+
+
+def at_most(x: float) -> Criterion:
+    return Criterion("at_most", (float(x),))
+
+
+def between(lo: float, hi: float) -> Criterion:
+    if lo > hi:
+        raise ValueError(f"between({lo}, {hi}): lo > hi")
+    return Criterion("between", (float(lo), float(hi)))
+
+
+def within(target: float, tol: float) -> Criterion:
+    return Criterion("within", (float(target), float(tol)))
+
+
+def is_true() -> Criterion:
+    return Criterion("is_true")
+
+
+def is_false() -> Criterion:
+    return Criterion("is_false")
+
+
+@dataclass(frozen=True)
+class Claim:
+    id: str
+    chapter: str
+    paper: str
+    reference: str  # where in the paper: "Table 3", "Fig. 7", "App. G.1"
+    statement: str  # the paper's statement, in our words
+    paper_value: Value  # the paper's number (None where the paper gives none)
+    ours: Value
+    criterion: str
+    verdict: str
+    note: str = ""  # deviations from the paper; why it did not reproduce
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        if isinstance(d["ours"], float) and not math.isfinite(d["ours"]):
+            d["ours"] = None  # JSON has no NaN
+        return d
+
+
+def judge(ours: Value, criterion: Criterion) -> str:
+    if _is_missing(ours):
+        return "failed"
+    return "reproduced" if criterion.check(ours) else "not reproduced"
+
+
+def make_claim(
+    *,
+    id: str,
+    chapter: str,
+    paper: str,
+    reference: str,
+    statement: str,
+    paper_value: Value,
+    ours: Value,
+    criterion: Criterion,
+    note: str = "",
+) -> Claim:
+    if not re.match(ID_PATTERN, id):
+        raise ValueError(f"claim id {id!r} must match {ID_PATTERN} (it is also a glue key)")
+    if paper not in PAPERS:
+        raise ValueError(f"unknown paper {paper!r}; valid choices: {', '.join(PAPERS)}")
+    if hasattr(ours, "item"):  # numpy / torch scalars
+        ours = ours.item()
+    return Claim(
+        id=id,
+        chapter=chapter,
+        paper=paper,
+        reference=reference,
+        statement=statement,
+        paper_value=paper_value,
+        ours=ours,
+        criterion=criterion.describe(),
+        verdict=judge(ours, criterion),
+        note=note,
+    )
+
+
+# ---------------------------------------------------------------- the JSON that results/ holds
+_VALUE = {"type": ["number", "boolean", "string", "null"]}
+CLAIM_SCHEMA = {
+    "type": "object",
+    "required": ["id", "chapter", "paper", "reference", "statement", "paper_value", "ours", "criterion", "verdict"],
+    "properties": {
+        "id": {"type": "string", "pattern": ID_PATTERN},
+        "chapter": {"type": "string", "minLength": 1},
+        "paper": {"enum": list(PAPERS)},
+        "reference": {"type": "string", "minLength": 1},
+        "statement": {"type": "string", "minLength": 1},
+        "paper_value": _VALUE,
+        "ours": _VALUE,
+        "criterion": {"type": "string", "minLength": 1},
+        "verdict": {"enum": list(VERDICTS)},
+        "note": {"type": "string"},
+    },
+    "additionalProperties": False,
+}
+RESULT_SCHEMA = {
+    "type": "object",
+    "required": ["schema", "notebook", "preset", "device", "seed", "parameters", "status", "claims", "run"],
+    "properties": {
+        "schema": {"const": 1},
+        "notebook": {"type": "string"},
+        "preset": {"enum": ["smoke", "ci", "paper"]},
+        "device": {"type": "string"},  # what the notebook actually ran on ("cpu", "cuda")
+        "seed": {"type": "integer", "minimum": 0},
+        "parameters": {"type": "object"},
+        "status": {"const": "ok"},
+        "claims": {"type": "array", "items": CLAIM_SCHEMA},
+        "run": {
+            "type": "object",
+            "required": ["commit", "versions", "duration_s", "finished", "cache_key"],
+            "properties": {
+                "commit": {"type": "string"},
+                "versions": {"type": "object", "additionalProperties": {"type": "string"}},
+                "duration_s": {"type": "number", "minimum": 0},
+                "finished": {"type": "string"},
+                "cache_key": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
+            },
+        },
+    },
+}
+
+
+def validate_result(doc: dict[str, Any]) -> None:
+    """Raise ``jsonschema.ValidationError`` unless ``doc`` is a well-formed results file."""
+    import jsonschema
+
+    jsonschema.validate(doc, RESULT_SCHEMA)
+    ids = [c["id"] for c in doc["claims"]]
+    if len(ids) != len(set(ids)):
+        raise jsonschema.ValidationError(f"duplicate claim ids in {doc['notebook']}: {ids}")
+
+
+def read_record(nb) -> dict[str, Any] | None:
+    """The ``ftscope_record`` glued by ``Chapter.finish`` in an executed notebook, or None."""
+    for cell in nb.cells:
+        for out in cell.get("outputs", []):
+            if out.get("metadata", {}).get("scrapbook", {}).get("name") == RECORD_NAME:
+                return json.loads(out["data"][GLUE_PREFIX + "text/plain"])
+    return None

@@ -1,0 +1,61 @@
+"""The ``ftscope`` command: run, build, claims, status."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from .config import DEVICES, PRESETS, ConfigError, parse_assignments
+from .paths import Project
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="ftscope", description="Run and render the ftscope book.")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    r = sub.add_parser("run", help="execute notebooks with papermill (cached by content hash)")
+    r.add_argument("names", nargs="*", metavar="NAME", help="notebooks to run (default: all)")
+    r.add_argument("--preset", default="ci", choices=PRESETS)
+    r.add_argument("--device", default="auto", choices=DEVICES)
+    r.add_argument("--seed", default=0, type=int)
+    r.add_argument("--set", dest="overrides", action="append", default=[], metavar="FIELD=VALUE",
+                   help="override one field of the chapter's config (repeatable)")
+    r.add_argument("--force", action="store_true", help="re-run even when the cache is fresh")
+    r.add_argument("--timeout", type=int, default=None, help="per-cell timeout in seconds")
+
+    b = sub.add_parser("build", help="render the book (jupyter-book, warnings as errors)")
+    b.add_argument("--preset", default="ci", choices=PRESETS)
+
+    c = sub.add_parser("claims", help="print the scorecard")
+    c.add_argument("--preset", default="ci", choices=PRESETS)
+    c.add_argument("--strict", action="store_true", help="exit non-zero when a claim failed")
+
+    s = sub.add_parser("status", help="each notebook's last duration, device, preset and cache state")
+    s.add_argument("--preset", default=None, choices=PRESETS)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    project = Project.here()
+    try:
+        if args.command == "run":
+            from .runner import run
+
+            outcomes = run(project, args.names, preset=args.preset, device=args.device, seed=args.seed,
+                           overrides=parse_assignments(args.overrides), force=args.force, timeout=args.timeout)
+            return 1 if any(o.status == "failed" for o in outcomes) else 0
+        from . import book
+
+        if args.command == "build":
+            return book.build(project, args.preset)
+        if args.command == "claims":
+            return book.claims_report(project, args.preset, args.strict)
+        return book.status_report(project, args.preset)
+    except ConfigError as err:
+        print(f"ftscope: error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,59 @@
+"""Where things live in a checkout: notebooks, results, the book's copies, caches.
+
+Everything is relative to the project root, found by walking up from the current
+directory to the folder holding ``_toc.yml`` (so a notebook executed by plain
+papermill from ``notebooks/`` still finds it). ``FTSCOPE_ROOT`` overrides it.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT_MARKER = "_toc.yml"
+
+
+def find_root(start: Path | None = None) -> Path:
+    """The project root: ``$FTSCOPE_ROOT``, else the nearest parent holding ``_toc.yml``."""
+    if env := os.environ.get("FTSCOPE_ROOT"):
+        return Path(env).resolve()
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / ROOT_MARKER).exists():
+            return folder
+    return here
+
+
+@dataclass(frozen=True)
+class Project:
+    """The folders of one checkout. Tests build one in a temporary folder."""
+
+    root: Path
+
+    @classmethod
+    def here(cls) -> Project:
+        return cls(find_root())
+
+    @property
+    def notebooks(self) -> Path:  # jupytext py:percent sources
+        return self.root / "notebooks"
+
+    @property
+    def chapters(self) -> Path:  # executed notebooks the book renders (git-ignored)
+        return self.root / "book" / "chapters"
+
+    @property
+    def generated(self) -> Path:  # tables the book pages include (git-ignored)
+        return self.root / "book" / "_generated"
+
+    def results(self, preset: str) -> Path:  # claims + run metadata, per preset
+        return self.root / "results" / preset
+
+    @property
+    def cache(self) -> Path:  # checkpoints and data caches shared across notebooks
+        return Path(os.environ.get("FTSCOPE_CACHE", self.root / ".cache" / "ftscope"))
+
+    @property
+    def data(self) -> Path:  # corpora fetched by `make data`
+        return self.root / "data"

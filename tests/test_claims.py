@@ -1,0 +1,88 @@
+import copy
+import math
+
+import jsonschema
+import nbformat
+import pytest
+
+from ftscope.claims import (
+    GLUE_PREFIX,
+    RECORD_NAME,
+    at_least,
+    at_most,
+    between,
+    is_true,
+    make_claim,
+    read_record,
+    validate_result,
+    within,
+)
+
+
+def claim(**kw):
+    args = dict(id="count_a", chapter="01_x", paper="jain2024", reference="Table 3", statement="s",
+                paper_value=0.9, ours=0.95, criterion=at_least(0.8))
+    args.update(kw)
+    return make_claim(**args)
+
+
+def test_criteria():
+    assert at_least(0.5).check(0.5) and not at_least(0.5).check(0.49)
+    assert at_most(0.1).check(0.0) and not at_most(0.1).check(0.2)
+    assert between(1, 2).check(1.5) and not between(1, 2).check(2.5)
+    assert within(10, 1).check(10.9) and not within(10, 1).check(11.5)
+    assert is_true().check(True) and not is_true().check(1)
+    assert at_least(0.8).describe() == ">= 0.8"
+    with pytest.raises(TypeError):
+        at_least(0.1).check("high")
+
+
+def test_verdicts_come_from_the_criterion():
+    assert claim().verdict == "reproduced"
+    assert claim(ours=0.1).verdict == "not reproduced"
+    assert claim(ours=math.nan).verdict == "failed"
+    assert claim(ours=None).verdict == "failed"
+    assert claim(ours=math.nan).to_dict()["ours"] is None
+
+
+def test_bad_claims_are_refused():
+    with pytest.raises(ValueError, match="valid choices"):
+        claim(paper="smith2020")
+    with pytest.raises(ValueError, match="must match"):
+        claim(id="Count A")
+
+
+def good_result():
+    return {
+        "schema": 1, "notebook": "01_x", "preset": "ci", "device": "cpu", "seed": 0,
+        "parameters": {"preset": "ci", "device": "cpu", "seed": 0, "overrides": {}}, "status": "ok",
+        "claims": [claim().to_dict()],
+        "run": {"commit": "abc", "versions": {"torch": "2.13.0"}, "duration_s": 1.0,
+                "finished": "2026-11-22T00:00:00+00:00", "cache_key": "0" * 64},
+    }
+
+
+@pytest.mark.parametrize("breakage", [
+    lambda d: d["claims"][0].update(verdict="sort of"),
+    lambda d: d["claims"][0].pop("ours"),
+    lambda d: d["claims"][0].update(extra=1),
+    lambda d: d.update(preset="fast"),
+    lambda d: d["run"].update(cache_key="xyz"),
+    lambda d: d["claims"].append(copy.deepcopy(d["claims"][0])),  # duplicate id
+])
+def test_result_schema(breakage):
+    doc = good_result()
+    validate_result(doc)
+    breakage(doc)
+    with pytest.raises(jsonschema.ValidationError):
+        validate_result(doc)
+
+
+def test_record_round_trip_through_a_notebook():
+    nb = nbformat.v4.new_notebook()
+    cell = nbformat.v4.new_code_cell("ch.finish()")
+    cell.outputs = [nbformat.v4.new_output("display_data", data={GLUE_PREFIX + "text/plain": '{"claims": []}'},
+                                           metadata={"scrapbook": {"name": RECORD_NAME, "mime_prefix": GLUE_PREFIX}})]
+    nb.cells.append(cell)
+    assert read_record(nb) == {"claims": []}
+    assert read_record(nbformat.v4.new_notebook()) is None

@@ -1,0 +1,119 @@
+"""The runner end to end on the fixture notebook, at `smoke`: cache, failures, bad input."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from ftscope import runner
+from ftscope.book import claims_report, status_report
+from ftscope.claims import validate_result
+from ftscope.config import ConfigError
+
+
+def quiet(*_):
+    pass
+
+
+def run(project, **kw):
+    kw.setdefault("preset", "smoke")
+    kw.setdefault("device", "cpu")
+    return runner.run(project, ["toy_chapter"], echo=quiet, **kw)
+
+
+def result(project, preset="smoke"):
+    return json.loads((project.results(preset) / "toy_chapter.json").read_text())
+
+
+def test_run_cache_hit_miss_and_determinism(toy_project):
+    [first] = run(toy_project)
+    assert first.status == "executed", first.error
+    doc = result(toy_project)
+    validate_result(doc)
+    assert doc["device"] == "cpu" and doc["run"]["duration_s"] > 0
+    assert [c["id"] for c in doc["claims"]] == ["toy_final_loss"]
+    assert doc["claims"][0]["verdict"] == "reproduced"
+    assert (toy_project.chapters / "toy_chapter.ipynb").exists()
+
+    # nothing changed: cache hit, no execution
+    [again] = run(toy_project)
+    assert again.status == "cached"
+    assert runner.state(toy_project, "smoke", "toy_chapter") == "fresh"
+
+    # a file in src/ftscope changed: the notebook re-runs
+    (toy_project.root / "src" / "ftscope" / "training.py").open("a").write("\n# an edit\n")
+    assert runner.state(toy_project, "smoke", "toy_chapter") == "stale"
+    [edited] = run(toy_project)
+    assert edited.status == "executed"
+
+    # other parameters are another cache entry; --force re-runs; same seed → identical claims
+    [forced] = run(toy_project, force=True)
+    assert forced.status == "executed"
+    assert result(toy_project)["claims"] == doc["claims"]
+    [other_seed] = run(toy_project, seed=1)
+    assert other_seed.status == "executed"
+    assert result(toy_project)["claims"][0]["ours"] != doc["claims"][0]["ours"]
+
+    # the scorecard and status read the results
+    lines = []
+    assert claims_report(toy_project, "smoke", strict=True, echo=lines.append) == 0
+    assert any("toy_final_loss" in line and "reproduced" in line for line in lines)
+    lines = []
+    status_report(toy_project, "smoke", echo=lines.append)
+    assert any(line.startswith("toy_chapter") and "fresh" in line for line in lines)
+
+
+def test_failure_keeps_the_last_good_result(toy_project):
+    assert run(toy_project)[0].status == "executed"
+    good = result(toy_project)
+    nb = toy_project.notebooks / "toy_chapter.py"
+    nb.write_text(nb.read_text().replace("ch.finish()", "raise RuntimeError('boom in the last cell')"))
+    [failed] = run(toy_project)
+    assert failed.status == "failed"
+    assert "RuntimeError: boom in the last cell" in failed.error
+    assert result(toy_project) == good
+    assert (toy_project.results("smoke") / "toy_chapter.ipynb").exists()
+    assert (toy_project.results("smoke") / "toy_chapter.failed.ipynb").exists()
+    assert runner.state(toy_project, "smoke", "toy_chapter") == "stale (last try failed)"
+
+
+def test_unknown_override_fails_in_the_first_cell_naming_the_fields(toy_project):
+    [failed] = run(toy_project, overrides={"stepz": 3})
+    assert failed.status == "failed"
+    assert "unknown field of ToyConfig 'stepz'" in failed.error and "'steps'" in failed.error
+    assert failed.seconds < 60
+
+
+@pytest.mark.parametrize("kw, message", [
+    (dict(preset="bogus"), "'smoke', 'ci', 'paper'"),
+    (dict(device="tpu"), "'auto', 'cpu', 'cuda'"),
+    (dict(seed=-1), "non-negative"),
+])
+def test_bad_parameters_fail_before_any_compute(toy_project, monkeypatch, kw, message):
+    def no_compute(*a, **k):
+        raise AssertionError("executed despite bad parameters")
+
+    monkeypatch.setattr(runner, "execute_one", no_compute)
+    with pytest.raises(ConfigError, match=message):
+        run(toy_project, **kw)
+    with pytest.raises(ConfigError, match="valid choices: 'toy_chapter'"):
+        runner.run(toy_project, ["nope"], echo=quiet)
+
+
+def test_notebook_without_parameters_cell_is_refused(toy_project):
+    nb = toy_project.notebooks / "toy_chapter.py"
+    nb.write_text(nb.read_text().replace('# %% tags=["parameters"]', "# %%"))
+    with pytest.raises(ConfigError, match="tagged 'parameters'"):
+        run(toy_project)
+
+
+def test_cli_rejects_bogus_preset(toy_project):
+    proc = subprocess.run([sys.executable, "-m", "ftscope", "run", "toy_chapter", "--preset", "bogus"],
+                          cwd=toy_project.root, capture_output=True, text=True, timeout=60)
+    assert proc.returncode != 0
+    assert "'smoke', 'ci', 'paper'" in proc.stderr
+    assert not toy_project.results("bogus").exists()
+    proc = subprocess.run([sys.executable, "-m", "ftscope", "claims", "--preset", "smoke", "--strict"],
+                          cwd=toy_project.root, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 1 and "without results: toy_chapter" in proc.stdout

@@ -1,0 +1,56 @@
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from ftscope.seeding import seed_everything
+from ftscope.training import NonFiniteLoss, OptimConfig, lr_multiplier, train
+
+
+def test_schedule_warmup_then_cosine_to_final_ratio():
+    cfg = OptimConfig(warmup=0.2, final_lr_ratio=0.01)
+    steps = 100
+    m = [lr_multiplier(s, steps, cfg) for s in range(steps)]
+    assert m[0] == pytest.approx(1 / 20) and m[19] == pytest.approx(1.0)
+    assert all(a <= b for a, b in zip(m[:20], m[1:20]))  # warmup rises
+    assert all(a >= b for a, b in zip(m[20:], m[21:]))  # cosine falls
+    assert lr_multiplier(steps, steps, cfg) == pytest.approx(0.01)
+    assert lr_multiplier(5, steps, OptimConfig(schedule="constant")) == 1.0
+
+
+def test_bad_optimizer_names_choices():
+    with pytest.raises(ValueError, match="'sgd', 'adamw'"):
+        OptimConfig(optimizer="adam")
+
+
+def _fit(seed: int, clip=None, lr=0.05):
+    rng = seed_everything(seed)
+    model = torch.nn.Sequential(torch.nn.Linear(3, 8), torch.nn.ReLU(), torch.nn.Linear(8, 1))
+
+    def sample(r):
+        x = torch.tensor(r.normal(size=(16, 3)), dtype=torch.float32)
+        return x, x.sum(-1, keepdim=True)
+
+    log = train(model, sample, lambda m, b: torch.nn.functional.mse_loss(m(b[0]), b[1]), 60,
+                OptimConfig(optimizer="adamw", lr=lr, grad_clip=clip), rng=rng,
+                evaluate=lambda m: {"w_norm": float(m[0].weight.norm())}, eval_at=(0, 30, 60))
+    return log
+
+
+def test_training_learns_and_is_deterministic():
+    a, b, c = _fit(0), _fit(0), _fit(1)
+    assert a.rows == b.rows and a.evals == b.evals
+    assert a.rows != c.rows
+    assert a.final_loss < a.rows[0]["loss"] / 2
+    assert [e["step"] for e in a.evals] == [0, 30, 60]
+    assert all(math.isnan(r["grad_norm"]) for r in a.rows)
+    assert all(np.isfinite(r["grad_norm"]) for r in _fit(0, clip=1.0).rows)
+
+
+def test_divergence_stops_with_a_clear_error():
+    rng = seed_everything(0)
+    model = torch.nn.Linear(1, 1)
+    with pytest.raises(NonFiniteLoss, match="step 0"):
+        train(model, lambda r: torch.ones(2, 1), lambda m, b: m(b).sum() * float("nan"), 5,
+              OptimConfig(), rng=rng)
