@@ -34,7 +34,7 @@ test: $(STAMP) lint        ## the test suite (small data the project makes itsel
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests notebooks
+	$(BIN)/ruff check .
 
 data: $(STAMP)             ## corpora later chapters need, each with a manifest (none needed yet)
 	@:

@@ -89,11 +89,15 @@ def test_unknown_override_fails_in_the_first_cell_naming_the_fields(toy_project)
     (dict(preset="bogus"), "'smoke', 'ci', 'paper'"),
     (dict(device="tpu"), "'auto', 'cpu', 'cuda'"),
     (dict(seed=-1), "non-negative"),
+    (dict(device="cuda"), "no CUDA device"),
 ])
 def test_bad_parameters_fail_before_any_compute(toy_project, monkeypatch, kw, message):
+    import torch
+
     def no_compute(*a, **k):
         raise AssertionError("executed despite bad parameters")
 
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)  # the cuda case is about machines without one
     monkeypatch.setattr(runner, "execute_one", no_compute)
     with pytest.raises(ConfigError, match=message):
         run(toy_project, **kw)

@@ -42,6 +42,8 @@ class Chapter:
         """Glue a number for the prose (``{glue:text}`name:.2f```)."""
         from myst_nb import glue
 
+        if hasattr(value, "item"):  # numpy / torch scalars: glue the plain number, which {glue:text} can format
+            value = value.item()
         glue(name, value, display=display)
         return value
 

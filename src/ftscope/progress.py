@@ -1,14 +1,14 @@
 """Progress bars for long loops.
 
-Under ``ftscope run`` (which sets ``FTSCOPE_RUNNER=1``) bars go to the kernel's real
-stderr, i.e. the terminal or CI log that started the run, and stay out of the rendered
-book. Anywhere else (Jupyter, plain papermill, a script) they are ordinary ``tqdm.auto`` bars.
+Bars go to the notebook's stderr: live in Jupyter, and kept out of the rendered book
+(``nb_output_stderr: remove`` in ``_config.yml``). Under ``ftscope run`` (which sets
+``FTSCOPE_RUNNER=1``) they update at most every 10 s so executed notebooks stay small; the
+terminal shows papermill's cell-by-cell bar instead.
 """
 
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Iterable
 from typing import TypeVar
 
@@ -17,9 +17,9 @@ T = TypeVar("T")
 
 def progress(iterable: Iterable[T], desc: str = "", total: int | None = None, **kwargs) -> Iterable[T]:
     if os.environ.get("FTSCOPE_RUNNER") == "1":
-        from tqdm import tqdm
+        from tqdm.std import tqdm
 
-        return tqdm(iterable, desc=desc, total=total, file=sys.__stderr__, mininterval=5.0, **kwargs)
+        return tqdm(iterable, desc=desc, total=total, mininterval=10.0, **kwargs)
     from tqdm.auto import tqdm
 
     return tqdm(iterable, desc=desc, total=total, **kwargs)

@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from .claims import read_record, validate_result
-from .config import ConfigError, check_choice, check_device, check_preset
+from .config import ConfigError, check_choice, check_device, check_preset, resolve_device
 from .paths import Project
 
 KERNEL = "python3"
@@ -65,8 +65,12 @@ def check_seed(seed: Any) -> int:
 
 
 def parameters(preset: str, device: str, seed: int, overrides: dict[str, Any] | None) -> dict[str, Any]:
-    return {"preset": check_preset(preset), "device": check_device(device), "seed": check_seed(seed),
-            "overrides": dict(overrides or {})}
+    """The notebook parameters, checked: a bad preset, device or seed fails here, before any compute."""
+    params = {"preset": check_preset(preset), "device": check_device(device), "seed": check_seed(seed),
+              "overrides": dict(overrides or {})}
+    if device == "cuda":
+        resolve_device("cuda")  # no CUDA here: fail now, not in every notebook's first cell
+    return params
 
 
 # ------------------------------------------------------------------------- the cache key
@@ -192,6 +196,7 @@ def _format_error(err: Exception) -> str:
 
 def execute_one(project: Project, name: str, params: dict[str, Any], key: str, versions: dict[str, str],
                 timeout: int | None) -> Outcome:
+    """Execute one notebook; on success write its results, on failure keep the last good ones."""
     import nbformat
     import papermill
 
@@ -206,7 +211,7 @@ def execute_one(project: Project, name: str, params: dict[str, Any], key: str, v
             with _environ(FTSCOPE_RUNNER="1", FTSCOPE_ROOT=str(project.root)):
                 papermill.execute_notebook(
                     str(src), str(dst), parameters=params, kernel_name=KERNEL, cwd=str(project.root),
-                    progress_bar=False, log_output=False, execution_timeout=timeout,
+                    progress_bar=True, log_output=False, execution_timeout=timeout,
                 )
             executed = nbformat.read(dst, as_version=4)
             record = read_record(executed)

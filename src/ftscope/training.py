@@ -7,6 +7,7 @@ cosine schedule, and logs loss, learning rate and optional evaluations.
 
 from __future__ import annotations
 
+import inspect
 import math
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -60,9 +61,16 @@ def make_optimizer(params, cfg: OptimConfig) -> torch.optim.Optimizer:
     return torch.optim.AdamW(params, lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay)
 
 
+def move(model: torch.nn.Module, device: torch.device | str) -> torch.nn.Module:
+    """``model.to(device)``, quietly (TransformerLens models print on every move otherwise)."""
+    if "print_details" in inspect.signature(model.to).parameters:
+        return model.to(device, print_details=False)
+    return model.to(device)
+
+
 def to_device(batch: Any, device: torch.device | str) -> Any:
-    """Move tensors (possibly nested in tuples, lists and dicts) to ``device``."""
-    if isinstance(batch, torch.Tensor):
+    """Move tensors (possibly nested in tuples, lists and dicts, or any object with ``.to``) to ``device``."""
+    if isinstance(batch, torch.Tensor) or callable(getattr(batch, "to", None)):
         return batch.to(device)
     if isinstance(batch, dict):
         return {k: to_device(v, device) for k, v in batch.items()}
@@ -124,7 +132,7 @@ def train(
     """
     if steps < 0:
         raise ValueError(f"steps must be >= 0, got {steps}")
-    model.to(device)
+    move(model, device)
     opt = make_optimizer(model.parameters() if params is None else params, optim)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_multiplier(s, steps, optim))
     trained = [p for group in opt.param_groups for p in group["params"]]
