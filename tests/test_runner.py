@@ -7,7 +7,7 @@ import sys
 import pytest
 
 from ftscope import runner
-from ftscope.book import claims_report, status_report
+from ftscope.book import claims_report, status_report, write_generated
 from ftscope.claims import validate_result
 from ftscope.config import ConfigError
 
@@ -62,6 +62,15 @@ def test_run_cache_hit_miss_and_determinism(toy_project):
     lines = []
     status_report(toy_project, "smoke", echo=lines.append)
     assert any(line.startswith("toy_chapter") and "fresh" in line for line in lines)
+
+    # the book's generated tables: every claim with its verdict and a link to its chapter
+    write_generated(toy_project, "smoke")
+    scorecard = (toy_project.generated / "scorecard.md").read_text()
+    assert "`toy_final_loss`" in scorecard and "✅ reproduced" in scorecard
+    assert "{doc}`toy_chapter </book/chapters/toy_chapter>`" in scorecard
+    assert "1 claims, 1 reproduced, 0 not reproduced, 0 failed" in scorecard
+    status = (toy_project.generated / "status.md").read_text()
+    assert "| smoke | cpu | 1 |" in status and "fresh" in status
 
 
 def test_failure_keeps_the_last_good_result(toy_project):

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 import numpy as np
 import torch
@@ -55,6 +55,7 @@ class TracrConfig(ChapterConfig):
     batch: int = 96
     counter_lrs: tuple[float, ...] = (1e-1, 1e-2, 1e-3, 1e-4)
     counter_c_trs: tuple[float, ...] = (0.0, 0.2, 0.5, 0.8, 1.0)
+    counter_grid: Literal["full", "table3"] = "full"  # table3: only Table 3's cells and Fig. 10's (medium η, C_Tr=0)
     max_id_lrs: tuple[float, ...] = (1e-2, 1e-4)
     momentum: float = 0.9  # not found in the paper
     warmup: float = 0.2  # 2K of 10K iterations
@@ -76,8 +77,9 @@ class TracrConfig(ChapterConfig):
         "smoke": dict(counter_len=12, max_id_len=10, check_samples=100, tracr_check_samples=5, steps=20, counter_lrs=(1e-1, 1e-2),
                       counter_c_trs=(0.0, 1.0), max_id_lrs=(1e-2, 1e-4), eval_samples=200, prune_ks=(0, 1, 2),
                       prune_batch=64, probe_samples=300, probe_steps=50, reft_steps=20, reft_evals=4),
-        "ci": dict(counter_len=20, check_samples=1000, tracr_check_samples=30, steps=800, counter_c_trs=(0.0, 1.0),
-                   eval_samples=1000, probe_samples=2000, probe_steps=600, reft_steps=400, reft_evals=7),
+        "ci": dict(counter_len=20, check_samples=1000, tracr_check_samples=20, steps=800, counter_c_trs=(0.0, 1.0),
+                   counter_grid="table3",
+                   eval_samples=1000, probe_samples=2000, probe_steps=300, reft_steps=600, reft_evals=7),
         "paper": {},
     }
 
@@ -87,6 +89,19 @@ class TracrConfig(ChapterConfig):
             raise ConfigError(f"counter_c_trs must include 0 and 1 (Table 3), got {self.counter_c_trs}")
         if len(self.counter_lrs) < 2 or len(self.max_id_lrs) < 2:
             raise ConfigError("counter_lrs and max_id_lrs need at least two learning rates (small vs large)")
+
+    @property
+    def medium_lr(self) -> float:
+        return sorted(self.counter_lrs)[-2]
+
+    @property
+    def counter_cells(self) -> list[tuple[float, float]]:
+        """(η, C_Tr) of every Counter fine-tuning run."""
+        full = [(lr, c) for lr in self.counter_lrs for c in self.counter_c_trs]
+        if self.counter_grid == "full":
+            return full
+        largest = max(self.counter_lrs)
+        return [(lr, c) for lr, c in full if c == 1.0 or (c == 0.0 and lr in (largest, self.medium_lr))]
 
     def compile_counter(self, operand: str = "a") -> CompiledProgram:
         return compile_program(count_tokens(operand), vocab=set(COUNTER_VOCAB), max_seq_len=self.counter_len,
@@ -241,10 +256,11 @@ def selector_layer(compiled: CompiledProgram, batch: Batch, token: str) -> int:
 
 
 def attention_on(model, batch: Batch, layer: int, tokens: tuple[str, ...]) -> dict[str, float]:
-    """Share of the answer position's attention in ``layer`` that lands on each of ``tokens``."""
+    """Share of the answer position's attention in ``layer`` that lands on each of ``tokens`` (``BOS``: position 0)."""
     _, cache = model.run_with_cache(batch.tokens, names_filter=f"blocks.{layer}.attn.hook_pattern")
-    pattern = cache["pattern", layer][:, 0, ANSWER_POSITION, 1:].cpu().numpy()  # (N, L) over input keys
-    return {t: float((pattern * (batch.letters == t)).sum(1).mean()) for t in tokens}
+    pattern = cache["pattern", layer][:, 0, ANSWER_POSITION].cpu().numpy()  # (N, L + 1) over keys, BOS first
+    return {t: float(pattern[:, 0].mean()) if t == BOS else float((pattern[:, 1:] * (batch.letters == t)).sum(1).mean())
+            for t in tokens}
 
 
 def pattern_similarity(model, reference, tokens: torch.Tensor, layer: int) -> float:
@@ -277,3 +293,10 @@ def reset_most_changed(model, reference, k: int):
             mask = (p - ref[n]).abs() >= threshold
             p[mask] = ref[n][mask]
     return out
+
+
+@torch.no_grad()
+def changed_weights(model, reference, threshold: float) -> dict[str, int]:
+    """Per parameter tensor, how many weights moved by more than ``threshold`` from ``reference``."""
+    ref = dict(reference.named_parameters())
+    return {n: int(((p - ref[n]).abs() > threshold).sum()) for n, p in model.named_parameters()}
