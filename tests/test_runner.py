@@ -1,6 +1,7 @@
 """The runner end to end on the fixture notebook, at `smoke`: cache, failures, bad input."""
 
 import json
+import re
 import subprocess
 import sys
 
@@ -116,7 +117,10 @@ def test_bad_parameters_fail_before_any_compute(toy_project, monkeypatch, kw, me
 
 def test_notebook_without_parameters_cell_is_refused(toy_project):
     nb = toy_project.notebooks / "toy_chapter.py"
-    nb.write_text(nb.read_text().replace('# %% tags=["parameters"]', "# %%"))
+    source = nb.read_text()
+    stripped = re.sub(r'^# %% tags=\[[^\]]*"parameters"[^\]]*\]$', "# %%", source, flags=re.M)
+    assert stripped != source, "fixture lost its parameters cell marker"
+    nb.write_text(stripped)
     with pytest.raises(ConfigError, match="tagged 'parameters'"):
         run(toy_project)
 
