@@ -28,6 +28,8 @@ def test_spec_hash_depends_on_code():
     assert spec_hash({"a": 1}) == spec_hash({"a": 1})
     assert spec_hash({"a": 1}) != spec_hash({"a": 2})
     assert spec_hash({"a": 1}) != spec_hash({"a": 1}, [ftscope.training])
+    assert spec_hash({"a": 1}, [ftscope.training.train]) != spec_hash({"a": 1}, [ftscope.training.lr_multiplier])
+    assert spec_hash({"a": 1}, [ftscope.training.train]) == spec_hash({"a": 1}, [ftscope.training.train])
 
 
 def test_mingpt_is_causal_seeded_and_hooked():

@@ -19,6 +19,12 @@ def test_schedule_warmup_then_cosine_to_final_ratio():
     assert lr_multiplier(5, steps, OptimConfig(schedule="constant")) == 1.0
 
 
+def test_step_schedule_drops_by_gamma_at_milestones():
+    cfg = OptimConfig(schedule="step", warmup=0.0, milestones=(0.5, 0.75, 0.875), gamma=0.1)
+    m = [lr_multiplier(s, 4000, cfg) for s in (0, 1999, 2000, 2999, 3000, 3499, 3500, 3999)]
+    assert m == pytest.approx([1, 1, 0.1, 0.1, 0.01, 0.01, 0.001, 0.001])
+
+
 def test_bad_optimizer_names_choices():
     with pytest.raises(ValueError, match="'sgd', 'adamw'"):
         OptimConfig(optimizer="adam")

@@ -3,9 +3,9 @@
 ``cached_state(name, spec, train_fn, depends_on=...)`` returns the state dict that
 ``train_fn()`` would produce for ``spec``: from ``<cache>/checkpoints/<name>-<hash>.pt`` when
 one was saved before, else by calling ``train_fn`` and saving its result. The hash covers the
-``spec`` (a JSON-able dict: config, seed, steps, ...) and the source of the modules named in
-``depends_on`` (the code that trains the model), but not the rest of ``ftscope``: editing the
-book machinery does not throw away a pretraining run.
+``spec`` (a JSON-able dict: config, seed, steps, ...) and the source of the modules and
+functions named in ``depends_on`` (the code that trains the model), but not the rest of
+``ftscope``: editing the book machinery or an analysis does not throw away a pretraining run.
 """
 
 from __future__ import annotations
@@ -15,29 +15,35 @@ import inspect
 import json
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from types import ModuleType
+from types import FunctionType, ModuleType
 from typing import Any
 
 import torch
 
 from .paths import Project
 
+Code = ModuleType | FunctionType | type
 
-def spec_hash(spec: dict[str, Any], depends_on: Iterable[ModuleType] = ()) -> str:
+
+def _code_name(obj: Code) -> str:
+    return obj.__name__ if isinstance(obj, ModuleType) else f"{obj.__module__}.{obj.__qualname__}"
+
+
+def spec_hash(spec: dict[str, Any], depends_on: Iterable[Code] = ()) -> str:
     h = hashlib.sha256(json.dumps(spec, sort_keys=True, default=str).encode())
-    for module in sorted(depends_on, key=lambda m: m.__name__):
-        h.update(module.__name__.encode() + b"\0" + inspect.getsource(module).encode())
+    for obj in sorted(depends_on, key=_code_name):
+        h.update(_code_name(obj).encode() + b"\0" + inspect.getsource(obj).encode())
     return h.hexdigest()[:16]
 
 
-def checkpoint_path(name: str, spec: dict[str, Any], depends_on: Iterable[ModuleType] = (),
+def checkpoint_path(name: str, spec: dict[str, Any], depends_on: Iterable[Code] = (),
                     project: Project | None = None) -> Path:
     project = project or Project.here()
     return project.cache / "checkpoints" / f"{name}-{spec_hash(spec, depends_on)}.pt"
 
 
 def cached_state(name: str, spec: dict[str, Any], train_fn: Callable[[], dict[str, Any]], *,
-                 depends_on: Iterable[ModuleType] = (), project: Project | None = None,
+                 depends_on: Iterable[Code] = (), project: Project | None = None,
                  echo: Callable[[str], None] = print) -> tuple[dict[str, Any], bool]:
     """``(state, was_cached)``. ``state`` is whatever ``train_fn`` returns (a dict of tensors and
     plain values, e.g. ``{"model": model.state_dict(), "log": log.to_dict()}``)."""
@@ -52,6 +58,6 @@ def cached_state(name: str, spec: dict[str, Any], train_fn: Callable[[], dict[st
     torch.save(state, tmp)
     tmp.replace(path)  # atomic: an interrupted run leaves no half-written checkpoint
     path.with_suffix(".json").write_text(json.dumps({"name": name, "spec": spec,
-                                                     "depends_on": [m.__name__ for m in depends_on]},
+                                                     "depends_on": [_code_name(m) for m in depends_on]},
                                                     indent=2, sort_keys=True, default=str))
     return state, False

@@ -36,7 +36,7 @@ from .tracr import (
     count_tokens,
     max_identifier,
 )
-from .training import OptimConfig, TrainLog, train
+from .training import OptimConfig, TrainLog, first_step_reaching, log_steps, train  # noqa: F401  (re-exported)
 
 
 @dataclass(frozen=True)
@@ -269,16 +269,6 @@ def pattern_similarity(model, reference, tokens: torch.Tensor, layer: int) -> fl
     a = model.run_with_cache(tokens, names_filter=name)[1][name].flatten()
     b = reference.run_with_cache(tokens, names_filter=name)[1][name].flatten()
     return float(torch.corrcoef(torch.stack([a, b]))[0, 1])
-
-
-def log_steps(total: int, n: int) -> list[int]:
-    """``n`` roughly log-spaced step counts from 0 to ``total`` (0 and ``total`` included)."""
-    return sorted({0, total, *np.unique(np.geomspace(1, max(total, 1), n - 1).astype(int)).tolist()})
-
-
-def first_step_reaching(evals: list[dict[str, float]], key: str, level: float) -> float:
-    """The first evaluated step at which ``key`` ≥ ``level`` (inf if never)."""
-    return next((e["step"] for e in evals if e[key] >= level), float("inf"))
 
 
 @torch.no_grad()

@@ -28,27 +28,32 @@ class OptimConfig:
     momentum: float = 0.9  # sgd only
     betas: tuple[float, float] = (0.9, 0.95)  # adamw only
     weight_decay: float = 0.0
-    schedule: Literal["cosine", "constant"] = "cosine"
+    schedule: Literal["cosine", "constant", "step"] = "cosine"
     warmup: float = 0.2
     final_lr_ratio: float = 0.01  # the papers' "cosine to max/100"
     grad_clip: float | None = None  # max global grad norm; None = no clipping
+    milestones: tuple[float, ...] = (0.5, 0.75, 0.875)  # "step" only: fractions of the steps where
+    gamma: float = 0.1  # the LR is multiplied by gamma (Jain et al.'s probes: x0.1 at 2K, 3K, 3.5K of 4K)
 
     def __post_init__(self) -> None:
         if self.optimizer not in ("sgd", "adamw"):
             raise ValueError(f"unknown optimizer {self.optimizer!r}; valid choices: 'sgd', 'adamw'")
-        if self.schedule not in ("cosine", "constant"):
-            raise ValueError(f"unknown schedule {self.schedule!r}; valid choices: 'cosine', 'constant'")
+        if self.schedule not in ("cosine", "constant", "step"):
+            raise ValueError(f"unknown schedule {self.schedule!r}; valid choices: 'cosine', 'constant', 'step'")
         if not 0.0 <= self.warmup < 1.0:
             raise ValueError(f"warmup is a fraction of the steps in [0, 1), got {self.warmup}")
 
 
 def lr_multiplier(step: int, steps: int, cfg: OptimConfig) -> float:
-    """Learning-rate factor at 0-based ``step``: linear warmup, then cosine down to ``final_lr_ratio``."""
+    """Learning-rate factor at 0-based ``step``: linear warmup, then cosine down to ``final_lr_ratio``
+    (or, for ``step``, ``gamma`` per milestone passed)."""
     if cfg.schedule == "constant":
         return 1.0
     warmup_steps = int(round(cfg.warmup * steps))
     if step < warmup_steps:
         return (step + 1) / warmup_steps
+    if cfg.schedule == "step":
+        return cfg.gamma ** sum(step >= round(m * steps) for m in cfg.milestones)
     progress_frac = (step - warmup_steps) / max(1, steps - warmup_steps)
     cosine = 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress_frac)))
     return cfg.final_lr_ratio + (1.0 - cfg.final_lr_ratio) * cosine
@@ -167,3 +172,13 @@ def train(
         run_eval(step + 1)
     model.eval()
     return log
+
+
+def log_steps(total: int, n: int) -> list[int]:
+    """``n`` roughly log-spaced step counts from 0 to ``total`` (0 and ``total`` included)."""
+    return sorted({0, total, *np.unique(np.geomspace(1, max(total, 1), max(n - 1, 1)).astype(int)).tolist()})
+
+
+def first_step_reaching(evals: list[dict[str, float]], key: str, level: float) -> float:
+    """The first evaluated step at which ``key`` ≥ ``level`` (inf if never)."""
+    return next((e["step"] for e in evals if e[key] >= level), float("inf"))

@@ -1,0 +1,290 @@
+"""Jain et al. (2024) PCFG setting: pretraining, fine-tuning, evaluation and analyses.
+
+The data layer (grammar, task families, priors, samplers) is ``ftscope.pcfg``; this module
+trains minGPT-style models on it with the shared training loop and config system:
+
+- **Pretraining** (``pretrained``): all five task families, the operand drawn from a prior
+  over (a, b, c), fresh samples every step, AdamW with cosine decay after a 20% warmup. The
+  loss is the cross-entropy of the answer token only (the paper does not say whether it
+  also trains on the text tokens; the answer is what every evaluation reads). The state is
+  cached by a hash of everything that made it (``ftscope.checkpoints``), so both PCFG
+  notebooks and every re-run reuse one pretraining per (config, prior, seed).
+- **Fine-tuning** (``finetune``): task C asking for O_FT = ``b``, a share C_Tr of samples
+  correlated (count(b) = count(a) + 1), from the pretrained weights, evaluated at
+  C_Te ∈ {0, 1} for both counts.
+- **Analyses**: neuron pruning by grad·weight on the pretraining task, linear probes on the
+  residual stream at the answer position, reverse fine-tuning against Scr.+FT.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from typing import ClassVar, Literal
+
+import numpy as np
+import torch
+
+from . import models, pcfg, training
+from .checkpoints import cached_state
+from .config import ChapterConfig, ConfigError
+from .pcfg import FAMILIES, PRIORS, TERMINALS, Batch, CounterBatch, Vocab
+from .training import OptimConfig, TrainLog, first_step_reaching, log_steps, train  # noqa: F401  (re-exported)
+
+
+@dataclass(frozen=True)
+class PcfgConfig(ChapterConfig):
+    """Both PCFG chapters. Defaults are the paper's values (Sec. 4, App. B.2, C.2) or, where
+    the paper gives none, the choice named in the chapter text."""
+
+    # data (Sec. 4, Fig. 15)
+    window: int = 250
+    count_span: int = 40
+    occurrence: int = 6
+    # model: minGPT, ~3M parameters
+    n_layers: int = 6
+    n_heads: int = 6
+    d_model: int = 192
+    # pretraining
+    priors: tuple[str, ...] = ("low", "medium", "high")
+    pretrain_steps: int = 200_000  # the paper's main results
+    pretrain_batch: int = 128  # not found in the paper
+    pretrain_lr: float = 1e-3
+    pretrain_warmup: float = 0.2
+    weight_decay: float = 0.1  # not found; minGPT's default
+    pretrain_seeds: int = 1  # pretraining seeds per prior
+    # fine-tuning (App. C.2, Tables 5-8)
+    ft_steps: int = 10_000
+    ft_batch: int = 96
+    ft_lrs: tuple[float, float, float] = (1e-4, 1e-5, 1e-6)  # η_L, η_M, η_S at 10K steps
+    ft_c_trs: tuple[float, ...] = (0.0, 0.5, 0.8, 1.0)
+    ft_grid: Literal["full", "ci"] = "full"  # ci: the cells the claims and figures read (see ``cells``)
+    ft_seeds: int = 3  # seeds of the headline cells (``seed_cells``; the paper reports none), one elsewhere
+    ft_warmup: float = 0.2
+    final_lr_ratio: float = 0.01
+    lr_reference_steps: int = 10_000  # η is scaled by lr_reference_steps / ft_steps (same η·steps as the paper)
+    ft_evals: int = 8  # log-spaced evaluations during fine-tuning (Fig. 6)
+    eval_samples: int = 2000
+    # analyses
+    prune_ks: tuple[int, ...] = tuple(range(16))  # Fig. 7: K = 0-15 neurons
+    prune_batch: int = 512
+    probe_samples: int = 4000
+    probe_steps: int = 4000  # App. H: 4K iterations of AdamW at 1e-3, x0.1 at 2K, 3K and 3.5K
+    probe_lr: float = 1e-3
+    reft_steps: int = 10_000  # Fig. 9: 10^2-10^4 iterations
+    reft_lr: Literal["medium", "small"] = "medium"  # reFT (and Scr.+FT) at η_M, after fine-tuning at η_L (App. H)
+    reft_evals: int = 12
+    reft_level: float = 0.9  # "revived": count-a accuracy reaches this share of the pretrained model's
+
+    PRESETS: ClassVar = {
+        "smoke": dict(window=24, n_layers=1, n_heads=2, d_model=32, pretrain_steps=60, pretrain_batch=32,
+                      ft_steps=10, ft_batch=32, ft_c_trs=(0.0, 1.0), ft_grid="ci", ft_seeds=1, ft_evals=3,
+                      eval_samples=200, prune_ks=(0, 1, 2), prune_batch=64, probe_samples=300, probe_steps=40,
+                      reft_steps=10, reft_evals=3),
+        "ci": dict(window=24, n_layers=2, n_heads=4, d_model=64, pretrain_steps=1500, pretrain_batch=64,
+                   pretrain_lr=3e-3, ft_steps=150, ft_c_trs=(0.0, 0.8, 1.0), ft_grid="ci", ft_seeds=2, ft_evals=5,
+                   eval_samples=1000, prune_batch=256, probe_samples=2000, probe_steps=300, reft_steps=200,
+                   reft_evals=7),
+        "paper": {},
+    }
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        for p in self.priors:
+            if p not in PRIORS:
+                raise ConfigError(f"unknown prior {p!r}; valid choices: {', '.join(map(repr, PRIORS))}")
+        if "low" not in self.priors or len(self.priors) < 2:
+            raise ConfigError(f"priors must include 'low' and at least one other, got {self.priors}")
+        if 1.0 not in self.ft_c_trs or 0.0 not in self.ft_c_trs:
+            raise ConfigError(f"ft_c_trs must include 0 and 1, got {self.ft_c_trs}")
+        if not all(a > b for a, b in zip(self.ft_lrs, self.ft_lrs[1:])):
+            raise ConfigError(f"ft_lrs are (η_L, η_M, η_S), largest first, got {self.ft_lrs}")
+        if self.ft_seeds < 1 or self.pretrain_seeds < 1:
+            raise ConfigError("ft_seeds and pretrain_seeds must be >= 1")
+
+    # ---------------------------------------------------------------- derived
+    @property
+    def vocab(self) -> Vocab:
+        return Vocab.for_window(self.window, self.count_span, self.occurrence)
+
+    @property
+    def lr_scale(self) -> float:
+        return self.lr_reference_steps / self.ft_steps
+
+    @property
+    def lrs(self) -> dict[str, float]:
+        """{"large": η_L, "medium": η_M, "small": η_S} as used, scaled to this preset's steps."""
+        return {name: lr * self.lr_scale for name, lr in zip(("large", "medium", "small"), self.ft_lrs)}
+
+    @property
+    def high_c_tr(self) -> float:
+        """The C_Tr of the paper's "avoids the shortcut" cell (0.8), or the largest below 1."""
+        below = [c for c in self.ft_c_trs if c < 1.0]
+        return 0.8 if 0.8 in below else max(below)
+
+    @property
+    def cells(self) -> list[tuple[str, str, float]]:
+        """(prior, η name, C_Tr) of every fine-tuning run (seed 0).
+
+        ``full``: every prior × η × C_Tr. ``ci``: every prior × C_Tr at η_M (Fig. 6), C_Tr = 1 at
+        η_L for every prior (the models reFT starts from) and at η_S for the low prior (Table 5)."""
+        full = [(p, lr, c) for p in self.priors for lr in ("large", "medium", "small") for c in self.ft_c_trs]
+        if self.ft_grid == "full":
+            return full
+        return [(p, lr, c) for p, lr, c in full
+                if lr == "medium" or (c == 1.0 and (lr == "large" or p == "low"))]
+
+    @property
+    def shortcut_prior(self) -> str:
+        """The prior of the paper's "avoids the shortcut" cell: P(a) = 0.9, our ``medium``."""
+        return "medium" if "medium" in self.priors else self.priors[-1]
+
+    @property
+    def seed_cells(self) -> list[tuple[str, str, float]]:
+        """The headline cells, fine-tuned with ``ft_seeds`` seeds to show the spread: the wrapper
+        (low prior, C_Tr = 1, every η) and the avoided shortcut (η_M, C_Tr = ``high_c_tr``)."""
+        want = [("low", lr, 1.0) for lr in ("large", "medium", "small")]
+        want.append((self.shortcut_prior, "medium", self.high_c_tr))
+        return [c for c in want if c in self.cells]
+
+    def optim(self, lr: float) -> OptimConfig:
+        return OptimConfig(optimizer="adamw", lr=lr, weight_decay=self.weight_decay, warmup=self.ft_warmup,
+                           final_lr_ratio=self.final_lr_ratio)
+
+    def pretrain_optim(self) -> OptimConfig:
+        return OptimConfig(optimizer="adamw", lr=self.pretrain_lr, weight_decay=self.weight_decay,
+                           warmup=self.pretrain_warmup, final_lr_ratio=self.final_lr_ratio)
+
+    def model_spec(self) -> dict:
+        return dict(n_layers=self.n_layers, n_heads=self.n_heads, d_model=self.d_model,
+                    n_ctx=pcfg.sequence_length(self.window) - 1, d_vocab=self.vocab.size)
+
+    def pretraining_batch(self, rng: np.random.Generator, prior: str, n: int | None = None) -> Batch:
+        return pcfg.pretraining_batch(rng, self.vocab, n or self.pretrain_batch, self.window, prior,
+                                      count_span=self.count_span, occurrence=self.occurrence)
+
+    def counter_batch(self, rng: np.random.Generator, c: float, n: int | None = None, ask: str = "b") -> CounterBatch:
+        """Task C (count ``ask``) on fine-tuning data with a share ``c`` correlated (pt = a, ft = b)."""
+        return pcfg.counter_batch(rng, self.vocab, n or self.ft_batch, self.window, c, pt="a", ft="b", ask=ask,
+                                  count_span=self.count_span)
+
+
+# ------------------------------------------------------------------------------- model ops
+def answer_logits(model, batch: Batch) -> torch.Tensor:
+    """(N, vocab) logits at ``<art>``, the position whose output is the answer."""
+    return model(batch.inputs)[:, batch.predict_pos]
+
+
+def answer_loss(model, batch: Batch) -> torch.Tensor:
+    return torch.nn.functional.cross_entropy(answer_logits(model, batch), batch.answer)
+
+
+@torch.no_grad()
+def accuracy(model, batch: Batch, labels: torch.Tensor | None = None, chunk: int = 1000) -> float:
+    """Share of rows whose argmax answer is ``labels`` (default: the batch's own answers)."""
+    labels = batch.answer if labels is None else labels
+    hits = 0
+    for i in range(0, len(labels), chunk):
+        logits = model(batch.inputs[i:i + chunk])[:, batch.predict_pos]
+        hits += int((logits.argmax(-1) == labels[i:i + chunk]).sum())
+    return hits / len(labels)
+
+
+# ------------------------------------------------------------------------------- pretraining
+def build_model(cfg: PcfgConfig, seed: int, device="cpu"):
+    return models.mingpt(**cfg.model_spec(), seed=seed, device=device)
+
+
+def _pretrain(cfg: PcfgConfig, prior: str | tuple[float, ...], seed: int, device) -> dict:
+    """Train one model from scratch; the state that ``pretrained`` caches (weights on the CPU)."""
+    model = build_model(cfg, seed, device)
+    rng = np.random.default_rng([seed, 1])
+    log = train(model, lambda r: cfg.pretraining_batch(r, prior), answer_loss, cfg.pretrain_steps,
+                cfg.pretrain_optim(), rng=rng, device=device, log_every=max(1, cfg.pretrain_steps // 200),
+                desc=f"pretrain prior={prior} seed={seed}")
+    return {"model": {k: v.detach().cpu() for k, v in model.state_dict().items()}, "log": log.to_dict()}
+
+
+PRETRAIN_FIELDS = ("window", "count_span", "occurrence", "n_layers", "n_heads", "d_model", "pretrain_steps",
+                   "pretrain_batch", "pretrain_lr", "pretrain_warmup", "weight_decay", "final_lr_ratio")
+
+
+def pretrained(cfg: PcfgConfig, prior: str, seed: int, device="cpu", *, project=None, echo=print):
+    """``(model, log, was_cached)``: the model pretrained with ``prior`` and ``seed``, from the
+    checkpoint cache when this exact configuration was trained before (on any device)."""
+    pcfg.operand_prior(prior)  # unknown names fail here, before any compute
+    spec = {"task": "pcfg-pretrain", "prior": prior, "seed": seed,
+            **{f: getattr(cfg, f) for f in PRETRAIN_FIELDS}, "model": cfg.model_spec()}
+    state, was_cached = cached_state(
+        f"pcfg-{prior}-s{seed}", spec, lambda: _pretrain(cfg, prior, seed, device),
+        depends_on=[pcfg, models, training, _pretrain, build_model, answer_loss, answer_logits,
+                    PcfgConfig.pretraining_batch, PcfgConfig.pretrain_optim, PcfgConfig.model_spec],
+        project=project, echo=echo)
+    model = build_model(cfg, seed, "cpu")
+    model.load_state_dict(state["model"])
+    training.move(model, device)
+    model.eval()
+    return model, TrainLog(**state["log"]), was_cached
+
+
+@torch.no_grad()
+def family_accuracy(cfg: PcfgConfig, model, rng: np.random.Generator, n: int) -> dict[str, float]:
+    """Accuracy on fresh pretraining-format samples for every (family, operand): ``{"C a": …, "T": …}``."""
+    out = {}
+    device = next(model.parameters()).device
+    for fam in FAMILIES:
+        for op in (TERMINALS if fam != "T" else ("",)):
+            text = pcfg.text_windows(rng, n, cfg.window)
+            operand = np.full(n, TERMINALS.index(op) if op else -1)
+            b = pcfg.make_batch(cfg.vocab, text, np.full(n, FAMILIES.index(fam)), operand, cfg.count_span,
+                                cfg.occurrence).to(device)
+            out[f"{fam} {op}".strip()] = accuracy(model, b)
+    return out
+
+
+# ------------------------------------------------------------------------------- fine-tuning
+@dataclass
+class CounterTests:
+    """Fixed test sets: count-b prompts at C_Te = 0 and 1 (both labels carried), and the same
+    texts asking count-a."""
+
+    ask_b: dict[float, CounterBatch]
+    ask_a: dict[float, CounterBatch]
+
+    @classmethod
+    def make(cls, cfg: PcfgConfig, rng: np.random.Generator, n: int, device="cpu") -> CounterTests:
+        ask_b = {c: cfg.counter_batch(rng, c, n).to(device) for c in (1.0, 0.0)}
+        return cls(ask_b, {c: pcfg.reask(cfg.vocab, b, "a") for c, b in ask_b.items()})
+
+
+def counter_scores(model, tests: CounterTests) -> dict[str, float]:
+    """Accuracy of count-b (O_FT) and count-a (O_PT) at each C_Te (Table 5's cells)."""
+    row = {}
+    for c_te in (1.0, 0.0):
+        row[f"acc_ft_cte{c_te:g}"] = accuracy(model, tests.ask_b[c_te])
+        row[f"acc_pt_cte{c_te:g}"] = accuracy(model, tests.ask_a[c_te])
+    return row
+
+
+def finetune(cfg: PcfgConfig, model, lr: float, c_tr: float, rng: np.random.Generator, *, ask: str = "b",
+             steps: int | None = None, evaluate=None, eval_at=(), device="cpu", desc: str = "fine-tune") -> TrainLog:
+    """Task C asking ``ask``, a share ``c_tr`` of samples correlated; trains ``model`` in place."""
+    steps = cfg.ft_steps if steps is None else steps
+    return train(model, lambda r: cfg.counter_batch(r, c_tr, ask=ask), answer_loss, steps, cfg.optim(lr), rng=rng,
+                 device=device, evaluate=evaluate, eval_at=eval_at, desc=desc)
+
+
+# ------------------------------------------------------------------------------- analyses
+def neuron_units(model) -> dict[str, int]:
+    """Every MLP neuron as a pruning unit: row ``i`` of ``blocks.l.mlp.W_out`` (TransformerLens
+    stores it as d_mlp × d_model), i.e. neuron i's whole write into the residual stream."""
+    return {f"blocks.{layer}.mlp.W_out": 0 for layer in range(model.cfg.n_layers)}
+
+
+def probe_positions(batch: Batch) -> int:
+    """Where probes read the residual stream: ``<art>``, the answer token's input position."""
+    return batch.predict_pos
+
+
+def copy_model(model):
+    return copy.deepcopy(model)

@@ -1,0 +1,154 @@
+"""The PCFG chapters' training layer: config, cached pretraining, fine-tuning, evaluation, pruning units."""
+
+import numpy as np
+import pytest
+import torch
+
+from ftscope.config import ConfigError
+from ftscope.paths import Project
+from ftscope.pcfg import PRIORS, TEXT_START, span_length
+from ftscope.pcfg_tasks import (
+    CounterTests,
+    PcfgConfig,
+    accuracy,
+    answer_loss,
+    build_model,
+    counter_scores,
+    family_accuracy,
+    finetune,
+    neuron_units,
+    pretrained,
+)
+from ftscope.pruning import attribution_scores, top_units, zero_units
+
+TINY = dict(window=16, n_layers=1, n_heads=2, d_model=16, pretrain_steps=4, pretrain_batch=8, ft_steps=3,
+            ft_batch=8, eval_samples=50)
+
+
+def tiny(**kw) -> PcfgConfig:
+    return PcfgConfig.from_preset("smoke", **{**TINY, **kw})
+
+
+def test_config_rejects_bad_priors_and_rates_naming_the_choices():
+    with pytest.raises(ConfigError, match="'low'.*'medium'"):
+        tiny(priors=("low", "huge"))
+    with pytest.raises(ConfigError, match="largest first"):
+        tiny(ft_lrs=(1e-6, 1e-5, 1e-4))
+    with pytest.raises(ConfigError, match="0 and 1"):
+        tiny(ft_c_trs=(0.5, 1.0))
+    with pytest.raises(ConfigError, match="ft_grid"):
+        tiny(ft_grid="most")
+
+
+def test_learning_rates_keep_the_papers_lr_times_steps():
+    cfg = tiny(ft_steps=500)
+    assert cfg.lrs["large"] == pytest.approx(1e-4 * 10_000 / 500)
+    assert cfg.lrs["large"] > cfg.lrs["medium"] > cfg.lrs["small"]
+    assert PcfgConfig.from_preset("paper").lrs == pytest.approx({"large": 1e-4, "medium": 1e-5, "small": 1e-6})
+
+
+def test_ci_grid_is_a_subset_of_the_full_grid_with_the_cells_the_claims_read():
+    full = set(tiny(ft_grid="full", ft_c_trs=(0.0, 0.8, 1.0)).cells)
+    ci = set(tiny(ft_grid="ci", ft_c_trs=(0.0, 0.8, 1.0)).cells)
+    assert ci < full and len(full) == 3 * 3 * 3
+    for lr in ("large", "medium", "small"):
+        assert ("low", lr, 1.0) in ci
+    assert {("medium", "medium", 0.8), ("high", "medium", 0.8), ("low", "medium", 0.0), ("high", "large", 1.0)} <= ci
+    assert ("high", "small", 1.0) not in ci and ("low", "large", 0.8) not in ci
+    seeded = tiny(ft_grid="ci", ft_c_trs=(0.0, 0.8, 1.0)).seed_cells
+    assert ("medium", "medium", 0.8) in seeded and set(seeded) <= ci
+
+
+def test_pretraining_is_cached_by_config_and_deterministic(tmp_path, monkeypatch):
+    monkeypatch.setenv("FTSCOPE_CACHE", str(tmp_path / "cache"))
+    project = Project(tmp_path)
+    cfg = tiny()
+    m1, log1, cached1 = pretrained(cfg, "low", 0, project=project, echo=lambda *a: None)
+    m2, log2, cached2 = pretrained(cfg, "low", 0, project=project, echo=lambda *a: None)
+    assert (cached1, cached2) == (False, True)
+    assert all(torch.equal(a, b) for a, b in zip(m1.parameters(), m2.parameters()))
+    assert [r["loss"] for r in log1.rows] == [r["loss"] for r in log2.rows] and len(log1.rows) > 0
+    # another pretraining field is another checkpoint, trained afresh, and differs
+    m3, _, cached3 = pretrained(tiny(pretrain_lr=3e-3), "low", 0, project=project, echo=lambda *a: None)
+    assert not cached3 and not all(torch.equal(a, b) for a, b in zip(m1.parameters(), m3.parameters()))
+    # same config in a fresh cache: trained again, bit-identical (seeded on the CPU)
+    monkeypatch.setenv("FTSCOPE_CACHE", str(tmp_path / "cache2"))
+    m4, _, cached4 = pretrained(cfg, "low", 0, project=project, echo=lambda *a: None)
+    assert not cached4 and all(torch.equal(a, b) for a, b in zip(m1.parameters(), m4.parameters()))
+
+
+def test_unknown_prior_fails_before_training(tmp_path, monkeypatch):
+    monkeypatch.setenv("FTSCOPE_CACHE", str(tmp_path / "cache"))
+    with pytest.raises(ConfigError, match="b_only"):
+        pretrained(tiny(), "uniform", 0, project=Project(tmp_path), echo=lambda *a: None)
+    assert not (tmp_path / "cache").exists()
+
+
+def test_finetuning_is_seeded_and_changes_the_model():
+    cfg = tiny()
+    base = build_model(cfg, 0)
+    runs = []
+    for _ in range(2):
+        model = build_model(cfg, 0)
+        finetune(cfg, model, 1e-2, 1.0, np.random.default_rng(3))
+        runs.append(model)
+    assert all(torch.equal(a, b) for a, b in zip(runs[0].parameters(), runs[1].parameters()))
+    assert not all(torch.equal(a, b) for a, b in zip(base.parameters(), runs[0].parameters()))
+
+
+def test_scores_read_both_counts_on_the_same_texts():
+    cfg = tiny()
+    tests = CounterTests.make(cfg, np.random.default_rng(0), 40)
+    for c in (0.0, 1.0):
+        b, a = tests.ask_b[c], tests.ask_a[c]
+        assert torch.equal(b.answer, b.label_ft) and torch.equal(a.answer, a.label_pt)
+        assert np.array_equal(b.text, a.text) and (b.operand == 1).all() and (a.operand == 0).all()
+    assert (tests.ask_b[1.0].count_ft == tests.ask_b[1.0].count_pt + 1).all()
+    assert not (tests.ask_b[0.0].count_ft == tests.ask_b[0.0].count_pt + 1).any()
+    span = span_length(cfg.window, cfg.count_span)
+
+    class Wrapper(torch.nn.Module):
+        """Reads the text and answers count(a) + 1 whatever is asked: the wrapper, exactly."""
+
+        def __init__(self):
+            super().__init__()
+            self.w = torch.nn.Parameter(torch.zeros(1))
+
+        def forward(self, inputs):
+            text = inputs[:, TEXT_START:TEXT_START + cfg.window][:, -span:]
+            count_a = (text == cfg.vocab.id("a")).sum(1).numpy()
+            out = torch.zeros(inputs.shape[0], inputs.shape[1], cfg.vocab.size)
+            out[torch.arange(len(out)), :, torch.from_numpy(cfg.vocab.number(count_a + 1))] = 1.0
+            return out
+
+    scores = counter_scores(Wrapper(), tests)
+    assert scores["acc_ft_cte1"] == 1.0 and scores["acc_ft_cte0"] == 0.0  # the wrapper pattern of Table 5
+    assert scores["acc_pt_cte1"] == 0.0
+
+
+def test_family_accuracy_covers_every_family_and_operand():
+    cfg = tiny()
+    acc = family_accuracy(cfg, build_model(cfg, 0), np.random.default_rng(0), 20)
+    assert set(acc) == {"C a", "C b", "C c", "CC a", "CC b", "CC c", "I a", "I b", "I c",
+                        "IC a", "IC b", "IC c", "T"}
+    assert all(0.0 <= v <= 1.0 for v in acc.values())
+
+
+def test_neuron_pruning_zeroes_whole_rows_of_w_out():
+    cfg = tiny(n_layers=2)
+    model = build_model(cfg, 0)
+    units = neuron_units(model)
+    assert set(units) == {"blocks.0.mlp.W_out", "blocks.1.mlp.W_out"}
+    batch = cfg.pretraining_batch(np.random.default_rng(0), "low", 16)
+    scores = attribution_scores(model, answer_loss(model, batch), units)
+    assert scores["blocks.0.mlp.W_out"].shape == (model.cfg.d_mlp,)
+    top = top_units(scores, 3)
+    zero_units(model, top, units)
+    for u in top:
+        assert torch.count_nonzero(dict(model.named_parameters())[u.param][u.index[0]]) == 0
+    assert 0.0 <= accuracy(model, batch) <= 1.0
+
+
+def test_every_named_prior_is_a_distribution():
+    for name, p in PRIORS.items():
+        assert sum(p) == pytest.approx(1.0), name
