@@ -82,8 +82,8 @@ class PcfgConfig(ChapterConfig):
                       eval_samples=200, prune_ks=(0, 1, 2), prune_batch=64, probe_samples=300, probe_steps=40,
                       reft_steps=10, reft_evals=3),
         "ci": dict(window=24, n_layers=2, n_heads=4, d_model=64, pretrain_steps=1500, pretrain_batch=64,
-                   pretrain_lr=3e-3, ft_steps=150, ft_c_trs=(0.0, 0.8, 1.0), ft_grid="ci", ft_seeds=2, ft_evals=5,
-                   eval_samples=1000, prune_batch=256, probe_samples=2000, probe_steps=300, reft_steps=200,
+                   ft_steps=150, ft_c_trs=(0.0, 0.8, 1.0), ft_grid="ci", ft_seeds=2, ft_evals=5,
+                   eval_samples=600, prune_batch=256, probe_samples=2000, probe_steps=200, reft_steps=200,
                    reft_evals=7),
         "paper": {},
     }
@@ -142,9 +142,8 @@ class PcfgConfig(ChapterConfig):
     @property
     def seed_cells(self) -> list[tuple[str, str, float]]:
         """The headline cells, fine-tuned with ``ft_seeds`` seeds to show the spread: the wrapper
-        (low prior, C_Tr = 1, every η) and the avoided shortcut (η_M, C_Tr = ``high_c_tr``)."""
-        want = [("low", lr, 1.0) for lr in ("large", "medium", "small")]
-        want.append((self.shortcut_prior, "medium", self.high_c_tr))
+        (low prior, C_Tr = 1) and the avoided shortcut (``shortcut_prior``, C_Tr = ``high_c_tr``), at η_M."""
+        want = [("low", "medium", 1.0), (self.shortcut_prior, "medium", self.high_c_tr)]
         return [c for c in want if c in self.cells]
 
     def optim(self, lr: float) -> OptimConfig:

@@ -42,8 +42,10 @@ class ProbeResult:
 def fit_probe(
     x_train: torch.Tensor, y_train: torch.Tensor, x_test: torch.Tensor, y_test: torch.Tensor, n_classes: int,
     *, steps: int, lr: float, rng: np.random.Generator, batch: int = 256, desc: str = "probe",
+    schedule: str = "cosine",
 ) -> ProbeResult:
-    """Train a linear probe (AdamW, cosine schedule) with ``train``; report accuracies."""
+    """Train a linear probe (AdamW) with ``train``; report accuracies. ``schedule`` is
+    ``"cosine"`` (5% warmup) or ``"step"`` (Jain et al.'s App. H: x0.1 at 1/2, 3/4, 7/8 of the steps)."""
     x_train, x_test = x_train.float(), x_test.float()
     mean, std = x_train.mean(0), x_train.std(0) + 1e-6  # standardise: compiled residuals have mixed scales
     probe = torch.nn.Linear(x_train.shape[1], n_classes)
@@ -53,7 +55,8 @@ def fit_probe(
         return (x_train[idx] - mean) / std, y_train[idx]
 
     train(probe, sample, lambda m, b: torch.nn.functional.cross_entropy(m(b[0]), b[1]), steps,
-          OptimConfig(optimizer="adamw", lr=lr, weight_decay=0.0, warmup=0.05), rng=rng, desc=desc)
+          OptimConfig(optimizer="adamw", lr=lr, weight_decay=0.0, schedule=schedule,
+                      warmup=0.05 if schedule == "cosine" else 0.0), rng=rng, desc=desc)
 
     def accuracy(x, y):
         with torch.no_grad():
