@@ -59,8 +59,6 @@ from ftscope.tracr_tasks import (
     changed_weights,
     counter_batch,
     finetune,
-    first_step_reaching,
-    log_steps,
     max_id_batch,
     noisy_copy,
     pattern_similarity,
@@ -68,7 +66,7 @@ from ftscope.tracr_tasks import (
     selector_layer,
     table3_row,
 )
-from ftscope.training import move
+from ftscope.training import first_step_reaching, log_steps, move, revival_speedup
 
 ch = Chapter("02_tracr_finetuning", TracrConfig, preset=preset, device=device, seed=seed, overrides=overrides)
 cfg, dev, rng = ch.cfg, ch.device, ch.rng
@@ -433,8 +431,7 @@ reft_rows = []
 for lr in reft_lrs:
     r = first_step_reaching(reft_logs["reFT", lr].evals, "count a", cfg.reft_level)
     s_ = first_step_reaching(reft_logs["Scr.+FT", lr].evals, "count a", cfg.reft_level)
-    # speed-up of reFT over Scr.+FT; when Scr.+FT never gets there, a lower bound using the whole budget
-    speedup = (s_ if np.isfinite(s_) else cfg.reft_steps) / max(r, 1) if np.isfinite(r) else 0.0
+    speedup = revival_speedup(r, s_, cfg.reft_steps)
     reft_rows.append({"fine-tuning η": lr, "reFT η": lr * cfg.reft_lr_factor, "reFT steps to level": r,
                       "Scr.+FT steps to level": s_, "speed-up": speedup})
 reft_table = pd.DataFrame(reft_rows)

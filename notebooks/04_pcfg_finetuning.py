@@ -51,8 +51,6 @@ from ftscope.pcfg_tasks import (
     copy_model,
     counter_scores,
     finetune,
-    first_step_reaching,
-    log_steps,
     neuron_units,
     pretrained,
     probe_positions,
@@ -60,6 +58,7 @@ from ftscope.pcfg_tasks import (
 from ftscope.probing import fit_probe, residuals
 from ftscope.progress import progress
 from ftscope.pruning import pruning_curve
+from ftscope.training import first_step_reaching, log_steps, revival_speedup
 
 ch = Chapter("04_pcfg_finetuning", PcfgConfig, preset=preset, device=device, seed=seed, overrides=overrides)
 cfg, dev, rng = ch.cfg, ch.device, ch.rng
@@ -375,8 +374,7 @@ for prior in cfg.priors:
     level = cfg.reft_level * float(before.loc[prior, "acc_pt_cte0"])
     r = first_step_reaching(reft_logs[prior].evals, "count a", level)
     s_ = first_step_reaching(reft_logs["Scr.+FT"].evals, "count a", level)
-    # when Scr.+FT never gets there, a lower bound: the whole budget over reFT's steps
-    speedup = (s_ if np.isfinite(s_) else cfg.reft_steps) / max(r, 1) if np.isfinite(r) else 0.0
+    speedup = revival_speedup(r, s_, cfg.reft_steps)
     reft_rows.append({"prior": prior, "level": round(level, 3), "reFT steps": r, "Scr.+FT steps": s_,
                       "speed-up": speedup})
 reft_table = pd.DataFrame(reft_rows).set_index("prior")

@@ -8,8 +8,6 @@ from ftscope.config import ConfigError
 from ftscope.tracr_tasks import (
     TracrConfig,
     counter_letters,
-    first_step_reaching,
-    log_steps,
     max_id_letters,
     reset_most_changed,
 )
@@ -60,11 +58,3 @@ def test_reset_most_changed_undoes_the_largest_changes():
     assert torch.equal(back.weight, ref.weight) and not torch.equal(back.bias, ref.bias)
     assert torch.equal(reset_most_changed(model, ref, 2).bias, ref.bias)
     assert model.weight[1, 2] != ref.weight[1, 2]  # the original is untouched
-
-
-def test_log_steps_and_first_step():
-    steps = log_steps(1000, 6)
-    assert steps[0] == 0 and steps[-1] == 1000 and steps == sorted(set(steps))
-    evals = [{"step": 0, "acc": 0.1}, {"step": 10, "acc": 0.95}, {"step": 100, "acc": 0.99}]
-    assert first_step_reaching(evals, "acc", 0.9) == 10
-    assert first_step_reaching(evals, "acc", 1.0) == float("inf")

@@ -5,7 +5,15 @@ import pytest
 import torch
 
 from ftscope.seeding import seed_everything
-from ftscope.training import NonFiniteLoss, OptimConfig, lr_multiplier, train
+from ftscope.training import (
+    NonFiniteLoss,
+    OptimConfig,
+    first_step_reaching,
+    log_steps,
+    lr_multiplier,
+    revival_speedup,
+    train,
+)
 
 
 def test_schedule_warmup_then_cosine_to_final_ratio():
@@ -60,3 +68,18 @@ def test_divergence_stops_with_a_clear_error():
     with pytest.raises(NonFiniteLoss, match="step 0"):
         train(model, lambda r: torch.ones(2, 1), lambda m, b: m(b).sum() * float("nan"), 5,
               OptimConfig(), rng=rng)
+
+
+def test_log_steps_and_first_step():
+    steps = log_steps(1000, 6)
+    assert steps[0] == 0 and steps[-1] == 1000 and steps == sorted(set(steps))
+    evals = [{"step": 0, "acc": 0.1}, {"step": 10, "acc": 0.95}, {"step": 100, "acc": 0.99}]
+    assert first_step_reaching(evals, "acc", 0.9) == 10
+    assert first_step_reaching(evals, "acc", 1.0) == float("inf")
+
+
+def test_revival_speedup_is_a_lower_bound_when_the_baseline_never_gets_there():
+    assert revival_speedup(10, 40, 200) == 4.0
+    assert revival_speedup(10, float("inf"), 200) == 20.0  # budget / reFT steps
+    assert revival_speedup(0, 40, 200) == 40.0  # already at the level: counted as one step
+    assert revival_speedup(float("inf"), 40, 200) == 0.0

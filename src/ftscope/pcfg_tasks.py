@@ -29,7 +29,7 @@ from . import models, pcfg, training
 from .checkpoints import cached_state
 from .config import ChapterConfig, ConfigError
 from .pcfg import FAMILIES, PRIORS, TERMINALS, Batch, CounterBatch, Vocab
-from .training import OptimConfig, TrainLog, first_step_reaching, log_steps, train  # noqa: F401  (re-exported)
+from .training import OptimConfig, TrainLog, train
 
 
 @dataclass(frozen=True)

@@ -36,7 +36,7 @@ from .tracr import (
     count_tokens,
     max_identifier,
 )
-from .training import OptimConfig, TrainLog, first_step_reaching, log_steps, train  # noqa: F401  (re-exported)
+from .training import OptimConfig, TrainLog, train
 
 
 @dataclass(frozen=True)
