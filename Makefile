@@ -36,8 +36,8 @@ test: $(STAMP) lint        ## the test suite (small data the project makes itsel
 lint: $(STAMP)
 	$(BIN)/ruff check .
 
-data: $(STAMP)             ## corpora later chapters need, each with a manifest (none needed yet)
-	@:
+data: $(STAMP)             ## Part III corpora (python, lua, english, stories) into data/<corpus>/, each with a manifest.json
+	$(BIN)/ftscope data fetch
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)

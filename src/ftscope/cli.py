@@ -1,4 +1,4 @@
-"""The ``ftscope`` command: run, build, claims, status."""
+"""The ``ftscope`` command: run, build, claims, status, data."""
 
 from __future__ import annotations
 
@@ -32,7 +32,34 @@ def _parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("status", help="each notebook's last duration, device, preset and cache state")
     s.add_argument("--preset", default=None, choices=PRESETS)
+
+    d = sub.add_parser("data", help="fetch or verify the Part III corpora under data/")
+    dsub = d.add_subparsers(dest="data_command", required=True)
+    f = dsub.add_parser("fetch", help="download, filter and normalise the corpora (skips verified ones)")
+    f.add_argument("--lua-licences", default="permissive", choices=("permissive", "all"),
+                   help="'all' adds GPL/LGPL Debian packages (nmap, ConTeXt, LuaTeX, awesome, ...)")
+    f.add_argument("--force", action="store_true", help="rebuild even when the manifest verifies")
+    f.add_argument("--only", nargs="+", metavar="CORPUS", help="only these corpora (python lua english stories)")
+    f.add_argument("--n-stories", type=int, default=100_000, help="number of generated stories")
+    dsub.add_parser("verify", help="check docs.jsonl and files.tsv against each manifest")
     return p
+
+
+def _data(project: Project, args: argparse.Namespace) -> int:
+    from .data import FetchError, fetch_all, verify
+
+    if args.data_command == "verify":
+        ok = verify(project)
+        for name, good in ok.items():
+            print(f"{name:8s} {'ok' if good else 'MISSING or CHANGED (run `make data`)'}")
+        return 0 if all(ok.values()) else 1
+    try:
+        fetch_all(project, lua_licences=args.lua_licences, n_stories=args.n_stories, force=args.force,
+                  only=args.only)
+    except (FetchError, ValueError) as err:
+        print(f"ftscope: error: {err}", file=sys.stderr)
+        return 1
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -45,6 +72,8 @@ def main(argv: list[str] | None = None) -> int:
             outcomes = run(project, args.names, preset=args.preset, device=args.device, seed=args.seed,
                            overrides=parse_assignments(args.overrides), force=args.force, timeout=args.timeout)
             return 1 if any(o.status == "failed" for o in outcomes) else 0
+        if args.command == "data":
+            return _data(project, args)
         from . import book
 
         if args.command == "build":

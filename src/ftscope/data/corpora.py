@@ -1,0 +1,179 @@
+"""The four Part III corpora as lists of documents: python, lua, english, stories.
+
+``load_corpus(name)`` reads ``data/<name>/docs.jsonl``, written by ``ftscope data fetch``
+(``make data``). Without it, ``allow_fixture=True`` (smoke runs and tests) gives a small stand-in
+that needs no download, and otherwise ``MissingData`` says to run ``make data``:
+
+| corpus  | fetched (``make data``)                          | fixture (``allow_fixture=True``)          |
+|---------|--------------------------------------------------|-------------------------------------------|
+| python  | the interpreter's stdlib, filtered               | ~20 stdlib modules, read directly          |
+| lua     | 42 permissively licensed Debian packages         | ``ftscope/fixtures/lua`` (3 MIT files)     |
+| english | Brown, State of the Union, Moby-Dick (npm)       | ``ftscope/fixtures/english`` (4 PD texts)  |
+| stories | 100k generated TinyStories-Instruct-like stories | 300 generated stories                      |
+
+``source="hub"`` streams the paper's corpora from the Hugging Face hub instead (see
+``sources.HUB``); ``"auto"`` does so only when the hub answers.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import sysconfig
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from ..paths import Project
+from .sources import HUB
+
+CORPORA = ("python", "lua", "english", "stories")
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
+N_FIXTURE_STORIES = 300
+HUB_TIMEOUT_S = 5.0
+
+# Stdlib modules read directly for the python fixture: small, plain, present in every CPython 3.
+FIXTURE_STDLIB = ("abc.py", "bisect.py", "colorsys.py", "contextlib.py", "copy.py", "fnmatch.py", "functools.py",
+                  "glob.py", "heapq.py", "keyword.py", "linecache.py", "numbers.py", "operator.py", "queue.py",
+                  "reprlib.py", "sched.py", "shlex.py", "string.py", "textwrap.py", "types.py", "weakref.py")
+
+
+class MissingData(FileNotFoundError):
+    """A corpus has not been fetched: run ``make data``."""
+
+
+@dataclass(frozen=True)
+class Doc:
+    id: str       # "<source>/<path>" for files, "stories/000042" for generated stories
+    source: str   # package or generator the text came from
+    text: str
+
+
+def _check_name(name: str) -> None:
+    if name not in CORPORA:
+        raise ValueError(f"unknown corpus {name!r}; choose from {CORPORA}")
+
+
+def corpus_manifest(name: str, project: Project | None = None) -> dict[str, Any]:
+    """``data/<name>/manifest.json`` as a dict; ``MissingData`` if it was never fetched."""
+    _check_name(name)
+    path = (project or Project.here()).data / name / "manifest.json"
+    if not path.is_file():
+        raise MissingData(f"data/{name}/manifest.json not found: run `make data`")
+    return json.loads(path.read_text())
+
+
+def read_docs(path: Path) -> list[Doc]:
+    with open(path, encoding="utf-8") as f:
+        return [Doc(**json.loads(line)) for line in f if line.strip()]
+
+
+# --- fixtures: small, no download ---------------------------------------------------------------------
+
+def fixture_docs(name: str, seed: int = 0) -> list[Doc]:
+    """The small stand-in for ``name`` used by smoke runs and tests."""
+    _check_name(name)
+    if name == "python":
+        root = Path(sysconfig.get_paths()["stdlib"])
+        return [Doc(f"stdlib/{f}", "cpython-stdlib", (root / f).read_text(encoding="utf-8"))
+                for f in FIXTURE_STDLIB if (root / f).is_file()]
+    if name == "stories":
+        from .stories import generate_stories, instruct_text
+
+        return [Doc(f"stories/{i:06d}", "ftscope.data.stories", instruct_text(s))
+                for i, s in enumerate(generate_stories(N_FIXTURE_STORIES, seed))]
+    folder = FIXTURES / name
+    return [Doc(f"fixtures/{name}/{p.name}", f"fixture:{p.stem}", p.read_text(encoding="utf-8"))
+            for p in sorted(folder.iterdir()) if p.suffix in (".lua", ".txt")]
+
+
+# --- hub -------------------------------------------------------------------------------------------------
+
+def hub_available(repo: str, timeout: float = HUB_TIMEOUT_S) -> bool:
+    """True if HF_HUB_OFFLINE is unset and the hub describes ``repo`` within ``timeout`` seconds."""
+    if os.environ.get("HF_HUB_OFFLINE", "").strip() not in ("", "0"):
+        return False
+    try:
+        from huggingface_hub import HfApi
+
+        HfApi().dataset_info(repo, timeout=timeout)
+        return True
+    except Exception:  # noqa: BLE001 - any failure (no network, no package, 404) means "not available"
+        return False
+
+
+def hub_docs(name: str, max_chars: int | None = None, seed: int = 0) -> list[Doc]:
+    """Stream the paper's corpus for ``name`` from the hub (shuffled with a 10k buffer) up to ``max_chars``."""
+    from datasets import load_dataset
+
+    repo, key = HUB[name]
+    stream = load_dataset(repo, split="train", streaming=True).shuffle(seed=seed, buffer_size=10_000)
+    docs, total = [], 0
+    for i, row in enumerate(stream):
+        text = row.get(key)
+        if not isinstance(text, str):  # tolerate a renamed text column
+            text = next((v for v in row.values() if isinstance(v, str)), "")
+        docs.append(Doc(f"{repo}/{i}", repo, text))
+        total += len(text)
+        if max_chars is not None and total >= max_chars:
+            break
+    return docs
+
+
+# --- loading and splitting ----------------------------------------------------------------------------
+
+def take_chars(docs: Iterable[Doc], max_chars: int | None) -> list[Doc]:
+    """Docs in order until their text reaches ``max_chars`` (the last one is kept whole); None = all."""
+    if max_chars is None:
+        return list(docs)
+    kept, total = [], 0
+    for d in docs:
+        if total >= max_chars:
+            break
+        kept.append(d)
+        total += len(d.text)
+    return kept
+
+
+def load_corpus(name: str, *, project: Project | None = None, source: Literal["offline", "hub", "auto"] = "offline",
+                max_chars: int | None = None, allow_fixture: bool = False, seed: int = 0) -> list[Doc]:
+    """The documents of corpus ``name``, shuffled by ``seed``, then cut to about ``max_chars``.
+
+    ``source="offline"`` reads ``data/<name>/docs.jsonl``; if it is missing, gives the fixture when
+    ``allow_fixture`` and raises ``MissingData`` otherwise. ``"hub"`` streams ``sources.HUB[name]``;
+    ``"auto"`` is hub when reachable within 5 s and HF_HUB_OFFLINE is unset, else offline.
+    """
+    _check_name(name)
+    if source not in ("offline", "hub", "auto"):
+        raise ValueError(f"source must be 'offline', 'hub' or 'auto', not {source!r}")
+    if source == "hub" or (source == "auto" and hub_available(HUB[name][0])):
+        return hub_docs(name, max_chars, seed)
+    path = (project or Project.here()).data / name / "docs.jsonl"
+    try:
+        manifest = corpus_manifest(name, project)
+        docs = read_docs(path.parent / manifest["docs"])
+    except (MissingData, FileNotFoundError):
+        if not allow_fixture:
+            raise MissingData(f"data/{name}/manifest.json not found: run `make data`") from None
+        docs = fixture_docs(name, seed)
+    docs = sorted(docs, key=lambda d: d.id)
+    random.Random(seed).shuffle(docs)
+    return take_chars(docs, max_chars)
+
+
+def split_docs(docs: Sequence[Doc], val_fraction: float, seed: int) -> tuple[list[Doc], list[Doc]]:
+    """Document-level split: ``(train, val)``, disjoint, each in the input order.
+
+    ``round(n * val_fraction)`` docs chosen by ``seed`` go to val; with 0 < val_fraction < 1 and
+    at least two docs, each side gets at least one.
+    """
+    if not 0 <= val_fraction <= 1:
+        raise ValueError(f"val_fraction must be in [0, 1], not {val_fraction}")
+    n = len(docs)
+    n_val = round(n * val_fraction)
+    if 0 < val_fraction < 1 and n >= 2:
+        n_val = min(max(n_val, 1), n - 1)
+    val_idx = set(random.Random(seed).sample(range(n), n_val))
+    return ([d for i, d in enumerate(docs) if i not in val_idx], [d for i, d in enumerate(docs) if i in val_idx])
