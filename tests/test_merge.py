@@ -70,3 +70,14 @@ def test_state_dict_merge_copies_non_float_buffers():
         slerp_state_dict(0.5, base, {"w": other["w"]})
     with pytest.raises(ValueError, match="mask"):
         slerp_state_dict(0.5, base, {**other, "mask": ~base["mask"]})
+
+
+def test_params_restricts_what_is_merged_and_fallback_share_counts_merged_tensors():
+    g = torch.Generator().manual_seed(3)
+    base = {"w": torch.randn(4, 4, generator=g), "same": torch.ones(3), "rot": torch.randn(5, generator=g)}
+    other = {"w": torch.randn(4, 4, generator=g), "same": torch.ones(3), "rot": torch.randn(5, generator=g)}
+    merged, report = slerp_state_dict(0.5, base, other, params={"w", "same"})
+    assert torch.equal(merged["rot"], base["rot"]) and report.copied == ["rot"]  # not a parameter: base's copy
+    assert set(report.lerp_fallback) == {"w", "same"}
+    assert report.lerp_fallback == {"w": False, "same": True}  # identical tensors: |cos| = 1 -> LERP
+    assert report.fallback_share == 0.5

@@ -66,21 +66,27 @@ class MergeReport:
 
         return pd.DataFrame({"cos": self.cos, "lerp_fallback": self.lerp_fallback})
 
+    @property
+    def fallback_share(self) -> float:
+        """Fraction of the merged tensors for which SLERP fell back to linear interpolation."""
+        return sum(self.lerp_fallback.values()) / max(1, len(self.lerp_fallback))
 
-def slerp_state_dict(t: float, base: dict[str, torch.Tensor], other: dict[str, torch.Tensor],
-                     ) -> tuple[dict[str, torch.Tensor], MergeReport]:
+
+def slerp_state_dict(t: float, base: dict[str, torch.Tensor], other: dict[str, torch.Tensor], *,
+                     params: set[str] | None = None) -> tuple[dict[str, torch.Tensor], MergeReport]:
     """Merge two state dicts of one architecture tensor by tensor: ``slerp(t, base[k], other[k])``
-    for floating-point entries; other entries (integer or boolean buffers) are copied from ``base``."""
+    for floating-point entries (only those named in ``params`` when given, e.g. the trained
+    parameters); other entries (buffers, integer or boolean tensors) are copied from ``base``."""
     if set(base) != set(other):
         missing = sorted(set(base) ^ set(other))
         raise KeyError(f"state dicts differ in keys: {', '.join(missing[:5])}{' …' if len(missing) > 5 else ''}")
     merged, report = {}, MergeReport()
     for key, v0 in base.items():
         v1 = other[key]
-        if v0.is_floating_point():
+        if v0.is_floating_point() and (params is None or key in params):
             merged[key], report.cos[key], report.lerp_fallback[key] = slerp_info(t, v0, v1)
         else:
-            if not torch.equal(v0, v1):
+            if not v0.is_floating_point() and not torch.equal(v0, v1):
                 raise ValueError(f"non-float entry {key!r} differs between the models; cannot merge it")
             merged[key] = v0.clone()
             report.copied.append(key)

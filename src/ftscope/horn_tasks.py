@@ -1,0 +1,436 @@
+"""Horn & Elliott (2024): a 1-layer Mistral-style base model, its Lua and stories fine-tunes, and
+their SLERP merges.
+
+The corpora are ``ftscope.data`` (fetched by ``make data``), the tokenizer a byte-level BPE
+trained on their union (``ftscope.bpe``), the model ``ftscope.models.mistral`` and the training
+loop ``ftscope.training.train``. Everything trained is cached by what made it
+(``ftscope.checkpoints``): the config fields it reads, the token streams' hash and the code.
+
+- **Base**: English and Python 1:1 by tokens (each batch row is drawn from one corpus with equal
+  probability), AdamW, cosine to zero, no warmup (the paper's Trainer settings).
+- **Fine-tunes**: from the base, on Lua alone and on stories alone, cosine with warmup.
+- **Evaluation**: top-1 next-token accuracy over every position of fixed validation blocks
+  (the paper's ``argmax(logits)[:, :-1] == labels[:, 1:]``), and the mean cross-entropy.
+- **Merges**: ``ftscope.merge.slerp_state_dict`` per tensor with mergekit's semantics.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal
+
+import numpy as np
+import torch
+
+from . import bpe, merge, models, training
+from .checkpoints import cached_state
+from .config import ChapterConfig, ConfigError
+from .paths import Project
+from .progress import progress
+from .training import OptimConfig, TrainLog, train
+
+DOMAINS = ("lua", "stories")  # the two fine-tunes
+BASE_CORPORA = ("english", "python")
+CORPORA = ("python", "lua", "english", "stories")
+# which corpora each model was trained on; its SAE is trained on the same mixture (equal shares)
+MIXTURES = {
+    "base": BASE_CORPORA,
+    "lua": (*BASE_CORPORA, "lua"),
+    "stories": (*BASE_CORPORA, "stories"),
+    "luastories": (*BASE_CORPORA, "lua", "stories"),
+}
+
+
+@dataclass(frozen=True)
+class HornConfig(ChapterConfig):
+    """Both Part III chapters. Defaults are the paper's values (its model cards, configs and
+    repository) or, where it gives none, the choice named in the chapter text."""
+
+    # data
+    source: Literal["offline", "hub", "auto"] = "offline"
+    corpus_chars: int = 0  # per corpus, after a seeded shuffle of its documents; 0 = all of it
+    tokenizer_chars: int = 0  # per corpus, to train the BPE; 0 = all the training documents
+    val_fraction: float = 0.2  # document-level split (the spec's 80/20)
+    fixture_fallback: bool = False  # smoke only: small bundled text when `make data` has not run
+    # tokenizer and model (Mistral-style, 1 layer; about 35M parameters with a 32K vocabulary)
+    vocab_size: int = 32_000
+    d_model: int = 512
+    d_mlp: int = 1024
+    n_heads: int = 16
+    n_kv_heads: int = 8
+    d_head: int = 32
+    n_ctx: int = 256
+    # base: AdamW 6e-4, cosine, no warmup, weight decay 0.1, batch 64x256, 3 epochs
+    base_batch: int = 64
+    base_steps: int = 0  # 0 = three epochs of the base training stream (the Trainer's default the card names)
+    base_lr: float = 6e-4
+    base_wd: float = 0.1
+    base_warmup: float = 0.0
+    # fine-tunes: AdamW 2e-5, cosine, 500 warmup steps, weight decay 0.01, batch 64x256, 1 epoch
+    ft_batch: int = 64
+    ft_steps: int = 0  # 0 = one epoch of the domain's training stream
+    ft_lr: float = 2e-5
+    ft_wd: float = 0.01
+    ft_warmup_steps: int = 500
+    betas: tuple[float, float] = (0.9, 0.999)
+    # merging and evaluation
+    merge_t: float = 0.58  # LuaStories: mergekit base = Lua, t = 0.58
+    sweep_step: float = 0.05
+    eval_blocks: int = 512  # validation blocks of n_ctx tokens per domain
+    # sparse autoencoders (SAELens), on blocks.0.mlp.hook_post
+    sae_expansion: int = 16
+    sae_context: int = 24
+    sae_batch_tokens: int = 3072  # 128 blocks x 24 tokens
+    sae_tokens: int = 40_000_000  # not stated; the spec's estimate of one epoch of the authors' subset
+    sae_lr: float = 1e-4
+    sae_betas: tuple[float, float] = (0.9, 0.9999)
+    sae_l1: float = 1.0  # SAELens' L1 scale (not the paper's 3e-4; see the chapter)
+    sae_seed: int = 1337
+    seed_control: bool = True  # a second base SAE with another seed: the matching ceiling
+    match_blocks: int = 1000  # shared token set: blocks of sae_context tokens from base-domain validation text
+    match_threshold: float = 0.8
+    thresholds: tuple[float, ...] = (0.5, 0.6, 0.7, 0.8, 0.9)
+    min_fires: int = 5
+
+    PRESETS: ClassVar = {
+        "smoke": dict(corpus_chars=60_000, tokenizer_chars=30_000, fixture_fallback=True, vocab_size=512,
+                      d_model=32, d_mlp=64, n_heads=2, n_kv_heads=1, d_head=16, n_ctx=32,
+                      base_batch=8, base_steps=30, base_lr=3e-3, ft_batch=8, ft_steps=10, ft_lr=1e-3,
+                      ft_warmup_steps=1, sweep_step=0.25, eval_blocks=8, sae_expansion=2, sae_batch_tokens=192,
+                      sae_tokens=3840, sae_lr=1e-3, seed_control=False, match_blocks=600,
+                      thresholds=(0.5, 0.8), min_fires=2),
+        "ci": dict(corpus_chars=4_000_000, tokenizer_chars=2_000_000, vocab_size=4096,
+                   d_model=128, d_mlp=256, n_heads=4, n_kv_heads=2, d_head=32, n_ctx=128,
+                   base_batch=16, base_steps=600, base_lr=5e-3, ft_batch=16, ft_steps=120, ft_lr=3e-4,
+                   ft_warmup_steps=6, eval_blocks=64, sae_expansion=4, sae_batch_tokens=512,
+                   sae_tokens=307_200, sae_lr=1e-3, sae_l1=3.0),
+        "paper": {},
+    }
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.n_heads % self.n_kv_heads:
+            raise ConfigError(f"n_heads={self.n_heads} must be a multiple of n_kv_heads={self.n_kv_heads}")
+        if not 0.0 < self.merge_t < 1.0:
+            raise ConfigError(f"merge_t must lie in (0, 1), got {self.merge_t}")
+        if not 0.0 < self.sweep_step <= 0.5 or abs(round(1 / self.sweep_step) * self.sweep_step - 1) > 1e-9:
+            raise ConfigError(f"sweep_step must divide 1 (e.g. 0.05, 0.25), got {self.sweep_step}")
+        if not 0.0 < self.val_fraction < 1.0:
+            raise ConfigError(f"val_fraction must lie in (0, 1), got {self.val_fraction}")
+
+    # ---------------------------------------------------------------- derived
+    @property
+    def sweep_ts(self) -> np.ndarray:
+        return np.round(np.arange(0, 1 + 1e-9, self.sweep_step), 6)
+
+    @property
+    def d_sae(self) -> int:
+        return self.sae_expansion * self.d_mlp
+
+    @property
+    def sae_steps(self) -> int:
+        return self.sae_tokens // self.sae_batch_tokens
+
+    def model_fields(self) -> dict[str, Any]:
+        return dict(d_model=self.d_model, d_mlp=self.d_mlp, n_heads=self.n_heads, n_kv_heads=self.n_kv_heads,
+                    d_head=self.d_head, n_ctx=self.n_ctx, d_vocab=self.vocab_size)
+
+
+# ------------------------------------------------------------------------- data and tokens
+@dataclass
+class Corpora:
+    """Documents split into train/validation per corpus, the tokenizer, and the token streams."""
+
+    docs: dict[str, dict[str, list]]  # corpus -> {"train", "val"} -> [Doc]
+    tokenizer: Any
+    streams: dict[str, dict[str, np.ndarray]]  # corpus -> {"train", "val"} -> token ids (<s> before each doc)
+    digest: str  # hash of the streams: what the cached models depend on
+
+    @property
+    def token_strings(self) -> list[str]:
+        return bpe.token_strings(self.tokenizer)
+
+    def table(self):
+        import pandas as pd
+
+        rows = []
+        for name, parts in self.docs.items():
+            rows.append({"corpus": name, "documents": sum(len(v) for v in parts.values()),
+                         "characters": sum(len(d.text) for v in parts.values() for d in v),
+                         "train tokens": len(self.streams[name]["train"]),
+                         "validation tokens": len(self.streams[name]["val"])})
+        frame = pd.DataFrame(rows).set_index("corpus")
+        frame["chars per token"] = frame["characters"] / (frame["train tokens"] + frame["validation tokens"])
+        return frame
+
+
+def _sha(*chunks: bytes) -> str:
+    h = hashlib.sha256()
+    for c in chunks:
+        h.update(c)
+    return h.hexdigest()[:16]
+
+
+def take_chars(docs: list, budget: int | None) -> list:
+    """The leading documents up to ``budget`` characters, the last one cut to fit (at a line end when it
+    has one), so a small budget still yields text from a corpus of long documents."""
+    if budget is None:
+        return list(docs)
+    out, left = [], budget
+    for d in docs:
+        if left <= 0:
+            break
+        if len(d.text) > left:
+            cut = d.text.rfind("\n", 0, left)
+            d = dataclasses.replace(d, text=d.text[: cut if cut > left // 2 else left])
+        out.append(d)
+        left -= len(d.text)
+    return out
+
+
+def load_corpora(cfg: HornConfig, project: Project | None = None, seed: int = 0) -> Corpora:
+    """Every corpus, split 80/20 by document (seeded) and cut to ``corpus_chars`` (split in the same
+    proportion), a BPE trained on the union of the training
+    parts, and the encoded streams; tokenizer and streams cached by the documents' hash."""
+    from .data import load_corpus, split_docs
+
+    project = project or Project.here()
+    docs = {}
+    for name in CORPORA:
+        corpus = load_corpus(name, project=project, source=cfg.source, allow_fixture=cfg.fixture_fallback, seed=seed)
+        train_docs, val_docs = split_docs(corpus, cfg.val_fraction, seed)
+        if not train_docs or not val_docs:
+            raise ValueError(f"corpus {name!r} has {len(corpus)} document(s): too few to split into train and val")
+        budget = cfg.corpus_chars or None
+        docs[name] = {"train": take_chars(train_docs, budget and round(budget * (1 - cfg.val_fraction))),
+                      "val": take_chars(val_docs, budget and round(budget * cfg.val_fraction))}
+    doc_hash = _sha(*(f"{n}/{s}/{d.id}\0{d.text}\0".encode() for n in CORPORA for s in ("train", "val")
+                      for d in docs[n][s]))
+    key = _sha(doc_hash.encode(), json.dumps([cfg.vocab_size, cfg.tokenizer_chars]).encode(),
+               (bpe.__file__ and open(bpe.__file__, "rb").read()))
+    folder = project.cache / "tokens" / key
+    tok_path, stream_path = folder / "tokenizer.json", folder / "streams.npz"
+    if tok_path.exists() and stream_path.exists():
+        tok = bpe.load(tok_path)
+        with np.load(stream_path) as z:
+            streams = {n: {s: z[f"{n}/{s}"] for s in ("train", "val")} for n in CORPORA}
+    else:
+        def tokenizer_texts():
+            for name in CORPORA:
+                budget = cfg.tokenizer_chars or float("inf")
+                for d in docs[name]["train"]:
+                    if budget <= 0:
+                        break
+                    budget -= len(d.text)
+                    yield d.text
+
+        tok = bpe.train_bpe(tokenizer_texts(), cfg.vocab_size)
+        streams = {n: {s: bpe.encode_docs(tok, [d.text for d in docs[n][s]]) for s in ("train", "val")}
+                   for n in progress(CORPORA, desc="encode")}
+        folder.mkdir(parents=True, exist_ok=True)
+        tok.save(str(tok_path.with_suffix(".tmp")))
+        tok_path.with_suffix(".tmp").replace(tok_path)
+        np.savez(folder / "streams.tmp.npz", **{f"{n}/{s}": a for n, p in streams.items() for s, a in p.items()})
+        (folder / "streams.tmp.npz").replace(stream_path)
+    digest = _sha(*(streams[n][s].tobytes() for n in CORPORA for s in ("train", "val")))
+    return Corpora(docs=docs, tokenizer=tok, streams=streams, digest=digest)
+
+
+def block_sampler(parts: Sequence[np.ndarray], n_ctx: int, batch: int) -> Callable[[np.random.Generator], torch.Tensor]:
+    """``sample(rng)``: ``batch`` random windows of ``n_ctx`` tokens, each row from one of ``parts``
+    chosen with equal probability (a 1:1 mixture by tokens)."""
+    parts = [p for p in parts]
+    for p in parts:
+        if len(p) <= n_ctx:
+            raise ValueError(f"a token stream of {len(p)} tokens is too short for blocks of {n_ctx}")
+
+    def sample(rng: np.random.Generator) -> torch.Tensor:
+        which = rng.integers(0, len(parts), batch)
+        rows = [parts[w][(s := rng.integers(0, len(parts[w]) - n_ctx)): s + n_ctx] for w in which]
+        return torch.from_numpy(np.stack(rows).astype(np.int64))
+
+    return sample
+
+
+def eval_blocks(stream: np.ndarray, n_blocks: int, n_ctx: int, seed: int) -> torch.Tensor:
+    """``n_blocks`` fixed, non-overlapping validation blocks (a seeded choice of the stream's chunks)."""
+    n = len(stream) // n_ctx
+    if n == 0:
+        raise ValueError(f"validation stream of {len(stream)} tokens is shorter than one block of {n_ctx}")
+    chunks = np.asarray(stream[: n * n_ctx], dtype=np.int64).reshape(n, n_ctx)
+    pick = np.sort(np.random.default_rng(seed).permutation(n)[:n_blocks])
+    return torch.from_numpy(chunks[pick])
+
+
+def lm_loss(model, batch: torch.Tensor) -> torch.Tensor:
+    return model(batch, return_type="loss")
+
+
+@torch.no_grad()
+def evaluate(model, blocks: torch.Tensor, batch: int = 32) -> dict[str, float]:
+    """Top-1 next-token accuracy and mean cross-entropy over every position of ``blocks``."""
+    device = next(model.parameters()).device
+    model.eval()
+    hits = total = 0
+    loss_sum = 0.0
+    for i in range(0, len(blocks), batch):
+        x = blocks[i: i + batch].to(device)
+        logits = model(x)[:, :-1]
+        target = x[:, 1:]
+        hits += (logits.argmax(-1) == target).sum().item()
+        loss_sum += torch.nn.functional.cross_entropy(logits.flatten(0, 1).float(), target.flatten(),
+                                                      reduction="sum").item()
+        total += target.numel()
+    return {"acc": hits / total, "loss": loss_sum / total}
+
+
+def next_token_accuracy(model, blocks: torch.Tensor, batch: int = 32) -> float:
+    return evaluate(model, blocks, batch)["acc"]
+
+
+# ------------------------------------------------------------------------- models
+def build(cfg: HornConfig, seed: int, device="cpu"):
+    return models.mistral(**cfg.model_fields(), seed=seed, device=device)
+
+
+def _steps(explicit: int, tokens: int, batch: int, n_ctx: int, epochs: float) -> int:
+    return explicit or max(1, int(epochs * tokens / (batch * n_ctx)))
+
+
+def base_steps(cfg: HornConfig, corpora: Corpora) -> int:
+    tokens = sum(len(corpora.streams[c]["train"]) for c in BASE_CORPORA)
+    return _steps(cfg.base_steps, tokens, cfg.base_batch, cfg.n_ctx, 3.0)
+
+
+def ft_steps(cfg: HornConfig, corpora: Corpora, domain: str) -> int:
+    return _steps(cfg.ft_steps, len(corpora.streams[domain]["train"]), cfg.ft_batch, cfg.n_ctx, 1.0)
+
+
+def _spec(cfg: HornConfig, corpora: Corpora, **extra) -> dict[str, Any]:
+    return {"model": cfg.model_fields(), "tokens": corpora.digest, **extra}
+
+
+_CODE = (models.mistral, training, lm_loss, block_sampler, _steps)
+
+
+def pretrained_base(cfg: HornConfig, corpora: Corpora, seed: int, device="cpu", project=None):
+    """The base model (English + Python); ``(model, log, was_cached)``."""
+    steps = base_steps(cfg, corpora)
+    optim = OptimConfig(lr=cfg.base_lr, betas=cfg.betas, weight_decay=cfg.base_wd, warmup=cfg.base_warmup,
+                        final_lr_ratio=0.0)
+    spec = _spec(cfg, corpora, stage="base", seed=seed, steps=steps, batch=cfg.base_batch, optim=optim.__dict__)
+
+    def run():
+        torch.manual_seed(seed)
+        model = build(cfg, seed, device)
+        sample = block_sampler([corpora.streams[c]["train"] for c in BASE_CORPORA], cfg.n_ctx, cfg.base_batch)
+        log = train(model, sample, lm_loss, steps, optim, rng=np.random.default_rng(seed), device=device,
+                    log_every=max(1, steps // 100), desc="base")
+        return {"model": {k: v.cpu() for k, v in model.state_dict().items()}, "log": log.to_dict()}
+
+    state, cached = cached_state("horn-base", spec, run, depends_on=_CODE, project=project)
+    return _restore(cfg, state, device), TrainLog(**state["log"]), cached
+
+
+def finetuned(cfg: HornConfig, corpora: Corpora, domain: str, seed: int, device="cpu", project=None):
+    """The base model fine-tuned on one domain (``lua`` or ``stories``); ``(model, log, was_cached)``."""
+    if domain not in DOMAINS:
+        raise ConfigError(f"unknown domain {domain!r}; valid choices: {', '.join(map(repr, DOMAINS))}")
+    base, _, _ = pretrained_base(cfg, corpora, seed, device, project)
+    steps = ft_steps(cfg, corpora, domain)
+    optim = OptimConfig(lr=cfg.ft_lr, betas=cfg.betas, weight_decay=cfg.ft_wd,
+                        warmup=min(cfg.ft_warmup_steps / steps, 0.5), final_lr_ratio=0.0)
+    spec = _spec(cfg, corpora, stage=f"ft-{domain}", seed=seed, steps=steps, batch=cfg.ft_batch,
+                 optim=optim.__dict__, base=base_steps(cfg, corpora), base_lr=cfg.base_lr, base_wd=cfg.base_wd,
+                 base_batch=cfg.base_batch, base_warmup=cfg.base_warmup)
+
+    def run():
+        model = base
+        sample = block_sampler([corpora.streams[domain]["train"]], cfg.n_ctx, cfg.ft_batch)
+        log = train(model, sample, lm_loss, steps, optim, rng=np.random.default_rng(seed + 1), device=device,
+                    log_every=max(1, steps // 100), desc=f"fine-tune {domain}")
+        return {"model": {k: v.cpu() for k, v in model.state_dict().items()}, "log": log.to_dict()}
+
+    state, cached = cached_state(f"horn-ft-{domain}", spec, run, depends_on=_CODE, project=project)
+    return _restore(cfg, state, device), TrainLog(**state["log"]), cached
+
+
+def _restore(cfg: HornConfig, state: dict[str, Any], device):
+    model = build(cfg, 0, "cpu")
+    model.load_state_dict(state["model"] if "model" in state else state)
+    model.eval()
+    return training.move(model, device)
+
+
+def merged(cfg: HornConfig, base_model, other_model, t: float, device="cpu"):
+    """SLERP of two models' parameters (mergekit: v0 = ``base_model``); ``(model, MergeReport)``."""
+    params = {n for n, p in base_model.named_parameters() if p.requires_grad}  # trained tensors; biases stay 0
+    sd, report = merge.slerp_state_dict(t, base_model.state_dict(), other_model.state_dict(), params=params)
+    model = build(cfg, 0, "cpu")
+    model.load_state_dict(sd)
+    model.eval()
+    return training.move(model, device), report
+
+
+def sweep(cfg: HornConfig, model_a, model_b, evalsets: dict[str, torch.Tensor], ts: Sequence[float] | None = None,
+          device="cpu"):
+    """Accuracy and loss of SLERP(t; a, b) on each evaluation set for t in ``ts`` (t = 0 is ``model_a``).
+    Returns a long DataFrame ``t, set, acc, loss`` plus the fraction of tensors that fell back to LERP."""
+    import pandas as pd
+
+    rows = []
+    for t in progress(list(cfg.sweep_ts if ts is None else ts), desc="SLERP sweep"):
+        model, report = merged(cfg, model_a, model_b, float(t), device)
+        for name, blocks in evalsets.items():
+            rows.append({"t": float(t), "set": name, **evaluate(model, blocks),
+                         "lerp_fallback": report.fallback_share})
+    return pd.DataFrame(rows)
+
+
+def crossing(ts: np.ndarray, y_a: np.ndarray, y_b: np.ndarray) -> float:
+    """The first t where curve ``y_b`` rises to ``y_a`` (linear interpolation); nan when they never cross."""
+    d = np.asarray(y_b) - np.asarray(y_a)
+    for i in range(len(d) - 1):
+        if d[i] < 0 <= d[i + 1]:
+            return float(ts[i] + (ts[i + 1] - ts[i]) * (-d[i]) / (d[i + 1] - d[i]))
+    return float("nan")
+
+
+def is_monotone(y: np.ndarray, increasing: bool, tol: float = 0.0) -> bool:
+    d = np.diff(np.asarray(y, dtype=float))
+    return bool(np.all(d >= -tol) if increasing else np.all(d <= tol))
+
+
+def sae_rows(corpora: Corpora, mixture: Sequence[str], n_rows: int, context: int, seed: int,
+             split: str = "train") -> np.ndarray:
+    """``n_rows`` token blocks of ``context`` tokens, rows drawn 1:1 from the corpora of ``mixture``."""
+    sample = block_sampler([corpora.streams[c][split] for c in mixture], context, n_rows)
+    return sample(np.random.default_rng(seed)).numpy()
+
+
+# ------------------------------------------------------------------------- the paper's numbers
+# Model cards (validation accuracy / loss; base on baby-python, fine-tunes on their own domain).
+PAPER_ACC = {"base": 0.4190, "lua": 0.4941, "stories": 0.5196}
+PAPER_LOSS = {"base": 3.1027, "lua": 2.4518, "stories": 2.0442}
+# Fig. 5: SLERP sweep from the TinyStories fine-tune (t = 0) to the Lua fine-tune (t = 1), step 0.05.
+PAPER_SWEEP_T = np.round(np.arange(0, 1.0001, 0.05), 2)
+PAPER_SWEEP_ACC = {
+    "stories": np.array([.520, .517, .511, .504, .494, .483, .470, .457, .442, .427, .411, .393, .375, .359, .343,
+                         .327, .311, .295, .279, .263, .247]),
+    "lua": np.array([.176, .190, .207, .222, .237, .253, .271, .290, .310, .332, .355, .377, .398, .418, .436, .452,
+                     .467, .478, .486, .492, .494]),
+}
+
+
+def retention(y: np.ndarray, at: int, own_end: int) -> float:
+    """How much of a domain's accuracy gain over the other end survives at index ``at``:
+    (y[at] − y[other end]) / (y[own end] − y[other end])."""
+    y = np.asarray(y, dtype=float)
+    own_end %= len(y)
+    other = len(y) - 1 if own_end == 0 else 0
+    span = y[own_end] - y[other]
+    return float((y[at] - y[other]) / span) if span else float("nan")
