@@ -266,6 +266,8 @@ te_lua_r = te_matches["lua"][1]
 ch.glue("ft_steps", H.ft_steps(cfg, corpora, "lua"))
 ch.glue("te_feat", te_feat)
 ch.glue("te_lua_r", te_lua_r)
+ch.glue("te_outcome", "below the threshold: the feature disappears, as in the paper"
+        if te_lua_r < cfg.match_threshold else "above the threshold: unlike in the paper, the feature persists")
 display(pd.DataFrame(te_matches, index=["matched feature", "r"]).T)
 highlight({"base": (te_feat, 1.0), "lua": te_matches["lua"]},
           {"Python": "try:\n    value = int(text)\nexcept ValueError:\n    value = 0",
@@ -273,14 +275,16 @@ highlight({"base": (te_feat, 1.0), "lua": te_matches["lua"]},
 
 # %% [markdown]
 # Base feature {glue:text}`te_feat` fires on `try`/`except`; its best match in the Lua
-# fine-tune has r = {glue:text}`te_lua_r:.2f`.
+# fine-tune has r = {glue:text}`te_lua_r:.2f`, {glue:text}`te_outcome`.
 #
-# Two things make a feature like this more likely to survive here than in the paper. Our
-# Lua fine-tune is short ({glue:text}`ft_steps` steps), so its MLP is still close to the
-# base model's; and every model's features are read on the same base-domain text (Python
-# and English), through an SAE trained on a mixture that includes the base data, so a Python
+# Two things tilt this test towards survival here, compared with the paper. Our Lua
+# fine-tune is short ({glue:text}`ft_steps` steps), so its MLP is still close to the base
+# model's; and every model's features are read on the same base-domain text (Python and
+# English), through an SAE trained on a mixture that includes the base data, so a Python
 # feature the Lua model still computes is found again. The paper's Lua fine-tune ran one
-# epoch over a large Lua corpus.
+# epoch over a large Lua corpus. Against that, our SAEs are small and their dictionaries
+# differ between seeds (the ceiling above), so a feature can also go unmatched only because
+# the Lua SAE did not learn it: one feature's fate is a weak test either way.
 #
 # ## Interpretability, by proxy (Fig. 6)
 #

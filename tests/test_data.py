@@ -273,18 +273,22 @@ def test_fetch_stories_with_a_stand_in_generator(project, tmp_path, monkeypatch)
     import ftscope.data
 
     src = tmp_path / "fake_stories.py"
-    src.write_text("GENERATOR_VERSION = 'fake-1'\n"
+    src.write_text("import hashlib, pathlib\nGENERATOR_VERSION = 'fake-1'\n"
+                   "SOURCE_SHA256 = hashlib.sha256(pathlib.Path(__file__).read_bytes()).hexdigest()\n"
                    "def generate_stories(n, seed):\n    return [f'story {seed}-{i}' for i in range(n)]\n"
                    "def instruct_text(s):\n    return 'Story: ' + s\n")
     spec = importlib.util.spec_from_file_location("ftscope.data.stories", src)
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
+    imported_sha = fetch.sha256_file(src)
+    # an edit after import must not be recorded as the code that generated the stories
+    src.write_text(src.read_text() + "# edited while generating\n")
     monkeypatch.setitem(sys.modules, "ftscope.data.stories", mod)
     monkeypatch.setattr(ftscope.data, "stories", mod, raising=False)
 
     m = fetch_all(project, only=["stories"], n_stories=5)["stories"]
     assert m["n_docs"] == 5 and m["params"]["generator_version"] == "fake-1"
-    assert m["params"]["generator_sha256"] == fetch.sha256_file(src)
+    assert m["params"]["generator_sha256"] == imported_sha != fetch.sha256_file(src)
     docs = load_corpus("stories", project=project)
     assert sorted(d.text for d in docs) == [f"Story: story 0-{i}" for i in range(5)]
     mtime = (project.data / "stories" / "manifest.json").stat().st_mtime_ns

@@ -462,7 +462,7 @@ def _stories_module():
 def stories_params(n_stories: int) -> dict[str, Any]:
     stories = _stories_module()
     return {"n_stories": n_stories, "seed": 0, "generator_version": stories.GENERATOR_VERSION,
-            "generator_sha256": sha256_file(Path(stories.__file__))}
+            "generator_sha256": stories.SOURCE_SHA256}
 
 
 def build_stories(project: Project, n_stories: int = 100_000) -> dict[str, Any]:

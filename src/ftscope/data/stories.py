@@ -30,14 +30,19 @@ How it differs from the real thing:
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
 FEATURES: tuple[str, ...] = ("Twist", "Foreshadowing", "Dialogue", "BadEnding", "MoralValue", "Conflict")
 GENERATOR_VERSION = "1"
+# sha256 of this file as it was when imported: the code that generated the stories in this process
+# (hashing the file later could record an edit made while a corpus was being generated)
+SOURCE_SHA256 = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()
 
 # --------------------------------------------------------------------------------------------- banks
 # (name, kind, "f"/"m"): kids and animals. Names double as friends.
