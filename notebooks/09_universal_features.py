@@ -225,10 +225,9 @@ def case_study(on, others):
     sel = F.selectivity(acts["base"][:, base_alive], token_ids, on=on)
     j = int(torch.argmax(sel))
     matches = {}
-    for other in others:
-        row = corr[("base", other)][j]
-        k = int(torch.argmax(row))
-        matches[other] = (int(alive_idx[other][k]), float(row[k]))
+    for other in others:  # best match of base feature j, from the flow tables
+        f = flow[("base", other)]
+        matches[other] = (int(alive_idx[other][f["parent_best"][j]]), float(f["parent_best_r"][j]))
     return int(base_alive[j]), float(sel[j]), matches
 
 

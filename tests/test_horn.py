@@ -144,3 +144,23 @@ def test_take_chars_cuts_long_documents_to_the_budget():
     assert len(taken) == 2 and taken[0].text == "line one\nline two" and taken[1].text == "sho"
     assert horn_tasks.take_chars(docs, None) == docs
     assert [d.id for d in horn_tasks.take_chars(docs, 10_000)] == ["a", "b"]
+
+
+def test_load_corpora_caches_tokenizer_and_streams(tmp_path, monkeypatch):
+    from ftscope.paths import Project
+
+    monkeypatch.delenv("FTSCOPE_CACHE", raising=False)
+    project = Project(tmp_path)
+    cfg = HornConfig.from_preset("smoke", corpus_chars=20_000, tokenizer_chars=10_000, vocab_size=300)
+    first = horn_tasks.load_corpora(cfg, project)
+    saved = list((project.cache / "checkpoints").glob("horn-tokens-*.pt"))
+    assert len(saved) == 1
+    mtime = saved[0].stat().st_mtime_ns
+    again = horn_tasks.load_corpora(cfg, project)  # from the cache: nothing trained or written again
+    assert list((project.cache / "checkpoints").glob("horn-tokens-*.pt")) == saved
+    assert saved[0].stat().st_mtime_ns == mtime
+    assert again.digest == first.digest and again.tokenizer.to_str() == first.tokenizer.to_str()
+    assert set(first.streams) == set(horn_tasks.CORPORA)
+    assert all(first.streams[n][s][0] == bpe.bos_id(first.tokenizer) for n in horn_tasks.CORPORA for s in ("train", "val"))
+    other = horn_tasks.load_corpora(cfg.replace(vocab_size=320), project)  # a new tokenizer, cached beside it
+    assert other.tokenizer.get_vocab_size() == 320 and len(list((project.cache / "checkpoints").glob("*.pt"))) == 2

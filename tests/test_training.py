@@ -8,7 +8,9 @@ from ftscope.seeding import seed_everything
 from ftscope.training import (
     NonFiniteLoss,
     OptimConfig,
+    checkpoint_state,
     first_step_reaching,
+    load_trained,
     log_steps,
     lr_multiplier,
     revival_speedup,
@@ -83,3 +85,18 @@ def test_revival_speedup_is_a_lower_bound_when_the_baseline_never_gets_there():
     assert revival_speedup(10, float("inf"), 200) == 20.0  # budget / reFT steps
     assert revival_speedup(0, 40, 200) == 40.0  # already at the level: counted as one step
     assert revival_speedup(float("inf"), 40, 200) == 0.0
+
+
+def test_checkpoint_state_round_trips_through_load_trained():
+    rng = seed_everything(0)
+    model = torch.nn.Sequential(torch.nn.Linear(3, 8), torch.nn.Dropout(0.5), torch.nn.Linear(8, 1))
+    log = train(model, lambda r: torch.tensor(r.normal(size=(4, 3)), dtype=torch.float32),
+                lambda m, x: m(x).pow(2).mean(), 5, OptimConfig(optimizer="adamw", lr=0.01), rng=rng)
+    state = checkpoint_state(model, log)
+    assert state["log"] == log.to_dict()
+    assert all(v.device.type == "cpu" and not v.requires_grad for v in state["model"].values())
+    fresh = torch.nn.Sequential(torch.nn.Linear(3, 8), torch.nn.Dropout(0.5), torch.nn.Linear(8, 1)).train()
+    loaded = load_trained(fresh, state["model"], "cpu")
+    x = torch.ones(2, 3)
+    assert not loaded.training  # eval mode: dropout off, so outputs are reproducible
+    assert torch.equal(loaded(x), loaded(x)) and torch.equal(loaded(x), model.eval()(x))

@@ -26,10 +26,11 @@ def train_bpe(texts: Iterable[str], vocab_size: int, *, special: tuple[str, ...]
     return tok
 
 
-def load(path):
+def from_str(text: str):
+    """A tokenizer from its JSON (``tok.to_str()``)."""
     from tokenizers import Tokenizer
 
-    return Tokenizer.from_file(str(path))
+    return Tokenizer.from_str(text)
 
 
 def bos_id(tok) -> int:

@@ -41,11 +41,10 @@ import torch
 from torch import Tensor
 
 from .progress import progress
+from .sae import HOOK, hook_batches
 
 if TYPE_CHECKING:
     import plotly.graph_objects as go
-
-HOOK = "blocks.0.mlp.hook_post"
 
 
 # --- activations -------------------------------------------------------------------------------------------------
@@ -58,14 +57,8 @@ def feature_acts(model, sae_encode: Callable[[Tensor], Tensor], blocks: Tensor, 
 
     ``sae_encode`` maps hook activations [m, d_in] to features [m, d_sae] (e.g. ``sae.encode``).
     """
-    device, blocks = next(model.parameters()).device, torch.as_tensor(blocks)
-    stop = int(hook.split(".")[1]) + 1 if hook.startswith("blocks.") else None
-    out = []
-    for i in progress(range(0, len(blocks), batch), desc="feature acts", total=-(-len(blocks) // batch)):
-        _, cache = model.run_with_cache(blocks[i: i + batch].to(device), names_filter=hook, stop_at_layer=stop)
-        x = cache[hook].flatten(0, 1)  # (B*T, d_in)
-        out.append(sae_encode(x).float().cpu())  # (B*T, d_sae)
-    return torch.cat(out)
+    return torch.cat([sae_encode(x).float().cpu()  # (B*T, d_in) -> (B*T, d_sae)
+                      for x in hook_batches(model, blocks, hook, batch, desc="feature acts")])
 
 
 def alive(acts: Tensor, min_fires: int) -> Tensor:

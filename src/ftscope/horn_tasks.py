@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
@@ -210,32 +209,25 @@ def load_corpora(cfg: HornConfig, project: Project | None = None, seed: int = 0)
                       "val": take_chars(val_docs, budget and round(budget * cfg.val_fraction))}
     doc_hash = _sha(*(f"{n}/{s}/{d.id}\0{d.text}\0".encode() for n in CORPORA for s in ("train", "val")
                       for d in docs[n][s]))
-    key = _sha(doc_hash.encode(), json.dumps([cfg.vocab_size, cfg.tokenizer_chars]).encode(),
-               (bpe.__file__ and open(bpe.__file__, "rb").read()))
-    folder = project.cache / "tokens" / key
-    tok_path, stream_path = folder / "tokenizer.json", folder / "streams.npz"
-    if tok_path.exists() and stream_path.exists():
-        tok = bpe.load(tok_path)
-        with np.load(stream_path) as z:
-            streams = {n: {s: z[f"{n}/{s}"] for s in ("train", "val")} for n in CORPORA}
-    else:
-        def tokenizer_texts():
-            for name in CORPORA:
-                budget = cfg.tokenizer_chars or float("inf")
-                for d in docs[name]["train"]:
-                    if budget <= 0:
-                        break
-                    budget -= len(d.text)
-                    yield d.text
 
+    def tokenizer_texts():
+        for name in CORPORA:
+            budget = cfg.tokenizer_chars or float("inf")
+            for d in docs[name]["train"]:
+                if budget <= 0:
+                    break
+                budget -= len(d.text)
+                yield d.text
+
+    def run():
         tok = bpe.train_bpe(tokenizer_texts(), cfg.vocab_size)
         streams = {n: {s: bpe.encode_docs(tok, [d.text for d in docs[n][s]]) for s in ("train", "val")}
                    for n in progress(CORPORA, desc="encode")}
-        folder.mkdir(parents=True, exist_ok=True)
-        tok.save(str(tok_path.with_suffix(".tmp")))
-        tok_path.with_suffix(".tmp").replace(tok_path)
-        np.savez(folder / "streams.tmp.npz", **{f"{n}/{s}": a for n, p in streams.items() for s, a in p.items()})
-        (folder / "streams.tmp.npz").replace(stream_path)
+        return {"tokenizer": tok.to_str(), "streams": streams}
+
+    spec = {"docs": doc_hash, "vocab_size": cfg.vocab_size, "tokenizer_chars": cfg.tokenizer_chars}
+    state, _ = cached_state("horn-tokens", spec, run, depends_on=[bpe], project=project)
+    tok, streams = bpe.from_str(state["tokenizer"]), state["streams"]
     digest = _sha(*(streams[n][s].tobytes() for n in CORPORA for s in ("train", "val")))
     return Corpora(docs=docs, tokenizer=tok, streams=streams, digest=digest)
 
@@ -243,7 +235,7 @@ def load_corpora(cfg: HornConfig, project: Project | None = None, seed: int = 0)
 def block_sampler(parts: Sequence[np.ndarray], n_ctx: int, batch: int) -> Callable[[np.random.Generator], torch.Tensor]:
     """``sample(rng)``: ``batch`` random windows of ``n_ctx`` tokens, each row from one of ``parts``
     chosen with equal probability (a 1:1 mixture by tokens)."""
-    parts = [p for p in parts]
+    parts = list(parts)
     for p in parts:
         if len(p) <= n_ctx:
             raise ValueError(f"a token stream of {len(p)} tokens is too short for blocks of {n_ctx}")
@@ -288,10 +280,6 @@ def evaluate(model, blocks: torch.Tensor, batch: int = 32) -> dict[str, float]:
     return {"acc": hits / total, "loss": loss_sum / total}
 
 
-def next_token_accuracy(model, blocks: torch.Tensor, batch: int = 32) -> float:
-    return evaluate(model, blocks, batch)["acc"]
-
-
 # ------------------------------------------------------------------------- models
 def build(cfg: HornConfig, seed: int, device="cpu"):
     return models.mistral(**cfg.model_fields(), seed=seed, device=device)
@@ -330,10 +318,10 @@ def pretrained_base(cfg: HornConfig, corpora: Corpora, seed: int, device="cpu", 
         sample = block_sampler([corpora.streams[c]["train"] for c in BASE_CORPORA], cfg.n_ctx, cfg.base_batch)
         log = train(model, sample, lm_loss, steps, optim, rng=np.random.default_rng(seed), device=device,
                     log_every=max(1, steps // 100), desc="base")
-        return {"model": {k: v.cpu() for k, v in model.state_dict().items()}, "log": log.to_dict()}
+        return training.checkpoint_state(model, log)
 
     state, cached = cached_state("horn-base", spec, run, depends_on=_CODE, project=project)
-    return _restore(cfg, state, device), TrainLog(**state["log"]), cached
+    return training.load_trained(build(cfg, 0), state["model"], device), TrainLog(**state["log"]), cached
 
 
 def finetuned(cfg: HornConfig, corpora: Corpora, domain: str, seed: int, device="cpu", project=None):
@@ -353,27 +341,17 @@ def finetuned(cfg: HornConfig, corpora: Corpora, domain: str, seed: int, device=
         sample = block_sampler([corpora.streams[domain]["train"]], cfg.n_ctx, cfg.ft_batch)
         log = train(model, sample, lm_loss, steps, optim, rng=np.random.default_rng(seed + 1), device=device,
                     log_every=max(1, steps // 100), desc=f"fine-tune {domain}")
-        return {"model": {k: v.cpu() for k, v in model.state_dict().items()}, "log": log.to_dict()}
+        return training.checkpoint_state(model, log)
 
     state, cached = cached_state(f"horn-ft-{domain}", spec, run, depends_on=_CODE, project=project)
-    return _restore(cfg, state, device), TrainLog(**state["log"]), cached
-
-
-def _restore(cfg: HornConfig, state: dict[str, Any], device):
-    model = build(cfg, 0, "cpu")
-    model.load_state_dict(state["model"] if "model" in state else state)
-    model.eval()
-    return training.move(model, device)
+    return training.load_trained(build(cfg, 0), state["model"], device), TrainLog(**state["log"]), cached
 
 
 def merged(cfg: HornConfig, base_model, other_model, t: float, device="cpu"):
     """SLERP of two models' parameters (mergekit: v0 = ``base_model``); ``(model, MergeReport)``."""
     params = {n for n, p in base_model.named_parameters() if p.requires_grad}  # trained tensors; biases stay 0
     sd, report = merge.slerp_state_dict(t, base_model.state_dict(), other_model.state_dict(), params=params)
-    model = build(cfg, 0, "cpu")
-    model.load_state_dict(sd)
-    model.eval()
-    return training.move(model, device), report
+    return training.load_trained(build(cfg, 0), sd, device), report
 
 
 def sweep(cfg: HornConfig, model_a, model_b, evalsets: dict[str, torch.Tensor], ts: Sequence[float] | None = None,

@@ -14,6 +14,17 @@ from pathlib import Path
 ROOT_MARKER = "_toc.yml"
 
 
+def write_atomic(path: Path, data: bytes | str) -> None:
+    """Write ``data`` to ``path`` through a temporary file, so an interrupted write leaves no half file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    if isinstance(data, bytes):
+        tmp.write_bytes(data)
+    else:
+        tmp.write_text(data)
+    os.replace(tmp, path)
+
+
 def find_root(start: Path | None = None) -> Path:
     """The project root: ``$FTSCOPE_ROOT``, else the nearest parent holding ``_toc.yml``."""
     if env := os.environ.get("FTSCOPE_ROOT"):

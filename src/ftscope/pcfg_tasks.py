@@ -201,7 +201,7 @@ def _pretrain(cfg: PcfgConfig, prior: str | tuple[float, ...], seed: int, device
     log = train(model, lambda r: cfg.pretraining_batch(r, prior), answer_loss, cfg.pretrain_steps,
                 cfg.pretrain_optim(), rng=rng, device=device, log_every=max(1, cfg.pretrain_steps // 200),
                 desc=f"pretrain prior={prior} seed={seed}")
-    return {"model": {k: v.detach().cpu() for k, v in model.state_dict().items()}, "log": log.to_dict()}
+    return training.checkpoint_state(model, log)
 
 
 PRETRAIN_FIELDS = ("window", "count_span", "occurrence", "n_layers", "n_heads", "d_model", "pretrain_steps",
@@ -219,10 +219,7 @@ def pretrained(cfg: PcfgConfig, prior: str, seed: int, device="cpu", *, project=
         depends_on=[pcfg, models, training, _pretrain, build_model, answer_loss, answer_logits,
                     PcfgConfig.pretraining_batch, PcfgConfig.pretrain_optim, PcfgConfig.model_spec],
         project=project, echo=echo)
-    model = build_model(cfg, seed, "cpu")
-    model.load_state_dict(state["model"])
-    training.move(model, device)
-    model.eval()
+    model = training.load_trained(build_model(cfg, seed, "cpu"), state["model"], device)
     return model, TrainLog(**state["log"]), was_cached
 
 

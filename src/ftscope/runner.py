@@ -33,7 +33,7 @@ from typing import Any
 
 from .claims import read_record, validate_result
 from .config import ConfigError, check_choice, check_device, check_preset, resolve_device
-from .paths import Project
+from .paths import Project, write_atomic
 
 KERNEL = "python3"
 REQUIRED_PARAMETERS = ("preset", "device", "seed")
@@ -125,13 +125,6 @@ def load_result(project: Project, preset: str, name: str) -> dict[str, Any] | No
     if not path.exists():
         return None
     return json.loads(path.read_text())
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(text)
-    tmp.replace(path)
 
 
 def is_cached(project: Project, preset: str, name: str, key: str) -> bool:
@@ -246,7 +239,7 @@ def execute_one(project: Project, name: str, params: dict[str, Any], key: str, v
     }
     validate_result(result)
     nbformat.write(executed, out_dir / f"{name}.ipynb")
-    _write_atomic(result_path(project, params["preset"], name), json.dumps(result, indent=2, sort_keys=True))
+    write_atomic(result_path(project, params["preset"], name), json.dumps(result, indent=2, sort_keys=True))
     (out_dir / f"{name}.failed.ipynb").unlink(missing_ok=True)
     publish(project, params["preset"], name)
     return Outcome(name, "executed", duration, claims=record["claims"])

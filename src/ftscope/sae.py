@@ -19,7 +19,9 @@ import contextlib
 import hashlib
 import logging
 import os
+import sys
 import warnings
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -27,6 +29,7 @@ import torch
 
 from .checkpoints import cached_state
 from .paths import Project
+from .progress import progress
 
 HOOK = "blocks.0.mlp.hook_post"
 
@@ -39,21 +42,28 @@ def geometric_median(x: torch.Tensor, iters: int = 100, tol: float = 1e-6) -> to
         d = torch.linalg.vector_norm(x - y, dim=1).clamp_min(1e-12)
         w = 1.0 / d
         y_new = (w[:, None] * x).sum(0) / w.sum()
-        if torch.linalg.vector_norm(y_new - y) <= tol * max(1.0, torch.linalg.vector_norm(y).item()):
-            y = y_new
-            break
+        done = torch.linalg.vector_norm(y_new - y) <= tol * max(1.0, torch.linalg.vector_norm(y).item())
         y = y_new
+        if done:
+            break
     return y.float()
 
 
 @torch.no_grad()
+def hook_batches(model, rows, hook: str = HOOK, batch: int = 64, desc: str | None = None) -> Iterator[torch.Tensor]:
+    """The hook's activations for token ``rows`` [n, T], ``batch`` rows at a time, each flattened to
+    [batch*T, d] on the model's device (the forward pass stops after the hook's block)."""
+    device, rows = next(model.parameters()).device, torch.as_tensor(rows)
+    stop = int(hook.split(".")[1]) + 1 if hook.startswith("blocks.") else None
+    starts = range(0, len(rows), batch)
+    for i in progress(starts, desc=desc, total=len(starts)) if desc else starts:
+        _, cache = model.run_with_cache(rows[i: i + batch].to(device), names_filter=hook, stop_at_layer=stop)
+        yield cache[hook].flatten(0, 1)
+
+
 def hook_acts(model, rows: torch.Tensor, hook: str = HOOK, batch: int = 64) -> torch.Tensor:
-    """The hook's activations for token ``rows`` [n, T], flattened to [n*T, d]."""
-    out = []
-    for i in range(0, len(rows), batch):
-        _, cache = model.run_with_cache(rows[i: i + batch], names_filter=hook, stop_at_layer=1)
-        out.append(cache[hook].flatten(0, 1).float().cpu())
-    return torch.cat(out)
+    """The hook's activations for token ``rows`` [n, T], flattened to [n*T, d], float32 on the CPU."""
+    return torch.cat([x.float().cpu() for x in hook_batches(model, rows, hook, batch)])
 
 
 def _quiet():
@@ -171,8 +181,6 @@ def cached_sae(name: str, model, rows_train: np.ndarray, rows_val: np.ndarray, *
     def run():
         sae, metrics = train_sae(model, rows_train, rows_val, **kw)
         return {"sae": {k: v.detach().cpu() for k, v in sae.state_dict().items()}, "metrics": metrics}
-
-    import sys
 
     state, cached = cached_state(f"sae-{name}", spec, run, depends_on=[sys.modules[__name__]], project=project)
     return load_sae(state["sae"], next(model.parameters()).device), state["metrics"], cached

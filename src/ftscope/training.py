@@ -73,6 +73,18 @@ def move(model: torch.nn.Module, device: torch.device | str) -> torch.nn.Module:
     return model.to(device)
 
 
+def checkpoint_state(model: torch.nn.Module, log: TrainLog) -> dict[str, Any]:
+    """What a cached training run keeps: the weights on the CPU and the log (``checkpoints.cached_state``)."""
+    return {"model": {k: v.detach().cpu() for k, v in model.state_dict().items()}, "log": log.to_dict()}
+
+
+def load_trained(model: torch.nn.Module, weights: dict[str, torch.Tensor], device: torch.device | str) -> torch.nn.Module:
+    """``model`` with ``weights`` loaded, in eval mode, on ``device``."""
+    model.load_state_dict(weights)
+    model.eval()
+    return move(model, device)
+
+
 def to_device(batch: Any, device: torch.device | str) -> Any:
     """Move tensors (possibly nested in tuples, lists and dicts, or any object with ``.to``) to ``device``."""
     if isinstance(batch, torch.Tensor) or callable(getattr(batch, "to", None)):

@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from ..paths import Project
+from ..paths import Project, write_atomic
 from ..progress import progress
 from . import english
 from .corpora import CORPORA, Doc, MissingData, corpus_manifest
@@ -97,12 +97,6 @@ def decode_text(data: bytes) -> str:
     except UnicodeDecodeError:
         text = data.decode("latin-1")
     return text.replace("\r\n", "\n")
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
 
 
 def select_files(items: Iterable[tuple[str, bytes]], seen: set[str] | None = None,
@@ -164,8 +158,7 @@ def _download(url: str, dest: Path, check) -> Path:
         data = response.read()
     if err := check(data):
         raise FetchError(err)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    _write_atomic(dest, data)
+    write_atomic(dest, data)
     return dest
 
 
@@ -294,9 +287,9 @@ def write_corpus(project: Project, name: str, docs: Sequence[Doc], files: Sequen
         raise ValueError(f"{name}: duplicate document ids")
     lines = "".join(json.dumps({"id": d.id, "source": d.source, "text": d.text}, ensure_ascii=False,
                                sort_keys=True) + "\n" for d in docs).encode()
-    _write_atomic(out / "docs.jsonl", lines)
+    write_atomic(out / "docs.jsonl", lines)
     files = sorted(files, key=lambda f: f.path)
-    _write_atomic(out / "files.tsv", "".join(f"{f.path}\t{f.sha256}\t{f.bytes}\t{f.source}\n"
+    write_atomic(out / "files.tsv", "".join(f"{f.path}\t{f.sha256}\t{f.bytes}\t{f.source}\n"
                                              for f in files).encode())
     manifest = {
         "schema": SCHEMA,
@@ -313,7 +306,7 @@ def write_corpus(project: Project, name: str, docs: Sequence[Doc], files: Sequen
         "n_docs": len(docs),
         "chars": sum(len(d.text) for d in docs),
     }
-    _write_atomic(out / "manifest.json", (json.dumps(manifest, indent=1, sort_keys=True, ensure_ascii=False)
+    write_atomic(out / "manifest.json", (json.dumps(manifest, indent=1, sort_keys=True, ensure_ascii=False)
                                           + "\n").encode())
     return manifest
 
