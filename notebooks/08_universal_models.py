@@ -150,11 +150,17 @@ display(model_table)
 # fine-tune starts from the base and sees its own domain only, with weight decay 0.01, a short
 # warmup and a learning rate of {glue:text}`ft_lr` (paper: 2e-5 for one epoch of a much
 # larger corpus; at our few steps 2e-5 barely moves the weights, so SLERP would merge two
-# near-identical models).
+# near-identical models). Batches are {glue:text}`base_batch` (base) and
+# {glue:text}`ft_batch` (fine-tunes) blocks of {glue:text}`n_ctx` tokens (paper: 64 × 256).
+# Two smaller differences from the authors' Hugging Face `Trainer`: our AdamW decays every
+# trained tensor (the `Trainer` exempts norm weights), and the weights start from
+# TransformerLens' initialisation, not Hugging Face Mistral's.
 
 # %%
 ch.glue("base_lr", cfg.base_lr)
 ch.glue("ft_lr", cfg.ft_lr)
+ch.glue("base_batch", cfg.base_batch)
+ch.glue("ft_batch", cfg.ft_batch)
 fts, ft_logs = {}, {}
 for domain in H.DOMAINS:
     fts[domain], ft_logs[domain], _ = H.finetuned(cfg, corpora, domain, seed, dev)
