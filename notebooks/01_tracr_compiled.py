@@ -35,11 +35,11 @@ import pandas as pd
 import torch
 from IPython.display import Markdown
 
-from ftscope import plots
-from ftscope.chapter import Chapter
-from ftscope.claims import at_least, is_true
-from ftscope.tracr import ANSWER_POSITION, BOS, count_tokens, max_identifier
-from ftscope.tracr_tasks import TracrConfig, counter_batch, max_id_batch
+from ftscope.book.chapter import Chapter
+from ftscope.book.claims import at_least, is_true
+from ftscope.instruments import plots
+from ftscope.jain.compiled import TracrConfig, counter_batch, max_id_batch
+from ftscope.jain.tracr import ANSWER_POSITION, BOS, count_tokens, max_identifier
 
 ch = Chapter("01_tracr_compiled", TracrConfig, preset=preset, device=device, seed=seed, overrides=overrides)
 cfg = ch.cfg

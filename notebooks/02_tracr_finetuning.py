@@ -42,16 +42,12 @@ import torch
 from IPython.display import display
 from matplotlib import pyplot as plt
 
-from ftscope import plots
-from ftscope.chapter import Chapter
-from ftscope.claims import at_least, at_most
-from ftscope.probing import fit_probe, residuals
-from ftscope.pruning import pruning_curve
-from ftscope.tracr import (
-    ANSWER_POSITION,
-    BOS,
-)
-from ftscope.tracr_tasks import (
+from ftscope.book.chapter import Chapter
+from ftscope.book.claims import at_least, at_most
+from ftscope.instruments import plots
+from ftscope.instruments.probing import fit_probe, residuals
+from ftscope.instruments.pruning import pruning_curve
+from ftscope.jain.compiled import (
     TracrConfig,
     accuracy,
     answer_logits,
@@ -66,7 +62,8 @@ from ftscope.tracr_tasks import (
     selector_layer,
     table3_row,
 )
-from ftscope.training import first_step_reaching, log_steps, move, revival_speedup
+from ftscope.jain.tracr import ANSWER_POSITION, BOS
+from ftscope.train.loop import first_step_reaching, log_steps, move, revival_speedup
 
 ch = Chapter("02_tracr_finetuning", TracrConfig, preset=preset, device=device, seed=seed, overrides=overrides)
 cfg, dev, rng = ch.cfg, ch.device, ch.rng

@@ -53,10 +53,11 @@ import seaborn as sns
 import torch
 from matplotlib import pyplot as plt
 
-from ftscope import pcfg, plots
-from ftscope.chapter import Chapter
-from ftscope.claims import at_least, at_most, is_true
-from ftscope.pcfg_tasks import PcfgConfig, answer_logits, family_accuracy, pretrained
+from ftscope.book.chapter import Chapter
+from ftscope.book.claims import at_least, at_most, is_true
+from ftscope.instruments import plots
+from ftscope.jain import pcfg
+from ftscope.jain.pcfg_training import PcfgConfig, answer_logits, family_accuracy, pretrained
 
 ch = Chapter("03_pcfg_pretraining", PcfgConfig, preset=preset, device=device, seed=seed, overrides=overrides)
 cfg, dev, rng = ch.cfg, ch.device, ch.rng

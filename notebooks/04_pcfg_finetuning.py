@@ -40,10 +40,12 @@ import seaborn as sns
 import torch
 from matplotlib import pyplot as plt
 
-from ftscope import plots
-from ftscope.chapter import Chapter
-from ftscope.claims import at_least, at_most, is_true
-from ftscope.pcfg_tasks import (
+from ftscope.book.chapter import Chapter
+from ftscope.book.claims import at_least, at_most, is_true
+from ftscope.instruments import plots
+from ftscope.instruments.probing import fit_probe, residuals
+from ftscope.instruments.pruning import pruning_curve
+from ftscope.jain.pcfg_training import (
     CounterTests,
     PcfgConfig,
     accuracy,
@@ -55,10 +57,8 @@ from ftscope.pcfg_tasks import (
     pretrained,
     probe_positions,
 )
-from ftscope.probing import fit_probe, residuals
-from ftscope.progress import progress
-from ftscope.pruning import pruning_curve
-from ftscope.training import first_step_reaching, log_steps, revival_speedup
+from ftscope.train.loop import first_step_reaching, log_steps, revival_speedup
+from ftscope.train.progress import progress
 
 ch = Chapter("04_pcfg_finetuning", PcfgConfig, preset=preset, device=device, seed=seed, overrides=overrides)
 cfg, dev, rng = ch.cfg, ch.device, ch.rng

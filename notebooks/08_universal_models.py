@@ -46,13 +46,13 @@ import torch
 from IPython.display import display
 from matplotlib import pyplot as plt
 
-from ftscope import horn_tasks as H
-from ftscope import plots
-from ftscope.chapter import Chapter
-from ftscope.claims import at_least, between, is_true
+from ftscope.book.chapter import Chapter
+from ftscope.book.claims import at_least, between, is_true
 from ftscope.data import MissingData, corpus_manifest
 from ftscope.data import stories as story_world
-from ftscope.horn_tasks import HornConfig
+from ftscope.horn import setup as H
+from ftscope.horn.setup import HornConfig
+from ftscope.instruments import plots
 
 started = time.time()
 ch = Chapter("08_universal_models", HornConfig, preset=preset, device=device, seed=seed, overrides=overrides)
@@ -208,7 +208,7 @@ ch.glue("gain_stories", gain["stories"])
 # normalises copies to find the angle θ between them, and returns
 # sin((1−t)θ)/sin θ · v₀ + sin(tθ)/sin θ · v₁ on the *unnormalised* tensors; when the two
 # are nearly parallel (|cos θ| > 0.9995) it falls back to linear interpolation. Our
-# `ftscope.merge.slerp` follows it line by line (tested against an independent
+# `ftscope.instruments.merging.slerp` follows it line by line (tested against an independent
 # implementation of the formula). The two fine-tunes share their base, so their tensors are
 # close; the cosines between them:
 

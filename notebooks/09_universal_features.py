@@ -51,13 +51,13 @@ import torch
 from IPython.display import HTML, display
 from matplotlib import pyplot as plt
 
-from ftscope import features as F
-from ftscope import horn_tasks as H
-from ftscope import plots
-from ftscope import sae as S
-from ftscope.chapter import Chapter
-from ftscope.claims import at_least, at_most, is_true
-from ftscope.horn_tasks import HornConfig
+from ftscope.book.chapter import Chapter
+from ftscope.book.claims import at_least, at_most, is_true
+from ftscope.horn import setup as H
+from ftscope.horn.setup import HornConfig
+from ftscope.instruments import matching as F
+from ftscope.instruments import plots
+from ftscope.instruments import sae as S
 
 started = time.time()
 ch = Chapter("09_universal_features", HornConfig, preset=preset, device=device, seed=seed, overrides=overrides)

@@ -3,8 +3,8 @@
 import numpy as np
 import torch
 
-from ftscope.probing import fit_probe
-from ftscope.pruning import attribution_scores, pruning_curve, top_units, zero_units
+from ftscope.instruments.probing import fit_probe
+from ftscope.instruments.pruning import attribution_scores, pruning_curve, top_units, zero_units
 
 
 def test_attribution_finds_the_planted_wrapper_weight():

@@ -1,9 +1,9 @@
 import torch
 
-import ftscope.training
-from ftscope.checkpoints import cached_state, spec_hash
-from ftscope.models import mingpt
+import ftscope.train.loop
 from ftscope.paths import Project
+from ftscope.train.checkpoints import cached_state, spec_hash
+from ftscope.train.models import mingpt
 
 
 def test_checkpoint_is_trained_once_and_reused(tmp_path, monkeypatch):
@@ -16,9 +16,9 @@ def test_checkpoint_is_trained_once_and_reused(tmp_path, monkeypatch):
         return {"w": torch.arange(3.0), "steps": 7}
 
     spec = {"prior": "low", "steps": 7, "seed": 0}
-    state, was_cached = cached_state("pt", spec, train, depends_on=[ftscope.training], project=project, echo=print)
+    state, was_cached = cached_state("pt", spec, train, depends_on=[ftscope.train.loop], project=project, echo=print)
     assert not was_cached and len(calls) == 1
-    state2, was_cached = cached_state("pt", spec, train, depends_on=[ftscope.training], project=project, echo=print)
+    state2, was_cached = cached_state("pt", spec, train, depends_on=[ftscope.train.loop], project=project, echo=print)
     assert was_cached and len(calls) == 1 and torch.equal(state2["w"], state["w"]) and state2["steps"] == 7
     _, was_cached = cached_state("pt", {**spec, "seed": 1}, train, project=project, echo=print)
     assert not was_cached and len(calls) == 2  # another spec, another checkpoint
@@ -27,9 +27,9 @@ def test_checkpoint_is_trained_once_and_reused(tmp_path, monkeypatch):
 def test_spec_hash_depends_on_code():
     assert spec_hash({"a": 1}) == spec_hash({"a": 1})
     assert spec_hash({"a": 1}) != spec_hash({"a": 2})
-    assert spec_hash({"a": 1}) != spec_hash({"a": 1}, [ftscope.training])
-    assert spec_hash({"a": 1}, [ftscope.training.train]) != spec_hash({"a": 1}, [ftscope.training.lr_multiplier])
-    assert spec_hash({"a": 1}, [ftscope.training.train]) == spec_hash({"a": 1}, [ftscope.training.train])
+    assert spec_hash({"a": 1}) != spec_hash({"a": 1}, [ftscope.train.loop])
+    assert spec_hash({"a": 1}, [ftscope.train.loop.train]) != spec_hash({"a": 1}, [ftscope.train.loop.lr_multiplier])
+    assert spec_hash({"a": 1}, [ftscope.train.loop.train]) == spec_hash({"a": 1}, [ftscope.train.loop.train])
 
 
 def test_mingpt_is_causal_seeded_and_hooked():

@@ -5,7 +5,7 @@ import jsonschema
 import nbformat
 import pytest
 
-from ftscope.claims import (
+from ftscope.book.claims import (
     GLUE_PREFIX,
     RECORD_NAME,
     at_least,

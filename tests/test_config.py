@@ -3,14 +3,7 @@ from typing import ClassVar, Literal
 
 import pytest
 
-from ftscope.config import (
-    ChapterConfig,
-    ConfigError,
-    check_device,
-    check_preset,
-    parse_assignments,
-    resolve_device,
-)
+from ftscope.config import ChapterConfig, ConfigError, check_device, check_preset, parse_assignments, resolve_device
 
 
 @dataclass(frozen=True)

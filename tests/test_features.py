@@ -9,7 +9,7 @@ import pytest
 import torch
 from scipy.stats import pearsonr
 
-from ftscope.features import (
+from ftscope.instruments.matching import (
     alive,
     autointerp_proxy,
     feature_acts,

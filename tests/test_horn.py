@@ -5,10 +5,13 @@ import numpy as np
 import pytest
 import torch
 
-from ftscope import bpe, horn_tasks, sae
+from ftscope import horn
 from ftscope.config import ConfigError
-from ftscope.horn_tasks import HornConfig
-from ftscope.models import mistral
+from ftscope.data import tokenizer as bpe
+from ftscope.data.corpora import take_chars
+from ftscope.horn.setup import HornConfig
+from ftscope.instruments import sae
+from ftscope.train.models import mistral
 
 TEXTS = ["def add(x, y):\n    x = x + y\n    return x\n" * 3, "local x = 1\nfor i = 1, 10 do x = x + i end\n",
          "Once upon a time, a little cat found a red ball. She was happy.", "The committee met on Tuesday."] * 5
@@ -63,20 +66,20 @@ def test_config_presets_and_bad_fields():
 
 def test_block_sampler_mixes_parts_one_to_one_and_is_seeded():
     a, b = np.zeros(1000, np.uint16), np.ones(1000, np.uint16)
-    sample = horn_tasks.block_sampler([a, b], 8, 2000)
+    sample = horn.block_sampler([a, b], 8, 2000)
     x = sample(np.random.default_rng(0))
     assert x.shape == (2000, 8) and x.dtype == torch.int64
     rows_b = (x[:, 0] == 1).float().mean().item()
     assert 0.45 < rows_b < 0.55 and bool(((x == 0).all(1) | (x == 1).all(1)).all())
     assert torch.equal(x, sample(np.random.default_rng(0)))
     with pytest.raises(ValueError, match="too short"):
-        horn_tasks.block_sampler([a[:5]], 8, 2)
+        horn.block_sampler([a[:5]], 8, 2)
 
 
 def test_eval_blocks_are_fixed_and_non_overlapping():
     s = np.arange(100, dtype=np.uint16)
-    blocks = horn_tasks.eval_blocks(s, 3, 10, seed=1)
-    assert blocks.shape == (3, 10) and torch.equal(blocks, horn_tasks.eval_blocks(s, 3, 10, seed=1))
+    blocks = horn.eval_blocks(s, 3, 10, seed=1)
+    assert blocks.shape == (3, 10) and torch.equal(blocks, horn.eval_blocks(s, 3, 10, seed=1))
     assert all(int(r[0]) % 10 == 0 for r in blocks) and len({int(r[0]) for r in blocks}) == 3
 
 
@@ -90,23 +93,23 @@ def test_evaluate_counts_next_token_hits_over_all_positions():
             return torch.nn.functional.one_hot((x + 1) % 10, 10).float() * 10
 
     x = torch.tensor([[1, 2, 3, 4], [5, 6, 0, 0]])  # hits: 3 of 3, then 1 of 3
-    assert horn_tasks.evaluate(Fixed(), x)["acc"] == pytest.approx(4 / 6)
+    assert horn.evaluate(Fixed(), x)["acc"] == pytest.approx(4 / 6)
 
 
 def test_crossing_and_monotone():
     ts = np.array([0, 0.5, 1.0])
-    assert horn_tasks.crossing(ts, np.array([1.0, 0.6, 0.0]), np.array([0.0, 0.4, 1.0])) == pytest.approx(0.5 + 0.5 * 0.2 / 1.2)
-    assert np.isnan(horn_tasks.crossing(ts, np.ones(3), np.zeros(3)))
-    assert horn_tasks.is_monotone([1, 2, 2, 3], True) and not horn_tasks.is_monotone([1, 2, 1.9], True)
-    assert horn_tasks.is_monotone([1, 2, 1.9], True, tol=0.2) and horn_tasks.is_monotone([3, 2, 1], False)
+    assert horn.crossing(ts, np.array([1.0, 0.6, 0.0]), np.array([0.0, 0.4, 1.0])) == pytest.approx(0.5 + 0.5 * 0.2 / 1.2)
+    assert np.isnan(horn.crossing(ts, np.ones(3), np.zeros(3)))
+    assert horn.is_monotone([1, 2, 2, 3], True) and not horn.is_monotone([1, 2, 1.9], True)
+    assert horn.is_monotone([1, 2, 1.9], True, tol=0.2) and horn.is_monotone([3, 2, 1], False)
 
 
 def test_short_training_lowers_the_loss_of_the_mistral_model():
-    from ftscope.training import OptimConfig, train
+    from ftscope.train.loop import OptimConfig, train
 
     stream = np.tile(np.arange(40, dtype=np.uint16), 50)
     m = tiny(vocab=40)
-    log = train(m, horn_tasks.block_sampler([stream], 16, 8), horn_tasks.lm_loss, 40,
+    log = train(m, horn.block_sampler([stream], 16, 8), horn.lm_loss, 40,
                 OptimConfig(lr=1e-2, warmup=0.0), rng=np.random.default_rng(0))
     assert log.rows[-1]["loss"] < 0.5 * log.rows[0]["loss"]
 
@@ -140,10 +143,10 @@ def test_take_chars_cuts_long_documents_to_the_budget():
     from ftscope.data import Doc
 
     docs = [Doc("a", "t", "line one\nline two\nline three\n" * 10), Doc("b", "t", "short")]
-    taken = horn_tasks.take_chars(docs, 20)
+    taken = take_chars(docs, 20, cut_last=True)
     assert len(taken) == 2 and taken[0].text == "line one\nline two" and taken[1].text == "sho"
-    assert horn_tasks.take_chars(docs, None) == docs
-    assert [d.id for d in horn_tasks.take_chars(docs, 10_000)] == ["a", "b"]
+    assert take_chars(docs, None, cut_last=True) == docs
+    assert [d.id for d in take_chars(docs, 10_000, cut_last=True)] == ["a", "b"]
 
 
 def test_load_corpora_caches_tokenizer_and_streams(tmp_path, monkeypatch):
@@ -152,15 +155,15 @@ def test_load_corpora_caches_tokenizer_and_streams(tmp_path, monkeypatch):
     monkeypatch.delenv("FTSCOPE_CACHE", raising=False)
     project = Project(tmp_path)
     cfg = HornConfig.from_preset("smoke", corpus_chars=20_000, tokenizer_chars=10_000, vocab_size=300)
-    first = horn_tasks.load_corpora(cfg, project)
+    first = horn.load_corpora(cfg, project)
     saved = list((project.cache / "checkpoints").glob("horn-tokens-*.pt"))
     assert len(saved) == 1
     mtime = saved[0].stat().st_mtime_ns
-    again = horn_tasks.load_corpora(cfg, project)  # from the cache: nothing trained or written again
+    again = horn.load_corpora(cfg, project)  # from the cache: nothing trained or written again
     assert list((project.cache / "checkpoints").glob("horn-tokens-*.pt")) == saved
     assert saved[0].stat().st_mtime_ns == mtime
     assert again.digest == first.digest and again.tokenizer.to_str() == first.tokenizer.to_str()
-    assert set(first.streams) == set(horn_tasks.CORPORA)
-    assert all(first.streams[n][s][0] == bpe.bos_id(first.tokenizer) for n in horn_tasks.CORPORA for s in ("train", "val"))
-    other = horn_tasks.load_corpora(cfg.replace(vocab_size=320), project)  # a new tokenizer, cached beside it
+    assert set(first.streams) == set(horn.CORPORA)
+    assert all(first.streams[n][s][0] == bpe.bos_id(first.tokenizer) for n in horn.CORPORA for s in ("train", "val"))
+    other = horn.load_corpora(cfg.replace(vocab_size=320), project)  # a new tokenizer, cached beside it
     assert other.tokenizer.get_vocab_size() == 320 and len(list((project.cache / "checkpoints").glob("*.pt"))) == 2

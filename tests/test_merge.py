@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from ftscope.merge import slerp, slerp_info, slerp_state_dict
+from ftscope.instruments.merging import slerp, slerp_info, slerp_state_dict
 
 
 def rand(*shape, seed=0):

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ftscope import runner
+from ftscope.book import runner
 from ftscope.paths import Project
 
 REPO = Path(__file__).resolve().parents[1]

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from ftscope.config import ConfigError
-from ftscope.pcfg import (
+from ftscope.jain.pcfg import (
     FAMILIES,
     GRAMMAR,
     IGNORE_INDEX,

@@ -5,21 +5,19 @@ import pytest
 import torch
 
 from ftscope.config import ConfigError
-from ftscope.paths import Project
-from ftscope.pcfg import PRIORS, TEXT_START, span_length
-from ftscope.pcfg_tasks import (
-    CounterTests,
+from ftscope.instruments.pruning import attribution_scores, top_units, zero_units
+from ftscope.jain.pcfg import PRIORS, TEXT_START, span_length
+from ftscope.jain.pcfg_training import (
     PcfgConfig,
-    accuracy,
-    answer_loss,
     build_model,
-    counter_scores,
+    counter_tests,
     family_accuracy,
-    finetune,
+    finetune_counter,
     neuron_units,
     pretrained,
 )
-from ftscope.pruning import attribution_scores, top_units, zero_units
+from ftscope.paths import Project
+from ftscope.train.answers import accuracy, answer_logits, answer_loss, answer_scores
 
 TINY = dict(window=16, n_layers=1, n_heads=2, d_model=16, pretrain_steps=4, pretrain_batch=8, ft_steps=3,
             ft_batch=8, eval_samples=50)
@@ -90,7 +88,7 @@ def test_finetuning_is_seeded_and_changes_the_model():
     runs = []
     for _ in range(2):
         model = build_model(cfg, 0)
-        finetune(cfg, model, 1e-2, 1.0, np.random.default_rng(3))
+        finetune_counter(cfg, model, 1e-2, 1.0, np.random.default_rng(3))
         runs.append(model)
     assert all(torch.equal(a, b) for a, b in zip(runs[0].parameters(), runs[1].parameters()))
     assert not all(torch.equal(a, b) for a, b in zip(base.parameters(), runs[0].parameters()))
@@ -98,13 +96,13 @@ def test_finetuning_is_seeded_and_changes_the_model():
 
 def test_scores_read_both_counts_on_the_same_texts():
     cfg = tiny()
-    tests = CounterTests.make(cfg, np.random.default_rng(0), 40)
+    tests = counter_tests(cfg, np.random.default_rng(0), 40)
     for c in (0.0, 1.0):
-        b, a = tests.ask_b[c], tests.ask_a[c]
+        b, a = tests.ask_ft[c], tests.ask_pt[c]
         assert torch.equal(b.answer, b.label_ft) and torch.equal(a.answer, a.label_pt)
         assert np.array_equal(b.text, a.text) and (b.operand == 1).all() and (a.operand == 0).all()
-    assert (tests.ask_b[1.0].count_ft == tests.ask_b[1.0].count_pt + 1).all()
-    assert not (tests.ask_b[0.0].count_ft == tests.ask_b[0.0].count_pt + 1).any()
+    assert (tests.ask_ft[1.0].count_ft == tests.ask_ft[1.0].count_pt + 1).all()
+    assert not (tests.ask_ft[0.0].count_ft == tests.ask_ft[0.0].count_pt + 1).any()
     span = span_length(cfg.window, cfg.count_span)
 
     class Wrapper(torch.nn.Module):
@@ -121,17 +119,31 @@ def test_scores_read_both_counts_on_the_same_texts():
             out[torch.arange(len(out)), :, torch.from_numpy(cfg.vocab.number(count_a + 1))] = 1.0
             return out
 
-    scores = counter_scores(Wrapper(), tests)
+    scores = answer_scores(Wrapper(), tests)
     assert scores["acc_ft_cte1"] == 1.0 and scores["acc_ft_cte0"] == 0.0  # the wrapper pattern of Table 5
     assert scores["acc_pt_cte1"] == 0.0
 
 
+class NextInput(torch.nn.Module):
+    """Predicts, at every position, the next input token: at ``<art>`` that is the answer itself."""
+
+    def __init__(self, vocab_size: int, shift: int = 1):
+        super().__init__()
+        self.vocab_size, self.shift = vocab_size, shift
+        self.w = torch.nn.Parameter(torch.zeros(1))
+
+    def forward(self, inputs):
+        nxt = torch.roll(inputs, -self.shift, dims=1)
+        return torch.nn.functional.one_hot(nxt, self.vocab_size).float()
+
+
 def test_family_accuracy_covers_every_family_and_operand():
     cfg = tiny()
-    acc = family_accuracy(cfg, build_model(cfg, 0), np.random.default_rng(0), 20)
-    assert set(acc) == {"C a", "C b", "C c", "CC a", "CC b", "CC c", "I a", "I b", "I c",
-                        "IC a", "IC b", "IC c", "T"}
-    assert all(0.0 <= v <= 1.0 for v in acc.values())
+    keys = {"C a", "C b", "C c", "CC a", "CC b", "CC c", "I a", "I b", "I c", "IC a", "IC b", "IC c", "T"}
+    oracle = family_accuracy(cfg, NextInput(cfg.vocab.size), np.random.default_rng(0), 20)
+    assert set(oracle) == keys and all(v == 1.0 for v in oracle.values())
+    wrong = family_accuracy(cfg, NextInput(cfg.vocab.size, shift=0), np.random.default_rng(0), 20)
+    assert all(v == 0.0 for v in wrong.values())  # repeats <art>, never an answer
 
 
 def test_neuron_pruning_zeroes_whole_rows_of_w_out():
@@ -146,7 +158,9 @@ def test_neuron_pruning_zeroes_whole_rows_of_w_out():
     zero_units(model, top, units)
     for u in top:
         assert torch.count_nonzero(dict(model.named_parameters())[u.param][u.index[0]]) == 0
-    assert 0.0 <= accuracy(model, batch) <= 1.0
+    with torch.no_grad():
+        expected = (answer_logits(model, batch).argmax(-1) == batch.answer).sum().item() / len(batch.answer)
+    assert accuracy(model, batch) == expected and accuracy(model, batch, chunk=5) == expected
 
 
 def test_every_named_prior_is_a_distribution():

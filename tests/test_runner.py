@@ -7,9 +7,9 @@ import sys
 
 import pytest
 
-from ftscope import runner
-from ftscope.book import claims_report, status_report, write_generated
-from ftscope.claims import validate_result
+from ftscope.book import runner
+from ftscope.book.claims import validate_result
+from ftscope.book.report import claims_report, status_report, write_generated
 from ftscope.config import ConfigError
 
 

@@ -1,4 +1,4 @@
-"""ftscope.tracr: RASP -> tracr -> HookedTransformer must reproduce tracr exactly.
+"""ftscope.jain.tracr: RASP -> tracr -> HookedTransformer must reproduce tracr exactly.
 
 Compilation dominates the runtime (JAX compiles every op shape once), so each program is
 compiled once per session and inputs use one length per program (= max_seq_len, the
@@ -16,7 +16,7 @@ import torch
 from tracr.compiler import lib
 from tracr.rasp import rasp
 
-from ftscope.tracr import (
+from ftscope.jain.tracr import (
     ANSWER_POSITION,
     COUNTER_VOCAB,
     MAX_ID_VOCAB,
@@ -230,7 +230,7 @@ def test_validation_errors():
 def test_skip_random_init_is_scoped():
     import haiku as hk
 
-    from ftscope.tracr import _skip_random_init
+    from ftscope.jain.tracr import _skip_random_init
 
     init = hk.initializers.VarianceScaling(1.0)
     original = hk.initializers.VarianceScaling.__call__
@@ -241,7 +241,7 @@ def test_skip_random_init_is_scoped():
 
 def test_import_is_light():
     """Importing the module must not pull in JAX or TransformerLens (they load on first use)."""
-    code = "import sys, ftscope.tracr; print(sorted(m for m in ('jax', 'transformer_lens') if m in sys.modules))"
+    code = "import sys, ftscope.jain.tracr; print(sorted(m for m in ('jax', 'transformer_lens') if m in sys.modules))"
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
     assert out.stdout.strip() == "[]"

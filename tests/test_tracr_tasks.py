@@ -5,12 +5,8 @@ import pytest
 import torch
 
 from ftscope.config import ConfigError
-from ftscope.tracr_tasks import (
-    TracrConfig,
-    counter_letters,
-    max_id_letters,
-    reset_most_changed,
-)
+from ftscope.instruments.pruning import reset_most_changed
+from ftscope.jain.compiled import TracrConfig, counter_letters, max_id_letters
 
 
 @pytest.mark.parametrize("c", [0.0, 0.5, 1.0])

@@ -4,18 +4,17 @@ import numpy as np
 import pytest
 import torch
 
-from ftscope.seeding import seed_everything
-from ftscope.training import (
+from ftscope.instruments.revival import first_step_reaching, revival_speedup
+from ftscope.train.loop import (
     NonFiniteLoss,
     OptimConfig,
     checkpoint_state,
-    first_step_reaching,
     load_trained,
     log_steps,
     lr_multiplier,
-    revival_speedup,
     train,
 )
+from ftscope.train.seeding import seed_everything
 
 
 def test_schedule_warmup_then_cosine_to_final_ratio():

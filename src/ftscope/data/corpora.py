@@ -17,6 +17,7 @@ that needs no download, and otherwise ``MissingData`` says to run ``make data``:
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import random
@@ -26,8 +27,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from ..paths import Project
-from .sources import HUB
+from ftscope.data.sources import HUB
+from ftscope.paths import Project
 
 CORPORA = ("python", "lua", "english", "stories")
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
@@ -80,7 +81,7 @@ def fixture_docs(name: str, seed: int = 0) -> list[Doc]:
         return [Doc(f"stdlib/{f}", "cpython-stdlib", (root / f).read_text(encoding="utf-8"))
                 for f in FIXTURE_STDLIB if (root / f).is_file()]
     if name == "stories":
-        from .stories import generate_stories, instruct_text
+        from ftscope.data.stories import generate_stories, instruct_text
 
         return [Doc(f"stories/{i:06d}", "ftscope.data.stories", instruct_text(s))
                 for i, s in enumerate(generate_stories(N_FIXTURE_STORIES, seed))]
@@ -124,16 +125,23 @@ def hub_docs(name: str, max_chars: int | None = None, seed: int = 0) -> list[Doc
 
 # --- loading and splitting ----------------------------------------------------------------------------
 
-def take_chars(docs: Iterable[Doc], max_chars: int | None) -> list[Doc]:
-    """Docs in order until their text reaches ``max_chars`` (the last one is kept whole); None = all."""
+def take_chars(docs: Iterable[Doc], max_chars: int | None, *, cut_last: bool = False) -> list[Doc]:
+    """The leading docs up to ``max_chars`` characters of text; None = all of them.
+
+    The last doc is kept whole (the total may pass ``max_chars``), or with ``cut_last`` cut to fit, at a
+    line end when one lies in its second half, so a small budget still yields text from a corpus of
+    long documents."""
     if max_chars is None:
         return list(docs)
-    kept, total = [], 0
+    kept, left = [], max_chars
     for d in docs:
-        if total >= max_chars:
+        if left <= 0:
             break
+        if cut_last and len(d.text) > left:
+            cut = d.text.rfind("\n", 0, left)
+            d = dataclasses.replace(d, text=d.text[: cut if cut > left // 2 else left])
         kept.append(d)
-        total += len(d.text)
+        left -= len(d.text)
     return kept
 
 

@@ -38,11 +38,11 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from ..paths import Project, write_atomic
-from ..progress import progress
-from . import english
-from .corpora import CORPORA, Doc, MissingData, corpus_manifest
-from .sources import ENGLISH_NPM, DebPackage, NpmPackage, lua_packages
+from ftscope.data import english
+from ftscope.data.corpora import CORPORA, Doc, MissingData, corpus_manifest
+from ftscope.data.sources import ENGLISH_NPM, DebPackage, NpmPackage, lua_packages
+from ftscope.paths import Project, write_atomic
+from ftscope.train.progress import progress
 
 SCHEMA = 1
 MIN_BYTES = 200              # smaller files are mostly empty __init__ stubs and one-line shims
@@ -446,7 +446,7 @@ def build_lua(project: Project, lua_licences: str = "permissive") -> dict[str, A
 
 def _stories_module():
     try:
-        from . import stories
+        from ftscope.data import stories
     except ImportError as err:
         raise FetchError(f"the stories corpus needs ftscope.data.stories: {err}") from err
     return stories

@@ -31,9 +31,9 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from .claims import read_record, validate_result
-from .config import ConfigError, check_choice, check_device, check_preset, resolve_device
-from .paths import Project, write_atomic
+from ftscope.book.claims import read_record, validate_result
+from ftscope.config import ConfigError, check_choice, check_device, check_preset, resolve_device
+from ftscope.paths import Project, write_atomic
 
 KERNEL = "python3"
 REQUIRED_PARAMETERS = ("preset", "device", "seed")

@@ -40,8 +40,8 @@ import pandas as pd
 import torch
 from torch import Tensor
 
-from .progress import progress
-from .sae import HOOK, hook_batches
+from ftscope.instruments.activations import HOOK, hook_batches
+from ftscope.train.progress import progress
 
 if TYPE_CHECKING:
     import plotly.graph_objects as go

@@ -12,10 +12,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .claims import validate_result
-from .config import check_preset
-from .paths import Project
-from .runner import installed_versions, load_result, notebook_names, publish, state
+from ftscope.book.claims import validate_result
+from ftscope.book.runner import installed_versions, load_result, notebook_names, publish, state
+from ftscope.config import check_preset
+from ftscope.paths import Project
 
 VERDICT_MARK = {"reproduced": "✅ reproduced", "not reproduced": "❌ not reproduced", "failed": "⚠️ failed"}
 

@@ -21,17 +21,14 @@ import logging
 import os
 import sys
 import warnings
-from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 import torch
 
-from .checkpoints import cached_state
-from .paths import Project
-from .progress import progress
-
-HOOK = "blocks.0.mlp.hook_post"
+from ftscope.instruments.activations import HOOK, hook_acts
+from ftscope.paths import Project
+from ftscope.train.checkpoints import cached_state
 
 
 def geometric_median(x: torch.Tensor, iters: int = 100, tol: float = 1e-6) -> torch.Tensor:
@@ -47,23 +44,6 @@ def geometric_median(x: torch.Tensor, iters: int = 100, tol: float = 1e-6) -> to
         if done:
             break
     return y.float()
-
-
-@torch.no_grad()
-def hook_batches(model, rows, hook: str = HOOK, batch: int = 64, desc: str | None = None) -> Iterator[torch.Tensor]:
-    """The hook's activations for token ``rows`` [n, T], ``batch`` rows at a time, each flattened to
-    [batch*T, d] on the model's device (the forward pass stops after the hook's block)."""
-    device, rows = next(model.parameters()).device, torch.as_tensor(rows)
-    stop = int(hook.split(".")[1]) + 1 if hook.startswith("blocks.") else None
-    starts = range(0, len(rows), batch)
-    for i in progress(starts, desc=desc, total=len(starts)) if desc else starts:
-        _, cache = model.run_with_cache(rows[i: i + batch].to(device), names_filter=hook, stop_at_layer=stop)
-        yield cache[hook].flatten(0, 1)
-
-
-def hook_acts(model, rows: torch.Tensor, hook: str = HOOK, batch: int = 64) -> torch.Tensor:
-    """The hook's activations for token ``rows`` [n, T], flattened to [n*T, d], float32 on the CPU."""
-    return torch.cat([x.float().cpu() for x in hook_batches(model, rows, hook, batch)])
 
 
 def _quiet():

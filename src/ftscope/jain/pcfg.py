@@ -69,7 +69,8 @@ from types import MappingProxyType
 import numpy as np
 import torch
 
-from .config import ConfigError
+from ftscope.config import ConfigError
+from ftscope.train.answers import AnswerBatch
 
 # ------------------------------------------------------------------------------- grammar
 GRAMMAR_TEXT = ("s→r q|q p; p→m n o|n o m; q→n m o|m n; r→o m|m o n; m→l j|j l k; n→k j l|l j k; "
@@ -346,7 +347,7 @@ def answer_ids(vocab: Vocab, text: np.ndarray, family: np.ndarray, operand: np.n
 
 # ------------------------------------------------------------------------------- batches
 @dataclass
-class Batch:
+class Batch(AnswerBatch):
     """A batch of full sequences, all of length ``sequence_length(window)``.
 
     For next-token training feed ``inputs`` and use ``targets`` (every position) or
@@ -381,11 +382,6 @@ class Batch:
     @property
     def letters(self) -> np.ndarray:
         return decode_text(self.text)
-
-    def to(self, device) -> Batch:
-        moved = {f.name: getattr(self, f.name).to(device) for f in dataclasses.fields(self)
-                 if isinstance(getattr(self, f.name), torch.Tensor)}
-        return dataclasses.replace(self, **moved)
 
 
 @dataclass

@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .config import DEVICES, PRESETS, ConfigError, parse_assignments
-from .paths import Project
+from ftscope.config import DEVICES, PRESETS, ConfigError, parse_assignments
+from ftscope.paths import Project
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -46,7 +46,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _data(project: Project, args: argparse.Namespace) -> int:
-    from .data import FetchError, fetch_all, verify
+    from ftscope.data import FetchError, fetch_all, verify
 
     if args.data_command == "verify":
         ok = verify(project)
@@ -67,14 +67,14 @@ def main(argv: list[str] | None = None) -> int:
     project = Project.here()
     try:
         if args.command == "run":
-            from .runner import run
+            from ftscope.book.runner import run
 
             outcomes = run(project, args.names, preset=args.preset, device=args.device, seed=args.seed,
                            overrides=parse_assignments(args.overrides), force=args.force, timeout=args.timeout)
             return 1 if any(o.status == "failed" for o in outcomes) else 0
         if args.command == "data":
             return _data(project, args)
-        from . import book
+        from ftscope.book import report as book
 
         if args.command == "build":
             return book.build(project, args.preset)

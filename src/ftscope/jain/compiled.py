@@ -1,6 +1,6 @@
 """Jain et al. (2024) tracr setting: tasks, samplers, fine-tuning and evaluation.
 
-Two compiled capabilities (``ftscope.tracr``) and their fine-tuning tasks:
+Two compiled capabilities (``ftscope.jain.tracr``) and their fine-tuning tasks:
 
 - **Counter**: the compiled model counts O_PT = ``a``; fine-tuning teaches it to count
   O_FT = ``b``. A *correlated* sample has count(b) = count(a) + 1, so a wrapper "answer
@@ -25,8 +25,8 @@ from typing import ClassVar, Literal
 import numpy as np
 import torch
 
-from .config import ChapterConfig, ConfigError
-from .tracr import (
+from ftscope.config import ChapterConfig, ConfigError
+from ftscope.jain.tracr import (
     ANSWER_POSITION,
     BOS,
     COUNTER_VOCAB,
@@ -36,7 +36,8 @@ from .tracr import (
     count_tokens,
     max_identifier,
 )
-from .training import OptimConfig, TrainLog, train
+from ftscope.train.answers import AnswerBatch
+from ftscope.train.loop import OptimConfig
 
 
 @dataclass(frozen=True)
@@ -68,6 +69,9 @@ class TracrConfig(ChapterConfig):
     probe_samples: int = 4000
     probe_steps: int = 2000
     probe_lr: float = 1e-2
+    probe_batch: int = 256  # not found in the paper
+    probe_schedule: Literal["cosine", "step"] = "cosine"
+    probe_warmup: float = 0.05  # share of the probe's steps
     reft_lr_factor: float = 0.1  # reFT of the model fine-tuned at η runs at η * factor (a smaller LR)
     reft_level: float = 0.9  # "revived": count-a accuracy at C_Te=0 reaches this
     reft_steps: int = 10_000
@@ -127,14 +131,21 @@ def _ids(compiled: CompiledProgram, letters: np.ndarray) -> torch.Tensor:
 
 
 @dataclass
-class Batch:
+class TracrBatch(AnswerBatch):
+    """Inputs of a compiled model with both answers: O_PT (``label_pt``) and O_FT (``label_ft``)."""
+
     tokens: torch.Tensor  # (N, L + 1) ids
     letters: np.ndarray  # (N, L) the input as letters
     label_pt: torch.Tensor  # (N,) class index of the pretraining answer
     label_ft: torch.Tensor  # (N,) class index of the fine-tuning answer
 
-    def to(self, device) -> Batch:
-        return Batch(self.tokens.to(device), self.letters, self.label_pt.to(device), self.label_ft.to(device))
+    @property
+    def inputs(self) -> torch.Tensor:
+        return self.tokens
+
+    @property
+    def predict_pos(self) -> int:
+        return ANSWER_POSITION
 
 
 def _random_ranks(rng: np.random.Generator, n: int, width: int) -> np.ndarray:
@@ -166,9 +177,9 @@ def counter_letters(rng: np.random.Generator, n: int, length: int, c: float, pt:
 
 
 def counter_batch(compiled: CompiledProgram, rng: np.random.Generator, n: int, length: int, c: float,
-                  pt: str = "a", ft: str = "b") -> Batch:
+                  pt: str = "a", ft: str = "b") -> TracrBatch:
     letters = counter_letters(rng, n, length, c, pt, ft)
-    return Batch(_ids(compiled, letters), letters,
+    return TracrBatch(_ids(compiled, letters), letters,
                  compiled.encode_output((letters == pt).sum(1).tolist()),
                  compiled.encode_output((letters == ft).sum(1).tolist()))
 
@@ -197,24 +208,15 @@ def max_id_letters(rng: np.random.Generator, n: int, length: int, c: float, k_pt
 
 
 def max_id_batch(compiled: CompiledProgram, rng: np.random.Generator, n: int, length: int, c: float,
-                 k_pt: int, k_ft: int) -> Batch:
+                 k_pt: int, k_ft: int) -> TracrBatch:
     letters = max_id_letters(rng, n, length, c, k_pt, k_ft)
     ordered = np.sort(letters, axis=1)
-    return Batch(_ids(compiled, letters), letters,
+    return TracrBatch(_ids(compiled, letters), letters,
                  compiled.encode_output(ordered[:, k_pt].tolist()),
                  compiled.encode_output(ordered[:, k_ft].tolist()))
 
 
 # ------------------------------------------------------------------------------- model ops
-def answer_logits(model, tokens: torch.Tensor) -> torch.Tensor:
-    return model(tokens)[:, ANSWER_POSITION]  # (N, n_out)
-
-
-def accuracy(model, tokens: torch.Tensor, labels: torch.Tensor) -> float:
-    with torch.no_grad():
-        return float((answer_logits(model, tokens).argmax(-1) == labels).float().mean())
-
-
 def noisy_copy(model, std: float, rng: np.random.Generator):
     """A copy of the compiled model with N(0, std²) added to every weight (seeded)."""
     out = copy.deepcopy(model)
@@ -225,28 +227,8 @@ def noisy_copy(model, std: float, rng: np.random.Generator):
     return out
 
 
-def finetune(model, sample, steps: int, optim: OptimConfig, rng: np.random.Generator, *, which: str = "ft",
-             evaluate=None, eval_at=(), desc: str = "fine-tune", device="cpu") -> TrainLog:
-    """Cross-entropy on the answer position against the ``which`` label ('ft' or 'pt') of ``sample(rng)``."""
-    def loss(m, b: Batch):
-        label = b.label_ft if which == "ft" else b.label_pt
-        return torch.nn.functional.cross_entropy(answer_logits(m, b.tokens), label)
-
-    return train(model, sample, loss, steps, optim, rng=rng, device=device, evaluate=evaluate,
-                 eval_at=eval_at, desc=desc)
-
-
-def table3_row(model, test: dict[float, Batch]) -> dict[str, float]:
-    """Acc O_PT and Acc O_FT at each C_Te (the cells of the paper's Table 3)."""
-    row = {}
-    for c_te, b in test.items():
-        row[f"acc_pt_cte{c_te:g}"] = accuracy(model, b.tokens, b.label_pt)
-        row[f"acc_ft_cte{c_te:g}"] = accuracy(model, b.tokens, b.label_ft)
-    return row
-
-
 # ------------------------------------------------------------------------------- analyses
-def selector_layer(compiled: CompiledProgram, batch: Batch, token: str) -> int:
+def selector_layer(compiled: CompiledProgram, batch: TracrBatch, token: str) -> int:
     """The block whose attention, at the answer position, puts most weight on ``token`` in the compiled model.
 
     For the Counter this is the ``SelectorWidth`` (Block 1: tracr puts ``tokens == a`` in Block 0's MLP
@@ -255,38 +237,9 @@ def selector_layer(compiled: CompiledProgram, batch: Batch, token: str) -> int:
     return int(np.argmax(shares))
 
 
-def attention_on(model, batch: Batch, layer: int, tokens: tuple[str, ...]) -> dict[str, float]:
+def attention_on(model, batch: TracrBatch, layer: int, tokens: tuple[str, ...]) -> dict[str, float]:
     """Share of the answer position's attention in ``layer`` that lands on each of ``tokens`` (``BOS``: position 0)."""
     _, cache = model.run_with_cache(batch.tokens, names_filter=f"blocks.{layer}.attn.hook_pattern")
     pattern = cache["pattern", layer][:, 0, ANSWER_POSITION].cpu().numpy()  # (N, L + 1) over keys, BOS first
     return {t: float(pattern[:, 0].mean()) if t == BOS else float((pattern[:, 1:] * (batch.letters == t)).sum(1).mean())
             for t in tokens}
-
-
-def pattern_similarity(model, reference, tokens: torch.Tensor, layer: int) -> float:
-    """Pearson correlation of ``layer``'s attention patterns (all queries and keys) between two models."""
-    name = f"blocks.{layer}.attn.hook_pattern"
-    a = model.run_with_cache(tokens, names_filter=name)[1][name].flatten()
-    b = reference.run_with_cache(tokens, names_filter=name)[1][name].flatten()
-    return float(torch.corrcoef(torch.stack([a, b]))[0, 1])
-
-
-@torch.no_grad()
-def reset_most_changed(model, reference, k: int):
-    """A copy of ``model`` whose ``k`` most-changed weights (vs ``reference``) are set back: undoing, not zeroing."""
-    out = copy.deepcopy(model)
-    params, ref = dict(out.named_parameters()), dict(reference.named_parameters())
-    deltas = torch.cat([(params[n] - ref[n]).abs().flatten() for n in params])
-    if k:
-        threshold = deltas.topk(k).values[-1]
-        for n, p in params.items():
-            mask = (p - ref[n]).abs() >= threshold
-            p[mask] = ref[n][mask]
-    return out
-
-
-@torch.no_grad()
-def changed_weights(model, reference, threshold: float) -> dict[str, int]:
-    """Per parameter tensor, how many weights moved by more than ``threshold`` from ``reference``."""
-    ref = dict(reference.named_parameters())
-    return {n: int(((p - ref[n]).abs() > threshold).sum()) for n, p in model.named_parameters()}

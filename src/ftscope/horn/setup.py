@@ -1,22 +1,13 @@
-"""Horn & Elliott (2024): a 1-layer Mistral-style base model, its Lua and stories fine-tunes, and
-their SLERP merges.
+"""Horn & Elliott (2024), the setting: the config, the four corpora, the tokenizer, token streams.
 
 The corpora are ``ftscope.data`` (fetched by ``make data``), the tokenizer a byte-level BPE
-trained on their union (``ftscope.bpe``), the model ``ftscope.models.mistral`` and the training
-loop ``ftscope.training.train``. Everything trained is cached by what made it
-(``ftscope.checkpoints``): the config fields it reads, the token streams' hash and the code.
-
-- **Base**: English and Python 1:1 by tokens (each batch row is drawn from one corpus with equal
-  probability), AdamW, cosine to zero, no warmup (the paper's Trainer settings).
-- **Fine-tunes**: from the base, on Lua alone and on stories alone, cosine with warmup.
-- **Evaluation**: top-1 next-token accuracy over every position of fixed validation blocks
-  (the paper's ``argmax(logits)[:, :-1] == labels[:, 1:]``), and the mean cross-entropy.
-- **Merges**: ``ftscope.merge.slerp_state_dict`` per tensor with mergekit's semantics.
+trained on their union (``ftscope.data.tokenizer``). Models and their training are
+``ftscope.horn.training``, merges ``ftscope.horn.merging``, the paper's numbers
+``ftscope.horn.reported``.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -25,16 +16,15 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 import torch
 
-from . import bpe, merge, models, training
-from .checkpoints import cached_state
-from .config import ChapterConfig, ConfigError
-from .paths import Project
-from .progress import progress
-from .training import OptimConfig, TrainLog, train
+from ftscope.config import ChapterConfig, ConfigError
+from ftscope.data import tokenizer as bpe
+from ftscope.data.corpora import CORPORA, take_chars
+from ftscope.paths import Project
+from ftscope.train.checkpoints import cached_state
+from ftscope.train.progress import progress
 
 DOMAINS = ("lua", "stories")  # the two fine-tunes
 BASE_CORPORA = ("english", "python")
-CORPORA = ("python", "lua", "english", "stories")
 # which corpora each model was trained on; its SAE is trained on the same mixture (equal shares)
 MIXTURES = {
     "base": BASE_CORPORA,
@@ -75,6 +65,7 @@ class HornConfig(ChapterConfig):
     ft_lr: float = 2e-5
     ft_wd: float = 0.01
     ft_warmup_steps: int = 500
+    ft_warmup_cap: float = 0.5  # our addition: warmup never takes more than this share of a short fine-tune
     betas: tuple[float, float] = (0.9, 0.999)
     # merging and evaluation
     merge_t: float = 0.58  # LuaStories: mergekit base = Lua, t = 0.58
@@ -130,10 +121,6 @@ class HornConfig(ChapterConfig):
     def d_sae(self) -> int:
         return self.sae_expansion * self.d_mlp
 
-    @property
-    def sae_steps(self) -> int:
-        return self.sae_tokens // self.sae_batch_tokens
-
     def model_fields(self) -> dict[str, Any]:
         return dict(d_model=self.d_model, d_mlp=self.d_mlp, n_heads=self.n_heads, n_kv_heads=self.n_kv_heads,
                     d_head=self.d_head, n_ctx=self.n_ctx, d_vocab=self.vocab_size)
@@ -174,28 +161,11 @@ def _sha(*chunks: bytes) -> str:
     return h.hexdigest()[:16]
 
 
-def take_chars(docs: list, budget: int | None) -> list:
-    """The leading documents up to ``budget`` characters, the last one cut to fit (at a line end when it
-    has one), so a small budget still yields text from a corpus of long documents."""
-    if budget is None:
-        return list(docs)
-    out, left = [], budget
-    for d in docs:
-        if left <= 0:
-            break
-        if len(d.text) > left:
-            cut = d.text.rfind("\n", 0, left)
-            d = dataclasses.replace(d, text=d.text[: cut if cut > left // 2 else left])
-        out.append(d)
-        left -= len(d.text)
-    return out
-
-
 def load_corpora(cfg: HornConfig, project: Project | None = None, seed: int = 0) -> Corpora:
     """Every corpus, split 80/20 by document (seeded) and cut to ``corpus_chars`` (split in the same
     proportion), a BPE trained on the union of the training
     parts, and the encoded streams; tokenizer and streams cached by the documents' hash."""
-    from .data import load_corpus, split_docs
+    from ftscope.data import load_corpus, split_docs
 
     project = project or Project.here()
     docs = {}
@@ -205,8 +175,8 @@ def load_corpora(cfg: HornConfig, project: Project | None = None, seed: int = 0)
         if not train_docs or not val_docs:
             raise ValueError(f"corpus {name!r} has {len(corpus)} document(s): too few to split into train and val")
         budget = cfg.corpus_chars or None
-        docs[name] = {"train": take_chars(train_docs, budget and round(budget * (1 - cfg.val_fraction))),
-                      "val": take_chars(val_docs, budget and round(budget * cfg.val_fraction))}
+        docs[name] = {"train": take_chars(train_docs, budget and round(budget * (1 - cfg.val_fraction)), cut_last=True),
+                      "val": take_chars(val_docs, budget and round(budget * cfg.val_fraction), cut_last=True)}
     doc_hash = _sha(*(f"{n}/{s}/{d.id}\0{d.text}\0".encode() for n in CORPORA for s in ("train", "val")
                       for d in docs[n][s]))
 
@@ -258,157 +228,9 @@ def eval_blocks(stream: np.ndarray, n_blocks: int, n_ctx: int, seed: int) -> tor
     return torch.from_numpy(chunks[pick])
 
 
-def lm_loss(model, batch: torch.Tensor) -> torch.Tensor:
-    return model(batch, return_type="loss")
-
-
-@torch.no_grad()
-def evaluate(model, blocks: torch.Tensor, batch: int = 32) -> dict[str, float]:
-    """Top-1 next-token accuracy and mean cross-entropy over every position of ``blocks``."""
-    device = next(model.parameters()).device
-    model.eval()
-    hits = total = 0
-    loss_sum = 0.0
-    for i in range(0, len(blocks), batch):
-        x = blocks[i: i + batch].to(device)
-        logits = model(x)[:, :-1]
-        target = x[:, 1:]
-        hits += (logits.argmax(-1) == target).sum().item()
-        loss_sum += torch.nn.functional.cross_entropy(logits.flatten(0, 1).float(), target.flatten(),
-                                                      reduction="sum").item()
-        total += target.numel()
-    return {"acc": hits / total, "loss": loss_sum / total}
-
-
-# ------------------------------------------------------------------------- models
-def build(cfg: HornConfig, seed: int, device="cpu"):
-    return models.mistral(**cfg.model_fields(), seed=seed, device=device)
-
-
-def _steps(explicit: int, tokens: int, batch: int, n_ctx: int, epochs: float) -> int:
-    return explicit or max(1, int(epochs * tokens / (batch * n_ctx)))
-
-
-def base_steps(cfg: HornConfig, corpora: Corpora) -> int:
-    tokens = sum(len(corpora.streams[c]["train"]) for c in BASE_CORPORA)
-    return _steps(cfg.base_steps, tokens, cfg.base_batch, cfg.n_ctx, 3.0)
-
-
-def ft_steps(cfg: HornConfig, corpora: Corpora, domain: str) -> int:
-    return _steps(cfg.ft_steps, len(corpora.streams[domain]["train"]), cfg.ft_batch, cfg.n_ctx, 1.0)
-
-
-def _spec(cfg: HornConfig, corpora: Corpora, **extra) -> dict[str, Any]:
-    return {"model": cfg.model_fields(), "tokens": corpora.digest, **extra}
-
-
-_CODE = (models.mistral, training, lm_loss, block_sampler, _steps)
-
-
-def pretrained_base(cfg: HornConfig, corpora: Corpora, seed: int, device="cpu", project=None):
-    """The base model (English + Python); ``(model, log, was_cached)``."""
-    steps = base_steps(cfg, corpora)
-    optim = OptimConfig(lr=cfg.base_lr, betas=cfg.betas, weight_decay=cfg.base_wd, warmup=cfg.base_warmup,
-                        final_lr_ratio=0.0)
-    spec = _spec(cfg, corpora, stage="base", seed=seed, steps=steps, batch=cfg.base_batch, optim=optim.__dict__)
-
-    def run():
-        torch.manual_seed(seed)
-        model = build(cfg, seed, device)
-        sample = block_sampler([corpora.streams[c]["train"] for c in BASE_CORPORA], cfg.n_ctx, cfg.base_batch)
-        log = train(model, sample, lm_loss, steps, optim, rng=np.random.default_rng(seed), device=device,
-                    log_every=max(1, steps // 100), desc="base")
-        return training.checkpoint_state(model, log)
-
-    state, cached = cached_state("horn-base", spec, run, depends_on=_CODE, project=project)
-    return training.load_trained(build(cfg, 0), state["model"], device), TrainLog(**state["log"]), cached
-
-
-def finetuned(cfg: HornConfig, corpora: Corpora, domain: str, seed: int, device="cpu", project=None):
-    """The base model fine-tuned on one domain (``lua`` or ``stories``); ``(model, log, was_cached)``."""
-    if domain not in DOMAINS:
-        raise ConfigError(f"unknown domain {domain!r}; valid choices: {', '.join(map(repr, DOMAINS))}")
-    base, _, _ = pretrained_base(cfg, corpora, seed, device, project)
-    steps = ft_steps(cfg, corpora, domain)
-    optim = OptimConfig(lr=cfg.ft_lr, betas=cfg.betas, weight_decay=cfg.ft_wd,
-                        warmup=min(cfg.ft_warmup_steps / steps, 0.5), final_lr_ratio=0.0)
-    spec = _spec(cfg, corpora, stage=f"ft-{domain}", seed=seed, steps=steps, batch=cfg.ft_batch,
-                 optim=optim.__dict__, base=base_steps(cfg, corpora), base_lr=cfg.base_lr, base_wd=cfg.base_wd,
-                 base_batch=cfg.base_batch, base_warmup=cfg.base_warmup)
-
-    def run():
-        model = base
-        sample = block_sampler([corpora.streams[domain]["train"]], cfg.n_ctx, cfg.ft_batch)
-        log = train(model, sample, lm_loss, steps, optim, rng=np.random.default_rng(seed + 1), device=device,
-                    log_every=max(1, steps // 100), desc=f"fine-tune {domain}")
-        return training.checkpoint_state(model, log)
-
-    state, cached = cached_state(f"horn-ft-{domain}", spec, run, depends_on=_CODE, project=project)
-    return training.load_trained(build(cfg, 0), state["model"], device), TrainLog(**state["log"]), cached
-
-
-def merged(cfg: HornConfig, base_model, other_model, t: float, device="cpu"):
-    """SLERP of two models' parameters (mergekit: v0 = ``base_model``); ``(model, MergeReport)``."""
-    params = {n for n, p in base_model.named_parameters() if p.requires_grad}  # trained tensors; biases stay 0
-    sd, report = merge.slerp_state_dict(t, base_model.state_dict(), other_model.state_dict(), params=params)
-    return training.load_trained(build(cfg, 0), sd, device), report
-
-
-def sweep(cfg: HornConfig, model_a, model_b, evalsets: dict[str, torch.Tensor], ts: Sequence[float] | None = None,
-          device="cpu"):
-    """Accuracy and loss of SLERP(t; a, b) on each evaluation set for t in ``ts`` (t = 0 is ``model_a``).
-    Returns a long DataFrame ``t, set, acc, loss`` plus the fraction of tensors that fell back to LERP."""
-    import pandas as pd
-
-    rows = []
-    for t in progress(list(cfg.sweep_ts if ts is None else ts), desc="SLERP sweep"):
-        model, report = merged(cfg, model_a, model_b, float(t), device)
-        for name, blocks in evalsets.items():
-            rows.append({"t": float(t), "set": name, **evaluate(model, blocks),
-                         "lerp_fallback": report.fallback_share})
-    return pd.DataFrame(rows)
-
-
-def crossing(ts: np.ndarray, y_a: np.ndarray, y_b: np.ndarray) -> float:
-    """The first t where curve ``y_b`` rises to ``y_a`` (linear interpolation); nan when they never cross."""
-    d = np.asarray(y_b) - np.asarray(y_a)
-    for i in range(len(d) - 1):
-        if d[i] < 0 <= d[i + 1]:
-            return float(ts[i] + (ts[i + 1] - ts[i]) * (-d[i]) / (d[i + 1] - d[i]))
-    return float("nan")
-
-
-def is_monotone(y: np.ndarray, increasing: bool, tol: float = 0.0) -> bool:
-    d = np.diff(np.asarray(y, dtype=float))
-    return bool(np.all(d >= -tol) if increasing else np.all(d <= tol))
-
-
 def sae_rows(corpora: Corpora, mixture: Sequence[str], n_rows: int, context: int, seed: int,
              split: str = "train") -> np.ndarray:
     """``n_rows`` token blocks of ``context`` tokens, rows drawn 1:1 from the corpora of ``mixture``."""
     sample = block_sampler([corpora.streams[c][split] for c in mixture], context, n_rows)
     return sample(np.random.default_rng(seed)).numpy()
 
-
-# ------------------------------------------------------------------------- the paper's numbers
-# Model cards (validation accuracy / loss; base on baby-python, fine-tunes on their own domain).
-PAPER_ACC = {"base": 0.4190, "lua": 0.4941, "stories": 0.5196}
-PAPER_LOSS = {"base": 3.1027, "lua": 2.4518, "stories": 2.0442}
-# Fig. 5: SLERP sweep from the TinyStories fine-tune (t = 0) to the Lua fine-tune (t = 1), step 0.05.
-PAPER_SWEEP_T = np.round(np.arange(0, 1.0001, 0.05), 2)
-PAPER_SWEEP_ACC = {
-    "stories": np.array([.520, .517, .511, .504, .494, .483, .470, .457, .442, .427, .411, .393, .375, .359, .343,
-                         .327, .311, .295, .279, .263, .247]),
-    "lua": np.array([.176, .190, .207, .222, .237, .253, .271, .290, .310, .332, .355, .377, .398, .418, .436, .452,
-                     .467, .478, .486, .492, .494]),
-}
-
-
-def retention(y: np.ndarray, at: int, own_end: int) -> float:
-    """How much of a domain's accuracy gain over the other end survives at index ``at``:
-    (y[at] − y[other end]) / (y[own end] − y[other end])."""
-    y = np.asarray(y, dtype=float)
-    own_end %= len(y)
-    other = len(y) - 1 if own_end == 0 else 0
-    span = y[own_end] - y[other]
-    return float((y[at] - y[other]) / span) if span else float("nan")

@@ -16,7 +16,7 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
-from .progress import progress
+from ftscope.train.progress import progress
 
 
 @dataclass(frozen=True)
@@ -189,17 +189,3 @@ def train(
 def log_steps(total: int, n: int) -> list[int]:
     """``n`` roughly log-spaced step counts from 0 to ``total`` (0 and ``total`` included)."""
     return sorted({0, total, *np.unique(np.geomspace(1, max(total, 1), max(n - 1, 1)).astype(int)).tolist()})
-
-
-def first_step_reaching(evals: list[dict[str, float]], key: str, level: float) -> float:
-    """The first evaluated step at which ``key`` ≥ ``level`` (inf if never)."""
-    return next((e["step"] for e in evals if e[key] >= level), float("inf"))
-
-
-def revival_speedup(reft_step: float, baseline_step: float, budget: int) -> float:
-    """How many times faster reFT reached a level than the baseline (Scr.+FT), from the steps
-    ``first_step_reaching`` gives. When the baseline never got there, a lower bound: the whole
-    ``budget`` over reFT's steps; 0 when reFT never got there."""
-    if not math.isfinite(reft_step):
-        return 0.0
-    return (baseline_step if math.isfinite(baseline_step) else budget) / max(reft_step, 1)

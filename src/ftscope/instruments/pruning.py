@@ -12,6 +12,7 @@ are the ones whose removal lowers the pretraining loss most: the wrapper, if the
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -96,3 +97,25 @@ def pruning_curve(
         with torch.no_grad():
             rows.append({"k": k, **evaluate(pruned)})
     return rows
+
+
+# ------------------------------------------------------------------ diagnostics of where fine-tuning moved
+@torch.no_grad()
+def reset_most_changed(model, reference, k: int):
+    """A copy of ``model`` whose ``k`` most-changed weights (vs ``reference``) are set back: undoing, not zeroing."""
+    out = copy.deepcopy(model)
+    params, ref = dict(out.named_parameters()), dict(reference.named_parameters())
+    deltas = torch.cat([(params[n] - ref[n]).abs().flatten() for n in params])
+    if k:
+        threshold = deltas.topk(k).values[-1]
+        for n, p in params.items():
+            mask = (p - ref[n]).abs() >= threshold
+            p[mask] = ref[n][mask]
+    return out
+
+
+@torch.no_grad()
+def changed_weights(model, reference, threshold: float) -> dict[str, int]:
+    """Per parameter tensor, how many weights moved by more than ``threshold`` from ``reference``."""
+    ref = dict(reference.named_parameters())
+    return {n: int(((p - ref[n]).abs() > threshold).sum()) for n, p in model.named_parameters()}

@@ -2,7 +2,7 @@
 
 A capability counts as present at block l when a linear readout, trained on
 pretraining-distribution data, decodes the capability's answer from the residual stream
-there. ``residuals`` caches the activations once; ``fit_probe`` trains a probe on them with
+there. ``ftscope.instruments.activations.residuals`` caches the activations once; ``fit_probe`` trains a probe on them with
 the shared training loop and reports held-out accuracy.
 """
 
@@ -13,23 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .training import OptimConfig, train
-
-
-@torch.no_grad()
-def residuals(model, tokens: torch.Tensor, position: int | torch.Tensor) -> dict[str, torch.Tensor]:
-    """Residual stream at ``position`` before block 0 and after every block: ``{"B0": (N, d), ...}``.
-
-    ``position`` is one index for all rows, or a (N,) tensor of per-row indices.
-    """
-    names = ["blocks.0.hook_resid_pre"] + [f"blocks.{i}.hook_resid_post" for i in range(model.cfg.n_layers)]
-    _, cache = model.run_with_cache(tokens, names_filter=lambda n: n in names)
-    rows = torch.arange(tokens.shape[0])
-    out = {}
-    for b, name in enumerate(names):
-        acts = cache[name]  # (N, T, d)
-        out[f"B{b}"] = acts[rows, position] if isinstance(position, torch.Tensor) else acts[:, position]
-    return out
+from ftscope.train.loop import OptimConfig, train
 
 
 @dataclass
@@ -42,10 +26,13 @@ class ProbeResult:
 def fit_probe(
     x_train: torch.Tensor, y_train: torch.Tensor, x_test: torch.Tensor, y_test: torch.Tensor, n_classes: int,
     *, steps: int, lr: float, rng: np.random.Generator, batch: int = 256, desc: str = "probe",
-    schedule: str = "cosine",
+    schedule: str = "cosine", warmup: float | None = None,
 ) -> ProbeResult:
-    """Train a linear probe (AdamW) with ``train``; report accuracies. ``schedule`` is
-    ``"cosine"`` (5% warmup) or ``"step"`` (Jain et al.'s App. H: x0.1 at 1/2, 3/4, 7/8 of the steps)."""
+    """Train a linear probe (AdamW, no weight decay) with ``train``; report accuracies. ``schedule``
+    is ``"cosine"`` or ``"step"`` (Jain et al.'s App. H: x0.1 at 1/2, 3/4, 7/8 of the steps), after a
+    linear warmup over a share ``warmup`` of the steps (default: 5% for cosine, none for step)."""
+    if warmup is None:
+        warmup = 0.05 if schedule == "cosine" else 0.0
     x_train, x_test = x_train.float(), x_test.float()
     mean, std = x_train.mean(0), x_train.std(0) + 1e-6  # standardise: compiled residuals have mixed scales
     probe = torch.nn.Linear(x_train.shape[1], n_classes)
@@ -55,8 +42,7 @@ def fit_probe(
         return (x_train[idx] - mean) / std, y_train[idx]
 
     train(probe, sample, lambda m, b: torch.nn.functional.cross_entropy(m(b[0]), b[1]), steps,
-          OptimConfig(optimizer="adamw", lr=lr, weight_decay=0.0, schedule=schedule,
-                      warmup=0.05 if schedule == "cosine" else 0.0), rng=rng, desc=desc)
+          OptimConfig(optimizer="adamw", lr=lr, weight_decay=0.0, schedule=schedule, warmup=warmup), rng=rng, desc=desc)
 
     def accuracy(x, y):
         with torch.no_grad():

@@ -20,7 +20,7 @@ from typing import Any
 
 import torch
 
-from .paths import Project
+from ftscope.paths import Project
 
 Code = ModuleType | FunctionType | type
 

@@ -12,9 +12,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from .claims import GLUE_PREFIX, RECORD_NAME, Claim, Criterion, Value, make_claim
-from .config import ChapterConfig, check_device, check_preset, resolve_device
-from .seeding import seed_everything
+from ftscope.book.claims import GLUE_PREFIX, RECORD_NAME, Claim, Criterion, Value, make_claim
+from ftscope.config import ChapterConfig, check_device, check_preset, resolve_device
 
 
 class Chapter:
@@ -35,6 +34,8 @@ class Chapter:
         self.seed = seed
         self.cfg = config_cls.from_preset(preset, **(overrides or {}))
         self.device = resolve_device(device)
+        from ftscope.train.seeding import seed_everything  # numpy and torch: the kernel's, not the command's
+
         self.rng = seed_everything(seed)
         self.claims: list[Claim] = []
 

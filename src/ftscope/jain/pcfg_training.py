@@ -1,15 +1,15 @@
 """Jain et al. (2024) PCFG setting: pretraining, fine-tuning, evaluation and analyses.
 
-The data layer (grammar, task families, priors, samplers) is ``ftscope.pcfg``; this module
+The data layer (grammar, task families, priors, samplers) is ``ftscope.jain.pcfg``; this module
 trains minGPT-style models on it with the shared training loop and config system:
 
 - **Pretraining** (``pretrained``): all five task families, the operand drawn from a prior
   over (a, b, c), fresh samples every step, AdamW with cosine decay after a 20% warmup. The
   loss is the cross-entropy of the answer token only (the paper does not say whether it
   also trains on the text tokens; the answer is what every evaluation reads). The state is
-  cached by a hash of everything that made it (``ftscope.checkpoints``), so both PCFG
+  cached by a hash of everything that made it (``ftscope.train.checkpoints``), so both PCFG
   notebooks and every re-run reuse one pretraining per (config, prior, seed).
-- **Fine-tuning** (``finetune``): task C asking for O_FT = ``b``, a share C_Tr of samples
+- **Fine-tuning** (``finetune_counter``): task C asking for O_FT = ``b``, a share C_Tr of samples
   correlated (count(b) = count(a) + 1), from the pretrained weights, evaluated at
   C_Te ∈ {0, 1} for both counts.
 - **Analyses**: neuron pruning by grad·weight on the pretraining task, linear probes on the
@@ -25,11 +25,14 @@ from typing import ClassVar, Literal
 import numpy as np
 import torch
 
-from . import models, pcfg, training
-from .checkpoints import cached_state
-from .config import ChapterConfig, ConfigError
-from .pcfg import FAMILIES, PRIORS, TERMINALS, Batch, CounterBatch, Vocab
-from .training import OptimConfig, TrainLog, train
+from ftscope.config import ChapterConfig, ConfigError
+from ftscope.jain import pcfg
+from ftscope.jain.pcfg import FAMILIES, PRIORS, TERMINALS, Batch, CounterBatch, Vocab
+from ftscope.train import loop as training
+from ftscope.train import models
+from ftscope.train.answers import AnswerTests, accuracy, answer_logits, answer_loss, finetune
+from ftscope.train.checkpoints import cached_state
+from ftscope.train.loop import OptimConfig, TrainLog, train
 
 
 @dataclass(frozen=True)
@@ -52,7 +55,7 @@ class PcfgConfig(ChapterConfig):
     pretrain_lr: float = 1e-3
     pretrain_warmup: float = 0.2
     weight_decay: float = 0.1  # not found; minGPT's default
-    pretrain_seeds: int = 1  # pretraining seeds per prior
+    betas: tuple[float, float] = (0.9, 0.95)  # AdamW betas, pretraining and fine-tuning (not found; minGPT's)
     # fine-tuning (App. C.2, Tables 5-8)
     ft_steps: int = 10_000
     ft_batch: int = 96
@@ -71,6 +74,9 @@ class PcfgConfig(ChapterConfig):
     probe_samples: int = 4000
     probe_steps: int = 4000  # App. H: 4K iterations of AdamW at 1e-3, x0.1 at 2K, 3K and 3.5K
     probe_lr: float = 1e-3
+    probe_batch: int = 256  # not found
+    probe_schedule: Literal["cosine", "step"] = "step"  # App. H: x0.1 at 2K, 3K and 3.5K of 4K
+    probe_warmup: float = 0.0  # not found
     reft_steps: int = 10_000  # Fig. 9: 10^2-10^4 iterations
     reft_lr: Literal["medium", "small"] = "medium"  # reFT (and Scr.+FT) at η_M, after fine-tuning at η_L (App. H)
     reft_evals: int = 12
@@ -99,8 +105,8 @@ class PcfgConfig(ChapterConfig):
             raise ConfigError(f"ft_c_trs must include 0 and 1, got {self.ft_c_trs}")
         if not all(a > b for a, b in zip(self.ft_lrs, self.ft_lrs[1:])):
             raise ConfigError(f"ft_lrs are (η_L, η_M, η_S), largest first, got {self.ft_lrs}")
-        if self.ft_seeds < 1 or self.pretrain_seeds < 1:
-            raise ConfigError("ft_seeds and pretrain_seeds must be >= 1")
+        if self.ft_seeds < 1:
+            raise ConfigError(f"ft_seeds must be >= 1, got {self.ft_seeds}")
 
     # ---------------------------------------------------------------- derived
     @property
@@ -147,11 +153,11 @@ class PcfgConfig(ChapterConfig):
         return [c for c in want if c in self.cells]
 
     def optim(self, lr: float) -> OptimConfig:
-        return OptimConfig(optimizer="adamw", lr=lr, weight_decay=self.weight_decay, warmup=self.ft_warmup,
+        return OptimConfig(optimizer="adamw", lr=lr, betas=self.betas, weight_decay=self.weight_decay, warmup=self.ft_warmup,
                            final_lr_ratio=self.final_lr_ratio)
 
     def pretrain_optim(self) -> OptimConfig:
-        return OptimConfig(optimizer="adamw", lr=self.pretrain_lr, weight_decay=self.weight_decay,
+        return OptimConfig(optimizer="adamw", lr=self.pretrain_lr, betas=self.betas, weight_decay=self.weight_decay,
                            warmup=self.pretrain_warmup, final_lr_ratio=self.final_lr_ratio)
 
     def model_spec(self) -> dict:
@@ -166,27 +172,6 @@ class PcfgConfig(ChapterConfig):
         """Task C (count ``ask``) on fine-tuning data with a share ``c`` correlated (pt = a, ft = b)."""
         return pcfg.counter_batch(rng, self.vocab, n or self.ft_batch, self.window, c, pt="a", ft="b", ask=ask,
                                   count_span=self.count_span)
-
-
-# ------------------------------------------------------------------------------- model ops
-def answer_logits(model, batch: Batch) -> torch.Tensor:
-    """(N, vocab) logits at ``<art>``, the position whose output is the answer."""
-    return model(batch.inputs)[:, batch.predict_pos]
-
-
-def answer_loss(model, batch: Batch) -> torch.Tensor:
-    return torch.nn.functional.cross_entropy(answer_logits(model, batch), batch.answer)
-
-
-@torch.no_grad()
-def accuracy(model, batch: Batch, labels: torch.Tensor | None = None, chunk: int = 1000) -> float:
-    """Share of rows whose argmax answer is ``labels`` (default: the batch's own answers)."""
-    labels = batch.answer if labels is None else labels
-    hits = 0
-    for i in range(0, len(labels), chunk):
-        logits = model(batch.inputs[i:i + chunk])[:, batch.predict_pos]
-        hits += int((logits.argmax(-1) == labels[i:i + chunk]).sum())
-    return hits / len(labels)
 
 
 # ------------------------------------------------------------------------------- pretraining
@@ -205,7 +190,7 @@ def _pretrain(cfg: PcfgConfig, prior: str | tuple[float, ...], seed: int, device
 
 
 PRETRAIN_FIELDS = ("window", "count_span", "occurrence", "n_layers", "n_heads", "d_model", "pretrain_steps",
-                   "pretrain_batch", "pretrain_lr", "pretrain_warmup", "weight_decay", "final_lr_ratio")
+                   "pretrain_batch", "pretrain_lr", "pretrain_warmup", "weight_decay", "betas", "final_lr_ratio")
 
 
 def pretrained(cfg: PcfgConfig, prior: str, seed: int, device="cpu", *, project=None, echo=print):
@@ -239,35 +224,20 @@ def family_accuracy(cfg: PcfgConfig, model, rng: np.random.Generator, n: int) ->
 
 
 # ------------------------------------------------------------------------------- fine-tuning
-@dataclass
-class CounterTests:
-    """Fixed test sets: count-b prompts at C_Te = 0 and 1 (both labels carried), and the same
-    texts asking count-a."""
-
-    ask_b: dict[float, CounterBatch]
-    ask_a: dict[float, CounterBatch]
-
-    @classmethod
-    def make(cls, cfg: PcfgConfig, rng: np.random.Generator, n: int, device="cpu") -> CounterTests:
-        ask_b = {c: cfg.counter_batch(rng, c, n).to(device) for c in (1.0, 0.0)}
-        return cls(ask_b, {c: pcfg.reask(cfg.vocab, b, "a") for c, b in ask_b.items()})
+def counter_tests(cfg: PcfgConfig, rng: np.random.Generator, n: int, device="cpu") -> AnswerTests:
+    """Fixed test sets: count-b prompts at C_Te = 1 and 0 (both labels carried), and the same texts
+    asking count-a (``answer_scores`` reads O_FT on the first and O_PT on the second)."""
+    ask_b = {c: cfg.counter_batch(rng, c, n).to(device) for c in (1.0, 0.0)}
+    return AnswerTests(ask_pt={c: pcfg.reask(cfg.vocab, b, "a") for c, b in ask_b.items()}, ask_ft=ask_b)
 
 
-def counter_scores(model, tests: CounterTests) -> dict[str, float]:
-    """Accuracy of count-b (O_FT) and count-a (O_PT) at each C_Te (Table 5's cells)."""
-    row = {}
-    for c_te in (1.0, 0.0):
-        row[f"acc_ft_cte{c_te:g}"] = accuracy(model, tests.ask_b[c_te])
-        row[f"acc_pt_cte{c_te:g}"] = accuracy(model, tests.ask_a[c_te])
-    return row
-
-
-def finetune(cfg: PcfgConfig, model, lr: float, c_tr: float, rng: np.random.Generator, *, ask: str = "b",
-             steps: int | None = None, evaluate=None, eval_at=(), device="cpu", desc: str = "fine-tune") -> TrainLog:
+def finetune_counter(cfg: PcfgConfig, model, lr: float, c_tr: float, rng: np.random.Generator, *, ask: str = "b",
+                     steps: int | None = None, evaluate=None, eval_at=(), device="cpu",
+                     desc: str = "fine-tune") -> TrainLog:
     """Task C asking ``ask``, a share ``c_tr`` of samples correlated; trains ``model`` in place."""
     steps = cfg.ft_steps if steps is None else steps
-    return train(model, lambda r: cfg.counter_batch(r, c_tr, ask=ask), answer_loss, steps, cfg.optim(lr), rng=rng,
-                 device=device, evaluate=evaluate, eval_at=eval_at, desc=desc)
+    return finetune(model, lambda r: cfg.counter_batch(r, c_tr, ask=ask), steps, cfg.optim(lr), rng,
+                    evaluate=evaluate, eval_at=eval_at, device=device, desc=desc)
 
 
 # ------------------------------------------------------------------------------- analyses

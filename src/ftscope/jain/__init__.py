@@ -1,0 +1,21 @@
+"""Jain et al. (2024), *Mechanistically analyzing the effects of fine-tuning on procedurally
+defined tasks*: its settings and its reported numbers.
+
+- ``tracr``: compiling RASP programs (Counter, Max identifier) to TransformerLens models.
+- ``compiled``: fine-tuning the compiled models (``TracrConfig``, samplers, Table 3, attention).
+- ``pcfg``: the grammar, the task families, operand priors, the Counter sampler.
+- ``pcfg_training``: PCFG minGPTs (``PcfgConfig``), cached pretraining, fine-tuning, analyses.
+- ``reported``: the paper's numbers (Tables 3 and 5).
+"""
+
+from ftscope._exports import lazy_exports
+
+_EXPORTS = {
+    **dict.fromkeys(["TracrConfig", "TracrBatch", "counter_batch", "max_id_batch", "noisy_copy", "attention_on",
+                     "selector_layer"], "compiled"),
+    **dict.fromkeys(["PcfgConfig", "pretrained", "counter_tests", "finetune_counter", "family_accuracy"],
+                    "pcfg_training"),
+    **dict.fromkeys(["tracr", "compiled", "pcfg", "pcfg_training", "reported"], ""),
+}
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
+__all__ = sorted(_EXPORTS)

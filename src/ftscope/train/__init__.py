@@ -1,0 +1,19 @@
+"""Training: the one loop (``train`` with ``OptimConfig``, ``TrainLog``), answer-at-one-position
+losses and fine-tuning (``answers``), the checkpoint cache, the model builders, seeding and
+progress bars."""
+
+from ftscope._exports import lazy_exports
+
+_EXPORTS = {
+    **dict.fromkeys(["OptimConfig", "TrainLog", "NonFiniteLoss", "train", "lr_multiplier", "make_optimizer", "move",
+                     "to_device", "checkpoint_state", "load_trained", "log_steps"], "loop"),
+    **dict.fromkeys(["AnswerBatch", "AnswerTests", "accuracy", "answer_logits", "answer_loss", "answer_scores",
+                     "finetune", "labels_of"], "answers"),
+    **dict.fromkeys(["cached_state", "checkpoint_path", "spec_hash"], "checkpoints"),
+    **dict.fromkeys(["mingpt", "mistral"], "models"),
+    "seed_everything": "seeding",
+    "progress": "progress",
+    **dict.fromkeys(["loop", "answers", "checkpoints", "models", "seeding"], ""),
+}
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
+__all__ = sorted(_EXPORTS)
