@@ -204,7 +204,7 @@ def execute_one(project: Project, name: str, params: dict[str, Any], key: str, v
             with _environ(FTSCOPE_RUNNER="1", FTSCOPE_ROOT=str(project.root)):
                 papermill.execute_notebook(
                     str(src), str(dst), parameters=params, kernel_name=KERNEL, cwd=str(project.root),
-                    progress_bar=True, log_output=False, execution_timeout=timeout,
+                    progress_bar=sys.stderr.isatty(), log_output=False, execution_timeout=timeout,
                 )
             executed = nbformat.read(dst, as_version=4)
             record = read_record(executed)

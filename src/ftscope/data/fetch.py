@@ -42,7 +42,7 @@ from ftscope.data import english
 from ftscope.data.corpora import CORPORA, Doc, MissingData, corpus_manifest
 from ftscope.data.sources import ENGLISH_NPM, DebPackage, NpmPackage, lua_packages
 from ftscope.paths import Project, write_atomic
-from ftscope.train.progress import progress
+from ftscope.progress import progress
 
 SCHEMA = 1
 MIN_BYTES = 200              # smaller files are mostly empty __init__ stubs and one-line shims

@@ -13,7 +13,7 @@ from ftscope.horn.setup import HornConfig
 from ftscope.horn.training import build, evaluate
 from ftscope.instruments import merging as merge
 from ftscope.train import loop as training
-from ftscope.train.progress import progress
+from ftscope.progress import progress
 
 
 def merged(cfg: HornConfig, base_model, other_model, t: float, device="cpu"):

@@ -21,7 +21,7 @@ from ftscope.data import tokenizer as bpe
 from ftscope.data.corpora import CORPORA, take_chars
 from ftscope.paths import Project
 from ftscope.train.checkpoints import cached_state
-from ftscope.train.progress import progress
+from ftscope.progress import progress
 
 DOMAINS = ("lua", "stories")  # the two fine-tunes
 BASE_CORPORA = ("english", "python")

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import torch
 
-from ftscope.train.progress import progress
+from ftscope.progress import progress
 
 HOOK = "blocks.0.mlp.hook_post"  # the MLP activations Horn & Elliott's SAEs read
 

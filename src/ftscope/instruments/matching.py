@@ -41,7 +41,7 @@ import torch
 from torch import Tensor
 
 from ftscope.instruments.activations import HOOK, hook_batches
-from ftscope.train.progress import progress
+from ftscope.progress import progress
 
 if TYPE_CHECKING:
     import plotly.graph_objects as go

@@ -1,6 +1,5 @@
 """Training: the one loop (``train`` with ``OptimConfig``, ``TrainLog``), answer-at-one-position
-losses and fine-tuning (``answers``), the checkpoint cache, the model builders, seeding and
-progress bars."""
+losses and fine-tuning (``answers``), the checkpoint cache, the model builders and seeding."""
 
 from ftscope._exports import lazy_exports
 
@@ -12,7 +11,6 @@ _EXPORTS = {
     **dict.fromkeys(["cached_state", "checkpoint_path", "spec_hash"], "checkpoints"),
     **dict.fromkeys(["mingpt", "mistral"], "models"),
     "seed_everything": "seeding",
-    "progress": "progress",
     **dict.fromkeys(["loop", "answers", "checkpoints", "models", "seeding"], ""),
 }
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -16,7 +16,7 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
-from ftscope.train.progress import progress
+from ftscope.progress import progress
 
 
 @dataclass(frozen=True)
