@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ftscope.book.claims import GLUE_PREFIX, RECORD_NAME, Claim, Criterion, Value, make_claim
+from ftscope.book.claims import GLUE_PREFIX, RECORD_NAME, Claim, make_claim
 from ftscope.config import ChapterConfig, check_device, check_preset, resolve_device
 
 
@@ -48,36 +48,17 @@ class Chapter:
         glue(name, value, display=display)
         return value
 
-    def claim(
-        self,
-        *,
-        id: str,
-        paper: str,
-        reference: str,
-        statement: str,
-        paper_value: Value,
-        ours: Value,
-        criterion: Criterion,
-        note: str = "",
-    ) -> Claim:
-        """Record one claim and glue our value under its id (and the paper's under ``{id}_paper``)."""
-        if any(c.id == id for c in self.claims):
-            raise ValueError(f"claim id {id!r} recorded twice in {self.name}")
-        claim = make_claim(
-            id=id,
-            chapter=self.name,
-            paper=paper,
-            reference=reference,
-            statement=statement,
-            paper_value=paper_value,
-            ours=ours,
-            criterion=criterion,
-            note=note,
-        )
+    def claim(self, **fields: Any) -> Claim:
+        """Record one claim (the keyword fields of ``claims.make_claim`` but ``chapter``: ``id``,
+        ``paper``, ``reference``, ``statement``, ``paper_value``, ``ours``, ``criterion``, ``note``) and
+        glue our value under its id (and the paper's under ``{id}_paper``)."""
+        if any(c.id == fields.get("id") for c in self.claims):
+            raise ValueError(f"claim id {fields.get('id')!r} recorded twice in {self.name}")
+        claim = make_claim(chapter=self.name, **fields)
         self.claims.append(claim)
-        self.glue(id, claim.ours)
+        self.glue(claim.id, claim.ours)
         if claim.paper_value is not None:
-            self.glue(f"{id}_paper", claim.paper_value)
+            self.glue(f"{claim.id}_paper", claim.paper_value)
         return claim
 
     def record(self) -> dict[str, Any]:
