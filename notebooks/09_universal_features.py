@@ -19,22 +19,24 @@
 # (`blocks.0.mlp.hook_post`, the gated MLP's hidden layer), and features are matched across
 # models by the correlation of their activations on a shared set of tokens. A feature of a
 # parent model **persists** in a child when some child feature correlates with it at
-# r ≥ 0.8, **disappears** otherwise; a child feature that matches no parent feature
+# r ≥ {glue:text}`threshold`, **disappears** otherwise; a child feature that matches no parent feature
 # **emerges**. The paper's findings: few features persist, those that do are mostly
 # low-level (punctuation, whitespace, single characters), some are **universal** (found in
 # all four models, such as one that fires on `=` in assignments), and domain features such
 # as one for Python's `try`/`except` disappear in the Lua fine-tune.
 #
 # **Setup, ours beside the paper's.** The SAEs are trained with SAELens, on an in-memory
-# model and dataset, on blocks of 24 tokens drawn from each model's own data mixture (the
-# base: English and Python; each fine-tune: those plus its domain; LuaStories: all four),
-# with the paper's ReLU architecture (untied, no pre-encoder bias, decoder bias initialised
-# to the geometric median of the activations) and Adam betas (0.9, 0.9999). They differ from
-# the authors' in three ways that matter for comparing numbers: SAELens' standard SAE
-# weights the L1 penalty by each decoder column's norm instead of keeping decoder rows at
-# unit norm, its reconstruction term is a plain squared error, and so the paper's L1
-# coefficients (3e-4, 3e-3) do not transfer: ours is chosen per preset for a sparse code
-# (L0 of tens of features). At `ci` the dictionaries are 4× the MLP width instead of 16×.
+# model and dataset, on blocks of {glue:text}`sae_context` tokens drawn from each model's own
+# data mixture (the base: English and Python; each fine-tune: those plus its domain;
+# LuaStories: all four), with the paper's ReLU architecture (untied, no pre-encoder bias,
+# decoder bias initialised to the geometric median of the activations) and Adam betas
+# {glue:text}`sae_betas`. They differ from the authors' in three ways that matter for
+# comparing numbers: SAELens' standard SAE weights the L1 penalty by each decoder column's
+# norm instead of keeping decoder rows at unit norm, its reconstruction term is a plain
+# squared error, and so the paper's L1 coefficients {glue:text}`paper_sae_l1` do not transfer:
+# ours is chosen per preset for a sparse code (L0 of tens of features). At this preset the
+# dictionaries are {glue:text}`sae_expansion`× the MLP width instead of
+# {glue:text}`paper_sae_expansion`×.
 
 # %% tags=["parameters", "remove-cell"]
 preset = "ci"
@@ -46,22 +48,21 @@ overrides = {}
 import time
 
 import numpy as np
-import pandas as pd
-import torch
 from IPython.display import HTML, display
-from matplotlib import pyplot as plt
 
-from ftscope.book.chapter import Chapter
-from ftscope.book.claims import at_least, at_most, is_true
-from ftscope.horn import setup as H
-from ftscope.horn.setup import HornConfig
+from ftscope import horn as H
+from ftscope.book import Chapter
 from ftscope.instruments import matching as F
 from ftscope.instruments import plots
-from ftscope.instruments import sae as S
 
+# %% tags=["remove-cell"]
 started = time.time()
-ch = Chapter("09_universal_features", HornConfig, preset=preset, device=device, seed=seed, overrides=overrides)
+ch = Chapter("09_universal_features", H.HornConfig, preset=preset, device=device, seed=seed, overrides=overrides)
 cfg, dev, rng = ch.cfg, ch.device, ch.rng
+H.glue_config(ch, cfg, ["sae_context", "sae_betas", "sae_expansion", "d_sae", "sae_tokens", "match_blocks",
+                        "min_fires"])
+H.glue_all(ch, {"threshold": cfg.match_threshold, "paper_threshold": H.paper_config().match_threshold,
+                "paper_sae_expansion": H.paper_config().sae_expansion, "paper_sae_l1": H.PAPER_SAE_L1})
 plots.style()
 
 # %% [markdown]
@@ -71,29 +72,9 @@ plots.style()
 
 # %%
 corpora = H.load_corpora(cfg, seed=seed)
-base, _, _ = H.pretrained_base(cfg, corpora, seed, dev)
-fts = {d: H.finetuned(cfg, corpora, d, seed, dev)[0] for d in H.DOMAINS}
-luastories, _ = H.merged(cfg, fts["lua"], fts["stories"], cfg.merge_t, dev)
-models = {"base": base, "lua": fts["lua"], "stories": fts["stories"], "luastories": luastories}
-NAMES = list(models)
-
-n_rows = cfg.sae_tokens // cfg.sae_context
-saes, quality = {}, {}
-runs = [(name, name, cfg.sae_seed) for name in NAMES]
-if cfg.seed_control:
-    runs.append(("base, other seed", "base", cfg.sae_seed + 1))
-for label, name, sae_seed in runs:
-    train_rows = H.sae_rows(corpora, H.MIXTURES[name], n_rows, cfg.sae_context, seed + 10)
-    val_rows = H.sae_rows(corpora, H.MIXTURES[name], 256, cfg.sae_context, seed + 11, split="val")
-    saes[label], quality[label], _ = S.cached_sae(
-        label.replace(", ", "-").replace(" ", "_"), models[name], train_rows, val_rows, d_sae=cfg.d_sae,
-        l1=cfg.sae_l1, lr=cfg.sae_lr, betas=cfg.sae_betas, tokens=cfg.sae_tokens, batch_tokens=cfg.sae_batch_tokens,
-        seed=sae_seed)
-quality = pd.DataFrame(quality).T
-ch.glue("d_sae", cfg.d_sae)
-ch.glue("sae_tokens", cfg.sae_tokens)
-display(quality[["l0", "dead_fraction", "explained_variance", "ce_loss_recovered", "ce_clean", "ce_with_sae",
-                 "ce_zero_ablation"]].style.format("{:.3f}"))
+models = H.four_models(cfg, corpora, seed, dev)
+saes = H.train_saes(cfg, corpora, models, seed)
+display(saes.quality_table().style.format("{:.3f}"))
 
 # %% [markdown]
 # Each SAE has {glue:text}`d_sae:,` features and saw {glue:text}`sae_tokens:,` tokens. L0 is
@@ -111,40 +92,15 @@ display(quality[["l0", "dead_fraction", "explained_variance", "ce_loss_recovered
 # {glue:text}`min_fires` times there; matching uses alive features only.
 
 # %%
-match_rows = torch.cat([H.eval_blocks(corpora.streams[c]["val"], cfg.match_blocks // 2, cfg.sae_context, seed + 12)
-                        for c in H.BASE_CORPORA])
-token_ids = match_rows.flatten()
-acts = {label: F.feature_acts(models[name], saes[label].encode, match_rows.to(dev))
-        for label, name, _ in runs}
-alive = {label: F.alive(a, cfg.min_fires) for label, a in acts.items()}
-alive_idx = {label: torch.nonzero(m).squeeze(1) for label, m in alive.items()}
-ch.glue("match_blocks", cfg.match_blocks)
-ch.glue("sae_context", cfg.sae_context)
-ch.glue("min_fires", cfg.min_fires)
-
-PAIRS = [("base", "lua"), ("base", "stories"), ("base", "luastories"), ("lua", "luastories"),
-         ("stories", "luastories"), ("lua", "stories")]
-if cfg.seed_control:
-    PAIRS.append(("base", "base, other seed"))
-corr = {(p, c): F.pearson_matrix(acts[p][:, alive[p]], acts[c][:, alive[c]]) for p, c in PAIRS}
-flow = {pair: F.flows(corr[pair], cfg.match_threshold) for pair in PAIRS}
-merge_flow = F.merge_flows(corr[("lua", "luastories")], corr[("stories", "luastories")], cfg.match_threshold)
-flow_table = pd.DataFrame({f"{p} → {c}": {k: flow[(p, c)][k] for k in ("persist_share", "disappear_share",
-                                                                         "emerge_share")}
-                           for p, c in PAIRS}).T
-flow_table.loc["lua + stories → luastories", "emerge_share"] = merge_flow["emerge_share"]
-alive_counts = pd.Series({label: int(m.sum()) for label, m in alive.items()}, name="alive features")
-display(alive_counts.to_frame().T)
-display(flow_table.style.format("{:.1%}", na_rep="—"))
+matching = H.match_features(cfg, saes, H.shared_rows(cfg, corpora, seed), dev)
+display(matching.alive_counts().to_frame().T)
+display(matching.flow_table().style.format("{:.1%}", na_rep="—"))
 
 # %%
-persist_merge = flow[("base", "luastories")]["persist_share"]
-seed_ceiling = flow[("base", "base, other seed")]["persist_share"] if cfg.seed_control else float("nan")
-ch.glue("persist_base_lua", flow[("base", "lua")]["persist_share"])
-ch.glue("persist_base_stories", flow[("base", "stories")]["persist_share"])
-ch.glue("persist_base_luastories", persist_merge)
-ch.glue("seed_ceiling", seed_ceiling)
-ch.glue("threshold", cfg.match_threshold)
+H.glue_all(ch, {"persist_base_lua": matching.persist_share("base", "lua"),
+                "persist_base_stories": matching.persist_share("base", "stories"),
+                "persist_base_luastories": matching.persist_share("base", "luastories"),
+                "seed_ceiling": matching.persist_share("base", H.SEED_CONTROL)})
 
 # %% [markdown]
 # At r ≥ {glue:text}`threshold`, {glue:text}`persist_base_lua:.0%` of the base model's alive
@@ -159,17 +115,10 @@ ch.glue("threshold", cfg.match_threshold)
 # Set the persistence shares against this ceiling: a share near it says more about the
 # dictionaries than about what fine-tuning did to the model.
 #
-# The shares depend on the threshold; the paper uses 0.8 throughout:
+# The shares depend on the threshold; the paper uses {glue:text}`paper_threshold` throughout:
 
 # %% tags=["hide-input"]
-sweep = F.threshold_sweep({f"{p} → {c}": corr[(p, c)] for p, c in PAIRS}, cfg.thresholds)
-fig, ax = plt.subplots(figsize=(7, 3.6))
-for pair, g in sweep.groupby("pair", sort=False):
-    ax.plot(g["threshold"], g["persist_share"], "o-", label=pair, ls="--" if "seed" in pair else "-")
-ax.axvline(cfg.match_threshold, color="grey", lw=0.8)
-ax.set(xlabel="correlation threshold", ylabel="share of parent features that persist", ylim=(0, 1))
-ax.legend(fontsize=7, loc="upper right")
-fig.tight_layout()
+fig = H.threshold_figure(matching.threshold_sweep(cfg.thresholds), cfg.match_threshold)
 
 # %% [markdown]
 # ## The flows (Fig. 2)
@@ -178,34 +127,20 @@ fig.tight_layout()
 # LuaStories as a Sankey diagram. Ours, at r ≥ {glue:text}`threshold` (hover for counts):
 
 # %%
-tree = {("base", "lua"): flow[("base", "lua")], ("base", "stories"): flow[("base", "stories")],
-        (("lua", "stories"), "luastories"): merge_flow}
-links = F.flow_links(tree)
-nodes = sorted({n for a, b, _ in links for n in (a, b)}, key=lambda n: (n not in NAMES, NAMES.index(n)
-                                                                       if n in NAMES else 0, n))
-sankey = F.sankey_figure(nodes, links, title="Feature flows between the four models (Pearson r ≥ 0.8)")
-display(HTML(sankey.to_html(include_plotlyjs=True, full_html=False)))
+display(HTML(H.sankey(matching).to_html(include_plotlyjs=True, full_html=False)))
 
 # %% [markdown]
 # ## What persists is low-level
 #
-# For each alive base feature, its ten tokens of highest mean activation; the share of them
-# that are punctuation, whitespace or single characters measures how "low-level" it is.
+# For each alive base feature, its {glue:text}`top_k` tokens of highest mean activation; the
+# share of them that are punctuation, whitespace or single characters measures how
+# "low-level" it is.
 
 # %%
 strings = corpora.token_strings
-base_alive = alive_idx["base"]
-top = F.top_tokens(acts["base"], token_ids, lambda i: strings[i], k=10, features=base_alive.tolist())
-low = F.lowlevel_share(top)
-persisting = np.flatnonzero(flow[("base", "luastories")]["persist"].numpy())
-low_persist = float(np.nanmean(low[persisting])) if persisting.size else float("nan")
-low_all = float(np.nanmean(low))
-enrichment = low_persist / low_all if low_all > 0 else float("nan")
-ch.glue("low_persist", low_persist)
-ch.glue("low_all", low_all)
-examples = pd.DataFrame({"feature": base_alive[persisting].tolist()[:8],
-                         "top tokens": [" ".join(repr(t) for t in top[i][:6]) for i in persisting[:8]]})
-display(examples)
+lowlevel = H.lowlevel_enrichment(matching, strings)
+H.glue_all(ch, {"top_k": H.TOP_K, "low_persist": lowlevel.low_persist, "low_all": lowlevel.low_all})
+display(lowlevel.examples)
 
 # %% [markdown]
 # Of the top tokens of base features that persist into LuaStories,
@@ -217,40 +152,10 @@ display(examples)
 # The base feature most selective for the `=` token, and its best match in every other model:
 
 # %%
-def ids_where(pred):
-    return [i for i, s in enumerate(strings) if pred(s.strip())]
-
-
-def case_study(on, others):
-    sel = F.selectivity(acts["base"][:, base_alive], token_ids, on=on)
-    j = int(torch.argmax(sel))
-    matches = {}
-    for other in others:  # best match of base feature j, from the flow tables
-        f = flow[("base", other)]
-        matches[other] = (int(alive_idx[other][f["parent_best"][j]]), float(f["parent_best_r"][j]))
-    return int(base_alive[j]), float(sel[j]), matches
-
-
-def highlight(feature_by_model, texts):
-    html = []
-    for label, text in texts.items():
-        ids = torch.tensor([[0, *corpora.tokenizer.encode(text, add_special_tokens=False).ids]])[:, : cfg.n_ctx]
-        toks = [strings[i] for i in ids[0].tolist()]
-        for name, (feat, r) in feature_by_model.items():
-            a = F.feature_acts(models[name], saes[name].encode, ids.to(dev))[:, feat].numpy()
-            html.append(F.token_highlight_html(toks, a, title=f"{label}, {name} feature {feat} (r = {r:.2f})"))
-    return HTML("<br>".join(html))
-
-
-others = ["lua", "stories", "luastories"]
-eq_feat, eq_sel, eq_matches = case_study(torch.isin(token_ids, torch.tensor(ids_where(lambda s: s == "="))), others)
-eq_universal = all(r >= cfg.match_threshold for _, r in eq_matches.values())
-eq_min_r = min(r for _, r in eq_matches.values())
-ch.glue("eq_feat", eq_feat)
-ch.glue("eq_min_r", eq_min_r)
-display(pd.DataFrame(eq_matches, index=["matched feature", "r"]).T)
-highlight({"base": (eq_feat, 1.0), **eq_matches},
-          {"Python": "x = 1\ntotal = x + 2\nname = 'lua'", "Lua": "local x = 1\nlocal total = x + 2"})
+eq = H.case_study(matching, H.token_positions(matching.token_ids, strings, "="))
+H.glue_all(ch, {"eq_feat": eq.feature, "eq_min_r": eq.min_r})
+display(eq.table())
+H.highlight(saes, corpora.tokenizer, strings, eq.features(), H.ASSIGNMENT_TEXTS, cfg.n_ctx)
 
 # %% [markdown]
 # Base feature {glue:text}`eq_feat` fires on `=`; its weakest best match among the other three
@@ -259,18 +164,12 @@ highlight({"base": (eq_feat, 1.0), **eq_matches},
 # ## A feature that disappears: Python's `try`/`except` (Fig. 4)
 
 # %%
-te_feat, te_sel, te_matches = case_study(F.word_positions(match_rows, strings.__getitem__, ["try", "except"]),
-                                        others)
-te_lua_r = te_matches["lua"][1]
-ch.glue("ft_steps", H.ft_steps(cfg, corpora, "lua"))
-ch.glue("te_feat", te_feat)
-ch.glue("te_lua_r", te_lua_r)
-ch.glue("te_outcome", "below the threshold: the feature disappears, as in the paper"
-        if te_lua_r < cfg.match_threshold else "above the threshold: unlike in the paper, the feature persists")
-display(pd.DataFrame(te_matches, index=["matched feature", "r"]).T)
-highlight({"base": (te_feat, 1.0), "lua": te_matches["lua"]},
-          {"Python": "try:\n    value = int(text)\nexcept ValueError:\n    value = 0",
-           "Lua": "local ok, value = pcall(tonumber, text)\nif not ok then value = 0 end"})
+te = H.case_study(matching, F.word_positions(matching.rows, strings.__getitem__, ["try", "except"]))
+te_lua_r = te.matches["lua"][1]
+H.glue_all(ch, {"ft_steps": H.ft_steps(cfg, corpora, "lua"), "te_feat": te.feature, "te_lua_r": te_lua_r,
+                "te_outcome": H.disappearance(te_lua_r, cfg.match_threshold)})
+display(te.table())
+H.highlight(saes, corpora.tokenizer, strings, te.features(["lua"]), H.TRY_EXCEPT_TEXTS, cfg.n_ctx)
 
 # %% [markdown]
 # Base feature {glue:text}`te_feat` fires on `try`/`except`; its best match in the Lua
@@ -297,15 +196,8 @@ highlight({"base": (te_feat, 1.0), "lua": te_matches["lua"]},
 # language-model explainer could capture.
 
 # %%
-proxy_lua = F.autointerp_proxy(acts["lua"], token_ids, features=alive_idx["lua"].tolist())
-persist_into_merge = np.flatnonzero(flow[("lua", "luastories")]["persist"].numpy())
-fig, ax = plt.subplots(figsize=(6.5, 3.2))
-ax.hist(proxy_lua[~np.isnan(proxy_lua)], bins=30, alpha=0.6, density=True, label="all alive Lua features")
-kept = proxy_lua[persist_into_merge] if persist_into_merge.size else np.array([])
-ax.hist(kept[~np.isnan(kept)], bins=30, alpha=0.6, density=True, label="Lua features persisting into LuaStories")
-ax.set(xlabel="proxy score (r of token-lookup simulation)", ylabel="density")
-ax.legend(fontsize=8)
-fig.tight_layout()
+proxy_lua, proxy_kept = H.proxy_scores(matching, "lua", "luastories")
+fig = H.proxy_figure(proxy_lua, proxy_kept)
 ch.glue("proxy_median", float(np.nanmedian(proxy_lua)))
 
 # %% [markdown]
@@ -314,30 +206,7 @@ ch.glue("proxy_median", float(np.nanmedian(proxy_lua)))
 # ## Claims
 
 # %% tags=["remove-output"]
-ch.claim(id="horn_sae_loss_recovered", paper="horn2024", reference="Sec. 3 (SAE training)",
-         statement="Each model's SAE reconstructs its MLP well enough to keep most of the loss (worst of four)",
-         paper_value=None, ours=float(quality.loc[NAMES, "ce_loss_recovered"].min()), criterion=at_least(0.7),
-         note="CE loss recovered against zero ablation of hook_post; the paper reports none")
-ch.claim(id="horn_sae_dead", paper="horn2024", reference="Sec. 3 (SAE training)",
-         statement="Few dictionary features are dead (worst of four)",
-         paper_value=None, ours=float(quality.loc[NAMES, "dead_fraction"].max()), criterion=at_most(0.2),
-         note=f"never active on the validation tokens; L0 {quality.loc[NAMES, 'l0'].min():.0f}–"
-              f"{quality.loc[NAMES, 'l0'].max():.0f}")
-ch.claim(id="horn_few_persist", paper="horn2024", reference="Fig. 2, Sec. 4.1",
-         statement="Few base features persist (r ≥ 0.8) into the merged LuaStories model",
-         paper_value=None, ours=round(float(persist_merge), 3), criterion=at_most(0.5),
-         note=f"seed ceiling (two base SAEs): {seed_ceiling:.1%}; the paper gives no share")
-ch.claim(id="horn_persist_lowlevel", paper="horn2024", reference="Sec. 4.1",
-         statement="Persisting features are more low-level than features overall (enrichment of low-level top tokens)",
-         paper_value=None, ours=None if np.isnan(enrichment) else round(enrichment, 3), criterion=at_least(1.0),
-         note=f"low-level share of top tokens: persisting {low_persist:.2f} vs all {low_all:.2f}")
-ch.claim(id="horn_universal_assignment", paper="horn2024", reference="Fig. 3",
-         statement="An assignment (=) feature of the base model has a match (r ≥ 0.8) in all three other models",
-         paper_value=True, ours=eq_universal, criterion=is_true(), note=f"weakest match r = {eq_min_r:.2f}")
-ch.claim(id="horn_try_except_disappears", paper="horn2024", reference="Fig. 4",
-         statement="The Python try/except feature has no match (r < 0.8) in the Lua fine-tune",
-         paper_value=True, ours=te_lua_r < cfg.match_threshold, criterion=is_true(),
-         note=f"best Lua match r = {te_lua_r:.2f}")
+H.record_feature_claims(ch, cfg, saes, matching, lowlevel, assignment=eq, try_except=te)
 ch.glue("duration", time.time() - started)
 
 # %% tags=["remove-input"]

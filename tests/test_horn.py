@@ -11,6 +11,7 @@ from ftscope.data import tokenizer as bpe
 from ftscope.data.corpora import take_chars
 from ftscope.horn.setup import HornConfig
 from ftscope.instruments import sae
+from ftscope.instruments.activations import hook_acts
 from ftscope.train.models import mistral
 
 TEXTS = ["def add(x, y):\n    x = x + y\n    return x\n" * 3, "local x = 1\nfor i = 1, 10 do x = x + i end\n",
@@ -132,7 +133,9 @@ def test_train_sae_offline_seeded_writes_nothing(tmp_path, monkeypatch):
     s3, _ = sae.train_sae(m, rows[:100], rows[100:], **{**kw, "seed": 4})
     assert not torch.equal(s1.W_enc, s3.W_enc)
     assert set(met) >= {"l0", "explained_variance", "ce_loss_recovered", "dead_fraction"} and met["l0"] > 0
-    assert 0.0 <= met["dead_fraction"] <= 1.0
+    feats = s1.encode(hook_acts(m, torch.as_tensor(rows[100:])))  # every validation token, read directly
+    assert met["dead_fraction"] == pytest.approx(float(((feats > 0).sum(0) == 0).float().mean()))
+    assert met["l0"] == pytest.approx(float((feats > 0).sum(1).float().mean()), rel=1e-4)
     assert list(tmp_path.iterdir()) == []  # no output/, checkpoints/ or wandb/ in the working directory
     loaded = sae.load_sae({k: v for k, v in s1.state_dict().items()})
     x = torch.randn(5, 64)

@@ -65,7 +65,9 @@ def test_state_dict_merge_copies_non_float_buffers():
     merged, report = slerp_state_dict(0.58, base, other)
     assert torch.allclose(merged["w"], slerp(0.58, base["w"], other["w"]))
     assert torch.equal(merged["mask"], base["mask"]) and report.copied == ["mask"]
-    assert set(report.cos) == {"w"} and -1.0 <= report.cos["w"] <= 1.0
+    cos = torch.nn.functional.cosine_similarity(base["w"].flatten(), other["w"].flatten(), dim=0)
+    assert set(report.cos) == {"w"} and report.cos["w"] == pytest.approx(float(cos), abs=1e-6)
+    assert report.lerp_fallback == {"w": False} and report.fallback_share == 0.0
     with pytest.raises(KeyError, match="differ in keys"):
         slerp_state_dict(0.5, base, {"w": other["w"]})
     with pytest.raises(ValueError, match="mask"):

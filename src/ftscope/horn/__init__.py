@@ -3,7 +3,11 @@ its setting and its reported numbers.
 
 - ``setup``: ``HornConfig``, the four corpora, the tokenizer and token streams, samplers.
 - ``training``: the 1-layer Mistral-style base model and its Lua and stories fine-tunes (cached).
-- ``merging``: SLERP merges, the Fig. 5 sweep and what is read off its curves.
+- ``evaluation``: accuracy per model and domain, instruction following (chapter 08).
+- ``merging``: SLERP merges, the four models, the Fig. 5 sweep and what is read off its curves.
+- ``features``: an SAE per model, features matched across models, their flows (chapter 09).
+- ``case_studies``: low-level features, the ``=`` and ``try``/``except`` features, the proxy (chapter 09).
+- ``claims``: each chapter's claims; ``prose``: gluing numbers into the text.
 - ``reported``: the paper's numbers (model cards, Fig. 5).
 """
 
@@ -11,12 +15,27 @@ from ftscope._exports import lazy_exports
 
 _EXPORTS = {
     **dict.fromkeys(["HornConfig", "Corpora", "load_corpora", "block_sampler", "eval_blocks", "sae_rows", "DOMAINS",
-                     "BASE_CORPORA", "CORPORA", "MIXTURES"], "setup"),
-    **dict.fromkeys(["pretrained_base", "finetuned", "evaluate", "build", "base_steps", "ft_steps", "lm_loss"],
-                    "training"),
-    **dict.fromkeys(["merged", "sweep", "crossing", "is_monotone", "retention"], "merging"),
-    **dict.fromkeys(["PAPER_ACC", "PAPER_SWEEP_T", "PAPER_SWEEP_ACC"], "reported"),
-    **dict.fromkeys(["setup", "training", "merging", "reported"], ""),
+                     "BASE_CORPORA", "CORPORA", "MIXTURES", "STORY_SAMPLE", "TOKEN_EXAMPLES", "corpus_table",
+                     "story_sample", "tokenization"], "setup"),
+    **dict.fromkeys(["pretrained_base", "finetuned", "finetunes", "evaluate", "build", "base_steps", "ft_steps",
+                     "lm_loss", "trained_parameters", "model_table", "loss_curves"], "training"),
+    **dict.fromkeys(["BASE_DOMAIN", "validation_sets", "accuracies", "accuracy_table", "gains", "lies_between",
+                     "instruction_following"], "evaluation"),
+    **dict.fromkeys(["merged", "merged_luastories", "four_models", "sweep", "crossing", "is_monotone", "retention",
+                     "MONOTONE_TOL", "HALFWAY", "sweep_curves", "SweepSummary", "summarise_sweep", "sweep_figure"],
+                    "merging"),
+    **dict.fromkeys(["MODELS", "PAIRS", "SEED_CONTROL", "SAEs", "Matching", "sae_runs", "pairs", "train_saes",
+                     "shared_rows", "match_features", "match_acts", "threshold_figure", "sankey"], "features"),
+    **dict.fromkeys(["LowLevel", "CaseStudy", "TOP_K", "ASSIGNMENT_TEXTS", "TRY_EXCEPT_TEXTS", "lowlevel_enrichment",
+                     "token_positions", "case_study", "disappearance", "highlight", "proxy_scores", "proxy_figure"],
+                    "case_studies"),
+    **dict.fromkeys(["record_model_claims", "record_feature_claims"], "claims"),
+    **dict.fromkeys(["glue_all", "glue_config"], "prose"),
+    **dict.fromkeys(["PAPER_ACC", "PAPER_PARAMS", "PAPER_BASE_EPOCHS", "PAPER_BASE_TOKENS", "PAPER_SAE_L1",
+                     "PAPER_SWEEP_T", "PAPER_SWEEP_ACC", "PAPER_LUASTORIES_T", "PAPER_LUASTORIES_ACC", "paper_config"],
+                    "reported"),
+    **dict.fromkeys(["setup", "training", "evaluation", "merging", "features", "case_studies", "claims", "prose",
+                     "reported"], ""),
 }
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 __all__ = sorted(_EXPORTS)

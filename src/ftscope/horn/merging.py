@@ -5,15 +5,16 @@ tensor, mergekit's semantics), the Fig. 5 sweep and what is read off its curves.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 
-from ftscope.horn.setup import HornConfig
+from ftscope.horn.setup import DOMAINS, HornConfig
 from ftscope.horn.training import build, evaluate
 from ftscope.instruments import merging as merge
-from ftscope.train import loop as training
 from ftscope.progress import progress
+from ftscope.train import loop as training
 
 
 def merged(cfg: HornConfig, base_model, other_model, t: float, device="cpu"):
@@ -60,3 +61,97 @@ def retention(y: np.ndarray, at: int, own_end: int) -> float:
     other = len(y) - 1 if own_end == 0 else 0
     span = y[own_end] - y[other]
     return float((y[at] - y[other]) / span) if span else float("nan")
+
+
+def merged_luastories(cfg: HornConfig, fts: dict, device="cpu"):
+    """The paper's merge: mergekit SLERP with the Lua fine-tune as the base at ``merge_t``; the model."""
+    return merged(cfg, fts["lua"], fts["stories"], cfg.merge_t, device)[0]
+
+
+def four_models(cfg: HornConfig, corpora, seed: int, device="cpu") -> dict:
+    """``{"base", "lua", "stories", "luastories"}``: the cached base and fine-tunes and their merge."""
+    from ftscope.horn.training import finetuned, pretrained_base
+
+    base, _, _ = pretrained_base(cfg, corpora, seed, device)
+    fts = {d: finetuned(cfg, corpora, d, seed, device)[0] for d in DOMAINS}
+    return {"base": base, **fts, "luastories": merged_luastories(cfg, fts, device)}
+
+
+# ------------------------------------------------------------------------- Fig. 5, read off
+MONOTONE_TOL = 0.005  # per sweep step
+HALFWAY = 0.5  # where the retained share of each fine-tune's gain is read
+
+
+def sweep_curves(sweep_frame):
+    """Accuracy per t (rows) and evaluation set (columns) from ``sweep``'s long frame."""
+    return sweep_frame.pivot(index="t", columns="set", values="acc")
+
+
+@dataclass
+class SweepSummary:
+    """What the Fig. 5 curves say, ours and the paper's: where they cross (t from the stories end), how
+    much of each fine-tune's in-domain gain a halfway merge keeps, whether both curves are monotone."""
+
+    t_cross: float
+    t_cross_paper: float
+    t_cross_or_end: float  # t_cross, or without a crossing the end towards which it lies
+    keep: dict[str, float]
+    keep_paper: dict[str, float]
+    monotone: bool
+    ends: dict[str, float]
+
+    def table(self):
+        import pandas as pd
+
+        return pd.DataFrame({"ours": [self.t_cross, self.keep["stories"], self.keep["lua"], self.monotone],
+                             "paper": [self.t_cross_paper, self.keep_paper["stories"], self.keep_paper["lua"], True]},
+                            index=["crossing t*", f"stories gain kept at t={HALFWAY}", f"Lua gain kept at t={HALFWAY}",
+                                   f"both curves monotone (±{MONOTONE_TOL})"])
+
+    def glue_values(self) -> dict[str, float]:
+        return {**self.ends, "t_cross": self.t_cross, "t_cross_paper": self.t_cross_paper,
+                "keep_stories": self.keep["stories"], "keep_lua": self.keep["lua"],
+                "keep_stories_paper": self.keep_paper["stories"], "keep_lua_paper": self.keep_paper["lua"]}
+
+
+def _keep(ts: np.ndarray, stories, lua) -> dict[str, float]:
+    mid = int(np.argmin(np.abs(ts - HALFWAY)))
+    return {"stories": retention(stories, mid, 0), "lua": retention(lua, mid, -1)}
+
+
+def summarise_sweep(curves) -> SweepSummary:
+    """``SweepSummary`` of our ``sweep_curves`` beside the paper's Fig. 5 (``reported``)."""
+    from ftscope.horn.reported import PAPER_SWEEP_ACC, PAPER_SWEEP_T
+
+    ts = curves.index.to_numpy()
+    t_cross = crossing(ts, curves["stories"].to_numpy(), curves["lua"].to_numpy())
+    # no crossing inside the sweep: the end towards which it lies (1 if Lua stays below, 0 if it starts above)
+    t_cross_or_end = t_cross if np.isfinite(t_cross) else float(curves["lua"].iloc[0] < curves["stories"].iloc[0])
+    monotone = (is_monotone(curves["stories"], increasing=False, tol=MONOTONE_TOL)
+                and is_monotone(curves["lua"], increasing=True, tol=MONOTONE_TOL))
+    ends = {"stories_t0": curves["stories"].iloc[0], "stories_t1": curves["stories"].iloc[-1],
+            "lua_t0": curves["lua"].iloc[0], "lua_t1": curves["lua"].iloc[-1]}
+    return SweepSummary(t_cross=t_cross,
+                        t_cross_paper=crossing(PAPER_SWEEP_T, PAPER_SWEEP_ACC["stories"], PAPER_SWEEP_ACC["lua"]),
+                        t_cross_or_end=t_cross_or_end, keep=_keep(ts, curves["stories"], curves["lua"]),
+                        keep_paper=_keep(PAPER_SWEEP_T, PAPER_SWEEP_ACC["stories"], PAPER_SWEEP_ACC["lua"]),
+                        monotone=monotone, ends=ends)
+
+
+def sweep_figure(curves, base_acc, title: str):
+    """Fig. 5: our sweep (dashed: the base model's accuracy per domain) beside the paper's; the figure."""
+    from matplotlib import pyplot as plt
+
+    from ftscope.horn.reported import PAPER_SWEEP_ACC, PAPER_SWEEP_T
+
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.8), sharex=True)
+    palette = {"stories": "tab:orange", "lua": "tab:blue"}
+    for d in DOMAINS:
+        axes[0].plot(curves.index.to_numpy(), curves[d], "o-", ms=3, color=palette[d], label=f"{d} validation")
+        axes[0].axhline(base_acc[d], ls="--", color=palette[d], lw=1)
+        axes[1].plot(PAPER_SWEEP_T, PAPER_SWEEP_ACC[d], "o-", ms=3, color=palette[d], label=f"{d} validation")
+    axes[0].set(title=title, xlabel="t (0 = stories fine-tune, 1 = Lua fine-tune)", ylabel="accuracy")
+    axes[1].set(title="Horn & Elliott, Fig. 5", xlabel="t (0 = TinyStories fine-tune, 1 = Lua fine-tune)")
+    axes[0].legend()
+    fig.tight_layout()
+    return fig

@@ -20,8 +20,8 @@ from ftscope.config import ChapterConfig, ConfigError
 from ftscope.data import tokenizer as bpe
 from ftscope.data.corpora import CORPORA, take_chars
 from ftscope.paths import Project
-from ftscope.train.checkpoints import cached_state
 from ftscope.progress import progress
+from ftscope.train.checkpoints import cached_state
 
 DOMAINS = ("lua", "stories")  # the two fine-tunes
 BASE_CORPORA = ("english", "python")
@@ -234,3 +234,47 @@ def sae_rows(corpora: Corpora, mixture: Sequence[str], n_rows: int, context: int
     sample = block_sampler([corpora.streams[c][split] for c in mixture], context, n_rows)
     return sample(np.random.default_rng(seed)).numpy()
 
+
+
+# ------------------------------------------------------------------------- tables for chapter 08
+STORY_SAMPLE = 2000  # fresh stories on which the feature detector is checked
+TOKEN_EXAMPLES = ("x = 1", "local x = 1", "try:\n    pass\nexcept ValueError:", "Once upon a time, there was a cat.")
+
+
+def corpus_table(corpora: Corpora):
+    """Per corpus: its sources and licences (from ``make data``'s manifest, or "bundled fixture"), the
+    manifest's hash, and ``Corpora.table()``'s sizes."""
+    import pandas as pd
+
+    from ftscope.data import MissingData, corpus_manifest
+
+    rows = []
+    for name in CORPORA:
+        try:
+            m = corpus_manifest(name)
+            rows.append({"corpus": name, "source": ", ".join(f"{s['name']} {s['version']}" for s in m["sources"])[:70],
+                         "licences": ", ".join(sorted({s["licence"] for s in m["sources"]}))[:40],
+                         "sha256": m["sha256"][:12]})
+        except MissingData:
+            rows.append({"corpus": name, "source": "bundled fixture (smoke run without `make data`)", "licences": "",
+                         "sha256": ""})
+    return pd.DataFrame(rows).set_index("corpus").join(corpora.table())
+
+
+def story_sample(seed: int, n: int = STORY_SAMPLE):
+    """``n`` fresh stories from the story world: ``(share of stories with each feature, share whose
+    feature set the detector reads back exactly)``."""
+    import pandas as pd
+
+    from ftscope.data import stories as story_world
+
+    sample = story_world.generate_stories(n, seed=seed)
+    freq = pd.Series({f: np.mean([f in s.features for s in sample]) for f in story_world.FEATURES}, name="share")
+    exact = float(np.mean([story_world.detect_features(story_world.instruct_text(s)) == set(s.features)
+                           for s in sample]))
+    return freq, exact
+
+
+def tokenization(tokenizer, texts: Sequence[str] = TOKEN_EXAMPLES) -> str:
+    """One line per text: the text and its tokens (no ``<s>``)."""
+    return "\n".join(f"{text!r} → {tokenizer.encode(text, add_special_tokens=False).tokens}" for text in texts)

@@ -112,3 +112,42 @@ def finetuned(cfg: HornConfig, corpora: Corpora, domain: str, seed: int, device=
 
     state, cached = cached_state(f"horn-ft-{domain}", spec, run, depends_on=_CODE, project=project)
     return training.load_trained(build(cfg, 0), state["model"], device), TrainLog(**state["log"]), cached
+
+
+def finetunes(cfg: HornConfig, corpora: Corpora, seed: int, device="cpu"):
+    """Both fine-tunes, in ``DOMAINS`` order: ``({domain: model}, {domain: TrainLog})``."""
+    models_, logs = {}, {}
+    for domain in DOMAINS:
+        models_[domain], logs[domain], _ = finetuned(cfg, corpora, domain, seed, device)
+    return models_, logs
+
+
+# ------------------------------------------------------------------------- what chapter 08 shows
+def trained_parameters(model) -> int:
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def model_table(cfg: HornConfig, corpora: Corpora, base_model):
+    """The model's sizes, the trained parameters and the base training tokens: the paper's beside ours."""
+    import pandas as pd
+
+    from ftscope.horn.reported import PAPER_BASE_EPOCHS, PAPER_BASE_TOKENS, PAPER_PARAMS, paper_config
+
+    table = pd.DataFrame({"paper": paper_config().model_fields(), "ours": cfg.model_fields()})
+    table.loc["trained parameters"] = [PAPER_PARAMS, trained_parameters(base_model)]
+    table.loc["base training tokens"] = [f"≈{PAPER_BASE_TOKENS / 1e9:.1f} B ({PAPER_BASE_EPOCHS} epochs, estimate)",
+                                         base_steps(cfg, corpora) * cfg.base_batch * cfg.n_ctx]
+    return table
+
+
+def loss_curves(logs: dict[str, TrainLog]):
+    """One panel of training loss against step per ``{title: log}``; the figure."""
+    from matplotlib import pyplot as plt
+
+    fig, axes = plt.subplots(1, len(logs), figsize=(4 * len(logs), 3.2), squeeze=False)
+    for ax, (name, log) in zip(axes[0], logs.items()):
+        frame = log.frame()
+        ax.plot(frame["step"], frame["loss"])
+        ax.set(title=name, xlabel="step", ylabel="training loss")
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,130 @@
+"""Horn & Elliott (2024), chapter 09's case studies on matched SAE features (``horn.features``):
+
+- ``lowlevel_enrichment``: are the base features that persist more low-level (punctuation, whitespace,
+  single characters among their top tokens) than the base features overall? (Sec. 4.1)
+- ``case_study`` and ``highlight``: the base feature most selective for some positions (``=``, Fig. 3;
+  ``try``/``except``, Fig. 4), its best match in other models, and token highlights of both.
+- ``proxy_scores`` and ``proxy_figure``: the offline stand-in for automated interpretability (Fig. 6).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import torch
+
+from ftscope.horn.features import Matching, SAEs
+from ftscope.instruments import matching as F
+
+TOP_K = 10  # top tokens per feature for the low-level share
+N_EXAMPLES = 8  # persisting features shown, with their first six top tokens
+ASSIGNMENT_TEXTS = {"Python": "x = 1\ntotal = x + 2\nname = 'lua'", "Lua": "local x = 1\nlocal total = x + 2"}
+TRY_EXCEPT_TEXTS = {"Python": "try:\n    value = int(text)\nexcept ValueError:\n    value = 0",
+                    "Lua": "local ok, value = pcall(tonumber, text)\nif not ok then value = 0 end"}
+
+
+@dataclass
+class LowLevel:
+    low_persist: float  # mean low-level share of the top tokens of persisting base features
+    low_all: float  # the same over all alive base features
+    enrichment: float  # their ratio (nan when low_all is 0)
+    examples: pd.DataFrame  # persisting features and their top tokens
+
+
+def lowlevel_enrichment(matching: Matching, strings: Sequence[str], child: str = "luastories",
+                        k: int = TOP_K) -> LowLevel:
+    """Low-level share of the ``k`` top tokens of the base features persisting into ``child``, against all."""
+    base_alive = matching.alive_idx["base"]
+    top = F.top_tokens(matching.acts["base"], matching.token_ids, lambda i: strings[i], k=k,
+                       features=base_alive.tolist())
+    low = F.lowlevel_share(top)
+    persisting = np.flatnonzero(matching.flow[("base", child)]["persist"].numpy())
+    low_persist = float(np.nanmean(low[persisting])) if persisting.size else float("nan")
+    low_all = float(np.nanmean(low))
+    examples = pd.DataFrame({"feature": base_alive[persisting].tolist()[:N_EXAMPLES],
+                             "top tokens": [" ".join(repr(t) for t in top[i][:6]) for i in persisting[:N_EXAMPLES]]})
+    return LowLevel(low_persist=low_persist, low_all=low_all,
+                    enrichment=low_persist / low_all if low_all > 0 else float("nan"), examples=examples)
+
+
+def token_positions(token_ids: torch.Tensor, strings: Sequence[str], token: str) -> torch.Tensor:
+    """Boolean mask of the positions whose token is ``token`` (ignoring surrounding whitespace)."""
+    ids = [i for i, s in enumerate(strings) if s.strip() == token]
+    return torch.isin(token_ids, torch.tensor(ids))
+
+
+@dataclass
+class CaseStudy:
+    feature: int  # the base SAE's feature index
+    selectivity: float
+    matches: dict[str, tuple[int, float]]  # other model -> (its matched SAE feature, r)
+
+    @property
+    def min_r(self) -> float:
+        return min(r for _, r in self.matches.values())
+
+    def table(self) -> pd.DataFrame:
+        return pd.DataFrame(self.matches, index=["matched feature", "r"]).T
+
+    def features(self, models: Sequence[str] | None = None) -> dict[str, tuple[int, float]]:
+        """``{"base": (feature, 1.0), model: (match, r), ...}`` for ``highlight``."""
+        return {"base": (self.feature, 1.0), **{m: self.matches[m] for m in models or self.matches}}
+
+
+def case_study(matching: Matching, on: torch.Tensor, others: Sequence[str] = ("lua", "stories", "luastories")):
+    """The alive base feature most selective for the positions ``on``, and its best match in each of
+    ``others`` (from the flow tables)."""
+    base_alive, alive_idx = matching.alive_idx["base"], matching.alive_idx
+    sel = F.selectivity(matching.acts["base"][:, base_alive], matching.token_ids, on=on)
+    j = int(torch.argmax(sel))
+    matches = {}
+    for other in others:
+        f = matching.flow[("base", other)]
+        matches[other] = (int(alive_idx[other][f["parent_best"][j]]), float(f["parent_best_r"][j]))
+    return CaseStudy(feature=int(base_alive[j]), selectivity=float(sel[j]), matches=matches)
+
+
+def disappearance(r: float, threshold: float) -> str:
+    """How the chapter words a best match ``r`` of the try/except feature in the Lua fine-tune."""
+    return ("below the threshold: the feature disappears, as in the paper" if r < threshold
+            else "above the threshold: unlike in the paper, the feature persists")
+
+
+def highlight(saes: SAEs, tokenizer, strings: Sequence[str], features: dict[str, tuple[int, float]],
+              texts: dict[str, str], n_ctx: int):
+    """Figs. 3–4: each text's tokens coloured by each model's feature (``{model: (feature, r)}``); HTML."""
+    from IPython.display import HTML
+
+    html = []
+    for label, text in texts.items():
+        ids = torch.tensor([[0, *tokenizer.encode(text, add_special_tokens=False).ids]])[:, :n_ctx]
+        toks = [strings[i] for i in ids[0].tolist()]
+        for name, (feat, r) in features.items():
+            model = saes.models[name]
+            a = F.feature_acts(model, saes.saes[name].encode, ids.to(next(model.parameters()).device))[:, feat]
+            html.append(F.token_highlight_html(toks, a.numpy(), title=f"{label}, {name} feature {feat} (r = {r:.2f})"))
+    return HTML("<br>".join(html))
+
+
+def proxy_scores(matching: Matching, parent: str = "lua", child: str = "luastories"):
+    """``autointerp_proxy`` of ``parent``'s alive features, and of those persisting into ``child``."""
+    scores = F.autointerp_proxy(matching.acts[parent], matching.token_ids,
+                                features=matching.alive_idx[parent].tolist())
+    persisting = np.flatnonzero(matching.flow[(parent, child)]["persist"].numpy())
+    return scores, scores[persisting] if persisting.size else np.array([])
+
+
+def proxy_figure(scores: np.ndarray, kept: np.ndarray):
+    """Fig. 6's shape: histograms of the proxy scores of all alive Lua features and of those that persist."""
+    from matplotlib import pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.5, 3.2))
+    ax.hist(scores[~np.isnan(scores)], bins=30, alpha=0.6, density=True, label="all alive Lua features")
+    ax.hist(kept[~np.isnan(kept)], bins=30, alpha=0.6, density=True, label="Lua features persisting into LuaStories")
+    ax.set(xlabel="proxy score (r of token-lookup simulation)", ylabel="density")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig

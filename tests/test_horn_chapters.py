@@ -1,0 +1,235 @@
+"""Part III chapter logic in ``ftscope.horn``: the tables, the sweep read-off, feature matching, the case
+studies and the claims, on tiny models and planted activations; and the SAE cache."""
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from ftscope import horn as H
+from ftscope.book import Chapter
+from ftscope.data import tokenizer as bpe
+from ftscope.instruments import sae
+from ftscope.paths import Project
+from ftscope.train.models import mistral
+
+SMOKE = H.HornConfig.from_preset("smoke")
+
+
+def tiny(vocab=50, n_ctx=16, seed=0):
+    return mistral(d_model=32, d_mlp=64, n_heads=2, n_kv_heads=1, d_head=16, n_ctx=n_ctx, d_vocab=vocab, seed=seed)
+
+
+def chapter():
+    return Chapter("test_horn", H.HornConfig, preset="smoke", device="cpu", seed=0)
+
+
+# ------------------------------------------------------------------------- the SAE cache
+def test_cached_sae_reuses_the_cache_and_keys_on_seed_and_model(tmp_path, monkeypatch):
+    monkeypatch.delenv("FTSCOPE_CACHE", raising=False)
+    project, m = Project(tmp_path), tiny()
+    rows = np.random.default_rng(0).integers(0, 50, (60, 8))
+    kw = dict(d_sae=32, l1=1.0, lr=1e-3, tokens=256, batch_tokens=128, median_rows=8, eval_batches=2)
+    s1, met1, cached1 = sae.cached_sae("t", m, rows[:50], rows[50:], project=project, seed=3, **kw)
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("trained again")
+
+    monkeypatch.setattr(sae, "train_sae", no_training)
+    s2, met2, cached2 = sae.cached_sae("t", m, rows[:50], rows[50:], project=project, seed=3, **kw)
+    assert (cached1, cached2) == (False, True) and met2 == met1
+    assert all(torch.equal(a, b) for a, b in zip(s1.state_dict().values(), s2.state_dict().values()))
+    with pytest.raises(AssertionError, match="trained again"):  # another seed: another cache entry
+        sae.cached_sae("t", m, rows[:50], rows[50:], project=project, seed=4, **kw)
+    with pytest.raises(AssertionError, match="trained again"):  # another model: another cache entry
+        sae.cached_sae("t", tiny(seed=1), rows[:50], rows[50:], project=project, seed=3, **kw)
+
+
+# ------------------------------------------------------------------------- chapter 08
+def test_corpus_table_reads_manifests_and_falls_back_to_fixtures(monkeypatch):
+    import ftscope.data as data
+    from ftscope.data import Doc, MissingData
+
+    def manifest(name):
+        if name == "lua":
+            return {"sources": [{"name": "lua-pkg", "version": "1.0", "licence": "MIT"}], "sha256": "ab" * 32}
+        raise MissingData(name)
+
+    monkeypatch.setattr(data, "corpus_manifest", manifest)
+    docs = {n: {"train": [Doc("a", n, "x" * 30)], "val": [Doc("b", n, "y" * 10)]} for n in H.CORPORA}
+    streams = {n: {"train": np.zeros(8), "val": np.zeros(2)} for n in H.CORPORA}
+    table = H.corpus_table(H.Corpora(docs=docs, tokenizer=None, streams=streams, digest=""))
+    assert list(table.index) == list(H.CORPORA)
+    assert table.loc["lua", "source"] == "lua-pkg 1.0" and table.loc["lua", "sha256"] == "ab" * 6
+    assert table.loc["english", "source"].startswith("bundled fixture") and table.loc["english", "licences"] == ""
+    assert table.loc["python", "characters"] == 40 and table.loc["python", "chars per token"] == 4.0
+
+
+def test_story_sample_and_tokenization():
+    from ftscope.data.stories import FEATURES
+
+    freq, exact = H.story_sample(seed=1, n=200)
+    assert list(freq.index) == list(FEATURES)
+    assert freq.between(0, 1).all() and freq.max() > 0 and exact > 0.9
+    tok = bpe.train_bpe(["x = 1\nlocal y = 2\n" * 20], 280)
+    lines = H.tokenization(tok, ["x = 1", "local y"]).splitlines()
+    assert len(lines) == 2 and lines[0].startswith("'x = 1' → [") and "'local y'" in lines[1]
+
+
+def test_model_table_puts_the_papers_numbers_beside_ours():
+    m = mistral(**SMOKE.model_fields(), seed=0)
+    streams = {c: {"train": np.zeros(100)} for c in H.BASE_CORPORA}
+    table = H.model_table(SMOKE, H.Corpora(docs={}, tokenizer=None, streams=streams, digest=""), m)
+    assert table.loc["trained parameters", "paper"] == H.PAPER_PARAMS == 35_100_000
+    assert table.loc["trained parameters", "ours"] == H.trained_parameters(m) > 0
+    assert table.loc["d_model", "paper"] == 512 and table.loc["d_model", "ours"] == SMOKE.d_model
+    assert table.loc["base training tokens", "ours"] == SMOKE.base_steps * SMOKE.base_batch * SMOKE.n_ctx
+    assert table.loc["base training tokens", "paper"] == "≈0.9 B (3 epochs, estimate)"
+
+
+class NextToken(torch.nn.Module):
+    """Predicts ``next = current + shift`` (mod 10)."""
+
+    def __init__(self, shift):
+        super().__init__()
+        self.shift, self.w = shift, torch.nn.Parameter(torch.zeros(1))
+
+    def forward(self, x):
+        return torch.nn.functional.one_hot((x + self.shift) % 10, 10).float() * 10
+
+
+def test_accuracy_table_gains_and_lies_between():
+    counting = torch.arange(8).reshape(2, 4)  # every next token is current + 1
+    evalsets = {"lua": counting, "stories": (counting * 2) % 10}  # here next = current + 2
+    models = {"base": NextToken(3), "lua": NextToken(1), "stories": NextToken(2)}
+    acc = H.accuracy_table(models, evalsets)
+    assert acc.loc["lua", "lua"] == 1.0 and acc.loc["stories", "stories"] == 1.0 and acc.loc["base"].sum() == 0
+    assert H.gains(acc) == {"lua": 1.0, "stories": 1.0}
+    acc.loc["luastories"] = {"lua": 0.5, "stories": 0.5}
+    assert H.lies_between(acc, "luastories")
+    acc.loc["luastories", "lua"] = 1.0  # equal to the Lua fine-tune: not strictly between
+    assert not H.lies_between(acc, "luastories")
+
+
+def test_instruction_following_is_seeded_and_a_share():
+    from ftscope.data import stories as story_world
+
+    prompts = story_world.generate_stories(2, seed=0)
+    tok = bpe.train_bpe([story_world.instruct_text(s) for s in story_world.generate_stories(30, seed=1)], 300)
+    model = tiny(vocab=tok.get_vocab_size(), n_ctx=32)
+    follow, text = H.instruction_following({"m": model}, prompts, tok, n_ctx=32, seed=0)
+    again, text_again = H.instruction_following({"m": model}, prompts, tok, n_ctx=32, seed=0)
+    assert follow == again and text == text_again and text
+    assert set(follow) == {"m"} and (np.isnan(follow["m"]) or 0.0 <= follow["m"] <= 1.0)
+
+
+def sweep_curves(stories, lua):
+    ts = np.linspace(0, 1, len(stories))
+    frame = pd.DataFrame([{"t": t, "set": s, "acc": a} for t, st, lu in zip(ts, stories, lua)
+                          for s, a in (("stories", st), ("lua", lu))])
+    return H.sweep_curves(frame)
+
+
+def test_summarise_sweep_reads_crossing_retention_and_monotonicity():
+    s = H.summarise_sweep(sweep_curves([0.8, 0.6, 0.4], [0.2, 0.3, 0.6]))
+    assert s.t_cross == pytest.approx(0.5 + 0.5 * 0.3 / 0.5) and s.t_cross_or_end == s.t_cross
+    assert s.keep == pytest.approx({"stories": 0.5, "lua": 0.25}) and s.monotone
+    assert 0.4 < s.t_cross_paper < 0.6 and s.keep_paper["stories"] > 0.5
+    assert s.ends == {"stories_t0": 0.8, "stories_t1": 0.4, "lua_t0": 0.2, "lua_t1": 0.6}
+    assert list(s.table().index)[1:] == ["stories gain kept at t=0.5", "Lua gain kept at t=0.5",
+                                         "both curves monotone (±0.005)"]
+    below = H.summarise_sweep(sweep_curves([0.9, 0.8, 0.7], [0.1, 0.3, 0.2]))  # Lua never catches up, dips
+    assert np.isnan(below.t_cross) and below.t_cross_or_end == 1.0 and not below.monotone
+
+
+def test_record_model_claims_records_the_chapters_ids():
+    ch = chapter()
+    acc = pd.DataFrame({"lua": [0.3, 0.5, 0.2, 0.4], "stories": [0.3, 0.25, 0.6, 0.5], H.BASE_DOMAIN: [0.4] * 4},
+                       index=["base", "lua", "stories", "luastories"])
+    summary = H.summarise_sweep(sweep_curves([0.6, 0.5, 0.25], [0.2, 0.4, 0.5]))
+    H.record_model_claims(ch, SMOKE, acc, summary, n_params=1234, base_steps=30)
+    got = {c.id: c for c in ch.claims}
+    assert list(got) == ["horn_base_acc", "horn_ft_lua_gain", "horn_ft_stories_gain", "horn_sweep_monotone",
+                         "horn_sweep_crossing", "horn_sweep_retention", "horn_luastories_between"]
+    assert got["horn_base_acc"].ours == 0.4 and got["horn_ft_lua_gain"].ours == pytest.approx(0.2)
+    assert got["horn_ft_stories_gain"].ours == pytest.approx(0.3)
+    assert got["horn_luastories_between"].ours is True and got["horn_sweep_monotone"].ours is True
+    assert got["horn_sweep_crossing"].ours == round(summary.t_cross, 3)
+    assert "1,234 parameters and 30 steps at smoke (paper: 35M, 3 epochs)" == got["horn_base_acc"].note
+    assert "t = 0.42: TinyStories ≈ 0.436, Lua ≈ 0.319" in got["horn_luastories_between"].note
+
+
+# ------------------------------------------------------------------------- chapter 09
+STRINGS = ["<s>", " =", ",", " the", " cat", " dog", " ran", "."]  # decoded, as Corpora.token_strings
+
+
+def planted_matching(n=4000, seed=0):
+    """Base features 0 (fires on "="), 1 (on "the"), 2 (on ","), 3 (never); every child copies 0 and 2,
+    replaces 1 by noise; the base's second-seed SAE copies all three."""
+    g = torch.Generator().manual_seed(seed)
+    token_ids = torch.randint(1, len(STRINGS), (n,), generator=g)
+    noise = lambda: 0.05 * torch.rand(n, generator=g)  # noqa: E731
+    base = torch.stack([(token_ids == 1) * (1 + noise()), (token_ids == 3) * (1 + noise()),
+                        (token_ids == 2) * (1 + noise()), torch.zeros(n)], 1).float()
+    def child():
+        other = torch.relu(torch.randn(n, generator=g))
+        return torch.stack([base[:, 0] + noise(), other, base[:, 2] + noise()], 1)
+
+    acts = {name: child() for name in ("lua", "stories", "luastories")}
+    acts["base"], acts[H.SEED_CONTROL] = base, base[:, :3] + 0.01
+    rows = token_ids.reshape(-1, 8)
+    return H.match_acts(acts, rows, H.PAIRS + [("base", H.SEED_CONTROL)], threshold=0.8, min_fires=5)
+
+
+def test_match_acts_flows_tables_and_sankey():
+    m = planted_matching()
+    assert m.alive_counts().to_dict() == {"lua": 3, "stories": 3, "luastories": 3, "base": 3, H.SEED_CONTROL: 3}
+    assert m.persist_share("base", "lua") == pytest.approx(2 / 3) and m.persist_share("base", "nowhere") != 0.5
+    table = m.flow_table()
+    assert table.loc["base → luastories", "disappear_share"] == pytest.approx(1 / 3)
+    assert np.isnan(table.loc["lua + stories → luastories", "persist_share"])
+    assert table.loc["lua + stories → luastories", "emerge_share"] == pytest.approx(1 / 3)  # the noise feature
+    assert set(m.threshold_sweep((0.5, 0.8))["pair"]) == set(table.index[:-1])
+    fig = H.sankey(m)
+    assert fig.data[0].node.label[:4] == ("base", "lua", "stories", "luastories")
+    assert fig.layout.title.text.endswith("(Pearson r ≥ 0.8)")
+
+
+def test_lowlevel_enrichment_counts_planted_features():
+    low = H.lowlevel_enrichment(planted_matching(), STRINGS)
+    assert (low.low_persist, low.low_all) == (1.0, pytest.approx(2 / 3)) and low.enrichment == pytest.approx(1.5)
+    assert low.examples["feature"].tolist() == [0, 2] and low.examples["top tokens"].tolist() == ["' ='", "','"]
+
+
+def test_case_study_finds_the_assignment_feature_and_its_matches():
+    m = planted_matching()
+    eq = H.case_study(m, H.token_positions(m.token_ids, STRINGS, "="))
+    assert eq.feature == 0 and eq.selectivity > 100
+    assert {k: v[0] for k, v in eq.matches.items()} == {"lua": 0, "stories": 0, "luastories": 0}
+    assert eq.min_r > 0.95 and list(eq.table().index) == ["lua", "stories", "luastories"]
+    assert eq.features(["lua"]) == {"base": (0, 1.0), "lua": eq.matches["lua"]}
+    the = H.case_study(m, H.token_positions(m.token_ids, STRINGS, "the"))
+    assert the.feature == 1 and the.min_r < 0.8
+    assert "disappears" in H.disappearance(0.5, 0.8) and "persists" in H.disappearance(0.9, 0.8)
+
+
+def test_proxy_scores_and_record_feature_claims():
+    m = planted_matching()
+    scores, kept = H.proxy_scores(m, "lua", "luastories")
+    assert scores.shape == (3,) and scores[0] > 0.9 and scores[1] < 0.2  # token functions vs noise
+    np.testing.assert_array_equal(kept, scores[[0, 2]])  # the two copies persist; the noise features differ
+    quality = pd.DataFrame({"ce_loss_recovered": [0.9, 0.8, 0.95, 0.85], "dead_fraction": [0.1, 0.0, 0.3, 0.05],
+                            "l0": [10.0, 12.0, 9.0, 11.0]}, index=list(H.MODELS))
+    saes = H.SAEs(models={}, saes={}, quality=quality, runs=[])
+    eq = H.case_study(m, H.token_positions(m.token_ids, STRINGS, "="))
+    te = H.case_study(m, H.token_positions(m.token_ids, STRINGS, "the"))
+    ch = chapter()
+    H.record_feature_claims(ch, SMOKE, saes, m, H.lowlevel_enrichment(m, STRINGS), assignment=eq, try_except=te)
+    got = {c.id: c for c in ch.claims}
+    assert list(got) == ["horn_sae_loss_recovered", "horn_sae_dead", "horn_few_persist", "horn_persist_lowlevel",
+                         "horn_universal_assignment", "horn_try_except_disappears"]
+    assert (got["horn_sae_loss_recovered"].ours, got["horn_sae_dead"].ours) == (0.8, 0.3)
+    assert got["horn_sae_dead"].verdict == "not reproduced" and got["horn_few_persist"].ours == round(2 / 3, 3)
+    assert got["horn_persist_lowlevel"].ours == 1.5 and got["horn_universal_assignment"].ours is True
+    assert got["horn_try_except_disappears"].ours is True
+    assert "seed ceiling (two base SAEs): 100.0%" in got["horn_few_persist"].note
