@@ -28,18 +28,12 @@ seed = 0
 overrides = {}
 
 # %% tags=["remove-cell"]
-import inspect
-
 import numpy as np
-import pandas as pd
-import torch
 from IPython.display import Markdown
 
-from ftscope.book.chapter import Chapter
-from ftscope.book.claims import at_least, is_true
+from ftscope.book import Chapter
 from ftscope.instruments import plots
-from ftscope.jain.compiled import TracrConfig, counter_batch, max_id_batch
-from ftscope.jain.tracr import ANSWER_POSITION, BOS, count_tokens, max_identifier
+from ftscope.jain import TracrConfig, claims, compiled_analyses, counter_batch, figures, max_id_batch
 
 ch = Chapter("01_tracr_compiled", TracrConfig, preset=preset, device=device, seed=seed, overrides=overrides)
 cfg = ch.cfg
@@ -54,21 +48,27 @@ plots.style()
 # tracr needs:
 
 # %% tags=["hide-input"]
-Markdown("```python\n" + inspect.getsource(count_tokens) + "\n" + inspect.getsource(max_identifier) + "```")
+Markdown(compiled_analyses.program_source())
+
+# %% tags=["remove-cell"]
+from ftscope.jain import reported
+
+ch.glue("paper_counter_len", reported.COUNTER_INPUT_LEN)
+ch.glue("mlp_exactness", cfg.mlp_exactness);
 
 # %% [markdown]
 # We compile the Counter for `a` over the vocabulary a–i, on inputs of a fixed length, and
 # the Max identifier over a–z on inputs of distinct letters. The paper does not give the
-# input length of the Counter; its figures show inputs of about 40 tokens, which is what
+# input length of the Counter; its figures show inputs of about {glue:text}`paper_counter_len` tokens, which is what
 # the `paper` preset uses (the `ci` preset uses fewer, the length is in the table below).
 # Compilation is deterministic: tracr has no randomness.
 #
 # One setting matters more than it looks: tracr turns numerical-to-categorical maps (here,
 # the `SelectorWidth` that turns an attention share into a count) into MLPs whose
-# sharpness is `mlp_exactness`. With tracr's default (100), which we keep because the paper
+# sharpness is `mlp_exactness`. With tracr's default ({glue:text}`mlp_exactness`), which we keep because the paper
 # gives no other and a port at the paper's length reproduces its counts to about 99%,
 # counts of 10 or more come out wrong — in tracr itself, not only in our port. At the
-# `ci` length such counts almost never occur; at the paper's length of 40 they do, rarely.
+# `ci` length such counts almost never occur; at the paper's length of {glue:text}`paper_counter_len` they do, rarely.
 # A larger value makes every count exact, at the price of MLP weights in the thousands,
 # which changes how SGD fine-tuning behaves.
 
@@ -78,16 +78,7 @@ max_id = cfg.compile_max_id()
 
 
 # %% tags=["hide-input"]
-def describe(name, cp):
-    params = [p for p in cp.model.parameters()]
-    return {"program": name, "input length": cp.max_seq_len, "blocks": cp.model.cfg.n_layers,
-            "heads per block": cp.model.cfg.n_heads, "residual width": cp.model.cfg.d_model,
-            "parameters": sum(p.numel() for p in params),
-            "non-zero parameters": int(sum((p != 0).sum() for p in params)),
-            "output classes": cp.n_outputs}
-
-
-sizes = pd.DataFrame([describe("Counter (count a)", counter), describe("Max identifier", max_id)]).set_index("program")
+sizes = compiled_analyses.model_sizes({"Counter (count a)": counter, "Max identifier": max_id})
 ch.glue("counter_params", int(sizes.loc["Counter (count a)", "parameters"]))
 ch.glue("counter_nonzero", int(sizes.loc["Counter (count a)", "non-zero parameters"]))
 sizes
@@ -107,28 +98,8 @@ sizes
 # must equal ours on every position (on the first {glue:text}`tracr_checked` inputs: tracr is slow).
 
 # %%
-rng = np.random.default_rng(seed)
-count_inputs = counter_batch(counter, rng, cfg.check_samples, cfg.counter_len, c=0.5)
-maxid_inputs = max_id_batch(max_id, rng, cfg.check_samples, cfg.max_id_len, c=0.0, k_pt=cfg.max_id_k_pt,
-                            k_ft=cfg.max_id_k_ft)
-
-
-def answer_accuracy(cp, batch):
-    with torch.no_grad():
-        return float((cp.output_logits(batch.tokens)[:, ANSWER_POSITION].argmax(-1).cpu() == batch.label_pt).float().mean())
-
-
-def agrees_with_tracr(cp, letters, n=cfg.tracr_check_samples):
-    return all(cp.run([BOS, *row]) == cp.run_tracr([BOS, *row]) for row in letters[:n])
-
-
+exact = compiled_analyses.exactness(cfg, counter, max_id, np.random.default_rng(seed))
 ch.glue("tracr_checked", cfg.tracr_check_samples)
-exact = pd.DataFrame({
-    "answer accuracy (vs. direct computation)": [answer_accuracy(counter, count_inputs),
-                                                 answer_accuracy(max_id, maxid_inputs)],
-    "same output as tracr, every position": [agrees_with_tracr(counter, count_inputs.letters),
-                                             agrees_with_tracr(max_id, maxid_inputs.letters)],
-}, index=["Counter", "Max identifier"])
 exact
 
 # %% [markdown]
@@ -143,19 +114,12 @@ exact
 
 # %%
 example = counter_batch(counter, np.random.default_rng(seed + 1), 1, cfg.counter_len, c=0.0)
-_, cache = counter.model.run_with_cache(example.tokens)
-labels = [BOS, *example.letters[0]]
-plots.attention_maps([cache["pattern", layer][0, 0].cpu().numpy() for layer in range(3)], labels,
-                     [f"Block {layer}" for layer in range(3)], "Counter (count a): attention by block",
-                     highlight="a");
+figures.attention_by_block(counter, example, "Counter (count a): attention by block", highlight="a");
 
 # %%
 example = max_id_batch(max_id, np.random.default_rng(seed + 2), 1, cfg.max_id_len, c=0.0, k_pt=cfg.max_id_k_pt,
                        k_ft=cfg.max_id_k_ft)
-_, cache = max_id.model.run_with_cache(example.tokens)
-labels = [BOS, *example.letters[0]]
-plots.attention_maps([cache["pattern", layer][0, 0].cpu().numpy() for layer in range(3)], labels,
-                     [f"Block {layer}" for layer in range(3)], "Max identifier: attention by block");
+figures.attention_by_block(max_id, example, "Max identifier: attention by block");
 
 # %% [markdown]
 # ## Claims
@@ -166,15 +130,7 @@ plots.attention_maps([cache["pattern", layer][0, 0].cpu().numpy() for layer in r
 # fine-tunes them.
 
 # %% tags=["remove-output"]
-ch.claim(id="counter_exact", paper="jain2024", reference="App. B.1, Alg. 1",
-         statement="The compiled Counter counts a exactly (accuracy of the compiled model)",
-         paper_value=1.0, ours=exact.iloc[0, 0], criterion=at_least(1.0))
-ch.claim(id="max_id_exact", paper="jain2024", reference="App. B.1, Alg. 2",
-         statement="The compiled Max identifier returns the 5th element exactly",
-         paper_value=1.0, ours=exact.iloc[1, 0], criterion=at_least(1.0))
-ch.claim(id="tracr_conversion_matches", paper="jain2024", reference="App. B.1",
-         statement="The TransformerLens port gives tracr's own output on every position (our check, not a paper number)",
-         paper_value=None, ours=bool(exact.iloc[:, 1].all()), criterion=is_true())
+claims.compiled_claims(ch, exact)
 
 # %% tags=["remove-input"]
 ch.finish()

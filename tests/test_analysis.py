@@ -1,10 +1,15 @@
-"""Pruning by attribution and linear probes, on small models the test builds itself."""
+"""Activations, pruning by attribution and linear probes, on small models the test builds itself."""
+
+import copy
 
 import numpy as np
+import pytest
 import torch
 
+from ftscope.instruments.activations import pattern_similarity, residuals
 from ftscope.instruments.probing import fit_probe
 from ftscope.instruments.pruning import attribution_scores, pruning_curve, top_units, zero_units
+from ftscope.train.models import mingpt
 
 
 def test_attribution_finds_the_planted_wrapper_weight():
@@ -45,3 +50,35 @@ def test_probe_decodes_a_linear_label_and_not_noise():
     noise = torch.randint(0, 3, (600,), generator=g)
     res = fit_probe(x[:400], noise[:400], x[400:], noise[400:], 3, steps=300, lr=1e-2, rng=np.random.default_rng(0))
     assert res.test_accuracy < 0.5
+
+
+# ------------------------------------------------------------------ activations
+
+def tiny_model(seed=0):
+    return mingpt(n_layers=2, n_heads=2, d_model=16, n_ctx=8, d_vocab=11, seed=seed)
+
+
+def test_residuals_match_the_cache_at_one_position_and_per_row_positions():
+    model = tiny_model()
+    tokens = torch.randint(0, 11, (5, 8), generator=torch.Generator().manual_seed(0))
+    _, cache = model.run_with_cache(tokens)
+    out = residuals(model, tokens, 3)
+    assert list(out) == ["B0", "B1", "B2"]
+    assert all(v.shape == (5, 16) for v in out.values())
+    assert torch.allclose(out["B0"], cache["blocks.0.hook_resid_pre"][:, 3])
+    assert torch.allclose(out["B2"], cache["blocks.1.hook_resid_post"][:, 3])
+    positions = torch.tensor([0, 7, 2, 2, 5])
+    per_row = residuals(model, tokens, positions)
+    for i, pos in enumerate(positions.tolist()):
+        assert torch.allclose(per_row["B1"][i], cache["blocks.0.hook_resid_post"][i, pos])
+
+
+def test_pattern_similarity_is_one_with_itself_and_lower_with_other_attention():
+    model = tiny_model()
+    tokens = torch.randint(0, 11, (6, 8), generator=torch.Generator().manual_seed(1))
+    assert pattern_similarity(model, model, tokens, 0) == pytest.approx(1.0)
+    other = copy.deepcopy(model)
+    with torch.no_grad():
+        other.blocks[0].attn.W_Q.mul_(-3.0)  # sharper attention, on other keys
+    assert pattern_similarity(other, model, tokens, 0) < 0.99
+    assert pattern_similarity(other, model, tokens, 1) < 1.0  # its input changed too

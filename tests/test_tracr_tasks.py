@@ -1,12 +1,24 @@
 """The tracr chapter's samplers and analyses (the claims rest on the correlation structure)."""
 
+import functools
+
 import numpy as np
 import pytest
 import torch
 
 from ftscope.config import ConfigError
-from ftscope.instruments.pruning import reset_most_changed
-from ftscope.jain.compiled import TracrConfig, counter_letters, max_id_letters
+from ftscope.instruments.pruning import changed_weights, reset_most_changed
+from ftscope.jain.compiled import (
+    TracrConfig,
+    attention_on,
+    counter_batch,
+    counter_letters,
+    max_id_batch,
+    max_id_letters,
+    noisy_copy,
+    selector_layer,
+)
+from ftscope.jain.tracr import ANSWER_POSITION, BOS
 
 
 @pytest.mark.parametrize("c", [0.0, 0.5, 1.0])
@@ -54,3 +66,79 @@ def test_reset_most_changed_undoes_the_largest_changes():
     assert torch.equal(back.weight, ref.weight) and not torch.equal(back.bias, ref.bias)
     assert torch.equal(reset_most_changed(model, ref, 2).bias, ref.bias)
     assert model.weight[1, 2] != ref.weight[1, 2]  # the original is untouched
+
+
+# ------------------------------------------------------------------ samplers and model ops on compiled models
+SMALL = TracrConfig.from_preset("smoke")
+
+
+@functools.cache
+def compiled_counter():
+    return SMALL.compile_counter("a")
+
+
+@functools.cache
+def compiled_max_id():
+    return SMALL.compile_max_id()
+
+
+def test_noisy_copy_is_seeded_has_the_asked_spread_and_leaves_the_original():
+    model = compiled_counter().model
+    before = {n: p.clone() for n, p in model.named_parameters()}
+    a = noisy_copy(model, 1e-2, np.random.default_rng(3))
+    b = noisy_copy(model, 1e-2, np.random.default_rng(3))
+    c = noisy_copy(model, 1e-2, np.random.default_rng(4))
+    pa, pb, pc = dict(a.named_parameters()), dict(b.named_parameters()), dict(c.named_parameters())
+    assert all(torch.equal(pa[n], pb[n]) for n in pa)  # same rng, same copy
+    assert not all(torch.equal(pa[n], pc[n]) for n in pa)
+    noise = torch.cat([(pa[n] - before[n]).detach().flatten() for n in pa])
+    assert abs(float(noise.std()) - 1e-2) < 1e-3 and abs(float(noise.mean())) < 1e-3
+    assert all(torch.equal(p, before[n]) for n, p in model.named_parameters())  # original untouched
+
+
+def test_attention_on_shares_and_the_selector_layer_by_hand():
+    cp = compiled_counter()
+    batch = counter_batch(cp, np.random.default_rng(0), 50, SMALL.counter_len, 0.0)
+    layer = selector_layer(cp, batch, "a")
+    for block in range(cp.model.cfg.n_layers):
+        shares = attention_on(cp.model, batch, block, ("a", "b", "c", BOS))
+        assert all(0.0 <= v for v in shares.values()) and sum(shares.values()) <= 1.0 + 1e-6
+    # by hand: the answer position's attention in the selector layer, summed over the key positions holding a
+    _, cache = cp.model.run_with_cache(batch.tokens)
+    pattern = cache["pattern", layer][:, 0, ANSWER_POSITION]  # (N, L + 1)
+    by_hand = float(np.mean([float(pattern[i, 1:][torch.from_numpy(batch.letters[i] == "a")].sum())
+                             for i in range(len(batch.letters))]))
+    assert attention_on(cp.model, batch, layer, ("a",))["a"] == pytest.approx(by_hand, abs=1e-6)
+    assert by_hand > attention_on(cp.model, batch, layer, ("b",))["b"]  # the selector attends to a, not b
+
+
+def test_max_id_batch_labels_are_the_ranked_letters_and_correlated_rows_are_spaced():
+    cp = compiled_max_id()
+    k_pt, k_ft = SMALL.max_id_k_pt, SMALL.max_id_k_ft
+    for c in (0.0, 1.0):
+        batch = max_id_batch(cp, np.random.default_rng(5), 300, SMALL.max_id_len, c, k_pt, k_ft)
+        ordered = np.sort(batch.letters, axis=1)
+        assert torch.equal(batch.label_pt, cp.encode_output(ordered[:, k_pt].tolist()))
+        assert torch.equal(batch.label_ft, cp.encode_output(ordered[:, k_ft].tolist()))
+        assert all(len(set(row)) == SMALL.max_id_len for row in batch.letters)  # distinct letters
+        gap = np.array([ord(a) - ord(b) for a, b in zip(ordered[:, k_ft], ordered[:, k_pt])])
+        if c == 1.0:  # every row correlated: the two answers k_ft - k_pt letters apart, consecutive letters between
+            assert (gap == k_ft - k_pt).all()
+        else:
+            assert (gap != k_ft - k_pt).all()
+    assert batch.tokens.shape == (300, SMALL.max_id_len + 1)
+
+
+def test_changed_weights_counts_exactly_the_weights_moved_past_the_threshold():
+    ref = torch.nn.Linear(4, 3)
+    model = torch.nn.Linear(4, 3)
+    with torch.no_grad():
+        model.weight.copy_(ref.weight)
+        model.bias.copy_(ref.bias)
+        model.weight[0, 0] += 0.5
+        model.weight[2, 3] -= 0.2
+        model.weight[1, 1] += 0.05  # below the threshold
+        model.bias[1] += 0.11
+    assert changed_weights(model, ref, 0.1) == {"weight": 2, "bias": 1}
+    assert changed_weights(model, ref, 0.3) == {"weight": 1, "bias": 0}
+    assert changed_weights(ref, ref, 0.0) == {"weight": 0, "bias": 0}

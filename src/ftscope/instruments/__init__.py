@@ -9,7 +9,7 @@ _EXPORTS = {
     **dict.fromkeys(["ProbeResult", "fit_probe"], "probing"),
     **dict.fromkeys(["Unit", "attribution_scores", "top_units", "zero_units", "pruning_curve", "reset_most_changed",
                      "changed_weights"], "pruning"),
-    **dict.fromkeys(["first_step_reaching", "revival_speedup"], "revival"),
+    **dict.fromkeys(["first_step_reaching", "revival_speedup", "revival_table", "n_faster"], "revival"),
     **dict.fromkeys(["MergeReport", "slerp", "slerp_info", "slerp_state_dict"], "merging"),
     **dict.fromkeys(["cached_sae", "train_sae", "load_sae", "sae_metrics", "geometric_median"], "sae"),
     **dict.fromkeys(["activations", "probing", "pruning", "revival", "merging", "sae", "matching", "plots"], ""),

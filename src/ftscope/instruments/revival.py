@@ -18,3 +18,23 @@ def revival_speedup(reft_step: float, baseline_step: float, budget: int) -> floa
     if not math.isfinite(reft_step):
         return 0.0
     return (baseline_step if math.isfinite(baseline_step) else budget) / max(reft_step, 1)
+
+
+def revival_table(reft: dict, scratch: dict, key: str, level: dict, budget: int, index: str):
+    """One row per reFT run ``reft[name]`` (a ``TrainLog`` with ``key`` in its evaluations): the
+    ``level[name]`` to reach, the first evaluated step at which reFT and its baseline ``scratch[name]``
+    (Scr.+FT) reach it, and reFT's ``revival_speedup`` within ``budget`` steps."""
+    import pandas as pd
+
+    rows = []
+    for name, log in reft.items():
+        r = first_step_reaching(log.evals, key, level[name])
+        s = first_step_reaching(scratch[name].evals, key, level[name])
+        rows.append({index: name, "level": round(level[name], 3), "reFT steps": r, "Scr.+FT steps": s,
+                     "speed-up": revival_speedup(r, s, budget)})
+    return pd.DataFrame(rows).set_index(index)
+
+
+def n_faster(table, factor: float = 2.0) -> int:
+    """How many rows of a ``revival_table`` revive at least ``factor`` times faster than Scr.+FT."""
+    return int((table["speed-up"] >= factor).sum())

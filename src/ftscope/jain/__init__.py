@@ -5,7 +5,10 @@ defined tasks*: its settings and its reported numbers.
 - ``compiled``: fine-tuning the compiled models (``TracrConfig``, samplers, Table 3, attention).
 - ``pcfg``: the grammar, the task families, operand priors, the Counter sampler.
 - ``pcfg_training``: PCFG minGPTs (``PcfgConfig``), cached pretraining, fine-tuning, analyses.
-- ``reported``: the paper's numbers (Tables 3 and 5).
+- ``reported``: the paper's numbers (Tables 3 and 5, model sizes, step counts, figures' readings).
+- ``compiled_analyses``, ``pcfg_analyses``: the chapters' analyses (grids, attention, pruning, probes, reFT).
+- ``grid``: a grid of fine-tuning runs (``run_grid``); ``figures``: the chapters' figures;
+  ``claims``: each chapter's claims, recorded on its ``Chapter``.
 """
 
 from ftscope._exports import lazy_exports
@@ -15,7 +18,10 @@ _EXPORTS = {
                      "selector_layer"], "compiled"),
     **dict.fromkeys(["PcfgConfig", "pretrained", "counter_tests", "finetune_counter", "family_accuracy"],
                     "pcfg_training"),
-    **dict.fromkeys(["tracr", "compiled", "pcfg", "pcfg_training", "reported"], ""),
+    **dict.fromkeys(["Grid", "run_grid"], "grid"),
+    "glue_all": "facts",
+    **dict.fromkeys(["tracr", "compiled", "pcfg", "pcfg_training", "reported", "compiled_analyses", "pcfg_analyses",
+                     "grid", "facts", "figures", "claims"], ""),
 }
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 __all__ = sorted(_EXPORTS)

@@ -12,8 +12,8 @@ trains minGPT-style models on it with the shared training loop and config system
 - **Fine-tuning** (``finetune_counter``): task C asking for O_FT = ``b``, a share C_Tr of samples
   correlated (count(b) = count(a) + 1), from the pretrained weights, evaluated at
   C_Te ∈ {0, 1} for both counts.
-- **Analyses**: neuron pruning by grad·weight on the pretraining task, linear probes on the
-  residual stream at the answer position, reverse fine-tuning against Scr.+FT.
+- **Analysis units**: MLP neurons for pruning (``neuron_units``), the probes' position
+  (``probe_positions``); the chapters' analyses themselves are in ``ftscope.jain.pcfg_analyses``.
 """
 
 from __future__ import annotations

@@ -1,0 +1,285 @@
+"""The tracr chapters' analyses (Jain et al. 2024, Sec. 5, Table 3, Figs. 10, 27, 55): checking the
+compiled models, the fine-tuning grid, attention, pruning, probes and reverse fine-tuning.
+
+Each analysis returns its table and, where the prose and the claims read numbers off it, a dict of
+those numbers (``facts``) that the chapter glues (``glue_all``) and hands to ``ftscope.jain.claims``.
+Functions that draw from the chapter's ``rng`` make the calls the chapter made, in the same order."""
+
+from __future__ import annotations
+
+import copy
+import inspect
+
+import numpy as np
+import pandas as pd
+import torch
+
+from ftscope.instruments.activations import pattern_similarity, residuals
+from ftscope.instruments.probing import fit_probe
+from ftscope.instruments.pruning import changed_weights, pruning_curve, reset_most_changed
+from ftscope.instruments.revival import n_faster, revival_table
+from ftscope.jain.compiled import TracrConfig, attention_on, counter_batch, max_id_batch, noisy_copy, selector_layer
+from ftscope.jain.facts import glue_all  # noqa: F401  (the chapters glue through the analyses module)
+from ftscope.jain.grid import run_grid
+from ftscope.jain.tracr import ANSWER_POSITION, BOS, count_tokens, max_identifier
+from ftscope.train.answers import AnswerTests, accuracy, answer_logits, answer_scores, finetune
+from ftscope.train.loop import log_steps, move
+
+
+def label(lr: float, c_tr: float) -> str:
+    return f"η={lr:g} C_Tr={c_tr:g}"
+
+
+# ------------------------------------------------------------------ chapter 1: the compiled models
+def program_source() -> str:
+    """The two RASP programs' source, as a Markdown code block."""
+    return "```python\n" + inspect.getsource(count_tokens) + "\n" + inspect.getsource(max_identifier) + "```"
+
+
+def model_sizes(programs: dict) -> pd.DataFrame:
+    """Input length, blocks, heads, width, (non-zero) parameters and output classes of each compiled program."""
+    rows = []
+    for name, cp in programs.items():
+        params = list(cp.model.parameters())
+        rows.append({"program": name, "input length": cp.max_seq_len, "blocks": cp.model.cfg.n_layers,
+                     "heads per block": cp.model.cfg.n_heads, "residual width": cp.model.cfg.d_model,
+                     "parameters": sum(p.numel() for p in params),
+                     "non-zero parameters": int(sum((p != 0).sum() for p in params)), "output classes": cp.n_outputs})
+    return pd.DataFrame(rows).set_index("program")
+
+
+def exactness(cfg: TracrConfig, counter, max_id, rng: np.random.Generator) -> pd.DataFrame:
+    """Each compiled model's answer accuracy against a direct computation on ``check_samples`` inputs,
+    and whether its whole output equals tracr's own model on the first ``tracr_check_samples``."""
+    inputs = [counter_batch(counter, rng, cfg.check_samples, cfg.counter_len, c=0.5),
+              max_id_batch(max_id, rng, cfg.check_samples, cfg.max_id_len, c=0.0, k_pt=cfg.max_id_k_pt,
+                           k_ft=cfg.max_id_k_ft)]
+
+    def answer_accuracy(cp, batch):
+        with torch.no_grad():
+            said = cp.output_logits(batch.tokens)[:, ANSWER_POSITION].argmax(-1).cpu()
+        return float((said == batch.label_pt).float().mean())
+
+    def agrees_with_tracr(cp, letters):
+        return all(cp.run([BOS, *row]) == cp.run_tracr([BOS, *row]) for row in letters[:cfg.tracr_check_samples])
+
+    pairs = list(zip((counter, max_id), inputs))
+    return pd.DataFrame({
+        "answer accuracy (vs. direct computation)": [answer_accuracy(cp, b) for cp, b in pairs],
+        "same output as tracr, every position": [agrees_with_tracr(cp, b.letters) for cp, b in pairs],
+    }, index=["Counter", "Max identifier"])
+
+
+# ------------------------------------------------------------------ chapter 2: fine-tuning
+def settings(cfg: TracrConfig, preset: str, device) -> pd.DataFrame:
+    return pd.Series({"preset": preset, "fine-tuning steps": cfg.steps, "batch": cfg.batch,
+                      "Counter input length": cfg.counter_len,
+                      "learning rates": ", ".join(f"{lr:g}" for lr in cfg.counter_lrs),
+                      "C_Tr (Counter)": ", ".join(f"{c:g}" for c in cfg.counter_c_trs),
+                      "gradient clipping": cfg.grad_clip, "device": device.type}, name="setting").to_frame()
+
+
+def protocol_facts(cfg: TracrConfig) -> dict:
+    """The fine-tuning protocol's numbers, as the prose cites them."""
+    return {"steps": cfg.steps, "noise_std": cfg.noise_std, "momentum": cfg.momentum, "batch": cfg.batch,
+            "warmup": cfg.warmup, "final_lr_ratio": cfg.final_lr_ratio, "grad_clip": cfg.grad_clip,
+            "rank_pt": cfg.max_id_k_pt + 1, "rank_ft": cfg.max_id_k_ft + 1, "reft_lr_factor": cfg.reft_lr_factor}
+
+
+def compiled_models(cfg: TracrConfig, device):
+    """The compiled Counter (count a) and Max identifier, on ``device``."""
+    counter, max_id = cfg.compile_counter("a"), cfg.compile_max_id()
+    for cp in (counter, max_id):
+        move(cp.model, device)
+    return counter, max_id
+
+
+def test_sets(cfg: TracrConfig, counter, max_id, seed: int, device) -> tuple[AnswerTests, AnswerTests]:
+    """The same test sets for every model, at C_Te = 1 and 0: the Counter's, then the Max identifier's."""
+    rng = np.random.default_rng(seed + 10_000)
+    counter_test = {c: counter_batch(counter, rng, cfg.eval_samples, cfg.counter_len, c).to(device) for c in (1.0, 0.0)}
+    max_id_test = {c: max_id_batch(max_id, rng, cfg.eval_samples, cfg.max_id_len, c, cfg.max_id_k_pt,
+                                   cfg.max_id_k_ft).to(device) for c in (1.0, 0.0)}
+    return AnswerTests.same_prompts(counter_test), AnswerTests.same_prompts(max_id_test)
+
+
+def finetune_grid(cfg: TracrConfig, counter, max_id, tests: tuple[AnswerTests, AnswerTests],
+                  rng: np.random.Generator, device):
+    """Table 3's runs: a noisy copy of each compiled model fine-tuned on O_FT, per (η, C_Tr) of
+    ``counter_cells`` for the Counter, per η of ``max_id_lrs`` (C_Tr = 0) for the Max identifier.
+    Returns the grid (task, lr, c_tr, four accuracies) and the models by (task, lr, c_tr)."""
+    def data(task, c_tr):
+        if task == "Counter":
+            return lambda r: counter_batch(counter, r, cfg.batch, cfg.counter_len, c_tr)
+        return lambda r: max_id_batch(max_id, r, cfg.batch, cfg.max_id_len, c_tr, cfg.max_id_k_pt, cfg.max_id_k_ft)
+
+    def fit(_, job):
+        compiled, test = (counter, tests[0]) if job["task"] == "Counter" else (max_id, tests[1])
+        model = noisy_copy(compiled.model, cfg.noise_std, rng)
+        desc = f"Counter {label(job['lr'], job['c_tr'])}" if job["task"] == "Counter" else f"Max identifier η={job['lr']:g}"
+        log = finetune(model, data(job["task"], job["c_tr"]), cfg.steps, cfg.optim(job["lr"]), rng, which="ft",
+                       device=device, desc=desc)
+        return model, log, answer_scores(model, test)
+
+    jobs = ([{"task": "Counter", "lr": lr, "c_tr": c} for lr, c in cfg.counter_cells]
+            + [{"task": "Max id", "lr": lr, "c_tr": 0.0} for lr in cfg.max_id_lrs])
+    grid = run_grid(jobs, fit)
+    return grid.runs, grid.models
+
+
+def cell(grid: pd.DataFrame, lr: float, c_tr: float, col: str, task: str = "Counter") -> float:
+    """One accuracy of the grid."""
+    row = grid[(grid.task == task) & (grid.lr == lr) & (grid.c_tr == c_tr)]
+    return float(row[col].iloc[0])
+
+
+def table3_facts(cfg: TracrConfig, grid: pd.DataFrame) -> dict:
+    """The Counter's Table-3 numbers the prose cites."""
+    ctr1 = grid[(grid.task == "Counter") & (grid.c_tr == 1.0)]
+    facts = {}
+    for lr in cfg.counter_lrs:
+        facts[f"ft_cte1_{lr:g}"] = cell(grid, lr, 1.0, "acc_ft_cte1")
+        facts[f"ft_cte0_{lr:g}"] = cell(grid, lr, 1.0, "acc_ft_cte0")
+    return {**facts, "ctr1_ft_cte1_min": float(ctr1.acc_ft_cte1.min()), "ctr1_ft_cte0_max": float(ctr1.acc_ft_cte0.max()),
+            "ctr1_pt_cte0_mean": float(ctr1.acc_pt_cte0.mean()),
+            "ctr0_lr1_ft_cte0": cell(grid, cfg.counter_lrs[0], 0.0, "acc_ft_cte0")}
+
+
+def attention_tables(cfg: TracrConfig, counter, max_id, models: dict, tests: tuple[AnswerTests, AnswerTests]):
+    """Fig. 10: the share of the answer position's attention on a, b and BOS in the Counter's selector
+    block, for the compiled and every fine-tuned Counter; and the Max identifier's Block-0 similarity
+    to the compiled model. Returns (layer, attention table, similarity series)."""
+    batch = tests[0].ask_ft[0.0]
+    layer = selector_layer(counter, batch, "a")
+    rows = [{"model": "compiled", "lr": 0.0, "c_tr": 0.0, **attention_on(counter.model, batch, layer, ("a", "b", BOS))}]
+    rows += [{"model": label(lr, c_tr), "lr": lr, "c_tr": c_tr, **attention_on(model, batch, layer, ("a", "b", BOS))}
+             for (task, lr, c_tr), model in models.items() if task == "Counter"]
+    sorting = pd.Series({f"η={lr:g}": pattern_similarity(models["Max id", lr, 0.0], max_id.model,
+                                                          tests[1].ask_ft[0.0].tokens, 0) for lr in cfg.max_id_lrs},
+                        name="Block-0 similarity to the compiled model")
+    return layer, pd.DataFrame(rows).set_index("model"), sorting
+
+
+def attention_facts(cfg: TracrConfig, layer: int, attention: pd.DataFrame, sorting: pd.Series) -> dict:
+    small, medium, large = min(cfg.counter_lrs), cfg.medium_lr, max(cfg.counter_lrs)
+    med_ctr0, large_ctr0 = attention.loc[label(medium, 0.0)], attention.loc[label(large, 0.0)]
+    return {"attn_layer": layer, "attn_a_compiled": float(attention.loc["compiled", "a"]),
+            "attn_a_small_ctr1": float(attention.loc[label(small, 1.0), "a"]),
+            "attn_b_medium_ctr0": float(med_ctr0["b"]), "attn_a_medium_ctr0": float(med_ctr0["a"]),
+            "attn_a_large_ctr0": float(large_ctr0["a"]), "attn_b_large_ctr0": float(large_ctr0["b"]),
+            "sort_small": float(sorting[f"η={min(cfg.max_id_lrs):g}"]),
+            "sort_large": float(sorting[f"η={max(cfg.max_id_lrs):g}"])}
+
+
+def attention_display(attention: pd.DataFrame) -> pd.DataFrame:
+    return attention[["a", "b", BOS]].rename(columns={"a": "on a", "b": "on b", BOS: "on BOS"}).round(3)
+
+
+def pruning_sweep(cfg: TracrConfig, counter, models: dict, tests: AnswerTests, seed: int, device) -> pd.DataFrame:
+    """App. D, Alg. 3 on the Counters fine-tuned with C_Tr = 1 (and the largest η at C_Tr = 0): zero the
+    top-K weights by grad·weight of the count-a loss ("prune"), and, a diagnostic the paper does not
+    run, set the K most-changed weights back to their compiled values ("reset"). Both answers on
+    uncorrelated (count a) and correlated (count b) test inputs."""
+    data = counter_batch(counter, np.random.default_rng(seed + 20_000), cfg.prune_batch, cfg.counter_len, 0.0).to(device)
+    eligible = {name: None for name, _ in counter.model.named_parameters()}  # every weight is a unit
+
+    def pretraining_loss(m):
+        return torch.nn.functional.cross_entropy(answer_logits(m, data), data.label_pt)
+
+    def both_answers(m):
+        return {"count a (O_PT)": accuracy(m, tests.ask_pt[0.0], "pt"),
+                "count b (O_FT), C_Te=1": accuracy(m, tests.ask_ft[1.0], "ft")}
+
+    rows = []
+    for (task, lr, c_tr), model in models.items():
+        if task == "Counter" and (c_tr == 1.0 or (lr == max(cfg.counter_lrs) and c_tr == 0.0)):
+            key = {"model": label(lr, c_tr), "lr": lr, "c_tr": c_tr}
+            rows += [{**key, "method": "prune", **row}
+                     for row in pruning_curve(model, pretraining_loss, eligible, list(cfg.prune_ks), both_answers)]
+            rows += [{**key, "method": "reset", "k": k, **both_answers(reset_most_changed(model, counter.model, k))}
+                     for k in cfg.prune_ks]
+    return pd.DataFrame(rows)
+
+
+def pruning_summary(cfg: TracrConfig, pruning: pd.DataFrame) -> tuple[pd.DataFrame, dict]:
+    """Count-a accuracy by K and η (C_Tr = 1) for both methods, and the gains the prose cites."""
+    def by_k(method):
+        sub = pruning[(pruning.method == method) & (pruning.c_tr == 1.0)]
+        return sub.pivot(index="k", columns="lr", values="count a (O_PT)")
+
+    pr, rs = by_k("prune"), by_k("reset")
+    facts = {"prune_gain_one": float((pr.loc[1] - pr.loc[0]).max()) if 1 in pr.index else float("nan"),
+             "prune_gain_any": float((pr.max() - pr.loc[0]).max()), "reset_gain": float((rs.max() - rs.loc[0]).max()),
+             "prune_kmax": max(cfg.prune_ks)}
+    table = pd.concat({"zero top-K by grad·weight": pr, "reset K most-changed": rs}, axis=1).round(3)
+    return table.rename_axis("K (count-a accuracy, C_Te=0; columns: fine-tuning η, C_Tr=1)"), facts
+
+
+def moved_weights(cfg: TracrConfig, counter, models: dict) -> tuple[pd.DataFrame, dict]:
+    """Per weight tensor, how many weights C_Tr = 1 fine-tuning moved by more than 5σ of the initial noise."""
+    small = min(cfg.counter_lrs)
+    moved = pd.DataFrame({f"η={lr:g}": changed_weights(models["Counter", lr, 1.0], counter.model, 5 * cfg.noise_std)
+                          for lr in cfg.counter_lrs}).astype(int)
+    moved = moved[moved.sum(axis=1) > 0].sort_values(f"η={small:g}", ascending=False)
+    top = moved.index[0]
+    facts = {"moved_small": int(moved[f"η={small:g}"].sum()), "moved_top_tensor": top,
+             "moved_top_small": int(moved.loc[top, f"η={small:g}"])}
+    return moved.head(8).rename_axis("weights moved > 5σ of the noise (C_Tr=1)"), facts
+
+
+def probe_sweep(cfg: TracrConfig, counter, models: dict, seed: int, device) -> pd.DataFrame:
+    """Def. 1: a linear probe for count(a) on the residual stream at the answer position, before and
+    after each block, in the compiled Counter and each Counter fine-tuned with C_Tr = 1."""
+    rng = np.random.default_rng(seed + 30_000)
+    data = counter_batch(counter, rng, cfg.probe_samples, cfg.counter_len, 0.0).to(device)
+    split = int(0.75 * cfg.probe_samples)
+    y = data.label_pt.cpu()
+    probed = {"compiled": counter.model, **{f"η={lr:g} C_Tr=1": models["Counter", lr, 1.0] for lr in cfg.counter_lrs}}
+    rows = []
+    for name, model in probed.items():
+        for block, x in residuals(model, data.tokens, ANSWER_POSITION).items():
+            res = fit_probe(x[:split].cpu(), y[:split], x[split:].cpu(), y[split:], counter.n_outputs,
+                            steps=cfg.probe_steps, lr=cfg.probe_lr, rng=rng, batch=cfg.probe_batch,
+                            schedule=cfg.probe_schedule, warmup=cfg.probe_warmup, desc=f"probe {name} {block}")
+            rows.append({"model": name, "block": block, "accuracy": res.test_accuracy})
+    return pd.DataFrame(rows)
+
+
+def probe_facts(cfg: TracrConfig, probes: pd.DataFrame) -> dict:
+    """Each C_Tr = 1 model's best-block probe accuracy at the two smallest and two largest η, the worst, the compiled's."""
+    best = probes[probes.model != "compiled"].groupby("model").accuracy.max()
+    by_lr = sorted(cfg.counter_lrs)
+    return {"probe_small": float(best[f"η={by_lr[0]:g} C_Tr=1"]), "probe_small2": float(best[f"η={by_lr[1]:g} C_Tr=1"]),
+            "probe_large2": float(best[f"η={by_lr[-2]:g} C_Tr=1"]), "probe_large": float(best[f"η={by_lr[-1]:g} C_Tr=1"]),
+            "probe_worst_best": float(best.min()),
+            "probe_compiled_best": float(probes[probes.model == "compiled"].accuracy.max())}
+
+
+def reverse_finetune(cfg: TracrConfig, counter, models: dict, tests: AnswerTests, rng: np.random.Generator,
+                     device) -> tuple[dict, dict]:
+    """Fig. 27: for each fine-tuning η but the largest, reFT of the C_Tr = 1 model on count a at
+    η·``reft_lr_factor``, and its baseline Scr.+FT (a model compiled to count b, noised, trained the
+    same way). Returns (reFT logs, Scr.+FT logs), both by fine-tuning η."""
+    eval_at = log_steps(cfg.reft_steps, cfg.reft_evals)
+    data = lambda r: counter_batch(counter, r, cfg.batch, cfg.counter_len, 0.0)  # noqa: E731
+    count_a = lambda m: {"count a": accuracy(m, tests.ask_pt[0.0], "pt")}  # noqa: E731
+    counts_b = cfg.compile_counter("b")
+    reft, scratch = {}, {}
+    for lr in sorted(cfg.counter_lrs)[:-1]:
+        reft_lr = lr * cfg.reft_lr_factor
+        reft[lr] = finetune(copy.deepcopy(models["Counter", lr, 1.0]), data, cfg.reft_steps, cfg.optim(reft_lr), rng,
+                            which="pt", evaluate=count_a, eval_at=eval_at, device=device, desc=f"reFT η={reft_lr:g}")
+        scratch[lr] = finetune(noisy_copy(counts_b.model, cfg.noise_std, rng), data, cfg.reft_steps,
+                               cfg.optim(reft_lr), rng, which="pt", evaluate=count_a, eval_at=eval_at, device=device,
+                               desc=f"Scr.+FT η={reft_lr:g}")
+    return reft, scratch
+
+
+def reft_summary(cfg: TracrConfig, reft: dict, scratch: dict) -> tuple[pd.DataFrame, dict]:
+    """Steps to ``reft_level`` count-a accuracy for reFT and Scr.+FT, and the speed-up, by fine-tuning η;
+    and how many of those η revive at least twice as fast as Scr.+FT."""
+    table = revival_table(reft, scratch, "count a", dict.fromkeys(reft, cfg.reft_level), cfg.reft_steps,
+                          "fine-tuning η")
+    facts = {"reft_n_faster": n_faster(table), "reft_n": len(table), "reft_level": cfg.reft_level,
+             "reft_budget": cfg.reft_steps}
+    return table.assign(**{"reFT η": table.index * cfg.reft_lr_factor}), facts

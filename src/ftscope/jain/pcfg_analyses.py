@@ -1,0 +1,347 @@
+"""The PCFG chapters' analyses (Jain et al. 2024, Sec. 4-5, Table 5, Figs. 6-9): the grammar's
+statistics, what each operand prior taught, the fine-tuning grid, the collapse of count-a, neuron
+pruning, probes and reverse fine-tuning.
+
+As in ``compiled_analyses``, each analysis returns its table and a dict of the numbers the prose and
+the claims read (``facts``); functions that draw from the chapter's ``rng`` make the chapter's calls
+in the chapter's order."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import torch
+
+from ftscope.instruments.activations import residuals
+from ftscope.instruments.probing import fit_probe
+from ftscope.instruments.pruning import pruning_curve
+from ftscope.instruments.revival import n_faster, revival_table
+from ftscope.jain import pcfg, reported
+from ftscope.jain.facts import glue_all  # noqa: F401  (the chapters glue through the analyses module)
+from ftscope.jain.grid import Grid, run_grid
+from ftscope.jain.pcfg_training import (
+    PcfgConfig,
+    copy_model,
+    counter_tests,
+    family_accuracy,
+    finetune_counter,
+    neuron_units,
+    pretrained,
+    probe_positions,
+)
+from ftscope.progress import progress
+from ftscope.train.answers import AnswerTests, accuracy, answer_logits, answer_loss, answer_scores
+from ftscope.train.loop import log_steps
+
+LR_SYMBOL = {"large": "η_L", "medium": "η_M", "small": "η_S"}
+SCORES = ("acc_pt_cte1", "acc_ft_cte1", "acc_pt_cte0", "acc_ft_cte0")
+
+
+# ------------------------------------------------------------------ chapter 3: pretraining
+def grammar_stats(cfg: PcfgConfig, rng: np.random.Generator, n_derivations: int = 2000, n_windows: int = 4000) -> dict:
+    """Derivation lengths, letter shares, and the counts of a and b in the counted span of text windows."""
+    derivations = [pcfg.generate(rng) for _ in range(n_derivations)]
+    windows = pcfg.text_windows(rng, n_windows, cfg.window)
+    span = pcfg.span_length(cfg.window, cfg.count_span)
+    tail = windows[:, -span:]
+    return {"lengths": np.array([len(d) for d in derivations]), "windows": windows, "span": span,
+            "letters": pd.Series([t for d in derivations for t in d]).value_counts(normalize=True).sort_index(),
+            "count_a": (tail == 0).sum(1), "count_b": (tail == 1).sum(1)}
+
+
+def grammar_facts(cfg: PcfgConfig, stats: dict) -> dict:
+    windows = stats["windows"]
+    missing = pcfg.index_of_occurrence(windows, np.zeros(len(windows), int), cfg.occurrence) < 0
+    return {"len_min": int(stats["lengths"].min()), "len_median": float(np.median(stats["lengths"])),
+            "natural_corr": float((stats["count_b"] == stats["count_a"] + 1).mean()), "span": stats["span"],
+            "window": cfg.window, "none_share": float(missing.mean())}
+
+
+def family_examples(cfg: PcfgConfig, rng: np.random.Generator) -> pd.DataFrame:
+    """One sequence of each task family (operand a where there is one), with its answer."""
+    vocab, rows = cfg.vocab, []
+    for fam in pcfg.FAMILIES:
+        op = -1 if fam == "T" else 0
+        b = pcfg.make_batch(vocab, pcfg.text_windows(rng, 1, cfg.window), [pcfg.FAMILIES.index(fam)], [op],
+                            cfg.count_span, cfg.occurrence)
+        toks = vocab.decode(b.tokens[0])
+        rows.append({"family": fam, "sequence": " ".join(toks), "answer": toks[b.answer_pos]})
+    return pd.DataFrame(rows).set_index("family")
+
+
+def scale_table(cfg: PcfgConfig, device) -> pd.DataFrame:
+    """Our pretraining setting beside the paper's."""
+    r = reported
+    return pd.DataFrame({
+        "ours": {"layers / heads / d": f"{cfg.n_layers} / {cfg.n_heads} / {cfg.d_model}", "window": cfg.window,
+                 "steps": cfg.pretrain_steps, "batch": cfg.pretrain_batch, "learning rate": cfg.pretrain_lr,
+                 "weight decay": cfg.weight_decay, "priors": ", ".join(cfg.priors) + ", b_only", "device": device.type},
+        "paper": {"layers / heads / d": paper_model(), "window": r.WINDOW, "steps": r.PRETRAIN_STEPS,
+                  "batch": "not found", "learning rate": r.PRETRAIN_LR, "weight decay": "not found",
+                  "priors": "P^L, P^M, P^H", "device": "GPU"}}).astype(str)
+
+
+def pretraining_protocol(cfg: PcfgConfig) -> dict:
+    """The pretraining setting's numbers, as chapter 3's prose cites them (ours and the paper's)."""
+    return {"count_span": cfg.count_span, "occurrence": cfg.occurrence, "pretrain_warmup": cfg.pretrain_warmup,
+            "final_lr_ratio": cfg.final_lr_ratio, "weight_decay": cfg.weight_decay, "paper_model": paper_model(),
+            "paper_window": reported.WINDOW, "paper_count_span": reported.COUNT_SPAN,
+            "paper_pretrain_steps": reported.PRETRAIN_STEPS.split()[0],
+            "paper_b_tie": reported.BEFORE_COUNT_B_200K["high"]}
+
+
+def paper_model() -> str:
+    return f"{reported.MODEL_LAYERS} / {reported.MODEL_HEADS} / {reported.MODEL_WIDTH}"
+
+
+def pretrain_all(cfg: PcfgConfig, seed: int, device, echo=print) -> tuple[dict, dict]:
+    """The pretrained model and log of every prior and of ``b_only`` (the Scr.+FT start), cached."""
+    models, logs = {}, {}
+    for prior in (*cfg.priors, "b_only"):
+        models[prior], logs[prior], cached = pretrained(cfg, prior, seed, device)
+        echo(f"{prior}: {'from the cache' if cached else 'trained'}; final loss {logs[prior].final_loss:.3f}")
+    return models, logs
+
+
+def family_table(cfg: PcfgConfig, models: dict, rng: np.random.Generator) -> pd.DataFrame:
+    """Accuracy of each pretrained model (columns) on every family and operand (rows)."""
+    return pd.DataFrame({prior: family_accuracy(cfg, m, rng, cfg.eval_samples) for prior, m in models.items()})
+
+
+def before_table(cfg: PcfgConfig, acc: pd.DataFrame) -> pd.DataFrame:
+    """Table 5's "before fine-tuning" rows: ours (task C, a and b) beside the paper's, in %."""
+    paper = pd.DataFrame({"count b, 200K steps": reported.BEFORE_COUNT_B_200K,
+                          "count b, 50K steps": reported.BEFORE_COUNT_B_50K, "count a": reported.BEFORE_COUNT_A})
+    ours = pd.DataFrame({"count a (ours)": 100 * acc.loc["C a", list(cfg.priors)],
+                         "count b (ours)": 100 * acc.loc["C b", list(cfg.priors)]})
+    return ours.join(paper).round(1)
+
+
+def by_prior_b(cfg: PcfgConfig) -> list[str]:
+    """The priors in order of P(b)."""
+    return sorted(cfg.priors, key=lambda p: pcfg.PRIORS[p][1])
+
+
+def pretraining_facts(cfg: PcfgConfig, models: dict, acc: pd.DataFrame, rng: np.random.Generator, device) -> dict:
+    """The numbers chapter 3's prose cites; asks the low-prior model count b on ``eval_samples`` fresh texts."""
+    count_b, count_a = acc.loc["C b", list(cfg.priors)], acc.loc["C a", list(cfg.priors)]
+    top = by_prior_b(cfg)[-1]
+    ask_b = cfg.counter_batch(rng, 0.0, cfg.eval_samples).to(device)
+    with torch.no_grad():
+        said = answer_logits(models["low"], ask_b).argmax(-1)
+    return {"count_b_top": float(count_b[top]), "top_prior": top, "count_a_min": float(count_a.min()),
+            **{f"count_b_{p}": float(count_b[p]) for p in cfg.priors},
+            "count_b_se": float(2 * np.sqrt(0.25 / cfg.eval_samples)), "eval_samples": cfg.eval_samples,
+            "b_only_count_a": float(acc.loc["C a", "b_only"]), "b_only_count_b": float(acc.loc["C b", "b_only"]),
+            "pretrain_steps": cfg.pretrain_steps, "pretrain_batch": cfg.pretrain_batch,
+            "low_b_says_a": float((said == ask_b.label_pt).float().mean()),
+            "low_b_says_b": float((said == ask_b.label_ft).float().mean()),
+            "a_equals_b": float((ask_b.label_pt == ask_b.label_ft).float().mean())}
+
+
+# ------------------------------------------------------------------ chapter 4: fine-tuning
+def settings(cfg: PcfgConfig, preset: str, device) -> pd.DataFrame:
+    return pd.Series({"preset": preset, "fine-tuning steps": cfg.ft_steps, "batch": cfg.ft_batch,
+                      "η_L, η_M, η_S (used)": ", ".join(f"{v:.2g}" for v in cfg.lrs.values()),
+                      "η_L, η_M, η_S (paper, 10K steps)": ", ".join(f"{v:g}" for v in cfg.ft_lrs),
+                      "C_Tr": ", ".join(f"{c:g}" for c in cfg.ft_c_trs), "runs": len(cfg.cells),
+                      "seeds of the headline cells": cfg.ft_seeds, "device": device.type}, name="setting").to_frame()
+
+
+def protocol_facts(cfg: PcfgConfig) -> dict:
+    """The fine-tuning protocol's numbers, as chapter 4's prose cites them."""
+    return {"ft_steps": cfg.ft_steps, "ft_seeds": cfg.ft_seeds, "probe_steps": cfg.probe_steps, "ft_batch": cfg.ft_batch,
+            "ft_warmup": cfg.ft_warmup, "final_lr_ratio": cfg.final_lr_ratio, "weight_decay": cfg.weight_decay,
+            "eta_l": cfg.ft_lrs[0], "eta_m": cfg.ft_lrs[1], "eta_s": cfg.ft_lrs[2], "lr_reference_steps":
+            cfg.lr_reference_steps, "probe_lr": cfg.probe_lr, "prune_k_min": min(cfg.prune_ks),
+            "prune_k_max": max(cfg.prune_ks), "paper_ft_steps": f"{reported.FT_STEPS // 1000}K",
+            "paper_probe_steps": f"{reported.PROBE_STEPS // 1000}K", "paper_eta_l": reported.FT_LRS[0],
+            "paper_eta_m": reported.FT_LRS[1], "paper_eta_s": reported.FT_LRS[2], "n_layers": cfg.n_layers,
+            "paper_preset_c_trs": ", ".join(f"{c:g}" for c in PcfgConfig.from_preset("paper").ft_c_trs),
+            "paper_prune_neurons": reported.PRUNE_NEURONS, "paper_prune_k_max": reported.PRUNE_K_MAX,
+            "paper_shortcut_ft0": reported.TABLE5_SHORTCUT["acc_ft_cte0"],
+            "paper_reft_others": reported.REFT_STEPS_OTHERS, "paper_reft_low": reported.REFT_STEPS_LOW,
+            "paper_scratch_steps": reported.SCRATCH_STEPS}
+
+
+def starting_points(cfg: PcfgConfig, seed: int, device) -> tuple[dict, AnswerTests, pd.DataFrame]:
+    """The pretrained models (every prior and ``b_only``), the fixed test sets, and the pretrained scores."""
+    base = {prior: pretrained(cfg, prior, seed, device)[0] for prior in (*cfg.priors, "b_only")}
+    tests = counter_tests(cfg, np.random.default_rng(seed + 10_000), cfg.eval_samples, device)
+    before = pd.DataFrame({prior: answer_scores(base[prior], tests) for prior in cfg.priors}).T
+    return base, tests, before
+
+
+def finetune_grid(cfg: PcfgConfig, base: dict, tests: AnswerTests, seed: int, device) -> Grid:
+    """Every cell of ``cfg.cells`` (``ft_seeds`` seeds for the ``seed_cells``, one elsewhere), each run
+    seeded by (seed, fine-tuning seed, job index), scored at ``ft_evals`` log-spaced steps. The
+    models kept are seed 0's, by (prior, η name, C_Tr)."""
+    eval_at = log_steps(cfg.ft_steps, cfg.ft_evals)
+
+    def fit(i, job):
+        model = copy_model(base[job["prior"]])
+        log = finetune_counter(cfg, model, cfg.lrs[job["lr"]], job["c_tr"], np.random.default_rng([seed, job["seed"], i]),
+                               evaluate=lambda m: answer_scores(m, tests), eval_at=eval_at, device=device,
+                               desc=f"{job['prior']} {job['lr']} C_Tr={job['c_tr']:g} seed {job['seed']}")
+        return model, log, log.evals[-1]
+
+    jobs = [dict(prior=p, lr=lr, c_tr=c, seed=s) for p, lr, c in cfg.cells
+            for s in range(cfg.ft_seeds if (p, lr, c) in cfg.seed_cells else 1)]
+    return run_grid(jobs, fit, keep=lambda j: (j["prior"], j["lr"], j["c_tr"]) if j["seed"] == 0 else None,
+                    desc="fine-tuning grid")
+
+
+def grid_means(grid: Grid) -> pd.DataFrame:
+    """Each cell's accuracies, the mean over its seeds, indexed by (prior, lr, c_tr)."""
+    runs = grid.runs
+    return runs.groupby(["prior", "lr", "c_tr"], sort=False)[[c for c in runs if c.startswith("acc")]].mean()
+
+
+def row_label(prior: str, lr: str, c_tr: float) -> str:
+    return f"{prior}, {LR_SYMBOL[lr]}, C_Tr={c_tr:g}"
+
+
+def table5(cfg: PcfgConfig, means: pd.DataFrame, before: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Our Table 5 (%; the pretrained rows first) and the paper's cells on the same rows (NaN elsewhere)."""
+    ours = 100 * means
+    ours.index = [row_label(*k) for k in means.index]
+    ours = pd.concat([(100 * before).rename(index=lambda p: f"{p}, before fine-tuning"), ours])[list(SCORES)]
+    paper = pd.DataFrame(np.nan, index=ours.index, columns=list(SCORES))
+    cells = {**{("low", lr, 1.0): v for lr, v in reported.TABLE5_WRAPPER.items()},
+             (cfg.shortcut_prior, "medium", 0.8): reported.TABLE5_SHORTCUT}
+    for key, values in cells.items():
+        for col, v in values.items():
+            paper.loc[row_label(*key), col] = v
+    for p, v in reported.BEFORE_COUNT_B_200K.items():
+        if f"{p}, before fine-tuning" in paper.index:
+            paper.loc[f"{p}, before fine-tuning", "acc_ft_cte0"] = v
+    return ours, paper
+
+
+def cell(means: pd.DataFrame, prior: str, lr: str, c_tr: float, col: str) -> float:
+    return float(means.loc[(prior, lr, c_tr), col])
+
+
+def spread(grid: Grid) -> pd.DataFrame:
+    """Mean and range over seeds of the cells fine-tuned with more than one seed."""
+    agg = grid.runs.groupby(["prior", "lr", "c_tr"], sort=False).agg(
+        seeds=("seed", "size"), **{f"{c} mean": (c, "mean") for c in ("acc_ft_cte1", "acc_ft_cte0", "acc_pt_cte0")},
+        **{f"{c} min–max": (c, lambda x: f"{x.min():.2f}–{x.max():.2f}") for c in ("acc_ft_cte0", "acc_pt_cte0")})
+    return agg[agg.seeds > 1].round(3)
+
+
+def table5_facts(cfg: PcfgConfig, means: pd.DataFrame, before: pd.DataFrame) -> dict:
+    low_ft0 = [cell(means, "low", lr, 1.0, "acc_ft_cte0") for lr in LR_SYMBOL]
+    low_ft1 = [cell(means, "low", lr, 1.0, "acc_ft_cte1") for lr in LR_SYMBOL]
+    return {"low_ft1_min": min(low_ft1), "low_ft0_ms": max(low_ft0[1:]),
+            "shortcut_ft0": cell(means, cfg.shortcut_prior, "medium", cfg.high_c_tr, "acc_ft_cte0"),
+            "shortcut_prior": cfg.shortcut_prior, "high_c_tr": cfg.high_c_tr,
+            "low_before_ft0": float(before.loc["low", "acc_ft_cte0"]),
+            "low_large_pt0": cell(means, "low", "large", 1.0, "acc_pt_cte0"), "eta_large": cfg.lrs["large"],
+            "low_ctr0_ft0": cell(means, "low", "medium", 0.0, "acc_ft_cte0"),
+            "low_ctr0_pt0": cell(means, "low", "medium", 0.0, "acc_pt_cte0")}
+
+
+def medium_curves(grid: Grid) -> pd.DataFrame:
+    """Fig. 6's curves: seed 0's evaluations during fine-tuning at η_M."""
+    curves = grid.curves
+    return curves[(curves.lr == "medium") & (curves.seed == 0)]
+
+
+def collapse(cfg: PcfgConfig, mid: pd.DataFrame) -> tuple[pd.Series, dict]:
+    """Collapse speed: the count-a accuracy kept, averaged over the log-spaced evaluation points
+    (relative to the pretrained model's), so an early collapse weighs more than a late one."""
+    kept = (mid.groupby(["prior", "c_tr"])["acc_pt_cte0"].mean()
+            / mid[mid.step == 0].groupby(["prior", "c_tr"])["acc_pt_cte0"].mean().clip(lower=1e-3))
+    fastest = kept.idxmin()
+    return kept, {"fastest_prior": fastest[0], "fastest_c_tr": fastest[1], "fastest_kept": float(kept.min()),
+                  "fastest_ok": bool(fastest[0] == "low" and fastest[1] >= cfg.high_c_tr),
+                  "kept_low_ctr0": float(kept["low", 0.0]), "kept_low_ctr1": float(kept["low", 1.0]),
+                  "kept_other_ctr1": float(kept.drop(index="low", level="prior").xs(1.0, level="c_tr").min())}
+
+
+def prune_neurons(cfg: PcfgConfig, model, tests: AnswerTests, seed: int, device) -> pd.DataFrame:
+    """Fig. 7: zero the top-K MLP neurons of ``model`` by grad·weight of the count-a loss on uncorrelated
+    texts, for each K of ``prune_ks``; all four accuracies per K."""
+    batch = cfg.counter_batch(np.random.default_rng(seed + 30_000), 0.0, cfg.prune_batch, ask="a").to(device)
+    return pd.DataFrame(pruning_curve(model, lambda m: answer_loss(m, batch), neuron_units(model), list(cfg.prune_ks),
+                                      lambda m: answer_scores(m, tests)))
+
+
+def pruning_facts(model, pruned: pd.DataFrame, before: pd.DataFrame) -> dict:
+    """What fine-tuning cost count-a, and the best K in 1-15 (Fig. 7's range): how much of it comes back."""
+    at_zero = pruned.loc[pruned.k == 0, "acc_pt_cte0"].iloc[0]
+    lost = float(before.loc["low", "acc_pt_cte0"] - at_zero)
+    window = pruned[(pruned.k >= 1) & (pruned.k <= reported.PRUNE_K_MAX)]
+    best = window.loc[window["acc_pt_cte0"].idxmax()]
+    return {"prune_lost": lost, "prune_best_k": int(best["k"]),
+            "prune_restored": float((best["acc_pt_cte0"] - at_zero) / lost) if lost > 0 else 0.0,
+            "prune_best_acc": float(best["acc_pt_cte0"]), "prune_best_ft1": float(best["acc_ft_cte1"]),
+            "n_neurons": sum(int(model.cfg.d_mlp) for _ in range(model.cfg.n_layers))}
+
+
+def probe_sweep(cfg: PcfgConfig, base: dict, tuned: dict, tests: AnswerTests, seed: int, device) -> pd.DataFrame:
+    """Fig. 8: per block, a linear probe at ``<art>`` for count a (trained on prompts asking count a) and
+    for count b (prompts asking count b), on each pretrained and each C_Tr = 1 model; tested at C_Te = 0."""
+    rng = np.random.default_rng(seed + 40_000)
+    sets = {  # target: (train prompts, test prompts, labels)
+        "count a": (cfg.counter_batch(rng, 0.0, cfg.probe_samples, ask="a").to(device), tests.ask_pt[0.0],
+                    lambda b: torch.from_numpy(b.count_pt)),
+        "count b": (cfg.counter_batch(rng, 0.0, cfg.probe_samples, ask="b").to(device), tests.ask_ft[0.0],
+                    lambda b: torch.from_numpy(b.count_ft)),
+    }
+    probed = {(p, "pretrained"): base[p] for p in cfg.priors}
+    probed.update({(p, LR_SYMBOL[lr]): m for (p, lr, c), m in tuned.items() if c == 1.0})
+    rows = []
+    for (prior, which), model in progress(probed.items(), desc="probes"):
+        for target, (train_b, test_b, label) in sets.items():
+            x_tr = residuals(model, train_b.inputs, probe_positions(train_b))
+            x_te = residuals(model, test_b.inputs, probe_positions(test_b))
+            for block in x_tr:
+                res = fit_probe(x_tr[block].cpu(), label(train_b), x_te[block].cpu(), label(test_b),
+                                cfg.vocab.max_number + 1, steps=cfg.probe_steps, lr=cfg.probe_lr, rng=rng,
+                                batch=cfg.probe_batch, schedule=cfg.probe_schedule, warmup=cfg.probe_warmup,
+                                desc=f"probe {prior} {which} {target} {block}")
+                rows.append({"prior": prior, "model": which, "target": target, "block": block,
+                             "accuracy": res.test_accuracy})
+    return pd.DataFrame(rows)
+
+
+def probe_drops(probes: pd.DataFrame) -> tuple[pd.DataFrame, dict]:
+    """Each model's best-block count-a probe, and how far fine-tuning lowered it from its pretrained model's."""
+    best = probes[probes.target == "count a"].groupby(["prior", "model"])["accuracy"].max()
+    drops = {k: float(best[k[0], "pretrained"] - v) for k, v in best.items() if k[1] != "pretrained"}
+    low_m = drops.get(("low", "η_M"), float("nan"))
+    others = {k: v for k, v in drops.items() if k != ("low", "η_M")}
+    worst = max(others, key=others.get)
+    return best.unstack("model").round(2), {
+        "probe_low_m_drop": low_m, "probe_other_max_drop": others[worst],
+        "probe_worst_other": f"{worst[0]} prior, {worst[1]}",
+        "probe_drop_large": max((v for k, v in drops.items() if k[1] == "η_L"), default=float("nan")),
+        "probe_drop_small_lrs": max((v for k, v in others.items() if k[1] != "η_L"), default=float("nan")),
+        "probe_low_m_drops_most": bool(low_m > max(others.values()))}
+
+
+def reverse_finetune(cfg: PcfgConfig, base: dict, tuned: dict, tests: AnswerTests, rng: np.random.Generator,
+                     device) -> tuple[dict, object]:
+    """Fig. 9: reFT of each prior's model fine-tuned at η_L with C_Tr = 1, on count a at ``reft_lr``, then
+    Scr.+FT from the b-only model, the same way. Returns (reFT logs by prior, the Scr.+FT log)."""
+    eval_at = log_steps(cfg.reft_steps, cfg.reft_evals)
+    count_a = lambda m: {"count a": accuracy(m, tests.ask_pt[0.0])}  # noqa: E731
+
+    def run(model, desc):
+        return finetune_counter(cfg, copy_model(model), cfg.lrs[cfg.reft_lr], 0.0, rng, ask="a", steps=cfg.reft_steps,
+                                evaluate=count_a, eval_at=eval_at, device=device, desc=desc)
+
+    reft = {prior: run(tuned[prior, "large", 1.0], f"reFT {prior}") for prior in cfg.priors}
+    return reft, run(base["b_only"], "Scr.+FT")
+
+
+def reft_summary(cfg: PcfgConfig, reft: dict, scratch, before: pd.DataFrame) -> tuple[pd.DataFrame, dict]:
+    """Steps to ``reft_level`` of each prior's pretrained count-a accuracy, for reFT and Scr.+FT."""
+    level = {p: cfg.reft_level * float(before.loc[p, "acc_pt_cte0"]) for p in reft}
+    table = revival_table(reft, dict.fromkeys(reft, scratch), "count a", level, cfg.reft_steps, "prior")
+    others = table.drop(index="low")["reFT steps"]
+    return table, {"reft_n_faster": n_faster(table), "reft_n": len(table), "reft_budget": cfg.reft_steps, "reft_level": cfg.reft_level,
+                   "low_slowest": bool(table.loc["low", "reFT steps"] >= others.max()),
+                   **{f"reft_steps_{p}": float(table.loc[p, "reFT steps"]) for p in cfg.priors}}

@@ -1,0 +1,196 @@
+"""The Jain chapters' package functions: the fine-tuning grid, the reFT table, the table and summary
+builders, the claims each chapter records, and every paper number in ``reported``."""
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from ftscope.instruments.revival import n_faster, revival_table
+from ftscope.jain import claims, pcfg_analyses, reported
+from ftscope.jain.facts import glue_all
+from ftscope.jain.grid import run_grid
+from ftscope.jain.pcfg_training import PcfgConfig
+from ftscope.train.loop import TrainLog
+
+
+class FakeChapter:
+    """What the claims functions use of a ``Chapter``: its config, preset, ``claim`` and ``glue``."""
+
+    def __init__(self, cfg, preset="smoke"):
+        self.cfg, self.preset, self.claims, self.glued = cfg, preset, [], {}
+
+    def claim(self, **kw):
+        assert kw["id"] not in {c["id"] for c in self.claims}, kw["id"]
+        self.claims.append(kw)
+
+    def glue(self, name, value):
+        self.glued[name] = value
+        return value
+
+    def ids(self):
+        return [c["id"] for c in self.claims]
+
+
+def curve(*points):
+    return TrainLog(evals=[{"step": s, "count a": a} for s, a in points])
+
+
+def test_run_grid_keeps_order_final_scores_curves_and_the_kept_models():
+    seen = []
+
+    def fit(i, job):
+        seen.append(i)
+        log = TrainLog(evals=[{"step": 0, "acc": 0.0}, {"step": 5, "acc": job["x"] / 10}])
+        return f"model{i}", log, log.evals[-1]
+
+    jobs = [{"x": x, "seed": s} for x in (1, 2) for s in (0, 1)]
+    grid = run_grid(jobs, fit, keep=lambda j: (j["x"],) if j["seed"] == 0 else None)
+    assert seen == [0, 1, 2, 3]
+    assert grid.runs[["x", "seed", "acc"]].values.tolist() == [[1, 0, 0.1], [1, 1, 0.1], [2, 0, 0.2], [2, 1, 0.2]]
+    assert len(grid.curves) == 8 and set(grid.curves.step) == {0, 5}
+    assert grid.models == {(1,): "model0", (2,): "model2"}
+
+
+def test_revival_table_reads_the_first_step_at_the_level_and_the_speedup():
+    reft = {"fast": curve((0, 0.1), (10, 0.95)), "never": curve((0, 0.1), (100, 0.5))}
+    scratch = dict.fromkeys(reft, curve((0, 0.0), (10, 0.2), (100, 0.95)))
+    table = revival_table(reft, scratch, "count a", {"fast": 0.9, "never": 0.9}, 100, "run")
+    assert list(table.index) == ["fast", "never"]
+    assert table.loc["fast", "reFT steps"] == 10 and table.loc["fast", "Scr.+FT steps"] == 100
+    assert table.loc["fast", "speed-up"] == 10.0
+    assert math.isinf(table.loc["never", "reFT steps"]) and table.loc["never", "speed-up"] == 0.0
+    assert n_faster(table) == 1 and n_faster(table, factor=20) == 0
+
+
+def test_glue_all_glues_every_fact_and_returns_them():
+    ch = FakeChapter(None)
+    facts = {"a": 1, "b": "x"}
+    assert glue_all(ch, facts) is facts and ch.glued == facts
+
+
+def test_table5_puts_the_papers_cells_on_our_rows():
+    cfg = PcfgConfig.from_preset("smoke")
+    index = pd.MultiIndex.from_tuples(cfg.cells, names=["prior", "lr", "c_tr"])
+    means = pd.DataFrame(0.5, index=index, columns=list(pcfg_analyses.SCORES))
+    before = pd.DataFrame(0.25, index=list(cfg.priors), columns=list(pcfg_analyses.SCORES))
+    ours, paper = pcfg_analyses.table5(cfg, means, before)
+    assert list(ours.index[:len(cfg.priors)]) == [f"{p}, before fine-tuning" for p in cfg.priors]
+    assert len(ours) == len(cfg.priors) + len(cfg.cells) and (ours.values[len(cfg.priors):] == 50).all()
+    assert paper.loc["low, η_S, C_Tr=1", "acc_pt_cte0"] == reported.TABLE5_WRAPPER["small"]["acc_pt_cte0"]
+    assert paper.loc["low, before fine-tuning", "acc_ft_cte0"] == reported.BEFORE_COUNT_B_200K["low"]
+    assert paper.loc["low, η_M, C_Tr=0", :].isna().all()  # a cell the paper does not report
+
+
+def test_collapse_finds_the_fastest_and_measures_against_step_zero():
+    cfg = PcfgConfig.from_preset("smoke")
+    rows = [dict(prior=p, c_tr=c, step=s, acc_pt_cte0=a)
+            for p, c, accs in [("low", 0.0, (1.0, 0.8)), ("low", 1.0, (1.0, 0.0)), ("high", 0.0, (0.5, 0.5)),
+                               ("high", 1.0, (1.0, 1.0))]
+            for s, a in zip((0, 10), accs)]
+    kept, facts = pcfg_analyses.collapse(cfg, pd.DataFrame(rows))
+    assert kept["low", 1.0] == pytest.approx(0.5) and kept["high", 0.0] == pytest.approx(1.0)
+    assert (facts["fastest_prior"], facts["fastest_c_tr"], facts["fastest_ok"]) == ("low", 1.0, True)
+    assert facts["kept_other_ctr1"] == pytest.approx(1.0)
+
+
+def test_probe_drops_compare_each_model_with_its_pretrained_one():
+    rows = [dict(prior=p, model=m, target=t, block=b, accuracy=a)
+            for p, m, accs in [("low", "pretrained", (0.2, 0.9)), ("low", "η_M", (0.1, 0.3)), ("low", "η_L", (0.8, 0.7)),
+                               ("high", "pretrained", (0.5, 1.0)), ("high", "η_M", (0.95, 0.2))]
+            for t in ("count a", "count b") for b, a in zip(("B0", "B1"), accs)]
+    table, facts = pcfg_analyses.probe_drops(pd.DataFrame(rows))
+    assert table.loc["low", "pretrained"] == 0.9
+    assert facts["probe_low_m_drop"] == pytest.approx(0.6)
+    assert facts["probe_other_max_drop"] == pytest.approx(0.1) and facts["probe_worst_other"] == "low prior, η_L"
+    assert facts["probe_low_m_drops_most"] is True
+
+
+def test_pruning_facts_read_the_best_k_in_the_papers_range():
+    class Model:
+        class cfg:  # noqa: N801
+            d_mlp, n_layers = 8, 2
+
+    pruned = pd.DataFrame({"k": [0, 1, 2, 20], "acc_pt_cte0": [0.2, 0.5, 0.4, 1.0], "acc_ft_cte1": [1.0, 0.6, 0.5, 0.0]})
+    before = pd.DataFrame({"acc_pt_cte0": [0.8]}, index=["low"])
+    facts = pcfg_analyses.pruning_facts(Model, pruned, before)
+    assert facts["prune_best_k"] == 1  # K = 20 lies outside the paper's 1-15
+    assert facts["prune_lost"] == pytest.approx(0.6) and facts["prune_restored"] == pytest.approx(0.5)
+    assert facts["n_neurons"] == 16
+
+
+def test_pcfg_claims_record_each_chapters_ids():
+    cfg = PcfgConfig.from_preset("smoke")
+    ch = FakeChapter(cfg)
+    acc = pd.DataFrame({p: {"C a": 1.0, "C b": b} for p, b in [("low", 0.2), ("medium", 0.6), ("high", 0.9),
+                                                               ("b_only", 0.9)]})
+    claims.pcfg_pretraining_claims(ch, acc)
+    assert ch.ids() == ["pcfg_pt_count_a", "pcfg_pt_count_b_rises", "pcfg_pt_count_b_low", "pcfg_pt_count_b_high"]
+    assert ch.claims[1]["ours"] is True and ch.claims[2]["paper_value"] == 0.271
+
+    ch = FakeChapter(cfg)
+    index = pd.MultiIndex.from_tuples(cfg.cells, names=["prior", "lr", "c_tr"])
+    means = pd.DataFrame(0.5, index=index, columns=list(pcfg_analyses.SCORES))
+    facts = {"shortcut_ft0": 0.9, "fastest_ok": True, "fastest_prior": "low", "fastest_c_tr": 1.0, "fastest_kept": 0.1,
+             "prune_restored": 0.3, "prune_best_k": 2, "probe_other_max_drop": 0.05, "probe_worst_other": "high prior, η_L",
+             "probe_low_m_drops_most": True, "probe_low_m_drop": 0.2, "reft_n_faster": 2, "reft_n": 3,
+             "low_slowest": False, **{f"reft_steps_{p}": 10.0 for p in cfg.priors}}
+    claims.pcfg_finetuning_claims(ch, means, facts)
+    wrapper = [f"pcfg_wrapper_ft_cte{c}_{lr}" for lr in ("large", "medium", "small") for c in (1, 0)]
+    assert ch.ids() == wrapper + ["pcfg_shortcut_avoided", "pcfg_count_a_collapse_fastest", "pcfg_prune_revives",
+                                  "pcfg_probe_count_a_kept", "pcfg_probe_low_medium_drops",
+                                  "pcfg_reft_faster_than_scratch", "pcfg_reft_low_prior_slowest"]
+    assert ch.claims[-2]["ours"] == pytest.approx(2 / 3)
+
+
+def test_tracr_claims_record_each_chapters_ids():
+    from ftscope.jain.compiled import TracrConfig
+
+    cfg = TracrConfig.from_preset("smoke")
+    ch = FakeChapter(cfg)
+    claims.compiled_claims(ch, pd.DataFrame({"acc": [1.0, 0.99], "same": [True, True]}))
+    assert ch.ids() == ["counter_exact", "max_id_exact", "tracr_conversion_matches"]
+    assert ch.claims[1]["ours"] == 0.99 and ch.claims[2]["ours"] is True
+
+    ch = FakeChapter(cfg)
+    grid = pd.DataFrame([{"task": "Counter", "lr": lr, "c_tr": c, "acc_pt_cte1": 0.1, "acc_ft_cte1": 0.9,
+                          "acc_pt_cte0": 0.2, "acc_ft_cte0": 0.05} for lr, c in cfg.counter_cells])
+    facts = {"ctr1_pt_cte0_mean": 0.2, "attn_a_small_ctr1": 0.3, "attn_a_compiled": 0.4, "attn_b_medium_ctr0": 0.2,
+             "attn_a_medium_ctr0": 0.1, "sort_small": 0.95, "sort_large": 0.5, "prune_gain_one": 0.0,
+             "probe_worst_best": 0.8, "reft_n_faster": 1, "reft_n": 1}
+    claims.tracr_finetuning_claims(ch, grid, facts)
+    per_lr = [f"wrapper_ft_cte{c}_lr{lr:g}".replace("-", "m").replace(".", "p") for lr in cfg.counter_lrs for c in (1, 0)]
+    assert ch.ids() == per_lr + ["wrapper_pt_cte0_low", "counter_lr1e_1_ctr0_learns", "counter_attention_on_a_kept",
+                                 "counter_attention_moves_to_b", "max_id_sorting_kept_small_lr",
+                                 "max_id_sorting_distorted_large_lr", "prune_one_weight_revives",
+                                 "probe_count_a_decodable", "reft_faster_than_scratch"]
+    assert ch.claims[0]["paper_value"] == 1.0  # Table 3, η = 0.1, C_Tr = 1: 100%
+    assert ch.claims[len(per_lr) + 2]["ours"] == pytest.approx(0.75)
+
+
+def test_tracr_grid_runs_every_cell_and_keeps_every_model():
+    from ftscope.jain import compiled_analyses as ca
+    from ftscope.jain.compiled import TracrConfig
+
+    cfg = TracrConfig.from_preset("smoke", steps=2, eval_samples=20)
+    counter, max_id = ca.compiled_models(cfg, "cpu")
+    tests = ca.test_sets(cfg, counter, max_id, 0, "cpu")
+    grid, models = ca.finetune_grid(cfg, counter, max_id, tests, np.random.default_rng(0), "cpu")
+    cells = [("Counter", lr, c) for lr, c in cfg.counter_cells] + [("Max id", lr, 0.0) for lr in cfg.max_id_lrs]
+    assert list(zip(grid.task, grid.lr, grid.c_tr)) == cells and list(models) == cells
+    scores = grid[["acc_pt_cte1", "acc_ft_cte1", "acc_pt_cte0", "acc_ft_cte0"]].values
+    assert ((scores >= 0) & (scores <= 1)).all()
+    assert ca.cell(grid, cfg.counter_lrs[0], 1.0, "acc_ft_cte1") == grid.acc_ft_cte1.iloc[1]
+    facts = ca.table3_facts(cfg, grid)
+    assert facts["ctr1_ft_cte1_min"] == grid[(grid.task == "Counter") & (grid.c_tr == 1.0)].acc_ft_cte1.min()
+
+
+def test_reported_holds_the_papers_numbers():
+    table3 = reported.table3()
+    assert len(table3) == 7 and set(table3.task) == {"Counter", "Max id"}
+    assert table3.set_index(["task", "lr", "c_tr"]).loc[("Counter", 0.1, 1.0), "acc_pt_cte0"] == 35.8
+    assert reported.BEFORE_COUNT_B_200K == {"low": 27.1, "medium": 99.9, "high": 99.9}
+    assert reported.BEFORE_COUNT_B_50K == {"low": 5.17, "medium": 15.8, "high": 99.7}
+    assert (reported.MODEL_LAYERS, reported.MODEL_HEADS, reported.MODEL_WIDTH, reported.WINDOW) == (6, 6, 192, 250)
+    assert reported.PRUNE_ONE_WEIGHT_GAIN == 0.6
