@@ -38,7 +38,7 @@ from IPython.display import display
 
 from ftscope.book import Chapter
 from ftscope.instruments import plots
-from ftscope.jain import TracrConfig, claims, figures, max_id_batch, reported
+from ftscope.jain import TracrConfig, claims, figures, reported
 from ftscope.jain import compiled_analyses as ca
 
 ch = Chapter("02_tracr_finetuning", TracrConfig, preset=preset, device=device, seed=seed, overrides=overrides)
@@ -58,7 +58,7 @@ plots.style()
 # about {glue:text}`paper_counter_len` tokens.
 
 # %% tags=["remove-input"]
-facts = ca.glue_all(ch, ca.protocol_facts(cfg))
+facts = ch.glue_all(ca.protocol_facts(cfg))
 ch.glue("paper_steps", f"{reported.TRACR_FT_STEPS // 1000}K")
 ch.glue("paper_counter_len", reported.COUNTER_INPUT_LEN)
 ca.settings(cfg, preset, dev)
@@ -82,7 +82,7 @@ grid, models = ca.finetune_grid(cfg, counter, max_id, tests, rng, dev)
 figures.table3(grid, preset, cfg.steps);
 
 # %% tags=["remove-cell"]
-facts |= ca.glue_all(ch, ca.table3_facts(cfg, grid))
+facts |= ch.glue_all(ca.table3_facts(cfg, grid))
 
 # %% [markdown]
 # The paper reads its Table 3 as a wrapper: fine-tuned on perfectly correlated data
@@ -114,15 +114,10 @@ display(ca.attention_display(attention))
 sorting.round(3).to_frame()
 
 # %% tags=["hide-input"]
-import numpy as np
-
-example = max_id_batch(max_id, np.random.default_rng(seed + 3), 1, cfg.max_id_len, 0.0, cfg.max_id_k_pt,
-                       cfg.max_id_k_ft).to(dev)
-figures.block0_attention(max_id.model, [models["Max id", lr, 0.0] for lr in cfg.max_id_lrs],
-                         [f"fine-tuned, η={lr:g}" for lr in cfg.max_id_lrs], example, "Max identifier, Block 0 (sorting)");
+figures.max_id_block0(cfg, max_id, models, seed, dev);
 
 # %% tags=["remove-cell"]
-facts |= ca.glue_all(ch, ca.attention_facts(cfg, attn_layer, attention, sorting))
+facts |= ch.glue_all(ca.attention_facts(cfg, attn_layer, attention, sorting))
 
 # %% [markdown]
 # In Block {glue:text}`attn_layer`, the compiled Counter puts {glue:text}`attn_a_compiled:.2f` of the answer
@@ -151,7 +146,7 @@ figures.tracr_pruning(pruning);
 
 # %% tags=["remove-cell"]
 prune_table, prune_facts = ca.pruning_summary(cfg, pruning)
-facts |= ca.glue_all(ch, prune_facts)
+facts |= ch.glue_all(prune_facts)
 ch.glue("paper_prune_gain", reported.PRUNE_ONE_WEIGHT_GAIN);
 
 # %% tags=["remove-input"]
@@ -172,7 +167,7 @@ prune_table
 
 # %% tags=["remove-input"]
 moved, moved_facts = ca.moved_weights(cfg, counter, models)
-facts |= ca.glue_all(ch, moved_facts)
+facts |= ch.glue_all(moved_facts)
 moved
 
 # %% [markdown]
@@ -201,7 +196,7 @@ probes.pivot(index="model", columns="block", values="accuracy").loc[probes.model
 figures.tracr_probes(probes);
 
 # %% tags=["remove-cell"]
-facts |= ca.glue_all(ch, ca.probe_facts(cfg, probes))
+facts |= ch.glue_all(ca.probe_facts(cfg, probes))
 
 # %% [markdown]
 # The best block's probe decodes count(a) with {glue:text}`probe_compiled_best:.1%`
@@ -231,7 +226,7 @@ figures.tracr_reft(reft, scratch, cfg.reft_level, cfg.reft_lr_factor);
 
 # %% tags=["remove-cell"]
 reft_table, reft_facts = ca.reft_summary(cfg, reft, scratch)
-facts |= ca.glue_all(ch, reft_facts)
+facts |= ch.glue_all(reft_facts)
 
 # %% tags=["remove-input"]
 reft_table

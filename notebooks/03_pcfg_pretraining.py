@@ -69,7 +69,7 @@ print("".join(pcfg.generate(rng)))
 
 # %% tags=["hide-input"]
 stats = pa.grammar_stats(cfg, rng)
-pa.glue_all(ch, pa.grammar_facts(cfg, stats) | pa.pretraining_protocol(cfg))
+ch.glue_all(pa.grammar_facts(cfg, stats) | pa.pretraining_protocol(cfg))
 figures.grammar(stats, cfg.window);
 
 # %% [markdown]
@@ -145,7 +145,7 @@ figures.family_heatmap(acc);
 pa.before_table(cfg, acc)
 
 # %% tags=["remove-cell"]
-pa.glue_all(ch, pa.pretraining_facts(cfg, models, acc, eval_rng, dev));
+ch.glue_all(pa.pretraining_facts(cfg, models, acc, eval_rng, dev));
 
 # %% [markdown]
 # Counting `a` is learned under every prior (worst {glue:text}`count_a_min:.0%`). Counting

@@ -59,7 +59,7 @@ plots.style()
 # order and samples differ).
 
 # %% tags=["remove-input"]
-facts = pa.glue_all(ch, pa.protocol_facts(cfg))
+facts = ch.glue_all(pa.protocol_facts(cfg))
 pa.settings(cfg, preset, dev)
 
 # %%
@@ -79,7 +79,7 @@ means = pa.grid_means(grid)
 figures.table5(*pa.table5(cfg, means, before), preset);
 
 # %% tags=["remove-cell"]
-facts |= pa.glue_all(ch, pa.table5_facts(cfg, means, before))
+facts |= ch.glue_all(pa.table5_facts(cfg, means, before))
 
 # %% [markdown]
 # Under the low prior, fine-tuning with C_Tr = 1 gives a model that answers count(b) on
@@ -113,7 +113,7 @@ figures.collapse(mid, preset);
 
 # %% tags=["remove-cell"]
 kept, collapse_facts = pa.collapse(cfg, mid)
-facts |= pa.glue_all(ch, collapse_facts)
+facts |= ch.glue_all(collapse_facts)
 
 # %% tags=["remove-input"]
 kept.unstack("c_tr").round(2)
@@ -143,7 +143,7 @@ pruned = pa.prune_neurons(cfg, prune_model, tests, seed, dev)
 figures.pcfg_pruning(pruned, before.loc["low", "acc_pt_cte0"]);
 
 # %% tags=["remove-cell"]
-facts |= pa.glue_all(ch, pa.pruning_facts(prune_model, pruned, before))
+facts |= ch.glue_all(pa.pruning_facts(prune_model, pruned, before))
 
 # %% [markdown]
 # Fine-tuning cost this model {glue:text}`prune_lost:.0%` of count-a accuracy on
@@ -172,7 +172,7 @@ figures.pcfg_probes(probes);
 
 # %% tags=["remove-cell"]
 probe_table, probe_facts = pa.probe_drops(probes)
-facts |= pa.glue_all(ch, probe_facts)
+facts |= ch.glue_all(probe_facts)
 
 # %% tags=["remove-input"]
 probe_table
@@ -202,7 +202,7 @@ figures.pcfg_reft(reft, scratch, pa.LR_SYMBOL[cfg.reft_lr]);
 
 # %% tags=["remove-cell"]
 reft_table, reft_facts = pa.reft_summary(cfg, reft, scratch, before)
-facts |= pa.glue_all(ch, reft_facts)
+facts |= ch.glue_all(reft_facts)
 
 # %% tags=["remove-input"]
 reft_table

@@ -72,7 +72,7 @@ plots.style()
 # %%
 corpora = H.load_corpora(cfg, seed=seed)
 display(H.corpus_table(corpora))
-H.glue_all(ch, {"corpus_chars": cfg.corpus_chars, "train_pct": 100 * (1 - cfg.val_fraction),
+ch.glue_all({"corpus_chars": cfg.corpus_chars, "train_pct": 100 * (1 - cfg.val_fraction),
                 "val_pct": 100 * cfg.val_fraction})
 
 # %% [markdown]
@@ -90,7 +90,7 @@ print(story_world.instruct_text(example))
 
 # %% tags=["hide-input"]
 freq, detector_exact = H.story_sample(seed + 1)
-H.glue_all(ch, {"detector_exact": detector_exact, "story_sample": H.STORY_SAMPLE})
+ch.glue_all({"detector_exact": detector_exact, "story_sample": H.STORY_SAMPLE})
 display(freq.to_frame().T.style.format("{:.0%}"))
 
 # %% [markdown]
@@ -106,7 +106,7 @@ display(freq.to_frame().T.style.format("{:.0%}"))
 
 # %%
 tok = corpora.tokenizer
-H.glue_all(ch, {"vocab_size": tok.get_vocab_size(), "paper_vocab_size": paper_cfg.vocab_size})
+ch.glue_all({"vocab_size": tok.get_vocab_size(), "paper_vocab_size": paper_cfg.vocab_size})
 print(H.tokenization(tok))
 
 # %% [markdown]
@@ -137,8 +137,8 @@ display(H.model_table(cfg, corpora, base_model))
 # start from TransformerLens' initialisation, not Hugging Face Mistral's.
 
 # %%
-H.glue_config(ch, cfg, ["base_lr", "ft_lr", "base_wd", "ft_wd", "base_batch", "ft_batch"])
-H.glue_config(ch, paper_cfg, ["base_lr", "ft_lr", "base_batch", "n_ctx"], prefix="paper_")
+ch.glue_config(cfg, ["base_lr", "ft_lr", "base_wd", "ft_wd", "base_batch", "ft_batch"])
+ch.glue_config(paper_cfg, ["base_lr", "ft_lr", "base_batch", "n_ctx"], prefix="paper_")
 fts, ft_logs = H.finetunes(cfg, corpora, seed, dev)
 fig = H.loss_curves({"base (English + Python)": base_log, **{f"fine-tune: {d}": ft_logs[d] for d in H.DOMAINS}})
 
@@ -155,8 +155,8 @@ fig = H.loss_curves({"base (English + Python)": base_log, **{f"fine-tune: {d}": 
 evalsets = H.validation_sets(cfg, corpora, seed)
 models = {"base": base_model, **fts}
 acc = H.accuracy_table(models, evalsets)
-H.glue_config(ch, cfg, ["eval_blocks", "n_ctx"])
-H.glue_all(ch, {**{f"paper_acc_{k}": v for k, v in H.PAPER_ACC.items()},
+ch.glue_config(cfg, ["eval_blocks", "n_ctx"])
+ch.glue_all({**{f"paper_acc_{k}": v for k, v in H.PAPER_ACC.items()},
                 **{f"gain_{d}": g for d, g in H.gains(acc).items()}})
 display(acc.style.format("{:.3f}").background_gradient(axis=None, cmap="Blues"))
 
@@ -177,7 +177,7 @@ display(acc.style.format("{:.3f}").background_gradient(axis=None, cmap="Blues"))
 
 # %%
 _, report = H.merged(cfg, fts["stories"], fts["lua"], 0.5, dev)
-H.glue_all(ch, {"fallback_share": report.fallback_share, "dot_threshold": merging.DOT_THRESHOLD})
+ch.glue_all({"fallback_share": report.fallback_share, "dot_threshold": merging.DOT_THRESHOLD})
 display(report.frame().sort_values("cos").style.format({"cos": "{:.5f}"}))
 
 # %% [markdown]
@@ -198,7 +198,7 @@ fig = H.sweep_figure(curves, acc.loc["base"], title=f"ours ({preset})")
 
 # %%
 summary = H.summarise_sweep(curves)
-H.glue_all(ch, summary.glue_values())
+ch.glue_all(summary.glue_values())
 display(summary.table())
 
 # %% [markdown]
@@ -231,7 +231,7 @@ display(summary.table())
 # %%
 models["luastories"] = H.merged_luastories(cfg, fts, dev)
 acc.loc["luastories"] = H.accuracies(models["luastories"], evalsets)
-H.glue_all(ch, {"merge_t": cfg.merge_t, "paper_params_m": H.PAPER_PARAMS / 1e6,
+ch.glue_all({"merge_t": cfg.merge_t, "paper_params_m": H.PAPER_PARAMS / 1e6,
                 "paper_base_tokens_b": H.PAPER_BASE_TOKENS / 1e9})
 display(acc.style.format("{:.3f}").background_gradient(axis=None, cmap="Blues"))
 

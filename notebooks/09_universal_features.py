@@ -59,9 +59,9 @@ from ftscope.instruments import plots
 started = time.time()
 ch = Chapter("09_universal_features", H.HornConfig, preset=preset, device=device, seed=seed, overrides=overrides)
 cfg, dev, rng = ch.cfg, ch.device, ch.rng
-H.glue_config(ch, cfg, ["sae_context", "sae_betas", "sae_expansion", "d_sae", "sae_tokens", "match_blocks",
+ch.glue_config(cfg, ["sae_context", "sae_betas", "sae_expansion", "d_sae", "sae_tokens", "match_blocks",
                         "min_fires"])
-H.glue_all(ch, {"threshold": cfg.match_threshold, "paper_threshold": H.paper_config().match_threshold,
+ch.glue_all({"threshold": cfg.match_threshold, "paper_threshold": H.paper_config().match_threshold,
                 "paper_sae_expansion": H.paper_config().sae_expansion, "paper_sae_l1": H.PAPER_SAE_L1})
 plots.style()
 
@@ -97,7 +97,7 @@ display(matching.alive_counts().to_frame().T)
 display(matching.flow_table().style.format("{:.1%}", na_rep="—"))
 
 # %%
-H.glue_all(ch, {"persist_base_lua": matching.persist_share("base", "lua"),
+ch.glue_all({"persist_base_lua": matching.persist_share("base", "lua"),
                 "persist_base_stories": matching.persist_share("base", "stories"),
                 "persist_base_luastories": matching.persist_share("base", "luastories"),
                 "seed_ceiling": matching.persist_share("base", H.SEED_CONTROL)})
@@ -139,7 +139,7 @@ display(HTML(H.sankey(matching).to_html(include_plotlyjs=True, full_html=False))
 # %%
 strings = corpora.token_strings
 lowlevel = H.lowlevel_enrichment(matching, strings)
-H.glue_all(ch, {"top_k": H.TOP_K, "low_persist": lowlevel.low_persist, "low_all": lowlevel.low_all})
+ch.glue_all({"top_k": H.TOP_K, "low_persist": lowlevel.low_persist, "low_all": lowlevel.low_all})
 display(lowlevel.examples)
 
 # %% [markdown]
@@ -153,7 +153,7 @@ display(lowlevel.examples)
 
 # %%
 eq = H.case_study(matching, H.token_positions(matching.token_ids, strings, "="))
-H.glue_all(ch, {"eq_feat": eq.feature, "eq_min_r": eq.min_r})
+ch.glue_all({"eq_feat": eq.feature, "eq_min_r": eq.min_r})
 display(eq.table())
 H.highlight(saes, corpora.tokenizer, strings, eq.features(), H.ASSIGNMENT_TEXTS, cfg.n_ctx)
 
@@ -166,7 +166,7 @@ H.highlight(saes, corpora.tokenizer, strings, eq.features(), H.ASSIGNMENT_TEXTS,
 # %%
 te = H.case_study(matching, F.word_positions(matching.rows, strings.__getitem__, ["try", "except"]))
 te_lua_r = te.matches["lua"][1]
-H.glue_all(ch, {"ft_steps": H.ft_steps(cfg, corpora, "lua"), "te_feat": te.feature, "te_lua_r": te_lua_r,
+ch.glue_all({"ft_steps": H.ft_steps(cfg, corpora, "lua"), "te_feat": te.feature, "te_lua_r": te_lua_r,
                 "te_outcome": H.disappearance(te_lua_r, cfg.match_threshold)})
 display(te.table())
 H.highlight(saes, corpora.tokenizer, strings, te.features(["lua"]), H.TRY_EXCEPT_TEXTS, cfg.n_ctx)

@@ -9,7 +9,6 @@ import pytest
 
 from ftscope.instruments.revival import n_faster, revival_table
 from ftscope.jain import claims, pcfg_analyses, reported
-from ftscope.jain.facts import glue_all
 from ftscope.jain.grid import run_grid
 from ftscope.jain.pcfg_training import PcfgConfig
 from ftscope.train.loop import TrainLog
@@ -62,12 +61,6 @@ def test_revival_table_reads_the_first_step_at_the_level_and_the_speedup():
     assert table.loc["fast", "speed-up"] == 10.0
     assert math.isinf(table.loc["never", "reFT steps"]) and table.loc["never", "speed-up"] == 0.0
     assert n_faster(table) == 1 and n_faster(table, factor=20) == 0
-
-
-def test_glue_all_glues_every_fact_and_returns_them():
-    ch = FakeChapter(None)
-    facts = {"a": 1, "b": "x"}
-    assert glue_all(ch, facts) is facts and ch.glued == facts
 
 
 def test_table5_puts_the_papers_cells_on_our_rows():

@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from ftscope.book.claims import GLUE_PREFIX, RECORD_NAME, Claim, make_claim
@@ -47,6 +48,18 @@ class Chapter:
             value = value.item()
         glue(name, value, display=display)
         return value
+
+    def glue_all(self, values: Mapping[str, Any]) -> Mapping[str, Any]:
+        """Glue every named number of ``values`` (``{glue:text}`name``` in the prose); returns ``values``,
+        so an analysis's dict of named numbers (its *facts*) can be glued and handed to its claims."""
+        for name, value in values.items():
+            self.glue(name, value)
+        return values
+
+    def glue_config(self, cfg: ChapterConfig, names: Iterable[str], prefix: str = "") -> None:
+        """Glue config fields (or properties) under their own names, with an optional ``prefix``
+        (``paper_`` for the paper preset's values)."""
+        self.glue_all({prefix + name: getattr(cfg, name) for name in names})
 
     def claim(self, **fields: Any) -> Claim:
         """Record one claim (the keyword fields of ``claims.make_claim`` but ``chapter``: ``id``,

@@ -7,7 +7,7 @@ its setting and its reported numbers.
 - ``merging``: SLERP merges, the four models, the Fig. 5 sweep and what is read off its curves.
 - ``features``: an SAE per model, features matched across models, their flows (chapter 09).
 - ``case_studies``: low-level features, the ``=`` and ``try``/``except`` features, the proxy (chapter 09).
-- ``claims``: each chapter's claims; ``prose``: gluing numbers into the text.
+- ``claims``: each chapter's claims.
 - ``reported``: the paper's numbers (model cards, Fig. 5).
 """
 
@@ -30,11 +30,10 @@ _EXPORTS = {
                      "token_positions", "case_study", "disappearance", "highlight", "proxy_scores", "proxy_figure"],
                     "case_studies"),
     **dict.fromkeys(["record_model_claims", "record_feature_claims"], "claims"),
-    **dict.fromkeys(["glue_all", "glue_config"], "prose"),
     **dict.fromkeys(["PAPER_ACC", "PAPER_PARAMS", "PAPER_BASE_EPOCHS", "PAPER_BASE_TOKENS", "PAPER_SAE_L1",
                      "PAPER_SWEEP_T", "PAPER_SWEEP_ACC", "PAPER_LUASTORIES_T", "PAPER_LUASTORIES_ACC", "paper_config"],
                     "reported"),
-    **dict.fromkeys(["setup", "training", "evaluation", "merging", "features", "case_studies", "claims", "prose",
+    **dict.fromkeys(["setup", "training", "evaluation", "merging", "features", "case_studies", "claims",
                      "reported"], ""),
 }
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

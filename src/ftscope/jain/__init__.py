@@ -19,9 +19,8 @@ _EXPORTS = {
     **dict.fromkeys(["PcfgConfig", "pretrained", "counter_tests", "finetune_counter", "family_accuracy"],
                     "pcfg_training"),
     **dict.fromkeys(["Grid", "run_grid"], "grid"),
-    "glue_all": "facts",
     **dict.fromkeys(["tracr", "compiled", "pcfg", "pcfg_training", "reported", "compiled_analyses", "pcfg_analyses",
-                     "grid", "facts", "figures", "claims"], ""),
+                     "grid", "figures", "claims"], ""),
 }
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 __all__ = sorted(_EXPORTS)

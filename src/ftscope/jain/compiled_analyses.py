@@ -2,7 +2,7 @@
 compiled models, the fine-tuning grid, attention, pruning, probes and reverse fine-tuning.
 
 Each analysis returns its table and, where the prose and the claims read numbers off it, a dict of
-those numbers (``facts``) that the chapter glues (``glue_all``) and hands to ``ftscope.jain.claims``.
+those numbers (``facts``) that the chapter glues (``Chapter.glue_all``) and hands to ``ftscope.jain.claims``.
 Functions that draw from the chapter's ``rng`` make the calls the chapter made, in the same order."""
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ from ftscope.instruments.probing import fit_probe
 from ftscope.instruments.pruning import changed_weights, pruning_curve, reset_most_changed
 from ftscope.instruments.revival import n_faster, revival_table
 from ftscope.jain.compiled import TracrConfig, attention_on, counter_batch, max_id_batch, noisy_copy, selector_layer
-from ftscope.jain.facts import glue_all  # noqa: F401  (the chapters glue through the analyses module)
 from ftscope.jain.grid import run_grid
 from ftscope.jain.tracr import ANSWER_POSITION, BOS, count_tokens, max_identifier
 from ftscope.train.answers import AnswerTests, accuracy, answer_logits, answer_scores, finetune

@@ -3,12 +3,14 @@ returns it (matplotlib / seaborn)."""
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import seaborn as sns
 from matplotlib import pyplot as plt
 
 from ftscope.instruments import plots
 from ftscope.jain import pcfg, reported
+from ftscope.jain.compiled import max_id_batch
 from ftscope.jain.tracr import BOS
 
 TRACR_COLS = {"acc_pt_cte1": "O_PT\nC_Te=1", "acc_ft_cte1": "O_FT\nC_Te=1", "acc_pt_cte0": "O_PT\nC_Te=0",
@@ -25,6 +27,15 @@ def attention_by_block(cp, batch, title: str, highlight: str | None = None):
     return plots.attention_maps([cache["pattern", layer][0, 0].cpu().numpy() for layer in layers],
                                 [BOS, *batch.letters[0]], [f"Block {layer}" for layer in layers], title,
                                 highlight=highlight)
+
+
+def max_id_block0(cfg, max_id, models: dict, seed: int, device):
+    """Block 0 (sorting) of the compiled Max identifier and of its fine-tunes, on one fresh input."""
+    example = max_id_batch(max_id, np.random.default_rng(seed + 3), 1, cfg.max_id_len, 0.0, cfg.max_id_k_pt,
+                           cfg.max_id_k_ft).to(device)
+    return block0_attention(max_id.model, [models["Max id", lr, 0.0] for lr in cfg.max_id_lrs],
+                            [f"fine-tuned, η={lr:g}" for lr in cfg.max_id_lrs], example,
+                            "Max identifier, Block 0 (sorting)")
 
 
 def block0_attention(compiled, models: list, titles: list[str], batch, title: str):

@@ -17,7 +17,6 @@ from ftscope.instruments.probing import fit_probe
 from ftscope.instruments.pruning import pruning_curve
 from ftscope.instruments.revival import n_faster, revival_table
 from ftscope.jain import pcfg, reported
-from ftscope.jain.facts import glue_all  # noqa: F401  (the chapters glue through the analyses module)
 from ftscope.jain.grid import Grid, run_grid
 from ftscope.jain.pcfg_training import (
     PcfgConfig,
