@@ -139,7 +139,7 @@ figures.family_heatmap(acc);
 
 # %% [markdown]
 # The row the paper reports (Table 5, "before fine-tuning") is task C for `a` and for `b`.
-# Ours beside the paper's at 200K and 50K pretraining steps:
+# Ours beside the paper's at {glue:text}`paper_steps_main` and {glue:text}`paper_steps_short` pretraining steps:
 
 # %% tags=["hide-input"]
 pa.before_table(cfg, acc)
@@ -161,7 +161,7 @@ ch.glue_all(pa.pretraining_facts(cfg, models, acc, eval_rng, dev));
 # {glue:text}`pretrain_steps` steps of batch {glue:text}`pretrain_batch`.
 #
 # The paper's claim is that count-b accuracy rises with the prior on `b`; its own
-# 200K-step row ties the medium and high priors ({glue:text}`paper_b_tie`% each). Ours:
+# {glue:text}`paper_steps_main`-step row ties the medium and high priors ({glue:text}`paper_b_tie`% each). Ours:
 # {glue:text}`count_b_low:.1%` (low), {glue:text}`count_b_medium:.1%` (medium),
 # {glue:text}`count_b_high:.1%` (high), each from {glue:text}`eval_samples` samples
 # (two standard errors at most ±{glue:text}`count_b_se:.1%`). The claim below asks for a

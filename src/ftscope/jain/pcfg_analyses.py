@@ -86,7 +86,8 @@ def pretraining_protocol(cfg: PcfgConfig) -> dict:
             "final_lr_ratio": cfg.final_lr_ratio, "weight_decay": cfg.weight_decay, "paper_model": paper_model(),
             "paper_window": reported.WINDOW, "paper_count_span": reported.COUNT_SPAN,
             "paper_pretrain_steps": reported.PRETRAIN_STEPS.split()[0],
-            "paper_b_tie": reported.BEFORE_COUNT_B_200K["high"]}
+            "paper_b_tie": reported.BEFORE_COUNT_B_200K["high"], "paper_steps_main": reported.BEFORE_STEPS[0],
+            "paper_steps_short": reported.BEFORE_STEPS[1]}
 
 
 def paper_model() -> str:

@@ -36,7 +36,9 @@ PROBE_STEPS = 4_000  # App. H: probes train 4K iterations (AdamW 1e-3, x0.1 at 2
 PRUNE_NEURONS = "5-15"  # Fig. 7: pruning 5-15 neurons restores count-a
 PRUNE_K_MAX = 15  # Fig. 7: K runs over 0-15 neurons
 
-# Table 5, "before fine-tuning": count-b accuracy (%) of the pretrained models (count a: 100 under every prior)
+# Table 5, "before fine-tuning": count-b accuracy (%) of the pretrained models (count a: 100 under every prior),
+# after 200K pretraining iterations (the main results) and after 50K
+BEFORE_STEPS = ("200K", "50K")
 BEFORE_COUNT_B_200K = {"low": 27.1, "medium": 99.9, "high": 99.9}
 BEFORE_COUNT_B_50K = {"low": 5.17, "medium": 15.8, "high": 99.7}
 BEFORE_COUNT_A = {"low": 100.0, "medium": 100.0, "high": 100.0}
