@@ -43,11 +43,30 @@ def test_notebook_declares_its_parameters_and_name(name):
     assert "ch.finish()" in source
 
 
+# a later chapter reuses what an earlier one trained (same config, data and code): with one cache for
+# the test session, these checkpoints must not be trained again by the chapter named on the left
+REUSES = {"04_pcfg_finetuning": ("03_pcfg_pretraining", "pcfg-"),
+          "09_universal_features": ("08_universal_models", "horn-")}
+RAN: set[str] = set()
+
+
+@pytest.fixture(scope="module")
+def shared_cache(tmp_path_factory):
+    return tmp_path_factory.mktemp("ftscope-cache")
+
+
 @pytest.mark.parametrize("name", NOTEBOOKS)
-def test_notebook_runs_at_smoke(name, tmp_path):
+def test_notebook_runs_at_smoke(name, tmp_path, shared_cache, monkeypatch):
+    monkeypatch.setenv("FTSCOPE_CACHE", str(shared_cache))
     (tmp_path / "_toc.yml").write_text("format: jb-book\nroot: intro\n")
     (tmp_path / "notebooks").mkdir()
     shutil.copy(REPO / "notebooks" / f"{name}.py", tmp_path / "notebooks")
+    before = set((shared_cache / "checkpoints").glob("*.pt"))
     [outcome] = runner.run(Project(tmp_path), [name], preset="smoke", device="cpu", echo=lambda *_: None)
     assert outcome.status == "executed", outcome.error
     assert outcome.claims and all(c["verdict"] != "failed" for c in outcome.claims), outcome.claims
+    RAN.add(name)
+    if name in REUSES and REUSES[name][0] in RAN:
+        new = {p.name for p in set((shared_cache / "checkpoints").glob("*.pt")) - before}
+        retrained = sorted(n for n in new if n.startswith(REUSES[name][1]))
+        assert not retrained, f"{name} trained again what {REUSES[name][0]} had cached: {retrained}"
