@@ -28,7 +28,10 @@ def _parser() -> argparse.ArgumentParser:
 
     c = sub.add_parser("claims", help="print the scorecard")
     c.add_argument("--preset", default="ci", choices=PRESETS)
-    c.add_argument("--strict", action="store_true", help="exit non-zero when a claim failed")
+    c.add_argument("--strict", action="store_true",
+                   help="exit non-zero when a claim failed or a verdict differs from book/expected/PRESET.yml")
+    c.add_argument("--write-expected", action="store_true",
+                   help="write book/expected/PRESET.yml from the present results (keeps fragile marks)")
 
     s = sub.add_parser("status", help="each notebook's last duration, device, preset and cache state")
     s.add_argument("--preset", default=None, choices=PRESETS)
@@ -79,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "build":
             return book.build(project, args.preset)
         if args.command == "claims":
-            return book.claims_report(project, args.preset, args.strict)
+            return book.claims_report(project, args.preset, args.strict, write_expected=args.write_expected)
         return book.status_report(project, args.preset)
     except ConfigError as err:
         print(f"ftscope: error: {err}", file=sys.stderr)

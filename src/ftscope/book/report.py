@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from ftscope.book import gate
 from ftscope.book.claims import validate_result
 from ftscope.book.runner import installed_versions, load_result, notebook_names, publish, state
 from ftscope.config import check_preset
@@ -126,8 +127,10 @@ def build(project: Project, preset: str, echo=print) -> int:
     return subprocess.run(cmd, cwd=project.root).returncode
 
 
-def claims_report(project: Project, preset: str, strict: bool, echo=print) -> int:
-    """Print the scorecard. With ``strict``: non-zero when a claim failed or a notebook has no result."""
+def claims_report(project: Project, preset: str, strict: bool, echo=print, write_expected: bool = False) -> int:
+    """Print the scorecard. With ``strict``: non-zero when a claim failed, a notebook has no result,
+    or (where ``book/expected/<preset>.yml`` exists) a verdict differs from its expectation or a claim
+    appears or disappears (``ftscope.book.gate``). ``write_expected`` writes that file from the results."""
     check_preset(preset)
     docs = results(project, preset)
     rows = [c for d in docs.values() for c in d["claims"]]
@@ -141,11 +144,24 @@ def claims_report(project: Project, preset: str, strict: bool, echo=print) -> in
     echo(f"{len(rows)} claims at {preset}: " + ", ".join(f"{n} {v}" for v, n in counts.items()))
     if missing:
         echo(f"no results at {preset} for: {', '.join(missing)}")
-    if strict and (failed or missing):
-        echo("strict: failing because " + "; ".join(
-            ([f"claims failed: {', '.join(failed)}"] if failed else [])
-            + ([f"notebooks without results: {', '.join(missing)}"] if missing else [])))
+    if write_expected:
+        echo(f"wrote {gate.write_expected(project, preset, docs).relative_to(project.root)}")
+    expected = gate.load_expected(project, preset)
+    changed, notices = gate.compare(docs, expected) if expected is not None else ([], [])
+    for line in notices:
+        echo(f"verdict flip of a fragile claim: {line}")
+    if expected is None:
+        echo(f"no expected verdicts at {preset} ({gate.expected_path(project, preset).relative_to(project.root)})")
+    elif not changed:
+        echo(f"every verdict as expected at {preset}")
+    reasons = ([f"claims failed: {', '.join(failed)}"] if failed else []) + (
+        [f"notebooks without results: {', '.join(missing)}"] if missing else []) + (
+        ["verdicts differ from the expectation:\n  " + "\n  ".join(changed)] if changed else [])
+    if strict and reasons:
+        echo("strict: failing because " + "; ".join(reasons))
         return 1
+    if reasons:
+        echo("; ".join(reasons))
     return 0
 
 
