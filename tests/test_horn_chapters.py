@@ -31,18 +31,17 @@ def test_cached_sae_reuses_the_cache_and_keys_on_seed_and_model(tmp_path, monkey
     rows = np.random.default_rng(0).integers(0, 50, (60, 8))
     kw = dict(d_sae=32, l1=1.0, lr=1e-3, tokens=256, batch_tokens=128, median_rows=8, eval_batches=2)
     s1, met1, cached1 = sae.cached_sae("t", m, rows[:50], rows[50:], project=project, seed=3, **kw)
-
-    def no_training(*args, **kwargs):
-        raise AssertionError("trained again")
-
-    monkeypatch.setattr(sae, "train_sae", no_training)
+    saved = sorted((project.cache / "checkpoints").glob("sae-t-*.pt"))
+    mtime = saved[0].stat().st_mtime_ns
     s2, met2, cached2 = sae.cached_sae("t", m, rows[:50], rows[50:], project=project, seed=3, **kw)
-    assert (cached1, cached2) == (False, True) and met2 == met1
+    assert (cached1, cached2) == (False, True) and met2 == met1 and len(saved) == 1
+    assert sorted((project.cache / "checkpoints").glob("sae-t-*.pt")) == saved
+    assert saved[0].stat().st_mtime_ns == mtime  # read back, not trained and written again
     assert all(torch.equal(a, b) for a, b in zip(s1.state_dict().values(), s2.state_dict().values()))
-    with pytest.raises(AssertionError, match="trained again"):  # another seed: another cache entry
-        sae.cached_sae("t", m, rows[:50], rows[50:], project=project, seed=4, **kw)
-    with pytest.raises(AssertionError, match="trained again"):  # another model: another cache entry
-        sae.cached_sae("t", tiny(seed=1), rows[:50], rows[50:], project=project, seed=3, **kw)
+    _, _, cached3 = sae.cached_sae("t", m, rows[:50], rows[50:], project=project, seed=4, **kw)
+    _, _, cached4 = sae.cached_sae("t", tiny(seed=1), rows[:50], rows[50:], project=project, seed=3, **kw)
+    assert not cached3 and not cached4  # another seed, another model: other cache entries
+    assert len(list((project.cache / "checkpoints").glob("sae-t-*.pt"))) == 3
 
 
 # ------------------------------------------------------------------------- chapter 08

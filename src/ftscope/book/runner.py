@@ -120,11 +120,20 @@ def result_path(project: Project, preset: str, name: str) -> Path:
     return project.results(preset) / f"{name}.json"
 
 
-def load_result(project: Project, preset: str, name: str) -> dict[str, Any] | None:
+def load_result(project: Project, preset: str, name: str, echo=print) -> dict[str, Any] | None:
+    """The results file of ``name`` at ``preset``; None when there is none, or when it is unreadable
+    (then it is reported in one line and moved aside, so the notebook runs again)."""
     path = result_path(project, preset, name)
     if not path.exists():
         return None
-    return json.loads(path.read_text())
+    try:
+        return json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        aside = path.with_name(f"{path.name}.corrupt-{datetime.now(timezone.utc):%Y%m%dT%H%M%S}")
+        os.replace(path, aside)
+        echo(f"[ftscope] {path.relative_to(project.root)} is unreadable ({type(err).__name__}); moved to "
+             f"{aside.name}, the notebook will run again")
+        return None
 
 
 def is_cached(project: Project, preset: str, name: str, key: str) -> bool:

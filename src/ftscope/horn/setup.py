@@ -196,7 +196,7 @@ def load_corpora(cfg: HornConfig, project: Project | None = None, seed: int = 0)
         return {"tokenizer": tok.to_str(), "streams": streams}
 
     spec = {"docs": doc_hash, "vocab_size": cfg.vocab_size, "tokenizer_chars": cfg.tokenizer_chars}
-    state, _ = cached_state("horn-tokens", spec, run, depends_on=[bpe], project=project)
+    state, _ = cached_state("horn-tokens", spec, run, project=project)
     tok, streams = bpe.from_str(state["tokenizer"]), state["streams"]
     digest = _sha(*(streams[n][s].tobytes() for n in CORPORA for s in ("train", "val")))
     return Corpora(docs=docs, tokenizer=tok, streams=streams, digest=digest)

@@ -21,7 +21,7 @@ from ftscope.config import ConfigError
 from ftscope.horn.setup import BASE_CORPORA, DOMAINS, Corpora, HornConfig, block_sampler
 from ftscope.train import loop as training
 from ftscope.train import models
-from ftscope.train.checkpoints import cached_state
+from ftscope.train.checkpoints import cached_state, checkpoint_path
 from ftscope.train.loop import OptimConfig, TrainLog, train
 
 
@@ -69,11 +69,8 @@ def _spec(cfg: HornConfig, corpora: Corpora, **extra) -> dict[str, Any]:
     return {"model": cfg.model_fields(), "tokens": corpora.digest, **extra}
 
 
-_CODE = (models.mistral, training, lm_loss, block_sampler, _steps)
-
-
-def pretrained_base(cfg: HornConfig, corpora: Corpora, seed: int, device="cpu", project=None):
-    """The base model (English + Python); ``(model, log, was_cached)``."""
+def _base_cell(cfg: HornConfig, corpora: Corpora, seed: int, device="cpu"):
+    """The base model's checkpoint: ``(name, spec, build)`` for ``cached_state``."""
     steps = base_steps(cfg, corpora)
     optim = OptimConfig(lr=cfg.base_lr, betas=cfg.betas, weight_decay=cfg.base_wd, warmup=cfg.base_warmup,
                         final_lr_ratio=0.0)
@@ -87,8 +84,34 @@ def pretrained_base(cfg: HornConfig, corpora: Corpora, seed: int, device="cpu", 
                     log_every=max(1, steps // 100), desc="base")
         return training.checkpoint_state(model, log)
 
-    state, cached = cached_state("horn-base", spec, run, depends_on=_CODE, project=project)
+    return "horn-base", spec, run
+
+
+def pretrained_base(cfg: HornConfig, corpora: Corpora, seed: int, device="cpu", project=None):
+    """The base model (English + Python); ``(model, log, was_cached)``."""
+    name, spec, run = _base_cell(cfg, corpora, seed, device)
+    state, cached = cached_state(name, spec, run, project=project)
     return training.load_trained(build(cfg, 0), state["model"], device), TrainLog(**state["log"]), cached
+
+
+def _finetune_cell(cfg: HornConfig, corpora: Corpora, domain: str, seed: int, base, device="cpu", project=None):
+    """A fine-tune's checkpoint: ``(name, spec, build)``; the build trains ``base`` in place. The key
+    includes the base checkpoint's: a new base means new fine-tunes."""
+    steps = ft_steps(cfg, corpora, domain)
+    optim = OptimConfig(lr=cfg.ft_lr, betas=cfg.betas, weight_decay=cfg.ft_wd,
+                        warmup=min(cfg.ft_warmup_steps / steps, cfg.ft_warmup_cap), final_lr_ratio=0.0)
+    base_name, base_spec, base_run = _base_cell(cfg, corpora, seed, device)
+    base_key = checkpoint_path(base_name, base_spec, project=project, train_fn=base_run).name
+    spec = _spec(cfg, corpora, stage=f"ft-{domain}", seed=seed, steps=steps, batch=cfg.ft_batch,
+                 optim=optim.__dict__, base=base_key)
+
+    def run():
+        sample = block_sampler([corpora.streams[domain]["train"]], cfg.n_ctx, cfg.ft_batch)
+        log = train(base, sample, lm_loss, steps, optim, rng=np.random.default_rng(seed + 1), device=device,
+                    log_every=max(1, steps // 100), desc=f"fine-tune {domain}")
+        return training.checkpoint_state(base, log)
+
+    return f"horn-ft-{domain}", spec, run
 
 
 def finetuned(cfg: HornConfig, corpora: Corpora, domain: str, seed: int, device="cpu", project=None):
@@ -96,21 +119,7 @@ def finetuned(cfg: HornConfig, corpora: Corpora, domain: str, seed: int, device=
     if domain not in DOMAINS:
         raise ConfigError(f"unknown domain {domain!r}; valid choices: {', '.join(map(repr, DOMAINS))}")
     base, _, _ = pretrained_base(cfg, corpora, seed, device, project)
-    steps = ft_steps(cfg, corpora, domain)
-    optim = OptimConfig(lr=cfg.ft_lr, betas=cfg.betas, weight_decay=cfg.ft_wd,
-                        warmup=min(cfg.ft_warmup_steps / steps, cfg.ft_warmup_cap), final_lr_ratio=0.0)
-    spec = _spec(cfg, corpora, stage=f"ft-{domain}", seed=seed, steps=steps, batch=cfg.ft_batch,
-                 optim=optim.__dict__, base=base_steps(cfg, corpora), base_lr=cfg.base_lr, base_wd=cfg.base_wd,
-                 base_batch=cfg.base_batch, base_warmup=cfg.base_warmup)
-
-    def run():
-        model = base
-        sample = block_sampler([corpora.streams[domain]["train"]], cfg.n_ctx, cfg.ft_batch)
-        log = train(model, sample, lm_loss, steps, optim, rng=np.random.default_rng(seed + 1), device=device,
-                    log_every=max(1, steps // 100), desc=f"fine-tune {domain}")
-        return training.checkpoint_state(model, log)
-
-    state, cached = cached_state(f"horn-ft-{domain}", spec, run, depends_on=_CODE, project=project)
+    state, cached = cached_state(*_finetune_cell(cfg, corpora, domain, seed, base, device, project), project=project)
     return training.load_trained(build(cfg, 0), state["model"], device), TrainLog(**state["log"]), cached
 
 

@@ -19,7 +19,6 @@ import contextlib
 import hashlib
 import logging
 import os
-import sys
 import warnings
 from typing import Any
 
@@ -162,5 +161,5 @@ def cached_sae(name: str, model, rows_train: np.ndarray, rows_val: np.ndarray, *
         sae, metrics = train_sae(model, rows_train, rows_val, **kw)
         return {"sae": {k: v.detach().cpu() for k, v in sae.state_dict().items()}, "metrics": metrics}
 
-    state, cached = cached_state(f"sae-{name}", spec, run, depends_on=[sys.modules[__name__]], project=project)
+    state, cached = cached_state(f"sae-{name}", spec, run, project=project)
     return load_sae(state["sae"], next(model.parameters()).device), state["metrics"], cached
