@@ -262,7 +262,7 @@ reft_table
 # ## Claims
 
 # %% tags=["remove-output"]
-claims.pcfg_finetuning_claims(ch, means, facts)
+claims.pcfg_finetuning_claims(ch, grid, facts)
 
 # %% tags=["remove-input"]
 ch.finish()

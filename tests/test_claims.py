@@ -3,14 +3,17 @@ import math
 
 import jsonschema
 import nbformat
+import numpy as np
 import pytest
 
 from ftscope.book.claims import (
+    CLAIM_SCHEMA,
     GLUE_PREFIX,
     RECORD_NAME,
     at_least,
     at_most,
     between,
+    fmt_ours,
     is_true,
     make_claim,
     read_record,
@@ -99,3 +102,36 @@ def test_chapter_glues_named_numbers_and_config_fields(monkeypatch):
     assert ch.glue_all(facts) is facts and glued == facts
     ch.glue_config(ch.cfg, ["steps", "batch"], prefix="ours_")
     assert glued["ours_steps"] == ch.cfg.steps == 20 and glued["ours_batch"] == ch.cfg.batch
+
+
+def seeded(ours, criterion):
+    return make_claim(id="c", chapter="ch", paper="jain2024", reference="Table 3", statement="s", paper_value=0.9,
+                      ours=ours, criterion=criterion)
+
+
+def test_a_claim_on_seeds_records_each_seed_the_mean_spread_and_how_many_meet_it():
+    c = seeded([0.95, 0.85, 0.92], at_least(0.9))
+    assert c.seeds == [0.95, 0.85, 0.92] and c.spread == [0.85, 0.95] and c.seeds_meeting == 2
+    assert c.ours == pytest.approx(0.9066666) and c.verdict == "reproduced"
+    assert seeded([0.95, 0.8, 0.82], at_least(0.9)).verdict == "not reproduced"  # the mean is judged
+    assert seeded([np.float32(0.5), 0.7], at_most(0.6)).seeds_meeting == 1  # numpy scalars become plain numbers
+    d = c.to_dict()
+    assert d["seeds"] == [0.95, 0.85, 0.92] and "spread" in d
+    assert "seeds" not in seeded(0.9, at_least(0.9)).to_dict()  # a single value carries no seed fields
+    assert fmt_ours(d) == "0.907 [0.85–0.95], 2/3 seeds meet it"
+
+
+def test_boolean_seeds_hold_only_when_every_seed_holds_and_missing_seeds_fail():
+    c = seeded([True, False, True], is_true())
+    assert c.ours is False and c.seeds_meeting == 2 and c.verdict == "not reproduced"
+    assert seeded([True, True], is_true()).verdict == "reproduced"
+    assert seeded([0.9, float("nan")], at_least(0.5)).verdict == "failed"
+    with pytest.raises(ValueError, match="at least one"):
+        seeded([], at_least(0.5))
+    with pytest.raises(TypeError, match="all numbers or all booleans"):
+        seeded([True, 0.5], at_least(0.5))
+
+
+def test_seeded_claims_validate_against_the_results_schema():
+    jsonschema.validate(seeded([0.9, 0.8], at_least(0.5)).to_dict(), CLAIM_SCHEMA)
+    jsonschema.validate(seeded([True, False], is_true()).to_dict(), CLAIM_SCHEMA)

@@ -9,7 +9,7 @@ import pytest
 
 from ftscope.instruments.revival import n_faster, revival_table
 from ftscope.jain import claims, pcfg_analyses, reported
-from ftscope.jain.grid import run_grid
+from ftscope.jain.grid import Grid, run_grid
 from ftscope.jain.pcfg_training import PcfgConfig
 from ftscope.train.loop import TrainLog
 
@@ -123,18 +123,21 @@ def test_pcfg_claims_record_each_chapters_ids():
     assert ch.claims[1]["ours"] is True and ch.claims[2]["paper_value"] == 0.271
 
     ch = FakeChapter(cfg)
-    index = pd.MultiIndex.from_tuples(cfg.cells, names=["prior", "lr", "c_tr"])
-    means = pd.DataFrame(0.5, index=index, columns=list(pcfg_analyses.SCORES))
+    jobs = [dict(prior=p, lr=lr, c_tr=c, seed=s) for p, lr, c in cfg.cells for s in ((0, 1) if p == "low" else (0,))]
+    runs = pd.DataFrame([{**j, **dict.fromkeys(pcfg_analyses.SCORES, 0.5 + 0.1 * j["seed"])} for j in jobs])
+    grid = Grid(runs, pd.DataFrame(), {})
     facts = {"shortcut_ft0": 0.9, "fastest_ok": True, "fastest_prior": "low", "fastest_c_tr": 1.0, "fastest_kept": 0.1,
              "prune_restored": 0.3, "prune_best_k": 2, "probe_other_max_drop": 0.05, "probe_worst_other": "high prior, η_L",
              "probe_low_m_drops_most": True, "probe_low_m_drop": 0.2, "reft_n_faster": 2, "reft_n": 3,
              "low_slowest": False, **{f"reft_steps_{p}": 10.0 for p in cfg.priors}}
-    claims.pcfg_finetuning_claims(ch, means, facts)
+    claims.pcfg_finetuning_claims(ch, grid, facts)
     wrapper = [f"pcfg_wrapper_ft_cte{c}_{lr}" for lr in ("large", "medium", "small") for c in (1, 0)]
     assert ch.ids() == wrapper + ["pcfg_shortcut_avoided", "pcfg_count_a_collapse_fastest", "pcfg_prune_revives",
                                   "pcfg_probe_count_a_kept", "pcfg_probe_low_medium_drops",
                                   "pcfg_reft_faster_than_scratch", "pcfg_reft_low_prior_slowest"]
     assert ch.claims[-2]["ours"] == pytest.approx(2 / 3)
+    assert ch.claims[0]["ours"] == [0.5, 0.6]  # the low-prior cells ran on two seeds: one value per seed
+    assert ch.claims[6]["ours"] == 0.5  # the shortcut cell (another prior) on one
 
 
 def test_tracr_claims_record_each_chapters_ids():

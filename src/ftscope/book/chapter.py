@@ -13,7 +13,7 @@ import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from ftscope.book.claims import GLUE_PREFIX, RECORD_NAME, Claim, make_claim
+from ftscope.book.claims import GLUE_PREFIX, RECORD_NAME, Claim, fmt_ours, make_claim
 from ftscope.config import ChapterConfig, check_device, check_preset, resolve_device
 
 
@@ -88,7 +88,8 @@ class Chapter:
         import pandas as pd
 
         cols = ["id", "reference", "statement", "paper_value", "ours", "criterion", "verdict", "note"]
-        return pd.DataFrame([c.to_dict() for c in self.claims], columns=cols)
+        rows = [{**c.to_dict(), "ours": fmt_ours(c.to_dict()) if c.seeds else c.ours} for c in self.claims]
+        return pd.DataFrame(rows, columns=cols)
 
     def finish(self):
         """Glue the chapter's record for the runner and return the claims table to display."""

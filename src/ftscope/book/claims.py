@@ -2,8 +2,13 @@
 
 A verdict is computed from the criterion, never typed: ``reproduced`` when our value meets
 it, ``not reproduced`` when it does not (an honest result, reported with a note on why), and
-``failed`` when there is no value to judge (NaN, None: something broke). Only ``failed``
-makes ``ftscope claims --strict`` exit non-zero.
+``failed`` when there is no value to judge (NaN, None: something broke). ``ftscope claims
+--strict`` fails on ``failed`` and on any verdict that differs from ``book/expected``
+(``ftscope.book.gate``).
+
+``ours`` is one value, or one value per seed: then the claim records every seed's value, their
+mean (the value judged; for booleans, whether every seed holds), their spread (min, max) and how
+many seeds meet the criterion on their own.
 
 A chapter's claims travel out of its executed notebook as a glue record named
 ``ftscope_record`` (a JSON text under ``application/papermill.record/text/plain``), so the
@@ -25,6 +30,7 @@ GLUE_PREFIX = "application/papermill.record/"
 ID_PATTERN = r"^[a-z][a-z0-9_]*$"
 
 Value = float | int | bool | str | None
+SeedValues = list[float] | list[int] | list[bool] | tuple
 
 
 def _is_missing(value: Any) -> bool:
@@ -104,11 +110,19 @@ class Claim:
     criterion: str
     verdict: str
     note: str = ""  # deviations from the paper; why it did not reproduce
+    seeds: list | None = None  # one value per seed, when the claim was measured on several
+    spread: list | None = None  # [min, max] over the seeds (numbers only)
+    seeds_meeting: int | None = None  # how many seeds meet the criterion on their own
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         if isinstance(d["ours"], float) and not math.isfinite(d["ours"]):
             d["ours"] = None  # JSON has no NaN
+        if d["seeds"] is not None:
+            d["seeds"] = [None if isinstance(v, float) and not math.isfinite(v) else v for v in d["seeds"]]
+        else:
+            for k in ("seeds", "spread", "seeds_meeting"):
+                d.pop(k)
         return d
 
 
@@ -116,6 +130,28 @@ def judge(ours: Value, criterion: Criterion) -> str:
     if _is_missing(ours):
         return "failed"
     return "reproduced" if criterion.check(ours) else "not reproduced"
+
+
+def _plain(value: Any) -> Value:
+    return value.item() if hasattr(value, "item") else value  # numpy / torch scalars
+
+
+def combine_seeds(values: SeedValues, criterion: Criterion) -> dict[str, Any]:
+    """The per-seed fields of a claim: the judged value (mean; for booleans, all hold), the spread and
+    how many seeds meet ``criterion``."""
+    values = [_plain(v) for v in values]
+    if not values:
+        raise ValueError("a claim measured on seeds needs at least one seed's value")
+    if any(_is_missing(v) for v in values):
+        return {"ours": float("nan"), "seeds": values, "spread": None, "seeds_meeting": None}
+    booleans = all(isinstance(v, bool) for v in values)
+    if not booleans and any(isinstance(v, (bool, str)) for v in values):
+        raise TypeError(f"per-seed values must be all numbers or all booleans, got {values!r}")
+    meeting = sum(bool(criterion.check(v)) for v in values)
+    if booleans:
+        return {"ours": all(values), "seeds": values, "spread": None, "seeds_meeting": meeting}
+    return {"ours": math.fsum(values) / len(values), "seeds": values, "spread": [min(values), max(values)],
+            "seeds_meeting": meeting}
 
 
 def make_claim(
@@ -126,7 +162,7 @@ def make_claim(
     reference: str,
     statement: str,
     paper_value: Value,
-    ours: Value,
+    ours: Value | SeedValues,
     criterion: Criterion,
     note: str = "",
 ) -> Claim:
@@ -134,20 +170,31 @@ def make_claim(
         raise ValueError(f"claim id {id!r} must match {ID_PATTERN} (it is also a glue key)")
     if paper not in PAPERS:
         raise ValueError(f"unknown paper {paper!r}; valid choices: {', '.join(PAPERS)}")
-    if hasattr(ours, "item"):  # numpy / torch scalars
-        ours = ours.item()
-    return Claim(
-        id=id,
-        chapter=chapter,
-        paper=paper,
-        reference=reference,
-        statement=statement,
-        paper_value=paper_value,
-        ours=ours,
-        criterion=criterion.describe(),
-        verdict=judge(ours, criterion),
-        note=note,
-    )
+    seeds = combine_seeds(ours, criterion) if isinstance(ours, (list, tuple)) else {"ours": _plain(ours)}
+    return Claim(id=id, chapter=chapter, paper=paper, reference=reference, statement=statement,
+                 paper_value=paper_value, criterion=criterion.describe(), verdict=judge(seeds["ours"], criterion),
+                 note=note, **seeds)
+
+
+def fmt(value: Any) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return f"{value:.3g}"
+    return str(value)
+
+
+def fmt_ours(claim: dict[str, Any]) -> str:
+    """Our value; for a claim on several seeds, the mean, the range and how many seeds meet the criterion."""
+    seeds = claim.get("seeds")
+    if not seeds:
+        return fmt(claim["ours"])
+    spread = claim.get("spread")
+    text = fmt(claim["ours"]) + (f" [{fmt(spread[0])}–{fmt(spread[1])}]" if spread else "")
+    meeting = claim.get("seeds_meeting")
+    return text + (f", {meeting}/{len(seeds)} seeds meet it" if meeting is not None else f", {len(seeds)} seeds")
 
 
 # ---------------------------------------------------------------- the JSON that results/ holds
@@ -166,6 +213,9 @@ CLAIM_SCHEMA = {
         "criterion": {"type": "string", "minLength": 1},
         "verdict": {"enum": list(VERDICTS)},
         "note": {"type": "string"},
+        "seeds": {"type": "array", "items": _VALUE, "minItems": 1},
+        "spread": {"type": ["array", "null"], "items": {"type": "number"}, "minItems": 2, "maxItems": 2},
+        "seeds_meeting": {"type": ["integer", "null"], "minimum": 0},
     },
     "additionalProperties": False,
 }

@@ -13,22 +13,12 @@ from pathlib import Path
 from typing import Any
 
 from ftscope.book import gate
-from ftscope.book.claims import validate_result
+from ftscope.book.claims import fmt, fmt_ours, validate_result
 from ftscope.book.runner import installed_versions, load_result, notebook_names, publish, state
 from ftscope.config import check_preset
 from ftscope.paths import Project
 
 VERDICT_MARK = {"reproduced": "✅ reproduced", "not reproduced": "❌ not reproduced", "failed": "⚠️ failed"}
-
-
-def fmt(value: Any) -> str:
-    if value is None:
-        return "–"
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, float):
-        return f"{value:.3g}"
-    return str(value)
 
 
 def _cell(text: Any) -> str:
@@ -65,7 +55,7 @@ def scorecard_markdown(project: Project, preset: str) -> str:
         chapter = f"{{doc}}`{r['chapter']} </book/chapters/{r['chapter']}>`"
         lines.append("| " + " | ".join([
             chapter, f"`{r['id']}`", _cell(f"{r['paper']}, {r['reference']}"), _cell(r["statement"]),
-            _cell(r["paper_value"]), _cell(r["ours"]), _cell(r["criterion"]),
+            _cell(r["paper_value"]), _cell(fmt_ours(r)), _cell(r["criterion"]),
             VERDICT_MARK[r["verdict"]], _cell(r.get("note", "")),
         ]) + " |")
     if not rows:
@@ -136,7 +126,7 @@ def claims_report(project: Project, preset: str, strict: bool, echo=print, write
     rows = [c for d in docs.values() for c in d["claims"]]
     width = max([len(r["id"]) for r in rows] + [5])
     for r in rows:
-        echo(f"{r['verdict']:<15} {r['id']:<{width}} ours={fmt(r['ours']):<8} paper={fmt(r['paper_value']):<8} "
+        echo(f"{r['verdict']:<15} {r['id']:<{width}} ours={fmt_ours(r):<8} paper={fmt(r['paper_value']):<8} "
              f"[{r['criterion']}] {r['chapter']} ({r['reference']})")
     missing = [n for n in notebook_names(project) if n not in docs]
     failed = [r["id"] for r in rows if r["verdict"] == "failed"]

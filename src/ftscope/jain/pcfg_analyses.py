@@ -222,6 +222,15 @@ def cell(means: pd.DataFrame, prior: str, lr: str, c_tr: float, col: str) -> flo
     return float(means.loc[(prior, lr, c_tr), col])
 
 
+def seed_values(grid: Grid, prior: str, lr: str, c_tr: float, col: str) -> float | list[float]:
+    """A cell's value per fine-tuning seed (a list, for a claim on seeds) when it ran on several, else
+    its one value."""
+    runs = grid.runs
+    rows = runs[(runs.prior == prior) & (runs.lr == lr) & (runs.c_tr == c_tr)].sort_values("seed")
+    values = [float(v) for v in rows[col]]
+    return values if len(values) > 1 else values[0]
+
+
 def spread(grid: Grid) -> pd.DataFrame:
     """Mean and range over seeds of the cells fine-tuned with more than one seed."""
     agg = grid.runs.groupby(["prior", "lr", "c_tr"], sort=False).agg(
