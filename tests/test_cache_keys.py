@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 import torch
@@ -58,8 +59,7 @@ def perturbed(cfg, field):
 
 
 def key(cell) -> str:
-    name, spec, build = cell
-    return f"{name}-{spec_hash(spec, train_fn=build)}"
+    return cell.path(Project(Path("/nonexistent"))).name
 
 
 def assert_every_read_field_is_in_the_key(cfg, make_cell, build_reads):
@@ -76,21 +76,20 @@ PCFG = dict(window=16, n_layers=1, n_heads=2, d_model=16, pretrain_steps=3, pret
 def test_pcfg_pretraining_key_covers_every_field_and_constant_it_reads(monkeypatch):
     cfg = PcfgConfig.from_preset("smoke", **PCFG)
     rec, reads = recording(cfg)
-    _, _, build = pcfg_training._pretrain_cell(rec, "low", 0)
-    build()  # every field read, making the cell or building it, must be in the key
+    pcfg_training.pretrain_cell(rec, "low", 0).build()  # every field read making or building the cell
     assert {"pretrain_steps", "d_model", "window", "pretrain_lr", "betas"} <= reads
-    assert_every_read_field_is_in_the_key(cfg, lambda c: pcfg_training._pretrain_cell(c, "low", 0), reads)
+    assert_every_read_field_is_in_the_key(cfg, lambda c: pcfg_training.pretrain_cell(c, "low", 0), reads)
     # fields the pretraining does not read (fine-tuning, probes) leave its key alone
-    same = key(pcfg_training._pretrain_cell(cfg, "low", 0))
-    assert key(pcfg_training._pretrain_cell(cfg.replace(ft_steps=7, probe_lr=0.5), "low", 0)) == same
-    assert key(pcfg_training._pretrain_cell(cfg, "medium", 0)) != same
-    assert key(pcfg_training._pretrain_cell(cfg, "low", 1)) != same
+    same = key(pcfg_training.pretrain_cell(cfg, "low", 0))
+    assert key(pcfg_training.pretrain_cell(cfg.replace(ft_steps=7, probe_lr=0.5), "low", 0)) == same
+    assert key(pcfg_training.pretrain_cell(cfg, "medium", 0)) != same
+    assert key(pcfg_training.pretrain_cell(cfg, "low", 1)) != same
     # a constant the builder reaches (the grammar's terminals), and an analysis it does not
     monkeypatch.setattr("ftscope.jain.pcfg.TERMINALS", ("a", "b", "d"))
-    assert key(pcfg_training._pretrain_cell(cfg, "low", 0)) != same
+    assert key(pcfg_training.pretrain_cell(cfg, "low", 0)) != same
     monkeypatch.undo()
     monkeypatch.setattr("ftscope.jain.figures.table3", lambda *a: None)
-    assert key(pcfg_training._pretrain_cell(cfg, "low", 0)) == same
+    assert key(pcfg_training.pretrain_cell(cfg, "low", 0)) == same
 
 
 @pytest.fixture(scope="module")
@@ -108,24 +107,23 @@ def horn_setup(tmp_path_factory):
 def test_horn_base_key_covers_its_fields_and_corpora(horn_setup, monkeypatch):
     cfg, corpora = horn_setup
     rec, reads = recording(cfg)
-    _, _, build = horn_training._base_cell(rec, corpora, 0)
-    build()  # every field read, making the cell or building it, must be in the key
+    horn_training.base_cell(rec, corpora, 0).build()  # every field read making or building the cell
     assert {"base_lr", "base_batch", "n_ctx", "d_model"} <= reads
-    assert_every_read_field_is_in_the_key(cfg, lambda c: horn_training._base_cell(c, corpora, 0), reads)
-    same = key(horn_training._base_cell(cfg, corpora, 0))
-    assert key(horn_training._base_cell(cfg.replace(ft_lr=0.5, sae_l1=9.0), corpora, 0)) == same
+    assert_every_read_field_is_in_the_key(cfg, lambda c: horn_training.base_cell(c, corpora, 0), reads)
+    same = key(horn_training.base_cell(cfg, corpora, 0))
+    assert key(horn_training.base_cell(cfg.replace(ft_lr=0.5, sae_l1=9.0), corpora, 0)) == same
     # the corpora the base trains on (the stale-checkpoint bug of the hand-written key)
     monkeypatch.setattr(horn_training, "BASE_CORPORA", ("english",))
-    assert key(horn_training._base_cell(cfg, corpora, 0)) != same
+    assert key(horn_training.base_cell(cfg, corpora, 0)) != same
 
 
 def test_horn_finetune_key_follows_its_base(horn_setup):
     cfg, corpora = horn_setup
-    same = key(horn_training._finetune_cell(cfg, corpora, "lua", 0, None))
-    assert key(horn_training._finetune_cell(cfg, corpora, "stories", 0, None)) != same
-    assert key(horn_training._finetune_cell(cfg.replace(ft_lr=0.5), corpora, "lua", 0, None)) != same
-    assert key(horn_training._finetune_cell(cfg.replace(base_lr=0.5), corpora, "lua", 0, None)) != same
-    assert key(horn_training._finetune_cell(cfg.replace(base_wd=0.5), corpora, "lua", 0, None)) != same
+    same = key(horn_training.finetune_cell(cfg, corpora, "lua", 0))
+    assert key(horn_training.finetune_cell(cfg, corpora, "stories", 0)) != same
+    assert key(horn_training.finetune_cell(cfg.replace(ft_lr=0.5), corpora, "lua", 0)) != same
+    assert key(horn_training.finetune_cell(cfg.replace(base_lr=0.5), corpora, "lua", 0)) != same
+    assert key(horn_training.finetune_cell(cfg.replace(base_wd=0.5), corpora, "lua", 0)) != same
 
 
 def test_key_covers_library_versions(monkeypatch):
@@ -136,19 +134,18 @@ def test_key_covers_library_versions(monkeypatch):
 
 def test_code_parts_are_stable_and_reach_closures_and_constants():
     cfg = PcfgConfig.from_preset("smoke", **PCFG)
-    name, spec, build = pcfg_training._pretrain_cell(cfg, "low", 0)
-    parts = dict(code_parts(build))
+    cell = pcfg_training.pretrain_cell(cfg, "low", 0)
+    parts = dict(code_parts(cell.build))
     assert "function ftscope.jain.pcfg_training._pretrain" in parts  # through the lambda's globals
     assert "class ftscope.jain.pcfg_training.PcfgConfig" in parts  # through the closure's config
     assert "module ftscope.train.models" in parts and "constant ftscope.jain.pcfg.TERMINALS" in parts
     assert not any(p.startswith(("module ftscope.book", "module ftscope.jain.figures")) for p in parts)
     code = ("import sys; sys.path[:0] = ['tests']; from test_cache_keys import PCFG; "
-            "from ftscope.jain.pcfg_training import PcfgConfig, _pretrain_cell; "
-            "from ftscope.train.checkpoints import spec_hash; "
-            "n, s, b = _pretrain_cell(PcfgConfig.from_preset('smoke', **PCFG), 'low', 0); print(spec_hash(s, train_fn=b))")
+            "from ftscope.jain.pcfg_training import PcfgConfig, pretrain_cell; "
+            "print(pretrain_cell(PcfgConfig.from_preset('smoke', **PCFG), 'low', 0).spec_key())")
     seen = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                            env={"PYTHONHASHSEED": str(s), "PATH": ""}).stdout for s in (1, 2)}
-    assert seen == {spec_hash(spec, train_fn=build) + "\n"}
+    assert seen == {cell.spec_key() + "\n"}
 
 
 def test_a_corrupt_checkpoint_is_reported_moved_aside_and_rebuilt(tmp_path):
@@ -204,3 +201,19 @@ def test_a_corrupt_results_file_is_moved_aside_and_the_notebook_runs_again(tmp_p
     assert "unreadable" in lines[0]
     path.write_text(json.dumps({"ok": 1}))
     assert runner.load_result(project, "smoke", "toy") == {"ok": 1}
+
+
+def test_a_cell_builds_once_and_its_key_follows_its_dependencies(tmp_path):
+    from ftscope.train.cells import Cell
+
+    project, built = Project(tmp_path), []
+    base = Cell("base", {"lr": 1.0}, lambda: built.append("base") or {"w": torch.zeros(1)})
+    ft = Cell("ft", {"lr": 0.1}, lambda: built.append("ft") or {"w": base.get(project)[0]["w"] + 1}, deps=(base,))
+    assert not ft.is_cached(project)
+    state, cached = ft.get(project, echo=lambda *_: None)
+    assert not cached and built == ["ft", "base"] and state["w"].item() == 1.0
+    assert ft.is_cached(project) and base.is_cached(project)
+    assert ft.get(project, echo=lambda *_: None)[1] and built == ["ft", "base"]
+    other_base = Cell("base", {"lr": 2.0}, base.build)
+    moved = Cell("ft", {"lr": 0.1}, ft.build, deps=(other_base,))
+    assert moved.path(project) != ft.path(project) and moved.spec_key() == ft.spec_key()

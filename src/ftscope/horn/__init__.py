@@ -17,7 +17,7 @@ _EXPORTS = {
     **dict.fromkeys(["HornConfig", "Corpora", "load_corpora", "block_sampler", "eval_blocks", "sae_rows", "DOMAINS",
                      "BASE_CORPORA", "CORPORA", "MIXTURES", "STORY_SAMPLE", "TOKEN_EXAMPLES", "corpus_table",
                      "story_sample", "tokenization"], "setup"),
-    **dict.fromkeys(["pretrained_base", "finetuned", "finetunes", "evaluate", "build", "base_steps", "ft_steps",
+    **dict.fromkeys(["base_cell", "finetune_cell", "pretrained_base", "finetuned", "finetunes", "evaluate", "build", "base_steps", "ft_steps",
                      "lm_loss", "trained_parameters", "model_table", "loss_curves"], "training"),
     **dict.fromkeys(["BASE_DOMAIN", "validation_sets", "accuracies", "accuracy_table", "gains", "lies_between",
                      "instruction_following"], "evaluation"),

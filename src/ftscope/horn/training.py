@@ -21,7 +21,7 @@ from ftscope.config import ConfigError
 from ftscope.horn.setup import BASE_CORPORA, DOMAINS, Corpora, HornConfig, block_sampler
 from ftscope.train import loop as training
 from ftscope.train import models
-from ftscope.train.checkpoints import cached_state, checkpoint_path
+from ftscope.train.cells import Cell
 from ftscope.train.loop import OptimConfig, TrainLog, train
 
 
@@ -69,8 +69,8 @@ def _spec(cfg: HornConfig, corpora: Corpora, **extra) -> dict[str, Any]:
     return {"model": cfg.model_fields(), "tokens": corpora.digest, **extra}
 
 
-def _base_cell(cfg: HornConfig, corpora: Corpora, seed: int, device="cpu"):
-    """The base model's checkpoint: ``(name, spec, build)`` for ``cached_state``."""
+def base_cell(cfg: HornConfig, corpora: Corpora, seed: int, device="cpu") -> Cell:
+    """The base model's training cell (English + Python)."""
     steps = base_steps(cfg, corpora)
     optim = OptimConfig(lr=cfg.base_lr, betas=cfg.betas, weight_decay=cfg.base_wd, warmup=cfg.base_warmup,
                         final_lr_ratio=0.0)
@@ -84,43 +84,43 @@ def _base_cell(cfg: HornConfig, corpora: Corpora, seed: int, device="cpu"):
                     log_every=max(1, steps // 100), desc="base")
         return training.checkpoint_state(model, log)
 
-    return "horn-base", spec, run
+    return Cell("horn-base", spec, run)
+
+
+def finetune_cell(cfg: HornConfig, corpora: Corpora, domain: str, seed: int, device="cpu", project=None) -> Cell:
+    """A fine-tune's training cell: it starts from the base cell's weights and depends on it."""
+    if domain not in DOMAINS:
+        raise ConfigError(f"unknown domain {domain!r}; valid choices: {', '.join(map(repr, DOMAINS))}")
+    base = base_cell(cfg, corpora, seed, device)
+    steps = ft_steps(cfg, corpora, domain)
+    optim = OptimConfig(lr=cfg.ft_lr, betas=cfg.betas, weight_decay=cfg.ft_wd,
+                        warmup=min(cfg.ft_warmup_steps / steps, cfg.ft_warmup_cap), final_lr_ratio=0.0)
+    spec = _spec(cfg, corpora, stage=f"ft-{domain}", seed=seed, steps=steps, batch=cfg.ft_batch, optim=optim.__dict__)
+
+    def run():
+        model = _loaded(cfg, base.get(project)[0], device)
+        sample = block_sampler([corpora.streams[domain]["train"]], cfg.n_ctx, cfg.ft_batch)
+        log = train(model, sample, lm_loss, steps, optim, rng=np.random.default_rng(seed + 1), device=device,
+                    log_every=max(1, steps // 100), desc=f"fine-tune {domain}")
+        return training.checkpoint_state(model, log)
+
+    return Cell(f"horn-ft-{domain}", spec, run, deps=(base,))
+
+
+def _loaded(cfg: HornConfig, state: dict, device):
+    return training.load_trained(build(cfg, 0), state["model"], device)
 
 
 def pretrained_base(cfg: HornConfig, corpora: Corpora, seed: int, device="cpu", project=None):
     """The base model (English + Python); ``(model, log, was_cached)``."""
-    name, spec, run = _base_cell(cfg, corpora, seed, device)
-    state, cached = cached_state(name, spec, run, project=project)
-    return training.load_trained(build(cfg, 0), state["model"], device), TrainLog(**state["log"]), cached
-
-
-def _finetune_cell(cfg: HornConfig, corpora: Corpora, domain: str, seed: int, base, device="cpu", project=None):
-    """A fine-tune's checkpoint: ``(name, spec, build)``; the build trains ``base`` in place. The key
-    includes the base checkpoint's: a new base means new fine-tunes."""
-    steps = ft_steps(cfg, corpora, domain)
-    optim = OptimConfig(lr=cfg.ft_lr, betas=cfg.betas, weight_decay=cfg.ft_wd,
-                        warmup=min(cfg.ft_warmup_steps / steps, cfg.ft_warmup_cap), final_lr_ratio=0.0)
-    base_name, base_spec, base_run = _base_cell(cfg, corpora, seed, device)
-    base_key = checkpoint_path(base_name, base_spec, project=project, train_fn=base_run).name
-    spec = _spec(cfg, corpora, stage=f"ft-{domain}", seed=seed, steps=steps, batch=cfg.ft_batch,
-                 optim=optim.__dict__, base=base_key)
-
-    def run():
-        sample = block_sampler([corpora.streams[domain]["train"]], cfg.n_ctx, cfg.ft_batch)
-        log = train(base, sample, lm_loss, steps, optim, rng=np.random.default_rng(seed + 1), device=device,
-                    log_every=max(1, steps // 100), desc=f"fine-tune {domain}")
-        return training.checkpoint_state(base, log)
-
-    return f"horn-ft-{domain}", spec, run
+    state, cached = base_cell(cfg, corpora, seed, device).get(project)
+    return _loaded(cfg, state, device), TrainLog(**state["log"]), cached
 
 
 def finetuned(cfg: HornConfig, corpora: Corpora, domain: str, seed: int, device="cpu", project=None):
     """The base model fine-tuned on one domain (``lua`` or ``stories``); ``(model, log, was_cached)``."""
-    if domain not in DOMAINS:
-        raise ConfigError(f"unknown domain {domain!r}; valid choices: {', '.join(map(repr, DOMAINS))}")
-    base, _, _ = pretrained_base(cfg, corpora, seed, device, project)
-    state, cached = cached_state(*_finetune_cell(cfg, corpora, domain, seed, base, device, project), project=project)
-    return training.load_trained(build(cfg, 0), state["model"], device), TrainLog(**state["log"]), cached
+    state, cached = finetune_cell(cfg, corpora, domain, seed, device, project).get(project)
+    return _loaded(cfg, state, device), TrainLog(**state["log"]), cached
 
 
 def finetunes(cfg: HornConfig, corpora: Corpora, seed: int, device="cpu"):

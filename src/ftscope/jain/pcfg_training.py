@@ -31,7 +31,7 @@ from ftscope.jain.pcfg import FAMILIES, PRIORS, TERMINALS, Batch, CounterBatch, 
 from ftscope.train import loop as training
 from ftscope.train import models
 from ftscope.train.answers import AnswerTests, accuracy, answer_loss, finetune
-from ftscope.train.checkpoints import cached_state
+from ftscope.train.cells import Cell
 from ftscope.train.loop import OptimConfig, TrainLog, train
 
 
@@ -193,18 +193,18 @@ PRETRAIN_FIELDS = ("window", "count_span", "occurrence", "n_layers", "n_heads", 
                    "pretrain_batch", "pretrain_lr", "pretrain_warmup", "weight_decay", "betas", "final_lr_ratio")
 
 
-def _pretrain_cell(cfg: PcfgConfig, prior: str, seed: int, device="cpu"):
-    """The pretraining checkpoint: ``(name, spec, build)`` for ``cached_state``."""
+def pretrain_cell(cfg: PcfgConfig, prior: str, seed: int, device="cpu") -> Cell:
+    """The training cell of one pretraining (prior, seed)."""
     spec = {"task": "pcfg-pretrain", "prior": prior, "seed": seed,
             **{f: getattr(cfg, f) for f in PRETRAIN_FIELDS}, "model": cfg.model_spec()}
-    return f"pcfg-{prior}-s{seed}", spec, lambda: _pretrain(cfg, prior, seed, device)
+    return Cell(f"pcfg-{prior}-s{seed}", spec, lambda: _pretrain(cfg, prior, seed, device))
 
 
 def pretrained(cfg: PcfgConfig, prior: str, seed: int, device="cpu", *, project=None, echo=print):
     """``(model, log, was_cached)``: the model pretrained with ``prior`` and ``seed``, from the
     checkpoint cache when this exact configuration was trained before (on any device)."""
     pcfg.operand_prior(prior)  # unknown names fail here, before any compute
-    state, was_cached = cached_state(*_pretrain_cell(cfg, prior, seed, device), project=project, echo=echo)
+    state, was_cached = pretrain_cell(cfg, prior, seed, device).get(project, echo)
     model = training.load_trained(build_model(cfg, seed, "cpu"), state["model"], device)
     return model, TrainLog(**state["log"]), was_cached
 

@@ -1,5 +1,6 @@
 """Training: the one loop (``train`` with ``OptimConfig``, ``TrainLog``), answer-at-one-position
-losses and fine-tuning (``answers``), the checkpoint cache, the model builders and seeding."""
+losses and fine-tuning (``answers``), the checkpoint cache and training cells, the model builders
+and seeding."""
 
 from ftscope._exports import lazy_exports
 
@@ -8,10 +9,11 @@ _EXPORTS = {
                      "to_device", "checkpoint_state", "load_trained", "log_steps"], "loop"),
     **dict.fromkeys(["AnswerBatch", "AnswerTests", "accuracy", "answer_logits", "answer_loss", "answer_scores",
                      "finetune", "labels_of"], "answers"),
-    **dict.fromkeys(["cached_state", "checkpoint_path", "spec_hash"], "checkpoints"),
+    **dict.fromkeys(["cached_state", "checkpoint_path", "spec_hash", "code_digest", "code_parts"], "checkpoints"),
+    "Cell": "cells",
     **dict.fromkeys(["mingpt", "mistral"], "models"),
     "seed_everything": "seeding",
-    **dict.fromkeys(["loop", "answers", "checkpoints", "models", "seeding"], ""),
+    **dict.fromkeys(["loop", "answers", "checkpoints", "cells", "models", "seeding"], ""),
 }
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 __all__ = sorted(_EXPORTS)
