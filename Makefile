@@ -24,7 +24,7 @@ run: $(STAMP) data         ## execute the notebooks with papermill (skips unchan
 build: $(STAMP)            ## render _build/html from the executed notebooks; warnings are errors
 	$(BIN)/ftscope build --preset $(PRESET)
 
-claims: $(STAMP)           ## print the scorecard; fails if a claim could not be evaluated
+claims: $(STAMP)           ## print the scorecard; fails if a claim failed or a verdict differs from book/expected
 	$(BIN)/ftscope claims --preset $(PRESET) --strict
 
 status: $(STAMP)           ## each notebook's last duration, device, preset and cache state
