@@ -143,7 +143,8 @@ def claims_report(project: Project, preset: str, strict: bool, echo=print, write
     if expected is None:
         echo(f"no expected verdicts at {preset} ({gate.expected_path(project, preset).relative_to(project.root)})")
     elif not changed:
-        echo(f"every verdict as expected at {preset}")
+        echo(f"every verdict as expected at {preset}"
+             + (f" ({len(notices)} fragile claim(s) flipped, listed above)" if notices else ""))
     reasons = ([f"claims failed: {', '.join(failed)}"] if failed else []) + (
         [f"notebooks without results: {', '.join(missing)}"] if missing else []) + (
         ["verdicts differ from the expectation:\n  " + "\n  ".join(changed)] if changed else [])
