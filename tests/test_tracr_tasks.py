@@ -54,14 +54,18 @@ def test_config_rejects_inconsistent_choices():
         TracrConfig.from_preset("ci", counter_c_trs=(0.5,))
 
 
-def test_reset_most_changed_undoes_the_largest_changes():
-    ref = torch.nn.Linear(3, 2)
-    model = torch.nn.Linear(3, 2)
+def moved_copy(shape: tuple[int, int], moves: dict[tuple[str, tuple[int, ...]], float]):
+    """A linear layer and a copy of it with ``moves[(param, index)]`` added to those weights."""
+    ref, model = torch.nn.Linear(*shape), torch.nn.Linear(*shape)
+    model.load_state_dict(ref.state_dict())
     with torch.no_grad():
-        model.weight.copy_(ref.weight)
-        model.bias.copy_(ref.bias)
-        model.weight[1, 2] += 5.0
-        model.bias[0] += 1.0
+        for (name, index), delta in moves.items():
+            getattr(model, name)[index] += delta
+    return ref, model
+
+
+def test_reset_most_changed_undoes_the_largest_changes():
+    ref, model = moved_copy((3, 2), {("weight", (1, 2)): 5.0, ("bias", (0,)): 1.0})
     back = reset_most_changed(model, ref, 1)
     assert torch.equal(back.weight, ref.weight) and not torch.equal(back.bias, ref.bias)
     assert torch.equal(reset_most_changed(model, ref, 2).bias, ref.bias)
@@ -130,15 +134,9 @@ def test_max_id_batch_labels_are_the_ranked_letters_and_correlated_rows_are_spac
 
 
 def test_changed_weights_counts_exactly_the_weights_moved_past_the_threshold():
-    ref = torch.nn.Linear(4, 3)
-    model = torch.nn.Linear(4, 3)
-    with torch.no_grad():
-        model.weight.copy_(ref.weight)
-        model.bias.copy_(ref.bias)
-        model.weight[0, 0] += 0.5
-        model.weight[2, 3] -= 0.2
-        model.weight[1, 1] += 0.05  # below the threshold
-        model.bias[1] += 0.11
+    ref, model = moved_copy((4, 3), {("weight", (0, 0)): 0.5, ("weight", (2, 3)): -0.2,
+                                     ("weight", (1, 1)): 0.05,  # below the threshold
+                                     ("bias", (1,)): 0.11})
     assert changed_weights(model, ref, 0.1) == {"weight": 2, "bias": 1}
     assert changed_weights(model, ref, 0.3) == {"weight": 1, "bias": 0}
     assert changed_weights(ref, ref, 0.0) == {"weight": 0, "bias": 0}

@@ -16,7 +16,8 @@ from ftscope._exports import lazy_exports
 _EXPORTS = {
     **dict.fromkeys(["TracrConfig", "TracrBatch", "counter_batch", "max_id_batch", "noisy_copy", "attention_on",
                      "selector_layer"], "compiled"),
-    **dict.fromkeys(["PcfgConfig", "pretrain_cell", "pretrained", "counter_tests", "finetune_counter", "family_accuracy"],
+    **dict.fromkeys(["PcfgConfig", "pretrain_cell", "pretrained", "counter_tests", "finetune_counter",
+                     "family_accuracy"],
                     "pcfg_training"),
     **dict.fromkeys(["Grid", "run_grid"], "grid"),
     **dict.fromkeys(["tracr", "compiled", "pcfg", "pcfg_training", "reported", "compiled_analyses", "pcfg_analyses",

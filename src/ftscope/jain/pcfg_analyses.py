@@ -29,7 +29,7 @@ from ftscope.jain.pcfg_training import (
     probe_positions,
 )
 from ftscope.progress import progress
-from ftscope.train.answers import AnswerTests, accuracy, answer_logits, answer_loss, answer_scores
+from ftscope.train.answers import AnswerTests, accuracy, answer_loss, answer_scores
 from ftscope.train.loop import log_steps
 
 LR_SYMBOL = {"large": "η_L", "medium": "η_M", "small": "η_S"}
@@ -127,15 +127,12 @@ def pretraining_facts(cfg: PcfgConfig, models: dict, acc: pd.DataFrame, rng: np.
     count_b, count_a = acc.loc["C b", list(cfg.priors)], acc.loc["C a", list(cfg.priors)]
     top = by_prior_b(cfg)[-1]
     ask_b = cfg.counter_batch(rng, 0.0, cfg.eval_samples).to(device)
-    with torch.no_grad():
-        said = answer_logits(models["low"], ask_b).argmax(-1)
     return {"count_b_top": float(count_b[top]), "top_prior": top, "count_a_min": float(count_a.min()),
             **{f"count_b_{p}": float(count_b[p]) for p in cfg.priors},
             "count_b_se": float(2 * np.sqrt(0.25 / cfg.eval_samples)), "eval_samples": cfg.eval_samples,
             "b_only_count_a": float(acc.loc["C a", "b_only"]), "b_only_count_b": float(acc.loc["C b", "b_only"]),
             "pretrain_steps": cfg.pretrain_steps, "pretrain_batch": cfg.pretrain_batch,
-            "low_b_says_a": float((said == ask_b.label_pt).float().mean()),
-            "low_b_says_b": float((said == ask_b.label_ft).float().mean()),
+            "low_b_says_a": accuracy(models["low"], ask_b, "pt"), "low_b_says_b": accuracy(models["low"], ask_b, "ft"),
             "a_equals_b": float((ask_b.label_pt == ask_b.label_ft).float().mean())}
 
 
@@ -286,7 +283,7 @@ def pruning_facts(model, pruned: pd.DataFrame, before: pd.DataFrame) -> dict:
     return {"prune_lost": lost, "prune_best_k": int(best["k"]),
             "prune_restored": float((best["acc_pt_cte0"] - at_zero) / lost) if lost > 0 else 0.0,
             "prune_best_acc": float(best["acc_pt_cte0"]), "prune_best_ft1": float(best["acc_ft_cte1"]),
-            "n_neurons": sum(int(model.cfg.d_mlp) for _ in range(model.cfg.n_layers))}
+            "n_neurons": model.cfg.d_mlp * model.cfg.n_layers}
 
 
 def probe_sweep(cfg: PcfgConfig, base: dict, tuned: dict, tests: AnswerTests, seed: int, device) -> pd.DataFrame:
