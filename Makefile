@@ -11,10 +11,11 @@ VENV   ?= .venv
 # torch first and alone: on a CPU machine this pin is the local CPU build; pip would
 # otherwise resolve torch through transformer-lens and fetch a multi-GB CUDA build.
 TORCH  ?= torch==2.13.0
+PIP    ?= pip==26.3
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.ftscope-installed
 
-.PHONY: book run build claims status test lint data clean
+.PHONY: book run build claims status test lint data lock clean
 
 book: run build            ## execute every notebook at PRESET (cached), then render the book
 
@@ -39,12 +40,24 @@ lint: $(STAMP)
 data: $(STAMP)             ## Part III corpora (python, lua, english, stories) into data/<corpus>/, each with a manifest.json
 	$(BIN)/ftscope data fetch
 
-$(STAMP): pyproject.toml
+# Everything but torch comes from requirements.lock, every file checked against its hash.
+$(STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet $(PIP)
 	$(BIN)/python -m pip install --quiet $(TORCH)
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --require-hashes --no-deps -r requirements.lock
+	$(BIN)/python -m pip install --quiet --no-deps -e .
+	$(BIN)/python -m pip check
+	$(BIN)/python -m ftscope.book.lock check
 	touch $@
+
+lock: $(STAMP)             ## re-resolve requirements.lock from pyproject.toml (newest versions today), rewrite environment.yml
+	echo '$(TORCH)' > $(VENV)/torch-pin.txt
+	CUSTOM_COMPILE_COMMAND='make lock' $(BIN)/pip-compile --quiet --upgrade --extra dev --generate-hashes \
+	  --strip-extras --no-emit-index-url --no-emit-find-links --constraint $(VENV)/torch-pin.txt \
+	  --unsafe-package torch --unsafe-package pip --unsafe-package setuptools \
+	  --output-file requirements.lock pyproject.toml
+	$(BIN)/python -m ftscope.book.lock write-env
 
 clean:                     ## remove generated files (keeps the venv and caches)
 	rm -rf _build book/chapters book/_generated results

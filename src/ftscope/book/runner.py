@@ -26,7 +26,7 @@ import tempfile
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -129,7 +129,7 @@ def load_result(project: Project, preset: str, name: str, echo=print) -> dict[st
     try:
         return json.loads(path.read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-        aside = path.with_name(f"{path.name}.corrupt-{datetime.now(timezone.utc):%Y%m%dT%H%M%S}")
+        aside = path.with_name(f"{path.name}.corrupt-{datetime.now(UTC):%Y%m%dT%H%M%S}")
         os.replace(path, aside)
         echo(f"[ftscope] {path.relative_to(project.root)} is unreadable ({type(err).__name__}); moved to "
              f"{aside.name}, the notebook will run again")
@@ -241,7 +241,7 @@ def execute_one(project: Project, name: str, params: dict[str, Any], key: str, v
             "commit": git_commit(project.root),
             "versions": versions,
             "duration_s": duration,
-            "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "finished": datetime.now(UTC).isoformat(timespec="seconds"),
             "cache_key": key,
             "config": record.get("config", {}),
         },
