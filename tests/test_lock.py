@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from ftscope.book.lock import canonical, direct_requirements, parse_lock, problems, render_environment
+from ftscope.book.lock import canonical, parse_lock, problems, render_environment
 
 ROOT = Path(__file__).resolve().parents[1]
 FILES = ("requirements.lock", "pyproject.toml", "Makefile", "environment.yml")
