@@ -10,14 +10,17 @@ from ftscope.book.claims import (
     CLAIM_SCHEMA,
     GLUE_PREFIX,
     RECORD_NAME,
+    above,
     at_least,
     at_most,
+    below,
     between,
     fmt_ours,
     is_true,
     make_claim,
     read_record,
     validate_result,
+    verdict_text,
     within,
 )
 
@@ -135,3 +138,54 @@ def test_boolean_seeds_hold_only_when_every_seed_holds_and_missing_seeds_fail():
 def test_seeded_claims_validate_against_the_results_schema():
     jsonschema.validate(seeded([0.9, 0.8], at_least(0.5)).to_dict(), CLAIM_SCHEMA)
     jsonschema.validate(seeded([True, False], is_true()).to_dict(), CLAIM_SCHEMA)
+
+
+def test_seeds_that_disagree_make_a_claim_fragile():
+    c = seeded([0.95, 0.85, 0.92], at_least(0.9))
+    assert c.fragile and c.to_dict()["fragile"] is True
+    assert verdict_text(c.to_dict()) == "reproduced, fragile (2/3 seeds meet it)"
+    assert not seeded([0.95, 0.91], at_least(0.9)).fragile and not seeded([0.5, 0.6], at_least(0.9)).fragile
+    assert "fragile" not in seeded([0.95, 0.91], at_least(0.9)).to_dict()
+
+
+def test_an_unconverged_run_makes_the_claim_inconclusive_not_a_miss():
+    c = seeded([0.2, 0.95, 0.97], at_least(0.9))
+    assert c.verdict == "not reproduced"
+    c = make_claim(id="c", chapter="ch", paper="jain2024", reference="T", statement="s", paper_value=None,
+                   ours=[0.2, 0.95, 0.97], criterion=at_least(0.9), converged=[False, True, True], note="n")
+    assert c.verdict == "inconclusive" and c.converged == [False, True, True] and not c.fragile
+    assert c.note.startswith("not converged: 2/3 runs") and c.note.endswith("; n")
+    converged = make_claim(id="c", chapter="ch", paper="jain2024", reference="T", statement="s", paper_value=None,
+                           ours=0.5, criterion=at_least(0.9), converged=True)
+    assert converged.verdict == "not reproduced" and converged.converged == [True]
+    why = make_claim(id="c", chapter="ch", paper="jain2024", reference="T", statement="s", paper_value=None,
+                     ours=0.0, criterion=at_least(1.0), inconclusive="neither run reached the level")
+    assert why.verdict == "inconclusive" and why.note == "neither run reached the level"
+    broken = make_claim(id="c", chapter="ch", paper="jain2024", reference="T", statement="s", paper_value=None,
+                        ours=float("nan"), criterion=at_least(1.0), converged=False)
+    assert broken.verdict == "failed"  # something broke outranks inconclusive
+    jsonschema.validate(c.to_dict(), CLAIM_SCHEMA)
+
+
+def test_criteria_against_chance_say_where_their_number_comes_from():
+    up, down = above(0.42, 0.1), below(0.42, 0.1)
+    assert up.check(0.53) and not up.check(0.51) and up.describe() == ">= chance + 0.1 (= 0.52)"
+    assert down.check(0.31) and not down.check(0.33) and down.describe() == "<= chance - 0.1 (= 0.32)"
+    c = claim(ours=0.6, criterion=up, chance=np.float64(0.42))
+    assert c.chance == 0.42 and c.to_dict()["chance"] == 0.42 and c.verdict == "reproduced"
+    assert "chance" not in claim().to_dict()
+    jsonschema.validate(c.to_dict(), CLAIM_SCHEMA)
+
+
+def test_a_chapter_records_what_it_does_not_attempt():
+    from ftscope.book.chapter import Chapter
+    from ftscope.jain.compiled import TracrConfig
+
+    ch = Chapter("toy", TracrConfig, preset="smoke", device="cpu", seed=0)
+    ch.skip(paper="jain2024", reference="App. E.1", statement="x", why="needs y")
+    assert ch.record()["not_attempted"] == [{"paper": "jain2024", "reference": "App. E.1", "statement": "x",
+                                            "why": "needs y"}]
+    with pytest.raises(ValueError, match="say why"):
+        ch.skip(paper="jain2024", reference="E.2", statement="x", why=" ")
+    with pytest.raises(ValueError, match="valid choices"):
+        ch.skip(paper="nobody", reference="E.2", statement="x", why="y")

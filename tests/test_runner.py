@@ -69,7 +69,8 @@ def test_run_cache_hit_miss_and_determinism(toy_project):
     scorecard = (toy_project.generated / "scorecard.md").read_text()
     assert "`toy_final_loss`" in scorecard and "✅ reproduced" in scorecard
     assert "{doc}`toy_chapter </book/chapters/toy_chapter>`" in scorecard
-    assert "1 claims, 1 reproduced, 0 not reproduced, 0 failed" in scorecard
+    assert "1 claims, 1 reproduced, 0 not reproduced, 0 inconclusive, 0 failed; 0 fragile" in scorecard
+    assert "| jain2024 | 1 | 0 | 0 | 0 | 0 | 0 |" in scorecard
     status = (toy_project.generated / "status.md").read_text()
     assert "| smoke | cpu | 1 |" in status and "fresh" in status
 

@@ -13,7 +13,7 @@ import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from ftscope.book.claims import GLUE_PREFIX, RECORD_NAME, Claim, fmt_ours, make_claim
+from ftscope.book.claims import GLUE_PREFIX, PAPERS, RECORD_NAME, Claim, fmt_ours, make_claim, verdict_text
 from ftscope.config import ChapterConfig, check_device, check_preset, resolve_device
 
 
@@ -39,6 +39,7 @@ class Chapter:
 
         self.rng = seed_everything(seed)
         self.claims: list[Claim] = []
+        self.not_attempted: list[dict[str, str]] = []
 
     def glue(self, name: str, value: Any, display: bool = False) -> Any:
         """Glue a number for the prose (``{glue:text}`name:.2f```)."""
@@ -74,6 +75,14 @@ class Chapter:
             self.glue(f"{claim.id}_paper", claim.paper_value)
         return claim
 
+    def skip(self, *, paper: str, reference: str, statement: str, why: str) -> None:
+        """Record a result of the paper this chapter does not attempt, and why (the scorecard lists it)."""
+        if paper not in PAPERS:
+            raise ValueError(f"unknown paper {paper!r}; valid choices: {', '.join(PAPERS)}")
+        if not why.strip():
+            raise ValueError(f"say why {reference} is not attempted")
+        self.not_attempted.append({"paper": paper, "reference": reference, "statement": statement, "why": why})
+
     def record(self) -> dict[str, Any]:
         return {
             "chapter": self.name,
@@ -82,13 +91,15 @@ class Chapter:
             "seed": self.seed,
             "config": self.cfg.to_dict(),
             "claims": [c.to_dict() for c in self.claims],
+            "not_attempted": self.not_attempted,
         }
 
     def claims_frame(self):
         import pandas as pd
 
-        cols = ["id", "reference", "statement", "paper_value", "ours", "criterion", "verdict", "note"]
-        rows = [{**c.to_dict(), "ours": fmt_ours(c.to_dict()) if c.seeds else c.ours} for c in self.claims]
+        cols = ["id", "reference", "statement", "paper_value", "ours", "chance", "criterion", "verdict", "note"]
+        rows = [{**c.to_dict(), "ours": fmt_ours(c.to_dict()) if c.seeds else c.ours,
+                 "verdict": verdict_text(c.to_dict())} for c in self.claims]
         return pd.DataFrame(rows, columns=cols)
 
     def finish(self):

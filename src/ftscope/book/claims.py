@@ -1,14 +1,18 @@
 """The one claims API: the paper's statement and number, ours, the criterion, the verdict.
 
 A verdict is computed from the criterion, never typed: ``reproduced`` when our value meets
-it, ``not reproduced`` when it does not (an honest result, reported with a note on why), and
+it, ``not reproduced`` when it does not (an honest result, reported with a note on why),
+``inconclusive`` when the run cannot decide (a training run had not converged to its stated loss
+level, or the measurement has no answer within its budget: it is not counted as a miss), and
 ``failed`` when there is no value to judge (NaN, None: something broke). ``ftscope claims
 --strict`` fails on ``failed`` and on any verdict that differs from ``book/expected``
 (``ftscope.book.gate``).
 
 ``ours`` is one value, or one value per seed: then the claim records every seed's value, their
 mean (the value judged; for booleans, whether every seed holds), their spread (min, max) and how
-many seeds meet the criterion on their own.
+many seeds meet the criterion on their own. Seeds that disagree (some meet it, some do not) make the
+claim **fragile**, whatever the mean says. ``chance`` is the accuracy of the best constant answer on
+the same test set, recorded beside an accuracy (and used by criteria built with ``above``).
 
 A chapter's claims travel out of its executed notebook as a glue record named
 ``ftscope_record`` (a JSON text under ``application/papermill.record/text/plain``), so the
@@ -23,7 +27,7 @@ import re
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
-VERDICTS = ("reproduced", "not reproduced", "failed")
+VERDICTS = ("reproduced", "not reproduced", "inconclusive", "failed")
 PAPERS = ("jain2024", "zhang2024", "horn2024")
 RECORD_NAME = "ftscope_record"
 GLUE_PREFIX = "application/papermill.record/"
@@ -43,6 +47,7 @@ class Criterion:
 
     op: Literal["at_least", "at_most", "between", "within", "is_true", "is_false"]
     args: tuple[float, ...] = ()
+    label: str = ""  # how to describe it, where the bare number would hide where it comes from
 
     def check(self, value: Value) -> bool:
         if self.op == "is_true":
@@ -61,6 +66,8 @@ class Criterion:
         return abs(value - target) <= tol
 
     def describe(self) -> str:
+        if self.label:
+            return self.label
         a = self.args
         return {
             "at_least": lambda: f">= {a[0]:g}",
@@ -90,6 +97,18 @@ def within(target: float, tol: float) -> Criterion:
     return Criterion("within", (float(target), float(tol)))
 
 
+def above(chance: float, margin: float) -> Criterion:
+    """At least ``margin`` above the chance level (the best constant answer's accuracy)."""
+    return Criterion("at_least", (float(chance) + float(margin),),
+                     label=f">= chance + {margin:g} (= {float(chance) + float(margin):.3g})")
+
+
+def below(chance: float, margin: float) -> Criterion:
+    """At least ``margin`` below the chance level: worse than always giving the commonest answer."""
+    return Criterion("at_most", (float(chance) - float(margin),),
+                     label=f"<= chance - {margin:g} (= {float(chance) - float(margin):.3g})")
+
+
 def is_true() -> Criterion:
     return Criterion("is_true")
 
@@ -113,7 +132,9 @@ class Claim:
     seeds: list | None = None  # one value per seed, when the claim was measured on several
     spread: list | None = None  # [min, max] over the seeds (numbers only)
     seeds_meeting: int | None = None  # how many seeds meet the criterion on their own
-
+    fragile: bool = False  # the seeds disagree: some meet the criterion, some do not
+    chance: float | None = None  # the best constant answer's accuracy on the same test set
+    converged: list | None = None  # per run: whether it reached its stated loss level
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         if isinstance(d["ours"], float) and not math.isfinite(d["ours"]):
@@ -123,6 +144,11 @@ class Claim:
         else:
             for k in ("seeds", "spread", "seeds_meeting"):
                 d.pop(k)
+        for k in ("chance", "converged"):
+            if d[k] is None:
+                d.pop(k)
+        if not d["fragile"]:
+            d.pop("fragile")
         return d
 
 
@@ -165,15 +191,33 @@ def make_claim(
     ours: Value | SeedValues,
     criterion: Criterion,
     note: str = "",
+    chance: float | None = None,
+    converged: bool | list[bool] | None = None,
+    inconclusive: str = "",
 ) -> Claim:
+    """One claim. ``converged``: whether the run(s) behind ``ours`` reached their stated loss level (one
+    per run); if any did not, the verdict is ``inconclusive``. ``inconclusive``: another reason the
+    measurement cannot decide (e.g. neither run reached the level within the budget), also giving
+    ``inconclusive``; both reasons are added to the note."""
     if not re.match(ID_PATTERN, id):
         raise ValueError(f"claim id {id!r} must match {ID_PATTERN} (it is also a glue key)")
     if paper not in PAPERS:
         raise ValueError(f"unknown paper {paper!r}; valid choices: {', '.join(PAPERS)}")
     seeds = combine_seeds(ours, criterion) if isinstance(ours, (list, tuple)) else {"ours": _plain(ours)}
+    verdict = judge(seeds["ours"], criterion)
+    runs = None if converged is None else [bool(c) for c in (converged if isinstance(converged, (list, tuple))
+                                                              else [converged])]
+    reasons = ([f"not converged: {sum(runs)}/{len(runs)} runs reached the stated loss level"]
+               if runs is not None and not all(runs) else []) + ([inconclusive] if inconclusive else [])
+    if reasons and verdict != "failed":
+        verdict = "inconclusive"
+        note = "; ".join([*reasons, note] if note else reasons)
+    meeting, n = seeds.get("seeds_meeting"), len(seeds.get("seeds") or [])
+    fragile = meeting is not None and 0 < meeting < n and verdict != "inconclusive"
     return Claim(id=id, chapter=chapter, paper=paper, reference=reference, statement=statement,
-                 paper_value=paper_value, criterion=criterion.describe(), verdict=judge(seeds["ours"], criterion),
-                 note=note, **seeds)
+                 paper_value=paper_value, criterion=criterion.describe(), verdict=verdict, note=note,
+                 fragile=fragile, chance=None if chance is None else float(_plain(chance)), converged=runs,
+                 **seeds)
 
 
 def fmt(value: Any) -> str:
@@ -197,6 +241,13 @@ def fmt_ours(claim: dict[str, Any]) -> str:
     return text + (f", {meeting}/{len(seeds)} seeds meet it" if meeting is not None else f", {len(seeds)} seeds")
 
 
+def verdict_text(claim: dict[str, Any]) -> str:
+    """The verdict, with ", fragile (k/n seeds)" when the seeds disagree."""
+    if claim.get("fragile"):
+        return f"{claim['verdict']}, fragile ({claim['seeds_meeting']}/{len(claim['seeds'])} seeds meet it)"
+    return claim["verdict"]
+
+
 # ---------------------------------------------------------------- the JSON that results/ holds
 _VALUE = {"type": ["number", "boolean", "string", "null"]}
 CLAIM_SCHEMA = {
@@ -216,7 +267,18 @@ CLAIM_SCHEMA = {
         "seeds": {"type": "array", "items": _VALUE, "minItems": 1},
         "spread": {"type": ["array", "null"], "items": {"type": "number"}, "minItems": 2, "maxItems": 2},
         "seeds_meeting": {"type": ["integer", "null"], "minimum": 0},
+        "fragile": {"type": "boolean"},
+        "chance": {"type": "number"},
+        "converged": {"type": "array", "items": {"type": "boolean"}, "minItems": 1},
     },
+    "additionalProperties": False,
+}
+#: a result of the paper that no chapter attempts, and why (the scorecard lists it)
+NOT_ATTEMPTED_SCHEMA = {
+    "type": "object",
+    "required": ["paper", "reference", "statement", "why"],
+    "properties": {"paper": {"enum": list(PAPERS)}, "reference": {"type": "string", "minLength": 1},
+                   "statement": {"type": "string", "minLength": 1}, "why": {"type": "string", "minLength": 1}},
     "additionalProperties": False,
 }
 RESULT_SCHEMA = {
@@ -231,6 +293,7 @@ RESULT_SCHEMA = {
         "parameters": {"type": "object"},
         "status": {"const": "ok"},
         "claims": {"type": "array", "items": CLAIM_SCHEMA},
+        "not_attempted": {"type": "array", "items": NOT_ATTEMPTED_SCHEMA},
         "run": {
             "type": "object",
             "required": ["commit", "versions", "duration_s", "finished", "cache_key"],

@@ -18,7 +18,27 @@ from ftscope.book.runner import installed_versions, load_result, notebook_names,
 from ftscope.config import check_preset
 from ftscope.paths import Project
 
-VERDICT_MARK = {"reproduced": "✅ reproduced", "not reproduced": "❌ not reproduced", "failed": "⚠️ failed"}
+VERDICT_MARK = {"reproduced": "✅ reproduced", "not reproduced": "❌ not reproduced",
+                "inconclusive": "◻️ inconclusive", "failed": "⚠️ failed"}
+COUNT_COLUMNS = ("reproduced", "not reproduced", "inconclusive", "failed", "fragile", "not attempted")
+
+
+def _mark(claim: dict[str, Any]) -> str:
+    return VERDICT_MARK[claim["verdict"]] + (f", fragile ({claim['seeds_meeting']}/{len(claim['seeds'])} seeds)"
+                                            if claim.get("fragile") else "")
+
+
+def counts_by_paper(docs: dict[str, dict[str, Any]]) -> dict[str, dict[str, int]]:
+    """Per paper: how many claims have each verdict, how many are fragile, how many results are not attempted."""
+    out: dict[str, dict[str, int]] = {}
+    for doc in docs.values():
+        for c in doc["claims"]:
+            row = out.setdefault(c["paper"], dict.fromkeys(COUNT_COLUMNS, 0))
+            row[c["verdict"]] += 1
+            row["fragile"] += bool(c.get("fragile"))
+        for skipped in doc.get("not_attempted", []):
+            out.setdefault(skipped["paper"], dict.fromkeys(COUNT_COLUMNS, 0))["not attempted"] += 1
+    return out
 
 
 def _cell(text: Any) -> str:
@@ -41,25 +61,39 @@ def scorecard_rows(project: Project, preset: str) -> list[dict[str, Any]]:
 
 
 def scorecard_markdown(project: Project, preset: str) -> str:
-    rows = scorecard_rows(project, preset)
+    docs = results(project, preset)
+    rows = [claim for doc in docs.values() for claim in doc["claims"]]
     counts = {v: sum(r["verdict"] == v for r in rows) for v in VERDICT_MARK}
     lines = [
         f"Preset **{preset}**: {len(rows)} claims, "
         + ", ".join(f"{n} {v}" for v, n in counts.items())
-        + ".",
+        + f"; {sum(bool(r.get('fragile')) for r in rows)} fragile (seeds disagree).",
         "",
-        "| Chapter | Claim | Paper | Paper's statement | Paper | Ours | Criterion | Verdict | Notes |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| Paper | " + " | ".join(COUNT_COLUMNS) + " |",
+        "|---|" + "---|" * len(COUNT_COLUMNS),
+    ]
+    for paper, n in counts_by_paper(docs).items():
+        lines.append(f"| {paper} | " + " | ".join(str(n[k]) for k in COUNT_COLUMNS) + " |")
+    lines += [
+        "",
+        "| Chapter | Claim | Paper | Paper's statement | Paper | Ours | Chance | Criterion | Verdict | Notes |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         chapter = f"{{doc}}`{r['chapter']} </book/chapters/{r['chapter']}>`"
         lines.append("| " + " | ".join([
             chapter, f"`{r['id']}`", _cell(f"{r['paper']}, {r['reference']}"), _cell(r["statement"]),
-            _cell(r["paper_value"]), _cell(fmt_ours(r)), _cell(r["criterion"]),
-            VERDICT_MARK[r["verdict"]], _cell(r.get("note", "")),
+            _cell(r["paper_value"]), _cell(fmt_ours(r)), _cell(r.get("chance")), _cell(r["criterion"]),
+            _mark(r), _cell(r.get("note", "")),
         ]) + " |")
     if not rows:
-        lines.append("| – | – | – | no chapter has recorded a claim at this preset yet | – | – | – | – | – |")
+        lines.append("| – | – | – | no chapter has recorded a claim at this preset yet | – | – | – | – | – | – |")
+    skipped = [(doc["notebook"], s) for doc in docs.values() for s in doc.get("not_attempted", [])]
+    if skipped:
+        lines += ["", "**Not attempted** (results of the papers no chapter reproduces, and why):", "",
+                  "| Paper | Where | Result | Why not | Chapter |", "|---|---|---|---|---|"]
+        lines += [f"| {s['paper']} | {_cell(s['reference'])} | {_cell(s['statement'])} | {_cell(s['why'])} "
+                  f"| {{doc}}`{name} </book/chapters/{name}>` |" for name, s in skipped]
     return "\n".join(lines) + "\n"
 
 
@@ -127,11 +161,15 @@ def claims_report(project: Project, preset: str, strict: bool, echo=print, write
     width = max([len(r["id"]) for r in rows] + [5])
     for r in rows:
         echo(f"{r['verdict']:<15} {r['id']:<{width}} ours={fmt_ours(r):<8} paper={fmt(r['paper_value']):<8} "
-             f"[{r['criterion']}] {r['chapter']} ({r['reference']})")
+             + (f"chance={fmt(r['chance'])} " if r.get("chance") is not None else "")
+             + f"[{r['criterion']}] {r['chapter']} ({r['reference']})" + (" FRAGILE" if r.get("fragile") else ""))
     missing = [n for n in notebook_names(project) if n not in docs]
     failed = [r["id"] for r in rows if r["verdict"] == "failed"]
     counts = {v: sum(r["verdict"] == v for r in rows) for v in VERDICT_MARK}
-    echo(f"{len(rows)} claims at {preset}: " + ", ".join(f"{n} {v}" for v, n in counts.items()))
+    echo(f"{len(rows)} claims at {preset}: " + ", ".join(f"{n} {v}" for v, n in counts.items())
+         + f"; {sum(bool(r.get('fragile')) for r in rows)} fragile")
+    for paper, n in counts_by_paper(docs).items():
+        echo(f"  {paper}: " + ", ".join(f"{n[k]} {k}" for k in COUNT_COLUMNS))
     if missing:
         echo(f"no results at {preset} for: {', '.join(missing)}")
     if write_expected:

@@ -237,6 +237,7 @@ def execute_one(project: Project, name: str, params: dict[str, Any], key: str, v
         "parameters": params,
         "status": "ok",
         "claims": record["claims"],
+        "not_attempted": record.get("not_attempted", []),
         "run": {
             "commit": git_commit(project.root),
             "versions": versions,
