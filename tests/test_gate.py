@@ -79,3 +79,29 @@ def test_a_bad_expected_verdict_names_the_valid_ones(gated):
     gate.expected_path(gated, "ci").write_text("toy_chapter:\n  a: passed\n")
     with pytest.raises(ValueError, match="reproduced"):
         gate.load_expected(gated, "ci")
+
+
+def test_the_scorecard_counts_per_paper_and_lists_what_is_not_attempted(tmp_path, monkeypatch):
+    from ftscope.book import report
+
+    claims = [{"id": "a", "chapter": "c1", "paper": "jain2024", "reference": "T", "statement": "s",
+               "paper_value": None, "ours": 0.5, "criterion": ">= 0", "verdict": "reproduced", "fragile": True,
+               "seeds": [0.5, -0.1], "seeds_meeting": 1, "spread": [-0.1, 0.5]},
+              {"id": "b", "chapter": "c1", "paper": "jain2024", "reference": "T", "statement": "s",
+               "paper_value": None, "ours": 0.5, "criterion": ">= 0", "verdict": "inconclusive", "chance": 0.42,
+               "basis": "Table 3 says so"},
+              {"id": "c", "chapter": "c2", "paper": "horn2024", "reference": "T", "statement": "s",
+               "paper_value": None, "ours": 0.5, "criterion": ">= 0", "verdict": "not reproduced"}]
+    docs = {"c1": {"notebook": "c1", "claims": claims[:2],
+                   "not_attempted": [{"paper": "jain2024", "reference": "App. E.1", "statement": "x", "why": "y"}]},
+            "c2": {"notebook": "c2", "claims": claims[2:]}}
+    counts = report.counts_by_paper(docs)
+    assert counts["jain2024"] == {"reproduced": 1, "not reproduced": 0, "inconclusive": 1, "failed": 0,
+                                  "fragile": 1, "not attempted": 1}
+    assert counts["horn2024"]["not reproduced"] == 1 and counts["horn2024"]["not attempted"] == 0
+    monkeypatch.setattr(report, "results", lambda project, preset: docs)
+    md = report.scorecard_markdown(None, "ci")
+    assert "| jain2024 | 1 | 0 | 1 | 0 | 1 | 1 |" in md and "◻️ inconclusive" in md
+    assert "✅ reproduced, fragile (1/2 seeds)" in md and "| 0.42 |" in md
+    assert "| jain2024 | App. E.1 | x | y |" in md
+    assert "Table 3 says so" in report.criteria_markdown(None, "ci")

@@ -6,7 +6,9 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
+from ftscope.book.claims import make_claim
 from ftscope.instruments.revival import n_faster, revival_table
 from ftscope.jain import claims, pcfg_analyses, reported
 from ftscope.jain.grid import Grid, run_grid
@@ -18,11 +20,14 @@ class FakeChapter:
     """What the claims functions use of a ``Chapter``: its config, preset, ``claim`` and ``glue``."""
 
     def __init__(self, cfg, preset="smoke"):
-        self.cfg, self.preset, self.claims, self.glued = cfg, preset, [], {}
+        self.cfg, self.preset, self.claims, self.glued, self.skipped = cfg, preset, [], {}, []
 
     def claim(self, **kw):
         assert kw["id"] not in {c["id"] for c in self.claims}, kw["id"]
-        self.claims.append(kw)
+        self.claims.append({**kw, "verdict": make_claim(chapter="fake", **kw).verdict})
+
+    def skip(self, **kw):
+        self.skipped.append(kw)
 
     def glue(self, name, value):
         self.glued[name] = value
@@ -131,6 +136,7 @@ def test_pcfg_claims_record_each_chapters_ids():
              "probe_low_m_drops_most": True, "probe_low_m_drop": 0.2, "reft_n_faster": 2, "reft_n": 3,
              "low_slowest": False, **{f"reft_steps_{p}": 10.0 for p in cfg.priors}}
     claims.pcfg_finetuning_claims(ch, grid, facts)
+    assert [s["reference"] for s in ch.skipped] == ["App. E.1", "App. E.2", "App. E.4"]
     wrapper = [f"pcfg_wrapper_ft_cte{c}_{lr}" for lr in ("large", "medium", "small") for c in (1, 0)]
     assert ch.ids() == wrapper + ["pcfg_shortcut_avoided", "pcfg_count_a_collapse_fastest", "pcfg_prune_revives",
                                   "pcfg_probe_count_a_kept", "pcfg_probe_low_medium_drops",
@@ -150,19 +156,32 @@ def test_tracr_claims_record_each_chapters_ids():
     assert ch.claims[1]["ours"] == 0.99 and ch.claims[2]["ours"] is True
 
     ch = FakeChapter(cfg)
-    grid = pd.DataFrame([{"task": "Counter", "lr": lr, "c_tr": c, "acc_pt_cte1": 0.1, "acc_ft_cte1": 0.9,
-                          "acc_pt_cte0": 0.2, "acc_ft_cte0": 0.05} for lr, c in cfg.counter_cells])
-    facts = {"ctr1_pt_cte0_mean": 0.2, "attn_a_small_ctr1": 0.3, "attn_a_compiled": 0.4, "attn_b_medium_ctr0": 0.2,
-             "attn_a_medium_ctr0": 0.1, "sort_small": 0.95, "sort_large": 0.5, "prune_gain_one": 0.0,
-             "probe_worst_best": 0.8, "reft_n_faster": 1, "reft_n": 1}
-    claims.tracr_finetuning_claims(ch, grid, facts)
+    cells = [("Counter", lr, c) for lr, c in cfg.counter_cells] + [("Max id", lr, 0.0) for lr in cfg.max_id_lrs]
+    grid = pd.DataFrame([{"task": t, "lr": lr, "c_tr": c, "seed": s, "acc_pt_cte1": 0.1, "acc_ft_cte1": 0.9,
+                          "acc_pt_cte0": 0.2 + 0.1 * s, "acc_ft_cte0": 0.05, "chance_pt_cte1": 0.3,
+                          "chance_ft_cte1": 0.3, "chance_pt_cte0": 0.3, "chance_ft_cte0": 0.3,
+                          "converged": not (lr == cfg.counter_lrs[0] and s == 1)}
+                         for s in (0, 1) for t, lr, c in cells])
+    facts = {"prune_gain_one": 0.0, "probe_worst_but_largest": 0.8, "reft_n_faster": 1, "reft_n": 2,
+             "reft_n_undecided": 1}
+    seeds = {"attn_kept_seeds": [0.95, 0.97], "attn_moves_seeds": [0.3, -0.1], "sort_small_seeds": [0.99, 0.98],
+             "sort_large_seeds": [0.5, 0.6]}
+    claims.tracr_finetuning_claims(ch, grid, facts, seeds)
     per_lr = [f"wrapper_ft_cte{c}_lr{lr:g}".replace("-", "m").replace(".", "p") for lr in cfg.counter_lrs for c in (1, 0)]
     assert ch.ids() == per_lr + ["wrapper_pt_cte0_low", "counter_lr1e_1_ctr0_learns", "counter_attention_on_a_kept",
-                                 "counter_attention_moves_to_b", "max_id_sorting_kept_small_lr",
-                                 "max_id_sorting_distorted_large_lr", "prune_one_weight_revives",
-                                 "probe_count_a_decodable", "reft_faster_than_scratch"]
-    assert ch.claims[0]["paper_value"] == 1.0  # Table 3, η = 0.1, C_Tr = 1: 100%
-    assert ch.claims[len(per_lr) + 2]["ours"] == pytest.approx(0.75)
+                                 "counter_attention_moves_to_b", "max_id_ft_cte0_lr1em4",
+                                 "max_id_sorting_kept_small_lr", "max_id_sorting_distorted_large_lr",
+                                 "prune_one_weight_revives", "probe_count_a_decodable", "reft_faster_than_scratch"]
+    by_id = {c["id"]: c for c in ch.claims}
+    assert by_id["wrapper_ft_cte1_lr0p1"]["paper_value"] == 1.0  # Table 3, η = 0.1, C_Tr = 1: 100%
+    assert by_id["wrapper_ft_cte1_lr0p1"]["ours"] == [0.9, 0.9] and by_id["wrapper_ft_cte1_lr0p1"]["chance"] == 0.3
+    assert by_id["wrapper_ft_cte1_lr0p1"]["verdict"] == "inconclusive"  # seed 1 at η = 0.1 did not converge
+    assert by_id["wrapper_ft_cte1_lr0p01"]["verdict"] == "reproduced"
+    assert by_id["wrapper_pt_cte0_low"]["ours"] == pytest.approx([0.2, 0.3]) and by_id["wrapper_pt_cte0_low"]["converged"] == [True, False]
+    assert by_id["counter_attention_moves_to_b"]["ours"] == [0.3, -0.1]
+    assert by_id["max_id_ft_cte0_lr1em4"]["verdict"] == "not reproduced"  # 0.05 < 0.8, converged
+    assert by_id["reft_faster_than_scratch"]["verdict"] == "inconclusive"  # one η undecided by the budget
+    assert all(c["basis"] for c in ch.claims)  # every criterion is a pre-registered rule with its basis
 
 
 def test_tracr_grid_runs_every_cell_and_keeps_every_model():
@@ -172,14 +191,26 @@ def test_tracr_grid_runs_every_cell_and_keeps_every_model():
     cfg = TracrConfig.from_preset("smoke", steps=2, eval_samples=20)
     counter, max_id = ca.compiled_models(cfg, "cpu")
     tests = ca.test_sets(cfg, counter, max_id, 0, "cpu")
-    grid, models = ca.finetune_grid(cfg, counter, max_id, tests, np.random.default_rng(0), "cpu")
+    grid, models = ca.finetune_grid(cfg, counter, max_id, tests, 0, "cpu")
     cells = [("Counter", lr, c) for lr, c in cfg.counter_cells] + [("Max id", lr, 0.0) for lr in cfg.max_id_lrs]
-    assert list(zip(grid.task, grid.lr, grid.c_tr)) == cells and list(models) == cells
+    keys = [(t, lr, c, s) for t, lr, c in cells for s in range(cfg.seeds)]
+    assert sorted(zip(grid.task, grid.lr, grid.c_tr, grid.seed)) == sorted(keys) and sorted(models) == sorted(keys)
+    assert list(ca.first_seed(models)) == [k[:3] for k in models if k[3] == 0]
     scores = grid[["acc_pt_cte1", "acc_ft_cte1", "acc_pt_cte0", "acc_ft_cte0"]].values
     assert ((scores >= 0) & (scores <= 1)).all()
-    assert ca.cell(grid, cfg.counter_lrs[0], 1.0, "acc_ft_cte1") == grid.acc_ft_cte1.iloc[1]
+    lr = cfg.counter_lrs[0]
+    values = ca.seed_values(grid, lr, 1.0, "acc_ft_cte1")
+    assert len(values) == cfg.seeds and ca.cell(grid, lr, 1.0, "acc_ft_cte1") == pytest.approx(np.mean(values))
+    assert ca.seed_values(grid, lr, 1.0, "converged") == [False] * cfg.seeds  # 2 steps converge nowhere
+    chance = grid.chance_ft_cte0.iloc[0]
+    labels = tests[0].ask_ft[0.0].label_ft
+    assert chance == torch.bincount(labels).max().item() / len(labels) and 0 < chance < 1
     facts = ca.table3_facts(cfg, grid)
-    assert facts["ctr1_ft_cte1_min"] == grid[(grid.task == "Counter") & (grid.c_tr == 1.0)].acc_ft_cte1.min()
+    assert facts["n_converged"] == 0 and facts["n_runs"] == len(keys)
+    # a run's numbers depend on its seed and cell, not on what else the grid holds
+    alone, _ = ca.finetune_grid(cfg.replace(max_id_lrs=cfg.max_id_lrs[::-1]), counter, max_id, tests, 0, "cpu")
+    key = ["task", "lr", "c_tr", "seed"]
+    assert alone.sort_values(key).reset_index(drop=True).equals(grid.sort_values(key).reset_index(drop=True))
 
 
 def test_reported_holds_the_papers_numbers():

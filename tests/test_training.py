@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from ftscope.instruments.revival import first_step_reaching, revival_speedup
+from ftscope.instruments.revival import decided, first_step_reaching, n_faster, revival_speedup
 from ftscope.train.loop import (
     NonFiniteLoss,
     OptimConfig,
@@ -84,6 +84,19 @@ def test_revival_speedup_is_a_lower_bound_when_the_baseline_never_gets_there():
     assert revival_speedup(10, float("inf"), 200) == 20.0  # budget / reFT steps
     assert revival_speedup(0, 40, 200) == 40.0  # already at the level: counted as one step
     assert revival_speedup(float("inf"), 40, 200) == 0.0
+    assert math.isnan(revival_speedup(float("inf"), float("inf"), 200))  # neither: undecided, not slower
+
+
+def test_the_budget_decides_a_revival_only_when_it_can():
+    inf = float("inf")
+    assert decided(10, 40, 200) and decided(inf, 40, 200)  # both measured / reFT missed but Scr.+FT got there
+    assert not decided(inf, inf, 200)  # neither got there
+    assert decided(50, inf, 200) and not decided(150, inf, 200)  # lower bound 4x decides; 1.33x does not
+    import pandas as pd
+
+    from ftscope.instruments.revival import n_undecided
+    table = pd.DataFrame({"speed-up": [4.0, float("nan"), 1.3], "decided": [True, False, False]})
+    assert n_faster(table) == 1 and n_undecided(table) == 2
 
 
 def test_checkpoint_state_round_trips_through_load_trained():

@@ -135,6 +135,7 @@ class Claim:
     fragile: bool = False  # the seeds disagree: some meet the criterion, some do not
     chance: float | None = None  # the best constant answer's accuracy on the same test set
     converged: list | None = None  # per run: whether it reached its stated loss level
+    basis: str = ""  # why this criterion: the paper's text it was fixed from, before the run
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         if isinstance(d["ours"], float) and not math.isfinite(d["ours"]):
@@ -149,6 +150,8 @@ class Claim:
                 d.pop(k)
         if not d["fragile"]:
             d.pop("fragile")
+        if not d["basis"]:
+            d.pop("basis")
         return d
 
 
@@ -194,6 +197,7 @@ def make_claim(
     chance: float | None = None,
     converged: bool | list[bool] | None = None,
     inconclusive: str = "",
+    basis: str = "",
 ) -> Claim:
     """One claim. ``converged``: whether the run(s) behind ``ours`` reached their stated loss level (one
     per run); if any did not, the verdict is ``inconclusive``. ``inconclusive``: another reason the
@@ -217,7 +221,7 @@ def make_claim(
     return Claim(id=id, chapter=chapter, paper=paper, reference=reference, statement=statement,
                  paper_value=paper_value, criterion=criterion.describe(), verdict=verdict, note=note,
                  fragile=fragile, chance=None if chance is None else float(_plain(chance)), converged=runs,
-                 **seeds)
+                 basis=basis, **seeds)
 
 
 def fmt(value: Any) -> str:
@@ -270,6 +274,7 @@ CLAIM_SCHEMA = {
         "fragile": {"type": "boolean"},
         "chance": {"type": "number"},
         "converged": {"type": "array", "items": {"type": "boolean"}, "minItems": 1},
+        "basis": {"type": "string"},
     },
     "additionalProperties": False,
 }

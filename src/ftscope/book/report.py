@@ -119,8 +119,18 @@ def status_markdown(project: Project, preset: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+def criteria_markdown(project: Project, preset: str) -> str:
+    """Every claim's criterion and its basis (the paper's text it was fixed from), as recorded."""
+    rows = scorecard_rows(project, preset)
+    lines = ["| Chapter | Claim | Criterion | Basis |", "|---|---|---|---|"]
+    lines += [f"| {r['chapter']} | `{r['id']}` | {_cell(r['criterion'])} | {_cell(r.get('basis') or '–')} |"
+              for r in rows]
+    return "\n".join(lines) + "\n"
+
+
 def write_generated(project: Project, preset: str) -> None:
     project.generated.mkdir(parents=True, exist_ok=True)
+    (project.generated / "criteria.md").write_text(criteria_markdown(project, preset))
     (project.generated / "scorecard.md").write_text(scorecard_markdown(project, preset))
     (project.generated / "status.md").write_text(status_markdown(project, preset))
 

@@ -17,11 +17,11 @@ import torch
 from ftscope.instruments.activations import pattern_similarity, residuals
 from ftscope.instruments.probing import fit_probe
 from ftscope.instruments.pruning import changed_weights, pruning_curve, reset_most_changed
-from ftscope.instruments.revival import n_faster, revival_table
+from ftscope.instruments.revival import n_faster, n_undecided, revival_table
 from ftscope.jain.compiled import TracrConfig, attention_on, counter_batch, max_id_batch, noisy_copy, selector_layer
 from ftscope.jain.grid import run_grid
 from ftscope.jain.tracr import ANSWER_POSITION, BOS, count_tokens, max_identifier
-from ftscope.train.answers import AnswerTests, accuracy, answer_logits, answer_scores, finetune
+from ftscope.train.answers import AnswerTests, accuracy, answer_logits, answer_scores, chance_scores, finetune
 from ftscope.train.loop import log_steps, move
 
 
@@ -102,76 +102,158 @@ def test_sets(cfg: TracrConfig, counter, max_id, seed: int, device) -> tuple[Ans
     return AnswerTests.same_prompts(counter_test), AnswerTests.same_prompts(max_id_test)
 
 
-def finetune_grid(cfg: TracrConfig, counter, max_id, tests: tuple[AnswerTests, AnswerTests],
-                  rng: np.random.Generator, device):
-    """Table 3's runs: a noisy copy of each compiled model fine-tuned on O_FT, per (η, C_Tr) of
-    ``counter_cells`` for the Counter, per η of ``max_id_lrs`` (C_Tr = 0) for the Max identifier.
-    Returns the grid (task, lr, c_tr, four accuracies) and the models by (task, lr, c_tr)."""
+def job_rng(seed: int, job: dict) -> np.random.Generator:
+    """A fine-tuning run's own generator, from the chapter's seed, the run's seed and its cell: the same
+    run gets the same numbers whatever else the grid holds and in whatever order it runs."""
+    task = 0 if job["task"] == "Counter" else 1
+    return np.random.default_rng([seed, job["seed"], task, round(job["lr"] * 1e8), round(job["c_tr"] * 100)])
+
+
+def finetune_grid(cfg: TracrConfig, counter, max_id, tests: tuple[AnswerTests, AnswerTests], seed: int, device):
+    """Table 3's runs, each on ``cfg.seeds`` seeds: a noisy copy of each compiled model fine-tuned on O_FT,
+    per (η, C_Tr) of ``counter_cells`` for the Counter, per η of ``max_id_lrs`` (C_Tr = 0) for the Max
+    identifier. Returns the grid (task, lr, c_tr, seed, the four accuracies, the chance level of each,
+    the training loss of the last 10% of steps and whether it reached ``converged_loss``) and the models
+    by (task, lr, c_tr, seed)."""
     def data(task, c_tr):
         if task == "Counter":
             return lambda r: counter_batch(counter, r, cfg.batch, cfg.counter_len, c_tr)
         return lambda r: max_id_batch(max_id, r, cfg.batch, cfg.max_id_len, c_tr, cfg.max_id_k_pt, cfg.max_id_k_ft)
 
+    chance = {"Counter": chance_scores(tests[0]), "Max id": chance_scores(tests[1])}
+
     def fit(_, job):
         compiled, test = (counter, tests[0]) if job["task"] == "Counter" else (max_id, tests[1])
+        rng = job_rng(seed, job)
         model = noisy_copy(compiled.model, cfg.noise_std, rng)
-        desc = f"Counter {label(job['lr'], job['c_tr'])}" if job["task"] == "Counter" else f"Max identifier η={job['lr']:g}"
+        name = label(job["lr"], job["c_tr"]) if job["task"] == "Counter" else f"η={job['lr']:g}"
         log = finetune(model, data(job["task"], job["c_tr"]), cfg.steps, cfg.optim(job["lr"]), rng, which="ft",
-                       device=device, desc=desc)
-        return model, log, answer_scores(model, test)
+                       device=device, desc=f"{job['task']} {name} seed {job['seed']}")
+        return model, log, {**answer_scores(model, test), **chance[job["task"]], "tail_loss": log.tail_loss(),
+                            "converged": log.converged(cfg.converged_loss)}
 
-    jobs = ([{"task": "Counter", "lr": lr, "c_tr": c} for lr, c in cfg.counter_cells]
-            + [{"task": "Max id", "lr": lr, "c_tr": 0.0} for lr in cfg.max_id_lrs])
+    jobs = ([{"task": "Counter", "lr": lr, "c_tr": c, "seed": s} for s in range(cfg.seeds) for lr, c in cfg.counter_cells]
+            + [{"task": "Max id", "lr": lr, "c_tr": 0.0, "seed": s} for s in range(cfg.seeds) for lr in cfg.max_id_lrs])
     grid = run_grid(jobs, fit)
     return grid.runs, grid.models
 
 
+def first_seed(models: dict) -> dict:
+    """The models of seed 0, by (task, lr, c_tr): what the one-seed analyses (pruning, probes, reFT) read."""
+    return {key[:3]: model for key, model in models.items() if key[3] == 0}
+
+
+def _rows(grid: pd.DataFrame, lr: float, c_tr: float, task: str) -> pd.DataFrame:
+    rows = grid[(grid.task == task) & (grid.lr == lr) & (grid.c_tr == c_tr)].sort_values("seed")
+    if rows.empty:
+        raise KeyError(f"no {task} run at η={lr:g}, C_Tr={c_tr:g} in the grid")
+    return rows
+
+
 def cell(grid: pd.DataFrame, lr: float, c_tr: float, col: str, task: str = "Counter") -> float:
-    """One accuracy of the grid."""
-    row = grid[(grid.task == task) & (grid.lr == lr) & (grid.c_tr == c_tr)]
-    return float(row[col].iloc[0])
+    """One accuracy of the grid: the mean over seeds."""
+    return float(_rows(grid, lr, c_tr, task)[col].mean())
+
+
+def seed_values(grid: pd.DataFrame, lr: float, c_tr: float, col: str, task: str = "Counter") -> list:
+    """One value per seed of a cell of the grid (``converged`` gives booleans)."""
+    return [v.item() if hasattr(v, "item") else v for v in _rows(grid, lr, c_tr, task)[col]]
+
+
+def seed_means(grid: pd.DataFrame) -> pd.DataFrame:
+    """The grid averaged over seeds, one row per (task, η, C_Tr), with how many seeds converged."""
+    num = grid.drop(columns=["seed"]).groupby(["task", "lr", "c_tr"], sort=False)
+    return num.mean(numeric_only=True).assign(converged=num.converged.sum().astype(int),
+                                              seeds=num.size()).reset_index()
 
 
 def table3_facts(cfg: TracrConfig, grid: pd.DataFrame) -> dict:
-    """The Counter's Table-3 numbers the prose cites."""
-    ctr1 = grid[(grid.task == "Counter") & (grid.c_tr == 1.0)]
+    """The Counter's Table-3 numbers the prose cites (means over seeds), and the chance levels."""
+    means = seed_means(grid)
+    ctr1 = means[(means.task == "Counter") & (means.c_tr == 1.0)]
     facts = {}
     for lr in cfg.counter_lrs:
         facts[f"ft_cte1_{lr:g}"] = cell(grid, lr, 1.0, "acc_ft_cte1")
         facts[f"ft_cte0_{lr:g}"] = cell(grid, lr, 1.0, "acc_ft_cte0")
     return {**facts, "ctr1_ft_cte1_min": float(ctr1.acc_ft_cte1.min()), "ctr1_ft_cte0_max": float(ctr1.acc_ft_cte0.max()),
-            "ctr1_pt_cte0_mean": float(ctr1.acc_pt_cte0.mean()),
-            "ctr0_lr1_ft_cte0": cell(grid, cfg.counter_lrs[0], 0.0, "acc_ft_cte0")}
+            "ctr1_pt_cte0_mean": float(ctr1.acc_pt_cte0.mean()), "ctr1_pt_cte0_max": float(ctr1.acc_pt_cte0.max()),
+            "ctr0_lr1_ft_cte0": cell(grid, cfg.counter_lrs[0], 0.0, "acc_ft_cte0"),
+            "chance_counter_ft_cte0": float(grid[grid.task == "Counter"].chance_ft_cte0.iloc[0]),
+            "chance_counter_pt_cte0": float(grid[grid.task == "Counter"].chance_pt_cte0.iloc[0]),
+            "chance_max_id_ft_cte0": float(grid[grid.task == "Max id"].chance_ft_cte0.iloc[0]),
+            "n_converged": int(grid.converged.sum()), "n_runs": len(grid), "seeds": cfg.seeds,
+            "converged_loss": cfg.converged_loss}
+
+
+def table3_with_chance(grid: pd.DataFrame) -> pd.DataFrame:
+    """Table 3 as measured: per run, each accuracy's mean over seeds with its range, beside the chance level
+    (the best constant answer on the same test set)."""
+    out = {}
+    for (task, lr, c_tr), rows in grid.groupby(["task", "lr", "c_tr"], sort=False):
+        row = {}
+        for col, name in (("acc_ft_cte1", "O_FT, C_Te=1"), ("acc_ft_cte0", "O_FT, C_Te=0"),
+                          ("acc_pt_cte0", "O_PT, C_Te=0")):
+            v = rows[col]
+            row[name] = f"{v.mean():.3f} [{v.min():.3f}–{v.max():.3f}]"
+            row[f"chance: {name}"] = round(float(rows[col.replace("acc_", "chance_")].iloc[0]), 3)
+        out[f"{task} {label(lr, c_tr)}"] = row
+    return pd.DataFrame(out).T.rename_axis(f"mean [min–max] over {grid.seed.nunique()} seeds")
+
+
+def convergence_table(grid: pd.DataFrame) -> pd.DataFrame:
+    """Per cell: the training loss of the last 10% of steps, per seed, and how many seeds reached the level."""
+    table = grid.pivot_table(index=["task", "lr", "c_tr"], columns="seed", values="tail_loss", sort=False)
+    table.columns = [f"loss, seed {s}" for s in table.columns]
+    return table.assign(converged=grid.groupby(["task", "lr", "c_tr"], sort=False).converged.sum().astype(int)
+                        .astype(str) + f"/{grid.seed.nunique()}").round(4)
 
 
 def attention_tables(cfg: TracrConfig, counter, max_id, models: dict, tests: tuple[AnswerTests, AnswerTests]):
     """Fig. 10: the share of the answer position's attention on a, b and BOS in the Counter's selector
-    block, for the compiled and every fine-tuned Counter; and the Max identifier's Block-0 similarity
-    to the compiled model. Returns (layer, attention table, similarity series)."""
+    block, for the compiled and every fine-tuned Counter (one row per seed); and the Max identifier's
+    Block-0 similarity to the compiled model, per η and seed. Returns (layer, attention, similarity)."""
     batch = tests[0].ask_ft[0.0]
     layer = selector_layer(counter, batch, "a")
-    rows = [{"model": "compiled", "lr": 0.0, "c_tr": 0.0, **attention_on(counter.model, batch, layer, ("a", "b", BOS))}]
-    rows += [{"model": label(lr, c_tr), "lr": lr, "c_tr": c_tr, **attention_on(model, batch, layer, ("a", "b", BOS))}
-             for (task, lr, c_tr), model in models.items() if task == "Counter"]
-    sorting = pd.Series({f"η={lr:g}": pattern_similarity(models["Max id", lr, 0.0], max_id.model,
-                                                          tests[1].ask_ft[0.0].tokens, 0) for lr in cfg.max_id_lrs},
-                        name="Block-0 similarity to the compiled model")
-    return layer, pd.DataFrame(rows).set_index("model"), sorting
+    rows = [{"model": "compiled", "lr": 0.0, "c_tr": 0.0, "seed": 0,
+             **attention_on(counter.model, batch, layer, ("a", "b", BOS))}]
+    rows += [{"model": label(lr, c_tr), "lr": lr, "c_tr": c_tr, "seed": s,
+              **attention_on(model, batch, layer, ("a", "b", BOS))}
+             for (task, lr, c_tr, s), model in models.items() if task == "Counter"]
+    sorting = pd.DataFrame([{"η": f"η={lr:g}", "seed": s,
+                             "similarity": pattern_similarity(model, max_id.model, tests[1].ask_ft[0.0].tokens, 0)}
+                            for (task, lr, _, s), model in models.items() if task == "Max id"])
+    return layer, pd.DataFrame(rows), sorting
 
 
-def attention_facts(cfg: TracrConfig, layer: int, attention: pd.DataFrame, sorting: pd.Series) -> dict:
+def attention_facts(cfg: TracrConfig, layer: int, attention: pd.DataFrame, sorting: pd.DataFrame) -> dict:
+    """Means over seeds for the prose; per-seed lists (``*_seeds``) for the claims."""
     small, medium, large = min(cfg.counter_lrs), cfg.medium_lr, max(cfg.counter_lrs)
-    med_ctr0, large_ctr0 = attention.loc[label(medium, 0.0)], attention.loc[label(large, 0.0)]
-    return {"attn_layer": layer, "attn_a_compiled": float(attention.loc["compiled", "a"]),
-            "attn_a_small_ctr1": float(attention.loc[label(small, 1.0), "a"]),
-            "attn_b_medium_ctr0": float(med_ctr0["b"]), "attn_a_medium_ctr0": float(med_ctr0["a"]),
-            "attn_a_large_ctr0": float(large_ctr0["a"]), "attn_b_large_ctr0": float(large_ctr0["b"]),
-            "sort_small": float(sorting[f"η={min(cfg.max_id_lrs):g}"]),
-            "sort_large": float(sorting[f"η={max(cfg.max_id_lrs):g}"])}
+
+    def per_seed(lr, c_tr, col):
+        return attention[attention.model == label(lr, c_tr)].sort_values("seed")[col].tolist()
+
+    def sort_seeds(lr):
+        return sorting[sorting["η"] == f"η={lr:g}"].sort_values("seed").similarity.tolist()
+
+    compiled_a = float(attention.loc[attention.model == "compiled", "a"].iloc[0])
+    b_minus_a = [b - a for b, a in zip(per_seed(medium, 0.0, "b"), per_seed(medium, 0.0, "a"))]
+    facts = {"attn_layer": layer, "attn_a_compiled": compiled_a,
+             "attn_a_small_ctr1": float(np.mean(per_seed(small, 1.0, "a"))),
+             "attn_b_medium_ctr0": float(np.mean(per_seed(medium, 0.0, "b"))),
+             "attn_a_medium_ctr0": float(np.mean(per_seed(medium, 0.0, "a"))),
+             "attn_a_large_ctr0": float(np.mean(per_seed(large, 0.0, "a"))),
+             "attn_b_large_ctr0": float(np.mean(per_seed(large, 0.0, "b"))),
+             "sort_small": float(np.mean(sort_seeds(min(cfg.max_id_lrs)))),
+             "sort_large": float(np.mean(sort_seeds(max(cfg.max_id_lrs))))}
+    seeds = {"attn_kept_seeds": [a / compiled_a for a in per_seed(small, 1.0, "a")], "attn_moves_seeds": b_minus_a,
+             "sort_small_seeds": sort_seeds(min(cfg.max_id_lrs)), "sort_large_seeds": sort_seeds(max(cfg.max_id_lrs))}
+    return facts, seeds
 
 
 def attention_display(attention: pd.DataFrame) -> pd.DataFrame:
-    return attention[["a", "b", BOS]].rename(columns={"a": "on a", "b": "on b", BOS: "on BOS"}).round(3)
+    """The attention shares, mean over seeds (the compiled model has one)."""
+    means = attention.groupby("model", sort=False)[["a", "b", BOS]].mean()
+    return means.rename(columns={"a": "on a", "b": "on b", BOS: "on BOS"}).round(3)
 
 
 def pruning_sweep(cfg: TracrConfig, counter, models: dict, tests: AnswerTests, seed: int, device) -> pd.DataFrame:
@@ -251,6 +333,7 @@ def probe_facts(cfg: TracrConfig, probes: pd.DataFrame) -> dict:
     return {"probe_small": float(best[f"η={by_lr[0]:g} C_Tr=1"]), "probe_small2": float(best[f"η={by_lr[1]:g} C_Tr=1"]),
             "probe_large2": float(best[f"η={by_lr[-2]:g} C_Tr=1"]), "probe_large": float(best[f"η={by_lr[-1]:g} C_Tr=1"]),
             "probe_worst_best": float(best.min()),
+            "probe_worst_but_largest": float(best.drop(f"η={by_lr[-1]:g} C_Tr=1").min()),
             "probe_compiled_best": float(probes[probes.model == "compiled"].accuracy.max())}
 
 
@@ -279,6 +362,7 @@ def reft_summary(cfg: TracrConfig, reft: dict, scratch: dict) -> tuple[pd.DataFr
     and how many of those η revive at least twice as fast as Scr.+FT."""
     table = revival_table(reft, scratch, "count a", dict.fromkeys(reft, cfg.reft_level), cfg.reft_steps,
                           "fine-tuning η")
-    facts = {"reft_n_faster": n_faster(table), "reft_n": len(table), "reft_level": cfg.reft_level,
+    facts = {"reft_n_faster": n_faster(table), "reft_n": len(table), "reft_n_undecided": n_undecided(table),
+             "reft_level": cfg.reft_level,
              "reft_budget": cfg.reft_steps}
     return table.assign(**{"reFT η": table.index * cfg.reft_lr_factor}), facts

@@ -49,9 +49,13 @@ def _table3_view(frame: pd.DataFrame, scale: float) -> pd.DataFrame:
     return (out.set_index("run")[list(TRACR_COLS)] * scale).rename(columns=TRACR_COLS)
 
 
+def _seed_mean(grid: pd.DataFrame) -> pd.DataFrame:
+    return grid.groupby(["task", "lr", "c_tr"], sort=False).mean(numeric_only=True).reset_index()
+
+
 def table3(grid: pd.DataFrame, preset: str, steps: int):
-    """Our Table 3 beside the paper's (%), on our runs' rows."""
-    ours = _table3_view(grid, 100)
+    """Our Table 3 (mean over seeds) beside the paper's (%), on our runs' rows."""
+    ours = _table3_view(_seed_mean(grid), 100)
     paper = _table3_view(reported.table3(), 1).reindex(ours.index)
     return plots.paired_heatmaps(ours, paper, f"ours ({preset}, {steps} steps)",
                                  f"paper (Table 3, {reported.TRACR_FT_STEPS // 1000}K steps)",
@@ -64,7 +68,11 @@ def counter_by_c_tr(grid: pd.DataFrame):
     counter = grid[grid.task == "Counter"]
     for ax, col in zip(axes, ["acc_ft_cte0", "acc_pt_cte0"]):
         for lr, sub in counter.groupby("lr"):
-            ax.plot(sub.c_tr, sub[col], marker="o", label=f"η={lr:g}")
+            stats = sub.groupby("c_tr")[col].agg(["mean", "min", "max"])
+            ax.errorbar(stats.index, stats["mean"], yerr=[stats["mean"] - stats["min"], stats["max"] - stats["mean"]],
+                        marker="o", capsize=3, label=f"η={lr:g}")
+        ax.axhline(counter[col.replace("acc_", "chance_")].iloc[0], color="grey", ls="--", lw=1,
+                   label="chance (constant answer)")
         ax.set(title=f"{TRACR_COLS[col].replace(chr(10), ', ')} after fine-tuning", xlabel="C_Tr", ylabel="accuracy",
                ylim=(-0.03, 1.03))
     axes[0].legend()

@@ -90,7 +90,7 @@ class PcfgConfig(ChapterConfig):
         "ci": dict(window=24, n_layers=2, n_heads=4, d_model=64, pretrain_steps=1500, pretrain_batch=64,
                    ft_steps=150, ft_c_trs=(0.0, 0.8, 1.0), ft_grid="ci", ft_seeds=2, ft_evals=5,
                    eval_samples=600, prune_batch=256, probe_samples=2000, probe_steps=200, reft_steps=200,
-                   reft_evals=7),
+                   reft_evals=12),
         "paper": {},
     }
 

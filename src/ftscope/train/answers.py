@@ -86,6 +86,22 @@ class AnswerTests:
         return cls(dict(tests), dict(tests))
 
 
+def constant_chance(labels: torch.Tensor) -> float:
+    """The accuracy of the best constant answer on ``labels``: the share of its commonest label."""
+    if len(labels) == 0:
+        raise ValueError("no labels: chance is undefined on an empty test set")
+    return int(torch.bincount(labels.flatten().cpu()).max()) / labels.numel()
+
+
+def chance_scores(tests: AnswerTests) -> dict[str, float]:
+    """``chance_{ft,pt}_cte{c}``: the best constant answer's accuracy on each test set of ``answer_scores``."""
+    row = {}
+    for c_te in tests.ask_ft:
+        row[f"chance_ft_cte{c_te:g}"] = constant_chance(labels_of(tests.ask_ft[c_te], "ft"))
+        row[f"chance_pt_cte{c_te:g}"] = constant_chance(labels_of(tests.ask_pt[c_te], "pt"))
+    return row
+
+
 def answer_scores(model, tests: AnswerTests) -> dict[str, float]:
     """``acc_ft_cte{c}`` and ``acc_pt_cte{c}`` for each C_Te of ``tests`` (Tables 3 and 5's cells)."""
     row = {}

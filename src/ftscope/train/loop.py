@@ -107,6 +107,18 @@ class TrainLog:
     def final_loss(self) -> float:
         return self.rows[-1]["loss"]
 
+    def tail_loss(self, share: float = 0.1) -> float:
+        """Mean training loss over the last ``share`` of the logged steps (at least one): the level a
+        convergence gate compares with its stated threshold (one batch's loss is too noisy)."""
+        if not self.rows:
+            return float("nan")
+        n = max(1, round(len(self.rows) * share))
+        return float(np.mean([r["loss"] for r in self.rows[-n:]]))
+
+    def converged(self, level: float, share: float = 0.1) -> bool:
+        """Whether ``tail_loss(share)`` reached ``level`` (a NaN loss never does)."""
+        return bool(self.tail_loss(share) <= level)
+
     def frame(self):
         import pandas as pd
 
