@@ -221,3 +221,14 @@ def test_reported_holds_the_papers_numbers():
     assert reported.BEFORE_COUNT_B_50K == {"low": 5.17, "medium": 15.8, "high": 99.7}
     assert (reported.MODEL_LAYERS, reported.MODEL_HEADS, reported.MODEL_WIDTH, reported.WINDOW) == (6, 6, 192, 250)
     assert reported.PRUNE_ONE_WEIGHT_GAIN == 0.6
+
+
+def test_counter_figure_draws_when_every_seed_agrees():
+    """The mean of equal values can sit a rounding error below their minimum; the error bars must not fail."""
+    from ftscope.jain import figures
+
+    rows = [{"task": "Counter", "lr": lr, "c_tr": c, "seed": s, "acc_ft_cte0": 0.1, "acc_pt_cte0": 0.7,
+             "chance_ft_cte0": 0.3, "chance_pt_cte0": 0.3} for s in range(3) for lr in (0.1, 0.01) for c in (0.0, 1.0)]
+    grid = pd.DataFrame(rows)
+    grid["acc_ft_cte0"] = [0.1, 0.2 / 2, 0.3 / 3] * 4  # equal, but not bit for bit
+    assert figures.counter_by_c_tr(grid) is not None

@@ -69,7 +69,8 @@ def counter_by_c_tr(grid: pd.DataFrame):
     for ax, col in zip(axes, ["acc_ft_cte0", "acc_pt_cte0"]):
         for lr, sub in counter.groupby("lr"):
             stats = sub.groupby("c_tr")[col].agg(["mean", "min", "max"])
-            ax.errorbar(stats.index, stats["mean"], yerr=[stats["mean"] - stats["min"], stats["max"] - stats["mean"]],
+            err = [(stats["mean"] - stats["min"]).clip(lower=0), (stats["max"] - stats["mean"]).clip(lower=0)]
+            ax.errorbar(stats.index, stats["mean"], yerr=err,
                         marker="o", capsize=3, label=f"η={lr:g}")
         ax.axhline(counter[col.replace("acc_", "chance_")].iloc[0], color="grey", ls="--", lw=1,
                    label="chance (constant answer)")
