@@ -97,16 +97,27 @@ def within(target: float, tol: float) -> Criterion:
     return Criterion("within", (float(target), float(tol)))
 
 
+def _from_chance(op: Literal["at_least", "at_most"], chance: float, offset: float) -> Criterion:
+    """``op`` against chance + ``offset``, described as such (the bare number hides where it comes from)."""
+    bound = float(chance) + float(offset)
+    sign = "+" if offset >= 0 else "-"
+    return Criterion(op, (bound,), label=f"{'>=' if op == 'at_least' else '<='} chance {sign} {abs(offset):g} "
+                                         f"(= {bound:.3g})")
+
+
 def above(chance: float, margin: float) -> Criterion:
     """At least ``margin`` above the chance level (the best constant answer's accuracy)."""
-    return Criterion("at_least", (float(chance) + float(margin),),
-                     label=f">= chance + {margin:g} (= {float(chance) + float(margin):.3g})")
+    return _from_chance("at_least", chance, margin)
 
 
 def below(chance: float, margin: float) -> Criterion:
     """At least ``margin`` below the chance level: worse than always giving the commonest answer."""
-    return Criterion("at_most", (float(chance) - float(margin),),
-                     label=f"<= chance - {margin:g} (= {float(chance) - float(margin):.3g})")
+    return _from_chance("at_most", chance, -margin)
+
+
+def no_better_than_chance(chance: float, margin: float) -> Criterion:
+    """At most ``margin`` above the chance level: no better than always giving the commonest answer."""
+    return _from_chance("at_most", chance, margin)
 
 
 def is_true() -> Criterion:

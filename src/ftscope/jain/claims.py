@@ -21,6 +21,14 @@ def _sci(lr: float) -> str:
     return f"{lr:.0e}".replace("e-0", "e-")
 
 
+def _undecided(cfg, facts: dict, what: str) -> str:
+    """Why a reFT claim is inconclusive (empty when the budget decides every case)."""
+    undecided = facts.get("reft_n_undecided", 0)
+    if not undecided:
+        return ""
+    return f"the {cfg.reft_steps}-step budget decides {facts['reft_n'] - undecided} of {facts['reft_n']} {what}"
+
+
 def compiled_claims(ch, exact: pd.DataFrame) -> None:
     """Chapter 1: the compiled models are exact, and agree with tracr's own."""
     exact_rule, exact_basis = rule("compiled_exact")
@@ -93,14 +101,15 @@ def tracr_finetuning_claims(ch, grid: pd.DataFrame, facts: dict, seeds: dict) ->
                f"Max identifier fine-tuned at η={_sci(small_id)} answers the new rank (O_FT, C_Te=0)",
                float(paper[(paper.task == "Max id") & (paper.lr == small_id)].acc_ft_cte0.iloc[0]) / 100,
                small_id, 0.0, "acc_ft_cte0", task="Max id")
-    for lr, rule_name, claim_id, what in ((small_id, "max_id_sorting_kept", "max_id_sorting_kept_small_lr", "keeps"),
-                                          (large_id, "max_id_sorting_distorted", "max_id_sorting_distorted_large_lr",
-                                           "distorts")):
+    for lr, rule_name, claim_id, what, values in (
+            (small_id, "max_id_sorting_kept", "max_id_sorting_kept_small_lr", "keeps", seeds["sort_small_seeds"]),
+            (large_id, "max_id_sorting_distorted", "max_id_sorting_distorted_large_lr", "distorts",
+             seeds["sort_large_seeds"])):
         crit, basis = rule(rule_name)
         ch.claim(id=claim_id, paper="jain2024", reference="Sec. 5 / Table 3",
                  statement=f"Max identifier: fine-tuning at η={_sci(lr)} {what} the Block-0 sorting "
                            "(correlation with compiled)",
-                 paper_value=None, ours=seeds["sort_small_seeds" if lr == small_id else "sort_large_seeds"],
+                 paper_value=None, ours=values,
                  converged=seed_values(grid, lr, 0.0, "converged", "Max id"), criterion=crit, basis=basis, note=note)
     crit, basis = rule("prune_one_weight", gain=reported.PRUNE_ONE_WEIGHT_GAIN)
     ch.claim(id="prune_one_weight_revives", paper="jain2024", reference="App. G.1, Fig. 55",
@@ -115,14 +124,11 @@ def tracr_finetuning_claims(ch, grid: pd.DataFrame, facts: dict, seeds: dict) ->
              paper_value=None, ours=facts["probe_worst_but_largest"], criterion=crit, basis=basis,
              note=f"the chapter gives each η's value; {one_seed}")
     crit, basis = rule("reft_faster", share=reported.REFT_FASTER_SHARE)
-    undecided = facts["reft_n_undecided"]
     ch.claim(id="reft_faster_than_scratch", paper="jain2024", reference="Fig. 27",
              statement="reFT revives count-a at least twice as fast as Scr.+FT after fine-tuning at every η but the "
                        "largest (share of those η)",
              paper_value=reported.REFT_FASTER_SHARE, ours=facts["reft_n_faster"] / facts["reft_n"],
-             criterion=crit, basis=basis,
-             inconclusive=(f"the {cfg.reft_steps}-step budget decides {facts['reft_n'] - undecided} of "
-                           f"{facts['reft_n']} η" if undecided else ""),
+             criterion=crit, basis=basis, inconclusive=_undecided(cfg, facts, "η"),
              note=f"{cfg.reft_steps} reFT steps at {preset}; level {cfg.reft_level:.0%} count-a accuracy; {one_seed}")
 
 
@@ -195,9 +201,7 @@ def pcfg_finetuning_claims(ch, grid, facts: dict) -> None:
     ch.claim(id="pcfg_reft_faster_than_scratch", paper="jain2024", reference="Fig. 9",
              statement="reFT revives count-a at least twice as fast as Scr.+FT (share of priors)",
              paper_value=reported.REFT_FASTER_SHARE, ours=facts["reft_n_faster"] / facts["reft_n"],
-             criterion=at_least(1.0),
-             inconclusive=(f"the {cfg.reft_steps}-step budget decides {facts['reft_n'] - facts['reft_n_undecided']} "
-                           f"of {facts['reft_n']} priors" if facts.get("reft_n_undecided") else ""),
+             criterion=at_least(1.0), inconclusive=_undecided(cfg, facts, "priors"),
              note=f"{cfg.reft_steps} reFT steps at {preset}; level {cfg.reft_level:.0%} of the pretrained accuracy")
     ch.claim(id="pcfg_reft_low_prior_slowest", paper="jain2024", reference="Fig. 9",
              statement=f"Revival is slowest under the low prior (paper: ~{reported.REFT_STEPS_LOW} vs. "

@@ -236,17 +236,15 @@ def attention_facts(cfg: TracrConfig, layer: int, attention: pd.DataFrame, sorti
         return sorting[sorting["η"] == f"η={lr:g}"].sort_values("seed").similarity.tolist()
 
     compiled_a = float(attention.loc[attention.model == "compiled", "a"].iloc[0])
-    b_minus_a = [b - a for b, a in zip(per_seed(medium, 0.0, "b"), per_seed(medium, 0.0, "a"))]
-    facts = {"attn_layer": layer, "attn_a_compiled": compiled_a,
-             "attn_a_small_ctr1": float(np.mean(per_seed(small, 1.0, "a"))),
-             "attn_b_medium_ctr0": float(np.mean(per_seed(medium, 0.0, "b"))),
-             "attn_a_medium_ctr0": float(np.mean(per_seed(medium, 0.0, "a"))),
+    a_small, a_med, b_med = per_seed(small, 1.0, "a"), per_seed(medium, 0.0, "a"), per_seed(medium, 0.0, "b")
+    sort_small, sort_large = sort_seeds(min(cfg.max_id_lrs)), sort_seeds(max(cfg.max_id_lrs))
+    facts = {"attn_layer": layer, "attn_a_compiled": compiled_a, "attn_a_small_ctr1": float(np.mean(a_small)),
+             "attn_b_medium_ctr0": float(np.mean(b_med)), "attn_a_medium_ctr0": float(np.mean(a_med)),
              "attn_a_large_ctr0": float(np.mean(per_seed(large, 0.0, "a"))),
              "attn_b_large_ctr0": float(np.mean(per_seed(large, 0.0, "b"))),
-             "sort_small": float(np.mean(sort_seeds(min(cfg.max_id_lrs)))),
-             "sort_large": float(np.mean(sort_seeds(max(cfg.max_id_lrs))))}
-    seeds = {"attn_kept_seeds": [a / compiled_a for a in per_seed(small, 1.0, "a")], "attn_moves_seeds": b_minus_a,
-             "sort_small_seeds": sort_seeds(min(cfg.max_id_lrs)), "sort_large_seeds": sort_seeds(max(cfg.max_id_lrs))}
+             "sort_small": float(np.mean(sort_small)), "sort_large": float(np.mean(sort_large))}
+    seeds = {"attn_kept_seeds": [a / compiled_a for a in a_small], "attn_moves_seeds": [b - a for b, a in zip(b_med, a_med)],
+             "sort_small_seeds": sort_small, "sort_large_seeds": sort_large}
     return facts, seeds
 
 
@@ -332,7 +330,6 @@ def probe_facts(cfg: TracrConfig, probes: pd.DataFrame) -> dict:
     by_lr = sorted(cfg.counter_lrs)
     return {"probe_small": float(best[f"η={by_lr[0]:g} C_Tr=1"]), "probe_small2": float(best[f"η={by_lr[1]:g} C_Tr=1"]),
             "probe_large2": float(best[f"η={by_lr[-2]:g} C_Tr=1"]), "probe_large": float(best[f"η={by_lr[-1]:g} C_Tr=1"]),
-            "probe_worst_best": float(best.min()),
             "probe_worst_but_largest": float(best.drop(f"η={by_lr[-1]:g} C_Tr=1").min()),
             "probe_compiled_best": float(probes[probes.model == "compiled"].accuracy.max())}
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from ftscope.book.claims import Criterion, at_least, at_most, is_true
+from ftscope.book.claims import Criterion, at_least, at_most, is_true, no_better_than_chance
 
 #: margin of "no better than the constant guess": two standard errors of an accuracy near 0.3 on 1,000 samples
 CHANCE_MARGIN = 0.05
@@ -23,18 +23,13 @@ class Rule:
     basis: str
 
 
-def _no_better_than_chance(chance: float) -> Criterion:
-    return Criterion("at_most", (chance + CHANCE_MARGIN,),
-                     label=f"<= chance + {CHANCE_MARGIN:g} (= {chance + CHANCE_MARGIN:.3g})")
-
-
 RULES: dict[str, Rule] = {
     # ---------------------------------------------------------------- tracr (Sec. 5, Table 3, Figs. 10, 27, 43, 55)
     "wrapper_ft_cte1": Rule(lambda: at_least(0.9),
                             "Table 3: with C_Tr=1 every η gives O_FT 94.3-100% at C_Te=1"),
     "wrapper_ft_cte0": Rule(lambda: at_most(0.1),
                             "Table 3: with C_Tr=1 every η gives O_FT 0.2-2.2% at C_Te=0 (the wrapper)"),
-    "wrapper_pt_cte0_low": Rule(_no_better_than_chance,
+    "wrapper_pt_cte0_low": Rule(lambda chance: no_better_than_chance(chance, CHANCE_MARGIN),
                                 "Table 3 / Sec. 5: after C_Tr=1 fine-tuning the model no longer answers count(a) "
                                 "(O_PT at C_Te=0: 4.2-35.8%, mean 15.2%): no better than always giving the "
                                 "commonest count"),

@@ -11,6 +11,7 @@ from matplotlib import pyplot as plt
 from ftscope.instruments import plots
 from ftscope.jain import pcfg, reported
 from ftscope.jain.compiled import max_id_batch
+from ftscope.jain.compiled_analyses import seed_means
 from ftscope.jain.tracr import BOS
 
 TRACR_COLS = {"acc_pt_cte1": "O_PT\nC_Te=1", "acc_ft_cte1": "O_FT\nC_Te=1", "acc_pt_cte0": "O_PT\nC_Te=0",
@@ -49,13 +50,9 @@ def _table3_view(frame: pd.DataFrame, scale: float) -> pd.DataFrame:
     return (out.set_index("run")[list(TRACR_COLS)] * scale).rename(columns=TRACR_COLS)
 
 
-def _seed_mean(grid: pd.DataFrame) -> pd.DataFrame:
-    return grid.groupby(["task", "lr", "c_tr"], sort=False).mean(numeric_only=True).reset_index()
-
-
 def table3(grid: pd.DataFrame, preset: str, steps: int):
     """Our Table 3 (mean over seeds) beside the paper's (%), on our runs' rows."""
-    ours = _table3_view(_seed_mean(grid), 100)
+    ours = _table3_view(seed_means(grid), 100)
     paper = _table3_view(reported.table3(), 1).reindex(ours.index)
     return plots.paired_heatmaps(ours, paper, f"ours ({preset}, {steps} steps)",
                                  f"paper (Table 3, {reported.TRACR_FT_STEPS // 1000}K steps)",

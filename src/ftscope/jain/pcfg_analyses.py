@@ -348,6 +348,7 @@ def reft_summary(cfg: PcfgConfig, reft: dict, scratch, before: pd.DataFrame) -> 
     level = {p: cfg.reft_level * float(before.loc[p, "acc_pt_cte0"]) for p in reft}
     table = revival_table(reft, dict.fromkeys(reft, scratch), "count a", level, cfg.reft_steps, "prior")
     others = table.drop(index="low")["reFT steps"]
-    return table, {"reft_n_faster": n_faster(table), "reft_n": len(table), "reft_n_undecided": n_undecided(table), "reft_budget": cfg.reft_steps, "reft_level": cfg.reft_level,
+    return table, {"reft_n_faster": n_faster(table), "reft_n": len(table), "reft_n_undecided": n_undecided(table),
+                   "reft_budget": cfg.reft_steps, "reft_level": cfg.reft_level,
                    "low_slowest": bool(table.loc["low", "reFT steps"] >= others.max()),
                    **{f"reft_steps_{p}": float(table.loc[p, "reFT steps"]) for p in cfg.priors}}
