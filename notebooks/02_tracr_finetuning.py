@@ -87,6 +87,14 @@ tests = ca.test_sets(cfg, counter, max_id, seed, dev)  # the same test sets for 
 grid, models = ca.finetune_grid(cfg, counter, max_id, tests, seed, dev)
 ca.convergence_table(grid)
 
+# %% [markdown]
+# **A known problem with this level** (see the book's criteria page): tracr's compiled models
+# have nearly flat output logits, so a compiled model that is exact on its own task already
+# has a loss of about two nats. A fine-tune at a small learning rate can learn the new answer
+# on every seed (the table below) without sharpening its logits to the stated level, and is
+# then counted as not converged. The claims that rest on those runs are shown as inconclusive
+# until the level is restated relative to the compiled model's own loss; they are not misses.
+
 # %% tags=["hide-input"]
 figures.table3(grid, preset, cfg.steps);
 
