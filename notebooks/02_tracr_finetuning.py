@@ -79,21 +79,19 @@ tests = ca.test_sets(cfg, counter, max_id, seed, dev)  # the same test sets for 
 # of always giving the commonest answer of that test set.
 #
 # A run is scored only if it **converged**: its training loss, averaged over the last 10% of
-# the steps, reached {glue:text}`converged_loss:g` nats. A claim resting on a run that did not
-# is *inconclusive*, not a miss. {glue:text}`n_converged` of the {glue:text}`n_runs` runs
+# the steps, reached ln 2 = {glue:text}`converged_loss:.2f` nats, the loss at which the right
+# answer holds (in geometric mean over the samples) half the probability, more than all other
+# answers together. The level is stated in these terms, not as a small loss, because tracr's
+# compiled models have nearly flat output logits: a compiled model that is exact on its own task
+# has a loss of about two nats on it, and a fine-tune can answer its new task right without
+# sharpening them much (the first level, 0.1 nats, marked runs at 98% accuracy as not converged;
+# see the book's criteria page). A claim resting on a run that did not converge is
+# *inconclusive*, not a miss. {glue:text}`n_converged` of the {glue:text}`n_runs` runs
 # converged:
 
 # %%
 grid, models = ca.finetune_grid(cfg, counter, max_id, tests, seed, dev)
 ca.convergence_table(grid)
-
-# %% [markdown]
-# **A known problem with this level** (see the book's criteria page): tracr's compiled models
-# have nearly flat output logits, so a compiled model that is exact on its own task already
-# has a loss of about two nats. A fine-tune at a small learning rate can learn the new answer
-# on every seed (the table below) without sharpening its logits to the stated level, and is
-# then counted as not converged. The claims that rest on those runs are shown as inconclusive
-# until the level is restated relative to the compiled model's own loss; they are not misses.
 
 # %% tags=["hide-input"]
 figures.table3(grid, preset, cfg.steps);
@@ -268,6 +266,47 @@ reft_table
 # short of twice, the budget does not decide ("decided" is false:
 # {glue:text}`reft_n_undecided` here), and the claim is *inconclusive* rather than a miss:
 # a short budget (the `ci` preset's) cannot tell.
+#
+# ## Where we differ from the paper, and what we found out
+#
+# The claims below give each verdict; these are the misses and the inconclusive ones, with
+# what we could establish (numbers from this rendering's preset; `paper` runs 10K steps on
+# five seeds).
+#
+# - **The wrapper at η = 10⁻²** (Table 3). Every seed answers count(b) on correlated data,
+#   but on uncorrelated data it still does {glue:text}`wrapper_ft_cte0_lr0p01:.1%` of the time
+#   (paper {glue:text}`wrapper_ft_cte0_lr0p01_paper:.1%`), on every seed. The runs converged by
+#   the stated level, but at a higher loss than the smaller learning rates' (the convergence
+#   table). **Scale** (the paper's 10K steps against our {glue:text}`steps`) is the likely
+#   reason; we have not tested it at `ci`.
+# - **The attention does not move to `b`** (Fig. 10). At the medium learning rate without
+#   correlation the share on `b` minus the share on `a` is
+#   {glue:text}`counter_attention_moves_to_b:.2f` (mean over seeds; the criterion asks for at
+#   least 0.1), and even the largest learning rate, whose model does count `b`, leaves the
+#   attention on `a`. The runs converged and the seeds agree on the sign: this looks like a
+#   **real disagreement** for our compiled Counter, which can learn to count `b` elsewhere
+#   than in this block's attention.
+# - **One weight does not revive count(a)** (App. G.1). Zeroing one weight gains
+#   {glue:text}`prune_one_weight_revives:.1%` where the paper reports more than 60%; resetting
+#   the most-changed weights to their compiled values does not revive it either, and the
+#   change is spread over many weights (the table above). We read this as a **real
+#   difference** of our port: the paper's wrapper sat in one weight of its model, ours does
+#   not. One seed.
+# - **The count-a probe** (Def. 1). The worst model but the largest η decodes count(a) at
+#   {glue:text}`probe_count_a_decodable:.1%` (criterion 90%; the per-η numbers are in the
+#   probe section above). Whether this is **scale or real** we cannot tell from one seed and
+#   {glue:text}`probe_steps` probe steps (the paper trains probes 4K steps).
+# - **Max identifier** (Table 3, Sec. 5). At η = 10⁻⁴ the models answer the new rank on
+#   uncorrelated data {glue:text}`max_id_ft_cte0_lr1em4:.1%` of the time (paper
+#   {glue:text}`max_id_ft_cte0_lr1em4_paper:.1%`), yet their training loss stays at
+#   {glue:text}`max_id_small_loss:.2f` nats (mean over seeds), above the ln 2 level: the
+#   compiled Max identifier's logits are flatter still than the Counter's (nearly uniform
+#   over the positions it can point to), so a fixed loss level cannot tell its converged runs
+#   from unfinished ones, and the three
+#   Max-identifier claims are **inconclusive** rather than judged. A level relative to each
+#   compiled model's own loss would decide them; that change is open (criteria page).
+# - **reFT against Scr.+FT** (Fig. 27) is inconclusive: within {glue:text}`reft_budget`
+#   steps the budget decides too few of the learning rates (above).
 #
 # ## Claims
 

@@ -21,8 +21,10 @@
 # Then they look for the capability under the wrapper: pruning neurons, linear probes and
 # reverse fine-tuning.
 #
-# **Setup.** C_Tr is the share of correlated fine-tuning samples; the label distribution
-# is the same for every C_Tr. We test at C_Te = 1 (every sample correlated: the shortcut
+# **Setup.** C_Tr is the share of correlated fine-tuning samples (natural windows of the
+# grammar in which the relation holds; their counts spread less than other windows', so the
+# label distribution narrows as C_Tr grows, and each test set's chance level is shown beside
+# its accuracy). We test at C_Te = 1 (every sample correlated: the shortcut
 # gives the right answer) and C_Te = 0 (no sample correlated: only a real count-b capability
 # scores), and ask the same test texts for count(a) (O_PT) to see what became of the
 # pretraining capability.
@@ -49,14 +51,28 @@ plots.style()
 # {glue:text}`final_lr_ratio:g` of the peak, starting from the pretrained checkpoint (the
 # previous chapter's, from the cache). The paper's learning rates are η_L =
 # {glue:text}`paper_eta_l:g`, η_M = {glue:text}`paper_eta_m:g` and η_S = {glue:text}`paper_eta_s:g`
-# for {glue:text}`paper_ft_steps` iterations. **Deviations:** at `ci` we run far fewer steps and
-# scale every learning rate by {glue:text}`lr_reference_steps` / steps, keeping η × steps (how
-# far fine-tuning can move the weights) the paper's; weight decay is {glue:text}`weight_decay:g`
-# (not given in the paper); the loss is the answer token's cross-entropy; the `ci` preset runs
-# the cells the figures and claims read (below), the `paper` preset the full grid of priors ×
-# η × C_Tr (C_Tr among {glue:text}`paper_preset_c_trs`). The paper reports no seeds: the
-# headline cells are fine-tuned with several seeds (the pretrained model is the same; the data
-# order and samples differ).
+# for {glue:text}`paper_ft_steps` iterations. **Deviations:** at `ci` we run far fewer steps
+# ({glue:text}`ft_steps`). A learning rate may be scaled up by {glue:text}`lr_reference_steps` /
+# steps (keeping η × steps, how far fine-tuning can move the weights, the paper's), but never
+# past η_L = {glue:text}`max_lr_share:g` × the pretraining rate ({glue:text}`pretrain_lr:g`),
+# the paper's own ratio: the order η_S < η_M < η_L < η_PT is kept (the scale used here is
+# {glue:text}`lr_scale:g`; an earlier version scaled η_L to 6.7 × η_PT, which is not the
+# paper's setting). Weight decay is {glue:text}`weight_decay:g` (not given in the paper); the
+# loss is the answer token's cross-entropy; the `ci` preset runs the cells the figures and
+# claims read (below), the `paper` preset the full grid of priors × η × C_Tr (C_Tr among
+# {glue:text}`paper_preset_c_trs`). The paper reports no seeds: every cell is fine-tuned on
+# {glue:text}`ft_seeds` seeds (the pretrained model is the same; the data and its order
+# differ). A run is scored only if it **converged**: its training loss over the last 10% of
+# steps reached ln 2 = {glue:text}`converged_loss:.2f` nats (the right answer holds half the
+# probability; Part I's one level, see the criteria page); claims on a run that did not are
+# *inconclusive*.
+#
+# **Correlated texts** are natural windows of the grammar in which count(b) = count(a) + 1
+# (rejection sampling); uncorrelated ones are natural windows in which it does not hold. (The
+# first version edited windows to force the relation, which changed the texts in a way a model
+# can notice; that protocol is kept as `correlation="edit"`.) A consequence: correlated windows
+# have a narrower spread of counts than uncorrelated ones, so the chance level (the commonest
+# answer's share, shown beside each accuracy) differs between C_Te = 1 and C_Te = 0.
 
 # %% tags=["remove-input"]
 facts = ch.glue_all(pa.protocol_facts(cfg))
@@ -82,21 +98,26 @@ figures.table5(*pa.table5(cfg, means, before), preset);
 facts |= ch.glue_all(pa.table5_facts(cfg, means, before))
 
 # %% [markdown]
-# Under the low prior, fine-tuning with C_Tr = 1 gives a model that answers count(b) on
-# correlated data (at least {glue:text}`low_ft1_min:.0%` at C_Te = 1 at every η). On
-# uncorrelated data (C_Te = 0) the models fine-tuned at η_M and η_S count b at most
-# {glue:text}`low_ft0_ms:.0%` of the time (the pretrained model: {glue:text}`low_before_ft0:.0%`):
-# the signature of the wrapper "count a, add one" the paper reports. The model fine-tuned
-# at η_L scores {glue:text}`pcfg_wrapper_ft_cte0_large:.0%` there; see the mismatches
-# below. With a prior that practised `b`
+# Under the low prior, fine-tuning with C_Tr = 1 at η_L and η_M gives a model that answers
+# count(b) on correlated data (C_Te = 1: {glue:text}`pcfg_wrapper_ft_cte1_medium:.0%` at η_M;
+# chance {glue:text}`chance_ft_cte1:.0%`) but not on uncorrelated data (C_Te = 0:
+# {glue:text}`pcfg_wrapper_ft_cte0_large:.1%` at η_L, {glue:text}`pcfg_wrapper_ft_cte0_medium:.1%`
+# at η_M; the pretrained model: {glue:text}`low_before_ft0:.0%`; chance
+# {glue:text}`chance_ft_cte0:.0%`), and asked for count(a) on those texts it answers
+# {glue:text}`pcfg_wrapper_pt_cte0_large:.0%` / {glue:text}`pcfg_wrapper_pt_cte0_medium:.0%`,
+# below the constant guess ({glue:text}`chance_pt_cte0:.0%`): the signature of the wrapper
+# "count a, add one" the paper reports (Table 5: 1.6 / 0% and 15.2 / 17.5%). At η_S the
+# {glue:text}`ft_steps`-step runs did not converge (η_S = 10⁻⁶ is the paper's rate for 10K
+# steps), so its three claims are inconclusive. With a prior that practised `b`
 # ({glue:text}`shortcut_prior`, P(a) = 0.9, the row the paper reports) and C_Tr =
-# {glue:text}`high_c_tr`, the model counts b on uncorrelated data
-# ({glue:text}`shortcut_ft0:.0%`; paper {glue:text}`pcfg_shortcut_avoided_paper:.1%`): it avoids the shortcut. Both counts of
-# the same test texts are shown, so a row whose count-a accuracy fell while count-b at
-# C_Te = 0 did not rise lost its pretraining answer without learning the new one.
+# {glue:text}`high_c_tr`, the model counts b on uncorrelated data only
+# {glue:text}`shortcut_ft0:.0%` of the time (paper {glue:text}`pcfg_shortcut_avoided_paper:.1%`;
+# see below). Both counts of the same test texts are shown, so a row whose count-a accuracy
+# fell while count-b at C_Te = 0 did not rise lost its pretraining answer without learning
+# the new one.
 #
-# Seeds of the headline cells (same pretrained model, different fine-tuning data and
-# order), mean and range:
+# Every cell over its seeds (same pretrained model, different fine-tuning data and order):
+# mean, range, the chance level of each test set and how many seeds converged:
 
 # %% tags=["remove-input"]
 pa.spread(grid)
@@ -128,7 +149,8 @@ kept.unstack("c_tr").round(2)
 #
 # ## Fig. 7: pruning neurons revives count-a
 #
-# We take the low-prior model fine-tuned at η_S with C_Tr = 1, score every MLP neuron (row
+# We take the low-prior model fine-tuned with C_Tr = 1 at the smallest η whose run converged
+# (the paper prunes after a small η; η_S when it converged, else the next), score every MLP neuron (row
 # of `W_out`, its whole write into the residual stream) by the sum of grad·weight of the
 # count-a loss on uncorrelated texts, and zero the top K for K =
 # {glue:text}`prune_k_min`–{glue:text}`prune_k_max` (App. D, Alg. 3).
@@ -136,17 +158,21 @@ kept.unstack("c_tr").round(2)
 # whose removal helps count-a most: the wrapper, if it sits in a few neurons.
 
 # %%
-prune_model = grid.models["low", "small", 1.0]
+prune_lr, prune_converged = pa.prune_target(cfg, grid)
+prune_model = grid.models["low", prune_lr, 1.0]
 pruned = pa.prune_neurons(cfg, prune_model, tests, seed, dev)
 
 # %% tags=["hide-input"]
-figures.pcfg_pruning(pruned, before.loc["low", "acc_pt_cte0"]);
+figures.pcfg_pruning(pruned, before.loc["low", "acc_pt_cte0"], pa.LR_SYMBOL[prune_lr]);
 
 # %% tags=["remove-cell"]
 facts |= ch.glue_all(pa.pruning_facts(prune_model, pruned, before))
+facts |= ch.glue_all({"prune_lr": prune_lr, "prune_lr_symbol": pa.LR_SYMBOL[prune_lr],
+                      "prune_converged": prune_converged})
 
 # %% [markdown]
-# Fine-tuning cost this model {glue:text}`prune_lost:.0%` of count-a accuracy on
+# The model pruned here was fine-tuned at {glue:text}`prune_lr_symbol`.
+# Fine-tuning cost it {glue:text}`prune_lost:.0%` of count-a accuracy on
 # uncorrelated texts. The best K in 1–{glue:text}`paper_prune_k_max` ({glue:text}`prune_best_k`) brings count-a back to
 # {glue:text}`prune_best_acc:.0%`, a share {glue:text}`prune_restored:.2f` of what was
 # lost, while the wrapper's answer on correlated texts (count b, C_Te = 1) falls to
@@ -171,7 +197,7 @@ probes = pa.probe_sweep(cfg, base, grid.models, tests, seed, dev)
 figures.pcfg_probes(probes);
 
 # %% tags=["remove-cell"]
-probe_table, probe_facts = pa.probe_drops(probes)
+probe_table, probe_facts = pa.probe_drops(probes, pa.unconverged_models(grid))
 facts |= ch.glue_all(probe_facts)
 
 # %% tags=["remove-input"]
@@ -219,45 +245,48 @@ reft_table
 #
 # ## Where we differ from the paper, and what we found out
 #
-# The scorecard below gives each claim's verdict; these are the mismatches we looked into
-# (numbers from this rendering's preset; the `paper` preset may differ).
+# The scorecard below gives each claim's verdict; these are the misses and the inconclusive
+# ones we looked into (numbers from this rendering's preset; `paper` runs 10K steps on five
+# seeds).
 #
-# - **The wrapper at η_L** (Table 5). At C_Te = 0 the low-prior model fine-tuned at η_L
-#   still counts b {glue:text}`pcfg_wrapper_ft_cte0_large:.0%` of the time (paper {glue:text}`pcfg_wrapper_ft_cte0_large_paper:.1%`),
-#   about what it did before fine-tuning ({glue:text}`low_before_ft0:.0%`), and keeps
-#   count-a at {glue:text}`low_large_pt0:.0%`: it learned the wrapper on correlated data
-#   without erasing the rest. Our η_L is {glue:text}`eta_large:.2g` for
-#   {glue:text}`ft_steps` steps where the paper's is {glue:text}`paper_eta_l:g` for {glue:text}`paper_ft_steps`; keeping η × steps fixed
-#   does not make a few large AdamW steps equivalent to many small ones, and η_M and η_S,
-#   whose scaled rates are closer to the pretraining rate, give the paper's pattern. We did
-#   not establish more than that.
-# - **Which collapse is fastest** (Fig. 6). Under the low prior count-a collapses at every
-#   C_Tr: the share kept is {glue:text}`kept_low_ctr0:.2f` at C_Tr = 0 and
-#   {glue:text}`kept_low_ctr1:.2f` at C_Tr = 1, against at least
-#   {glue:text}`kept_other_ctr1:.2f` under the other priors at C_Tr = 1. The prior matters
-#   as the paper says; C_Tr barely does under the low prior. At C_Tr = 0 (η_M) the low-prior
-#   model learns to count b ({glue:text}`low_ctr0_ft0:.0%` at C_Te = 0) and, asked to count
-#   a on the same texts, is right only {glue:text}`low_ctr0_pt0:.0%` of the time: it stopped
-#   telling the operands apart, which costs count-a as much as the wrapper does.
-# - **Pruning** (Fig. 7). Zeroing up to {glue:text}`paper_prune_k_max` of the model's {glue:text}`n_neurons` MLP
-#   neurons gives back a share {glue:text}`prune_restored:.2f` of the lost count-a accuracy,
-#   not most of it. The paper leaves open how a neuron's score is aggregated and which
-#   matrices are eligible (we sum grad·weight over rows of `W_out`); with a {glue:text}`n_layers`-layer model
-#   the wrapper may also be spread over more of the few neurons there are.
-# - **Probes** (Fig. 8). The count-a probe survives fine-tuning at η_M and η_S (largest
-#   drop outside the low prior at η_M: {glue:text}`probe_drop_small_lrs:.2f`; the low
-#   prior at η_M: {glue:text}`probe_low_m_drop:.2f`) but falls after η_L (largest drop
-#   {glue:text}`probe_drop_large:.2f`). The paper sees a drop only for the low prior at
-#   η_M; in our runs the learning rate, not the prior, decides it, consistent with η_L
-#   being the setting where our scaled learning rate departs most from the paper's (first
-#   bullet). Our probes train for {glue:text}`probe_steps` steps, not {glue:text}`paper_probe_steps`.
-# - **reFT per prior** (Fig. 9). Steps to revive: low {glue:text}`reft_steps_low:.0f`,
-#   medium {glue:text}`reft_steps_medium:.0f`, high {glue:text}`reft_steps_high:.0f` (paper: about
-#   {glue:text}`paper_reft_low` under the low prior, {glue:text}`paper_reft_others` under the others). With a budget of
-#   {glue:text}`reft_budget` steps evaluated at log-spaced points, revivals that differ
-#   by less than the spacing between evaluations look the same, and a speed-up of 1 means
-#   reFT and Scr.+FT reached the level at the same evaluation point (see the table above):
-#   at this budget, what the comparison can show is bounded by the evaluation grid.
+# - **η_S does not converge at `ci`** (Table 5). The learning rates are the paper's, and
+#   {glue:text}`ft_steps` steps at η_S = 10⁻⁶ move the model too little to learn the new
+#   answer (training loss above the level on every seed): the three η_S claims are
+#   inconclusive. **Scale** (steps), by construction; the `paper` preset runs 10K steps.
+# - **The avoided shortcut** (Table 5). The {glue:text}`shortcut_prior`-prior model counts b
+#   on uncorrelated data {glue:text}`shortcut_ft0:.0%` of the time after fine-tuning with
+#   C_Tr = {glue:text}`high_c_tr` (paper {glue:text}`pcfg_shortcut_avoided_paper:.1%`); the
+#   same model fine-tuned without correlation reaches {glue:text}`shortcut_ctr0_ft0:.0%`, and
+#   before fine-tuning it counted b {glue:text}`shortcut_before_ft0:.0%` of the time. The
+#   paper's model had learned count(b) in pretraining (99.9% after 200K steps, but 15.8% after
+#   50K); ours, pretrained {glue:text}`pretrain_steps` steps, is between the two, and takes
+#   the shortcut on part of the texts. Most likely **scale** (pretraining length): the
+#   paper's own 50K-step row suggests the shortcut is avoided only once count(b) is learned.
+# - **Which collapse is fastest** (Fig. 6) is inconclusive: the low prior's η_M run without
+#   correlation (C_Tr = 0) must learn to count b for real and did not converge within the
+#   budget. Among the converged cells the low prior at C_Tr = 1 keeps
+#   {glue:text}`kept_low_ctr1:.2f` of its count-a accuracy over the run, tied with the
+#   {glue:text}`shortcut_prior` prior at high C_Tr ({glue:text}`kept_other_ctr1:.2f` at
+#   C_Tr = 1): with the paper's learning rates every wrapper model loses count(a) at the
+#   same evaluation points, so the prior does not separate them here.
+# - **Pruning** (Fig. 7), on the model fine-tuned at {glue:text}`prune_lr_symbol` (η_S did
+#   not converge; one seed). Zeroing up to {glue:text}`paper_prune_k_max` of the model's
+#   {glue:text}`n_neurons` MLP neurons gives back a share
+#   {glue:text}`prune_restored:.2f` of the lost count-a accuracy, not most of it, while the
+#   wrapper's answer falls by {glue:text}`prune_ft1_drop:.2f`: pruning removes
+#   the wrapper without reviving the capability. The paper leaves open how a neuron's score
+#   is aggregated and which matrices are eligible (we sum grad·weight over rows of `W_out`);
+#   with a {glue:text}`n_layers`-layer model the capability may also share neurons with the
+#   wrapper. Whether **scale or real**, one seed cannot tell.
+# - **Probes** (Fig. 8). The count-a probe survives fine-tuning almost everywhere (largest
+#   drop outside the low prior at η_M: {glue:text}`probe_other_max_drop:.2f`, at the
+#   {glue:text}`probe_worst_other`, against a criterion of 0.1), and the low prior at η_M,
+#   the one cell where the paper sees it drop, loses only {glue:text}`probe_low_m_drop:.2f`.
+#   The paper's drop is not reproduced; our probes train {glue:text}`probe_steps` steps, not
+#   {glue:text}`paper_probe_steps`, on one seed.
+# - **reFT** (Fig. 9). At the paper's η_M for reFT, {glue:text}`reft_budget` steps are too few:
+#   the budget decides none of the priors against Scr.+FT, and not every prior's reFT reaches
+#   the level, so both reFT claims are inconclusive (the paper: 0.1–3K iterations).
 #
 # ## Claims
 

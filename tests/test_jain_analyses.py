@@ -81,16 +81,42 @@ def test_table5_puts_the_papers_cells_on_our_rows():
     assert paper.loc["low, η_M, C_Tr=0", :].isna().all()  # a cell the paper does not report
 
 
-def test_collapse_finds_the_fastest_and_measures_against_step_zero():
+def test_collapse_finds_the_fastest_per_seed_and_measures_against_step_zero():
     cfg = PcfgConfig.from_preset("smoke")
-    rows = [dict(prior=p, c_tr=c, step=s, acc_pt_cte0=a)
-            for p, c, accs in [("low", 0.0, (1.0, 0.8)), ("low", 1.0, (1.0, 0.0)), ("high", 0.0, (0.5, 0.5)),
-                               ("high", 1.0, (1.0, 1.0))]
-            for s, a in zip((0, 10), accs)]
+    # seed 0: low/C_Tr=1 collapses fastest (keeps 0.5); seed 1: high/C_Tr=1 does (keeps 0.5 vs low's 0.6)
+    curves = {0: [("low", 0.0, (1.0, 0.8)), ("low", 1.0, (1.0, 0.0)), ("high", 0.0, (0.5, 0.5)), ("high", 1.0, (1.0, 1.0))],
+              1: [("low", 0.0, (1.0, 0.8)), ("low", 1.0, (1.0, 0.2)), ("high", 0.0, (0.5, 0.5)), ("high", 1.0, (1.0, 0.0))]}
+    rows = [dict(prior=p, c_tr=c, seed=seed, step=s, acc_pt_cte0=a)
+            for seed, cells in curves.items() for p, c, accs in cells for s, a in zip((0, 10), accs)]
     kept, facts = pcfg_analyses.collapse(cfg, pd.DataFrame(rows))
-    assert kept["low", 1.0] == pytest.approx(0.5) and kept["high", 0.0] == pytest.approx(1.0)
-    assert (facts["fastest_prior"], facts["fastest_c_tr"], facts["fastest_ok"]) == ("low", 1.0, True)
-    assert facts["kept_other_ctr1"] == pytest.approx(1.0)
+    assert kept["low", 1.0] == pytest.approx(0.55) and kept["high", 0.0] == pytest.approx(1.0)
+    assert kept["high", 1.0] == pytest.approx(0.75)
+    assert (facts["fastest_prior"], facts["fastest_c_tr"]) == ("low", 1.0)
+    # gap to the next-fastest cell, per seed: 0.9 - 0.5 = 0.4 (low C_Tr=0), then 0.5 - 0.6 = -0.1 (high C_Tr=1)
+    assert facts["collapse_gap"] == pytest.approx([0.4, -0.1])
+    assert facts["kept_other_ctr1"] == pytest.approx(0.75)
+
+
+def test_probe_drops_leave_out_unconverged_models_and_say_when_nothing_is_left():
+    rows = [dict(prior=p, model=m, target="count a", block="B0", accuracy=a)
+            for p, m, a in [("low", "pretrained", 0.9), ("low", "η_M", 0.3), ("low", "η_S", 0.9),
+                            ("low", "η_L", 0.2), ("high", "pretrained", 1.0), ("high", "η_L", 0.95)]]
+    _, facts = pcfg_analyses.probe_drops(pd.DataFrame(rows), skip={("low", "η_L")})
+    assert facts["probe_decided"] is True and facts["probe_skipped"] == "low prior, η_L"
+    assert facts["probe_other_max_drop"] == pytest.approx(0.05)  # high η_L; low η_L's 0.7 left out
+    _, facts = pcfg_analyses.probe_drops(pd.DataFrame(rows), skip={("low", "η_M"), ("low", "η_S")})
+    assert facts["probe_decided"] is False  # the low prior at η_M, the paper's cell, did not converge
+    assert facts["probe_other_max_drop"] == pytest.approx(0.7)  # the numbers are then over every model
+
+
+def test_prune_target_is_the_smallest_converged_lr():
+    cfg = PcfgConfig.from_preset("smoke")
+    runs = pd.DataFrame([dict(prior="low", lr=lr, c_tr=1.0, seed=0, converged=ok)
+                         for lr, ok in (("large", True), ("medium", True), ("small", False))])
+    grid = Grid(runs, pd.DataFrame(), {("low", lr, 1.0): None for lr in ("large", "medium", "small")})
+    assert pcfg_analyses.prune_target(cfg, grid) == ("medium", True)
+    runs["converged"] = False
+    assert pcfg_analyses.prune_target(cfg, grid) == ("small", False)
 
 
 def test_probe_drops_compare_each_model_with_its_pretrained_one():
@@ -125,25 +151,42 @@ def test_pcfg_claims_record_each_chapters_ids():
                                                                ("b_only", 0.9)]})
     claims.pcfg_pretraining_claims(ch, acc)
     assert ch.ids() == ["pcfg_pt_count_a", "pcfg_pt_count_b_rises", "pcfg_pt_count_b_low", "pcfg_pt_count_b_high"]
-    assert ch.claims[1]["ours"] is True and ch.claims[2]["paper_value"] == 0.271
+    # the smallest step up in P(b): 0.3 (low → medium), judged against two standard errors of the test set
+    assert ch.claims[1]["ours"] == pytest.approx(0.3) and ch.claims[2]["paper_value"] == 0.271
+    assert ch.claims[1]["verdict"] == "reproduced"
+    ch = FakeChapter(cfg)
+    claims.pcfg_pretraining_claims(ch, acc.assign(high={"C a": 1.0, "C b": 0.4}))  # falls from medium to high
+    assert ch.claims[1]["ours"] == pytest.approx(-0.2) and ch.claims[1]["verdict"] == "not reproduced"
 
     ch = FakeChapter(cfg)
-    jobs = [dict(prior=p, lr=lr, c_tr=c, seed=s) for p, lr, c in cfg.cells for s in ((0, 1) if p == "low" else (0,))]
-    runs = pd.DataFrame([{**j, **dict.fromkeys(pcfg_analyses.SCORES, 0.5 + 0.1 * j["seed"])} for j in jobs])
-    grid = Grid(runs, pd.DataFrame(), {})
-    facts = {"shortcut_ft0": 0.9, "fastest_ok": True, "fastest_prior": "low", "fastest_c_tr": 1.0, "fastest_kept": 0.1,
-             "prune_restored": 0.3, "prune_best_k": 2, "probe_other_max_drop": 0.05, "probe_worst_other": "high prior, η_L",
-             "probe_low_m_drops_most": True, "probe_low_m_drop": 0.2, "reft_n_faster": 2, "reft_n": 3,
+    jobs = [dict(prior=p, lr=lr, c_tr=c, seed=s) for p, lr, c in cfg.cells for s in (0, 1)]
+    runs = pd.DataFrame([{**j, **dict.fromkeys(pcfg_analyses.SCORES, 0.5 + 0.1 * j["seed"]),
+                          "converged": not (j["lr"] == "small" and j["seed"] == 1)} for j in jobs])
+    grid = Grid(runs, pd.DataFrame(), {(p, lr, c): None for p, lr, c in cfg.cells})
+    facts = {"shortcut_ft0": 0.9, "fastest_prior": "low", "fastest_c_tr": 1.0, "fastest_kept": 0.1,
+             "collapse_gap": [0.2, 0.1], "chance_ft_cte1": 0.5, "chance_ft_cte0": 0.4, "chance_pt_cte0": 0.3,
+             "prune_restored": 0.3, "prune_best_k": 2, "prune_ft1_drop": 0.4, "prune_lr": "medium",
+             "prune_converged": True, "probe_other_max_drop": 0.05, "probe_worst_other": "high prior, η_L",
+             "probe_low_m_drops_most": True, "probe_low_m_drop": 0.2, "probe_decided": True,
+             "probe_skipped": "none", "reft_n_faster": 2, "reft_n": 3, "reft_n_unrevived": 1,
              "low_slowest": False, **{f"reft_steps_{p}": 10.0 for p in cfg.priors}}
     claims.pcfg_finetuning_claims(ch, grid, facts)
     assert [s["reference"] for s in ch.skipped] == ["App. E.1", "App. E.2", "App. E.4"]
-    wrapper = [f"pcfg_wrapper_ft_cte{c}_{lr}" for lr in ("large", "medium", "small") for c in (1, 0)]
+    wrapper = [f"pcfg_wrapper_{w}_{lr}" for lr in ("large", "medium", "small") for w in ("ft_cte1", "ft_cte0", "pt_cte0")]
     assert ch.ids() == wrapper + ["pcfg_shortcut_avoided", "pcfg_count_a_collapse_fastest", "pcfg_prune_revives",
-                                  "pcfg_probe_count_a_kept", "pcfg_probe_low_medium_drops",
-                                  "pcfg_reft_faster_than_scratch", "pcfg_reft_low_prior_slowest"]
-    assert ch.claims[-2]["ours"] == pytest.approx(2 / 3)
-    assert ch.claims[0]["ours"] == [0.5, 0.6]  # the low-prior cells ran on two seeds: one value per seed
-    assert ch.claims[6]["ours"] == 0.5  # the shortcut cell (another prior) on one
+                                  "pcfg_prune_removes_wrapper", "pcfg_probe_count_a_kept",
+                                  "pcfg_probe_low_medium_drops", "pcfg_reft_faster_than_scratch",
+                                  "pcfg_reft_low_prior_slowest"]
+    by_id = {c["id"]: c for c in ch.claims}
+    assert by_id["pcfg_reft_faster_than_scratch"]["ours"] == pytest.approx(2 / 3)
+    assert by_id["pcfg_wrapper_ft_cte1_large"]["ours"] == [0.5, 0.6]  # every cell on every seed
+    assert by_id["pcfg_wrapper_ft_cte1_large"]["chance"] == 0.5
+    assert by_id["pcfg_wrapper_pt_cte0_large"]["chance"] == 0.3
+    assert by_id["pcfg_wrapper_ft_cte1_large"]["converged"] == [True, True]
+    assert by_id["pcfg_wrapper_ft_cte0_small"]["converged"] == [True, False]  # seed 1 at η_S did not converge
+    assert by_id["pcfg_count_a_collapse_fastest"]["ours"] == [0.2, 0.1]
+    # one prior's reFT never reached the level: which prior is slowest is not decided
+    assert by_id["pcfg_reft_low_prior_slowest"]["verdict"] == "inconclusive"
 
 
 def test_tracr_claims_record_each_chapters_ids():
@@ -207,6 +250,8 @@ def test_tracr_grid_runs_every_cell_and_keeps_every_model():
     assert chance == torch.bincount(labels).max().item() / len(labels) and 0 < chance < 1
     facts = ca.table3_facts(cfg, grid)
     assert facts["n_converged"] == 0 and facts["n_runs"] == len(keys)
+    max_id_small = grid[(grid.task == "Max id") & (grid.lr == min(cfg.max_id_lrs))].tail_loss
+    assert facts["max_id_small_loss"] == pytest.approx(max_id_small.mean()) and len(max_id_small) == cfg.seeds
     # a run's numbers depend on its seed and cell, not on what else the grid holds
     alone, _ = ca.finetune_grid(cfg.replace(max_id_lrs=cfg.max_id_lrs[::-1]), counter, max_id, tests, 0, "cpu")
     key = ["task", "lr", "c_tr", "seed"]

@@ -16,6 +16,7 @@ from ftscope.jain.pcfg import (
     TERMINALS,
     Vocab,
     answer_ids,
+    correlated_windows,
     count_operand,
     count_pairs,
     counter_batch,
@@ -208,12 +209,27 @@ def test_counter_correlation_share(c):
 
 
 @pytest.mark.parametrize("window", [48, 20])
-def test_counter_label_distribution_matches_across_c(window):
+def test_edited_correlation_keeps_the_label_distribution(window):
     vocab = Vocab.for_window(window)
     rng = np.random.default_rng(5)
-    n_b = [counter_batch(rng, vocab, 5000, window, c).count_ft for c in (0.0, 1.0)]
+    n_b = [counter_batch(rng, vocab, 5000, window, c, correlation="edit").count_ft for c in (0.0, 1.0)]
     p, q = (np.bincount(x, minlength=window + 1) / len(x) for x in n_b)
     assert 0.5 * np.abs(p - q).sum() < 0.1
+
+
+def test_natural_correlation_draws_unedited_grammar_windows():
+    """Correlated rows are windows the grammar produced (rejection sampling): the same generator state
+    gives the same rows as drawing natural windows and keeping those that satisfy the relation."""
+    vocab, window = Vocab.for_window(40), 40
+    batch = counter_batch(np.random.default_rng(7), vocab, 400, window, 1.0)
+    assert (batch.count_ft == batch.count_pt + 1).all()
+    drawn = correlated_windows(np.random.default_rng(8), 300, window)
+    pool = text_windows(np.random.default_rng(8), 300, window)
+    tail = pool[:, -40:]
+    holds = (tail == 1).sum(1) == (tail == 0).sum(1) + 1
+    assert np.array_equal(drawn[holds], pool[holds])  # rows that held at the first draw are kept as drawn
+    with pytest.raises(ConfigError, match="valid choices"):
+        counter_batch(np.random.default_rng(7), vocab, 4, window, 1.0, correlation="forged")
 
 
 def test_reask_for_the_pretraining_operand():

@@ -38,9 +38,13 @@ def test_config_rejects_bad_priors_and_rates_naming_the_choices():
         tiny(ft_grid="most")
 
 
-def test_learning_rates_keep_the_papers_lr_times_steps():
-    cfg = tiny(ft_steps=500)
+def test_learning_rates_keep_lr_times_steps_but_stay_under_the_pretraining_lr():
+    # η·steps as the paper's while η_L stays at most a tenth of the pretraining η (the paper's order)
+    cfg = tiny(ft_steps=500, pretrain_lr=0.1)
     assert cfg.lrs["large"] == pytest.approx(1e-4 * 10_000 / 500)
+    cfg = tiny(ft_steps=500)  # 2e-3 would pass the pretraining η of 1e-3: capped at 1e-4
+    assert cfg.lrs == pytest.approx({"large": 1e-4, "medium": 1e-5, "small": 1e-6})
+    assert cfg.lrs["large"] <= cfg.max_lr_share * cfg.pretrain_lr
     assert cfg.lrs["large"] > cfg.lrs["medium"] > cfg.lrs["small"]
     assert PcfgConfig.from_preset("paper").lrs == pytest.approx({"large": 1e-4, "medium": 1e-5, "small": 1e-6})
 
@@ -51,10 +55,10 @@ def test_ci_grid_is_a_subset_of_the_full_grid_with_the_cells_the_claims_read():
     assert ci < full and len(full) == 3 * 3 * 3
     for lr in ("large", "medium", "small"):
         assert ("low", lr, 1.0) in ci
-    assert {("medium", "medium", 0.8), ("high", "medium", 0.8), ("low", "medium", 0.0), ("high", "large", 1.0)} <= ci
-    assert ("high", "small", 1.0) not in ci and ("low", "large", 0.8) not in ci
-    seeded = tiny(ft_grid="ci", ft_c_trs=(0.0, 0.8, 1.0)).seed_cells
-    assert ("medium", "medium", 0.8) in seeded and set(seeded) <= ci
+    for prior in ("low", "medium", "high"):  # Fig. 6: every prior at C_Tr = 0 and 1 at η_M; reFT starts at η_L
+        assert {(prior, "medium", 0.0), (prior, "medium", 1.0), (prior, "large", 1.0)} <= ci
+    assert ("medium", "medium", 0.8) in ci  # the avoided shortcut (P(a) = 0.9)
+    assert ("high", "small", 1.0) not in ci and ("low", "large", 0.8) not in ci and ("high", "medium", 0.8) not in ci
 
 
 def test_pretraining_is_cached_by_config_and_deterministic(tmp_path, monkeypatch):

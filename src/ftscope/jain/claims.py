@@ -3,9 +3,9 @@ from the chapter's results, with the paper's values from ``ftscope.jain.reported
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
-from ftscope.book.claims import at_least, at_most, is_true
 from ftscope.jain import pcfg, reported
 from ftscope.jain.criteria import rule
 from ftscope.jain.pcfg_analyses import LR_SYMBOL, by_prior_b, seed_values
@@ -137,77 +137,115 @@ def pcfg_pretraining_claims(ch, acc: pd.DataFrame) -> None:
     cfg, preset = ch.cfg, ch.preset
     count_b, count_a = acc.loc["C b", list(cfg.priors)], acc.loc["C a", list(cfg.priors)]
     order = by_prior_b(cfg)
-    rises = bool(all(count_b[p] < count_b[q] for p, q in zip(order, order[1:])))
-    note = f"{cfg.pretrain_steps} pretraining steps at {preset} (paper: {reported.PRETRAIN_STEPS.split()[0]})"
+    steps = [float(count_b[q] - count_b[p]) for p, q in zip(order, order[1:])]
+    se2 = float(2 * np.sqrt(0.25 / cfg.eval_samples))
+    note = f"{cfg.pretrain_steps} pretraining steps at {preset} (paper: {reported.PRETRAIN_STEPS.split()[0]}); one seed"
     paper_b = " / ".join(f"{v:g}%" for v in reported.BEFORE_COUNT_B_200K.values())
     paper_b50 = " / ".join(f"{v:g}%" for v in reported.BEFORE_COUNT_B_50K.values())
+    crit, basis = rule("pcfg_pt_count_a")
     ch.claim(id="pcfg_pt_count_a", paper="jain2024", reference="Table 5",
              statement="Every prior's pretrained model counts a (task C, worst prior)",
              paper_value=_pct(min(reported.BEFORE_COUNT_A.values())), ours=float(count_a.min()),
-             criterion=at_least(0.9), note=note)
+             criterion=crit, basis=basis, note=note)
+    crit, basis = rule("pcfg_pt_count_b_rises", margin=round(se2, 3))
     ch.claim(id="pcfg_pt_count_b_rises", paper="jain2024", reference="Table 5",
-             statement="Pretrained count-b accuracy rises with the prior on b (low < medium < high)",
-             paper_value=None, ours=rises, criterion=is_true(),
+             statement="Pretrained count-b accuracy does not fall as P(b) rises (smallest step, low → medium → high)",
+             paper_value=None, ours=min(steps), criterion=crit, basis=basis,
              note=f"paper: {paper_b} at 200K steps, {paper_b50} at 50K; ours: "
                   + ", ".join(f"{p} {count_b[p]:.1%}" for p in order))
+    crit, basis = rule("pcfg_pt_count_b_low")
     ch.claim(id="pcfg_pt_count_b_low", paper="jain2024", reference="Table 5",
              statement=f"Under the low prior (P(b) = {pcfg.PRIORS['low'][1]:g}) count-b is poorly learned",
-             paper_value=_pct(reported.BEFORE_COUNT_B_200K["low"]), ours=float(count_b["low"]), criterion=at_most(0.5))
+             paper_value=_pct(reported.BEFORE_COUNT_B_200K["low"]), ours=float(count_b["low"]), criterion=crit,
+             basis=basis, note=note)
+    crit, basis = rule("pcfg_pt_count_b_high")
     ch.claim(id="pcfg_pt_count_b_high", paper="jain2024", reference="Table 5",
              statement=f"Under the high prior (P(b) = {pcfg.PRIORS['high'][1]:g}) count-b is learned",
              paper_value=_pct(reported.BEFORE_COUNT_B_200K["high"]),
-             ours=float(count_b["high"]) if "high" in cfg.priors else None, criterion=at_least(0.9), note=note)
+             ours=float(count_b["high"]) if "high" in cfg.priors else None, criterion=crit, basis=basis, note=note)
 
 
 def pcfg_finetuning_claims(ch, grid, facts: dict) -> None:
-    """Chapter 4: Table 5's wrapper and avoided shortcut (per seed where a cell ran on several), Fig. 6's
-    collapse, Fig. 7's pruning, Fig. 8's probes, Fig. 9's reFT. ``grid``: the fine-tuning grid;
-    ``facts``: the chapter's glued numbers (``pcfg_analyses.*_facts`` and friends)."""
+    """Chapter 4: Table 5's wrapper and avoided shortcut (every seed, with the chance level and the
+    convergence gate), Fig. 6's collapse (per seed), Fig. 7's pruning, Fig. 8's probes, Fig. 9's reFT
+    (seed 0's models). ``grid``: the fine-tuning grid; ``facts``: the chapter's glued numbers
+    (``pcfg_analyses.*_facts`` and friends)."""
+    from ftscope.jain.pcfg_analyses import converged_cell
+
     cfg, preset = ch.cfg, ch.preset
-    note = f"{cfg.ft_steps} fine-tuning steps at {preset}, mean of seeds (see the spread table)"
+    note = f"{cfg.ft_steps} fine-tuning steps on {cfg.ft_seeds} seeds at {preset} (paper: {reported.FT_STEPS:,})"
+    one_seed = f"seed 0 of {cfg.ft_seeds} ({preset})"
+
+    def cell_claim(id, rule_name, statement, paper_value, prior, lr, c_tr, col, **context):
+        crit, basis = rule(rule_name, **context)
+        ch.claim(id=id, paper="jain2024", reference="Table 5", statement=statement, paper_value=paper_value,
+                 ours=seed_values(grid, prior, lr, c_tr, col), chance=facts[f"chance_{col[4:]}"],
+                 converged=converged_cell(grid, prior, lr, c_tr), criterion=crit, basis=basis, note=note)
+
     for lr, p in reported.TABLE5_WRAPPER.items():
-        ch.claim(id=f"pcfg_wrapper_ft_cte1_{lr}", paper="jain2024", reference="Table 5",
-                 statement=f"Low prior, C_Tr=1, {LR_SYMBOL[lr]}: the model answers count(b) on correlated data (C_Te=1)",
-                 paper_value=p["acc_ft_cte1"] / 100, ours=seed_values(grid, "low", lr, 1.0, "acc_ft_cte1"),
-                 criterion=at_least(0.9), note=note)
-        ch.claim(id=f"pcfg_wrapper_ft_cte0_{lr}", paper="jain2024", reference="Table 5",
-                 statement=f"... but not on uncorrelated data (C_Te=0): a wrapper ({LR_SYMBOL[lr]})",
-                 paper_value=p["acc_ft_cte0"] / 100, ours=seed_values(grid, "low", lr, 1.0, "acc_ft_cte0"),
-                 criterion=at_most(0.1), note=note)
-    ch.claim(id="pcfg_shortcut_avoided", paper="jain2024", reference="Table 5",
-             statement=f"Prior P(a)=0.9 ({cfg.shortcut_prior}), C_Tr={cfg.high_c_tr:g}, η_M: count(b) is learned (C_Te=0)",
-             paper_value=_pct(reported.TABLE5_SHORTCUT["acc_ft_cte0"]),
-             ours=seed_values(grid, cfg.shortcut_prior, "medium", cfg.high_c_tr, "acc_ft_cte0"),
-             criterion=at_least(0.9), note=note)
+        sym = LR_SYMBOL[lr]
+        cell_claim(f"pcfg_wrapper_ft_cte1_{lr}", "pcfg_wrapper_ft_cte1",
+                   f"Low prior, C_Tr=1, {sym}: the model answers count(b) on correlated data (C_Te=1)",
+                   p["acc_ft_cte1"] / 100, "low", lr, 1.0, "acc_ft_cte1")
+        cell_claim(f"pcfg_wrapper_ft_cte0_{lr}", "pcfg_wrapper_ft_cte0",
+                   f"... but not on uncorrelated data (C_Te=0): a wrapper ({sym})",
+                   p["acc_ft_cte0"] / 100, "low", lr, 1.0, "acc_ft_cte0")
+        cell_claim(f"pcfg_wrapper_pt_cte0_{lr}", "pcfg_wrapper_pt_cte0",
+                   f"... and no longer answers count(a) there ({sym}): no better than the constant guess",
+                   p["acc_pt_cte0"] / 100, "low", lr, 1.0, "acc_pt_cte0", chance=facts["chance_pt_cte0"])
+    cell_claim("pcfg_shortcut_avoided", "pcfg_shortcut_avoided",
+               f"Prior P(a)=0.9 ({cfg.shortcut_prior}), C_Tr={cfg.high_c_tr:g}, η_M: count(b) is learned (C_Te=0)",
+               _pct(reported.TABLE5_SHORTCUT["acc_ft_cte0"]), cfg.shortcut_prior, "medium", cfg.high_c_tr,
+               "acc_ft_cte0")
+    crit, basis = rule("pcfg_count_a_collapse_fastest")
+    medium = [k for k in grid.models if k[1] == "medium"]
     ch.claim(id="pcfg_count_a_collapse_fastest", paper="jain2024", reference="Fig. 6",
-             statement="Count-a collapses fastest under the low prior with a high C_Tr (η_M)",
-             paper_value=None, ours=facts["fastest_ok"], criterion=is_true(),
-             note=f"fastest: {facts['fastest_prior']} prior, C_Tr={facts['fastest_c_tr']:g} "
-                  f"(mean share of count-a kept {facts['fastest_kept']:.2f})")
+             statement="Count-a collapses fastest under the low prior with a high C_Tr (η_M): how much less of its "
+                       "count-a accuracy it keeps than the next-fastest cell",
+             paper_value=None, ours=facts["collapse_gap"], criterion=crit, basis=basis,
+             converged=[all(v) for v in zip(*(converged_cell(grid, *k) for k in medium))],
+             note=f"fastest on average: {facts['fastest_prior']} prior, C_Tr={facts['fastest_c_tr']:g} "
+                  f"(mean share of count-a kept {facts['fastest_kept']:.2f}); {note}")
+    prune_note = f"low prior, {LR_SYMBOL[facts['prune_lr']]}, C_Tr=1, {one_seed}; best K={facts['prune_best_k']}"
+    crit, basis = rule("pcfg_prune_revives")
     ch.claim(id="pcfg_prune_revives", paper="jain2024", reference="Fig. 7",
              statement=f"Pruning 1-{reported.PRUNE_K_MAX} neurons (grad·weight) restores most of the count-a accuracy "
                        "lost (share restored)",
-             paper_value=None, ours=facts["prune_restored"], criterion=at_least(0.5),
-             note=f"low prior, η_S, C_Tr=1; best K={facts['prune_best_k']}")
+             paper_value=None, ours=facts["prune_restored"], criterion=crit, basis=basis,
+             converged=facts["prune_converged"], note=prune_note)
+    crit, basis = rule("pcfg_prune_removes_wrapper")
+    ch.claim(id="pcfg_prune_removes_wrapper", paper="jain2024", reference="Fig. 7",
+             statement="... and the wrapper's answer falls (count-b accuracy at C_Te=1 lost at the best K)",
+             paper_value=None, ours=facts["prune_ft1_drop"], criterion=crit, basis=basis,
+             converged=facts["prune_converged"], note=prune_note)
+    skipped = f"; left out (not converged): {facts['probe_skipped']}"
+    crit, basis = rule("pcfg_probe_count_a_kept")
     ch.claim(id="pcfg_probe_count_a_kept", paper="jain2024", reference="Fig. 8",
              statement="Count(a) stays linearly decodable after C_Tr=1 fine-tuning except low prior at η_M "
                        "(largest drop of the best-block probe)",
-             paper_value=None, ours=facts["probe_other_max_drop"], criterion=at_most(0.1),
-             note=f"largest: {facts['probe_worst_other']}")
+             paper_value=None, ours=facts["probe_other_max_drop"], criterion=crit, basis=basis,
+             converged=facts["probe_decided"], note=f"largest: {facts['probe_worst_other']}; {one_seed}{skipped}")
+    crit, basis = rule("pcfg_probe_low_medium_drops")
     ch.claim(id="pcfg_probe_low_medium_drops", paper="jain2024", reference="Fig. 8",
              statement="... and the probe drops for the low prior at η_M, more than anywhere else",
-             paper_value=None, ours=facts["probe_low_m_drops_most"], criterion=is_true(),
-             note=f"drop {facts['probe_low_m_drop']:.2f} vs. {facts['probe_other_max_drop']:.2f} elsewhere")
+             paper_value=None, ours=facts["probe_low_m_drops_most"], criterion=crit, basis=basis,
+             converged=facts["probe_decided"], note=f"drop {facts['probe_low_m_drop']:.2f} vs. {facts['probe_other_max_drop']:.2f} elsewhere; "
+                  f"{one_seed}{skipped}")
+    crit, basis = rule("pcfg_reft_faster")
     ch.claim(id="pcfg_reft_faster_than_scratch", paper="jain2024", reference="Fig. 9",
              statement="reFT revives count-a at least twice as fast as Scr.+FT (share of priors)",
              paper_value=reported.REFT_FASTER_SHARE, ours=facts["reft_n_faster"] / facts["reft_n"],
-             criterion=at_least(1.0), inconclusive=_undecided(cfg, facts, "priors"),
-             note=f"{cfg.reft_steps} reFT steps at {preset}; level {cfg.reft_level:.0%} of the pretrained accuracy")
+             criterion=crit, basis=basis, inconclusive=_undecided(cfg, facts, "priors"),
+             note=f"{cfg.reft_steps} reFT steps at {preset}; level {cfg.reft_level:.0%} of the pretrained accuracy; "
+                  f"{one_seed}")
+    crit, basis = rule("pcfg_reft_low_prior_slowest")
     ch.claim(id="pcfg_reft_low_prior_slowest", paper="jain2024", reference="Fig. 9",
              statement=f"Revival is slowest under the low prior (paper: ~{reported.REFT_STEPS_LOW} vs. "
                        f"{reported.REFT_STEPS_OTHERS.replace('–', '-')} iterations)",
-             paper_value=None, ours=facts["low_slowest"], criterion=is_true(),
-             note="steps: " + ", ".join(f"{p} {facts[f'reft_steps_{p}']:g}" for p in cfg.priors))
+             paper_value=None, ours=facts["low_slowest"], criterion=crit, basis=basis,
+             inconclusive=(f"reFT of {facts['reft_n_unrevived']} of {facts['reft_n']} priors did not reach the level "
+                           f"within {cfg.reft_steps} steps" if facts.get("reft_n_unrevived") else ""),
+             note="steps: " + ", ".join(f"{p} {facts[f'reft_steps_{p}']:g}" for p in cfg.priors) + f"; {one_seed}")
 
     for reference, statement, why in reported.NOT_ATTEMPTED:
         ch.skip(paper="jain2024", reference=reference, statement=statement, why=why)

@@ -26,6 +26,7 @@ import numpy as np
 import torch
 
 from ftscope.config import ChapterConfig, ConfigError
+from ftscope.jain.criteria import CONVERGED_LOSS
 from ftscope.jain.tracr import (
     ANSWER_POSITION,
     BOS,
@@ -77,7 +78,7 @@ class TracrConfig(ChapterConfig):
     reft_steps: int = 10_000
     reft_evals: int = 16  # log-spaced evaluation points (>= 12, so a verdict does not hang on where they fall)
     seeds: int = 5  # fine-tuning seeds per cell of the grid (noise on the compiled weights, batches)
-    converged_loss: float = 0.1  # a fine-tune is scored only if its training loss (last 10% of steps) is <= this
+    converged_loss: float = CONVERGED_LOSS  # scored only if the training loss (last 10% of steps) is <= this
 
     PRESETS: ClassVar = {
         "smoke": dict(counter_len=12, max_id_len=10, check_samples=100, tracr_check_samples=5, steps=20, counter_lrs=(1e-1, 1e-2),

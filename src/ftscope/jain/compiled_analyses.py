@@ -82,7 +82,8 @@ def protocol_facts(cfg: TracrConfig) -> dict:
     """The fine-tuning protocol's numbers, as the prose cites them."""
     return {"steps": cfg.steps, "noise_std": cfg.noise_std, "momentum": cfg.momentum, "batch": cfg.batch,
             "warmup": cfg.warmup, "final_lr_ratio": cfg.final_lr_ratio, "grad_clip": cfg.grad_clip,
-            "rank_pt": cfg.max_id_k_pt + 1, "rank_ft": cfg.max_id_k_ft + 1, "reft_lr_factor": cfg.reft_lr_factor}
+            "rank_pt": cfg.max_id_k_pt + 1, "rank_ft": cfg.max_id_k_ft + 1, "reft_lr_factor": cfg.reft_lr_factor,
+            "probe_steps": cfg.probe_steps}
 
 
 def compiled_models(cfg: TracrConfig, device):
@@ -182,7 +183,8 @@ def table3_facts(cfg: TracrConfig, grid: pd.DataFrame) -> dict:
             "chance_counter_pt_cte0": float(grid[grid.task == "Counter"].chance_pt_cte0.iloc[0]),
             "chance_max_id_ft_cte0": float(grid[grid.task == "Max id"].chance_ft_cte0.iloc[0]),
             "n_converged": int(grid.converged.sum()), "n_runs": len(grid), "seeds": cfg.seeds,
-            "converged_loss": cfg.converged_loss}
+            "converged_loss": cfg.converged_loss,
+            "max_id_small_loss": float(grid[(grid.task == "Max id") & (grid.lr == min(cfg.max_id_lrs))].tail_loss.mean())}
 
 
 def table3_with_chance(grid: pd.DataFrame) -> pd.DataFrame:

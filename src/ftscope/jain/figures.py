@@ -164,20 +164,20 @@ def table5(ours: pd.DataFrame, paper: pd.DataFrame, preset: str):
 def collapse(mid: pd.DataFrame, preset: str):
     """Fig. 6: count-a accuracy (C_Te = 0) while fine-tuning at η_M, per prior and C_Tr."""
     g = sns.relplot(data=mid, x="step", y="acc_pt_cte0", hue="c_tr", col="prior", kind="line", marker="o",
-                    height=3.0, aspect=1.1, palette="viridis")
+                    errorbar=("pi", 100), height=3.0, aspect=1.1, palette="viridis")  # band: min–max over seeds
     g.set(xscale="symlog", ylim=(-0.02, 1.02), ylabel="count-a accuracy (C_Te=0)")
     g.figure.suptitle(f"Count a while fine-tuning to count b at η_M ({preset})", y=1.04)
     return g.figure
 
 
-def pcfg_pruning(pruned: pd.DataFrame, count_a_before: float):
+def pcfg_pruning(pruned: pd.DataFrame, count_a_before: float, lr_symbol: str = "η_S"):
     """Fig. 7: the four accuracies against the number of neurons pruned."""
     fig, ax = plt.subplots(figsize=(7, 3.4))
     for col, label in PCFG_COLS.items():
         ax.plot(pruned["k"], pruned[col], marker="o", label=label.replace("\n", ", "))
     ax.axhline(count_a_before, color="grey", ls=":", lw=0.8, label="count a before fine-tuning")
     ax.set(xlabel="neurons pruned (K)", ylabel="accuracy", ylim=(-0.02, 1.02),
-           title="Pruning the low-prior model fine-tuned at η_S, C_Tr = 1")
+           title=f"Pruning the low-prior model fine-tuned at {lr_symbol}, C_Tr = 1")
     ax.legend(fontsize=8)
     fig.tight_layout()
     return fig

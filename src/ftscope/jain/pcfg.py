@@ -500,30 +500,53 @@ def force_counts(rng: np.random.Generator, span: np.ndarray, target: np.ndarray)
     return out
 
 
-def uncorrelated_windows(rng: np.random.Generator, n: int, window: int, count_span: int = 40,
-                         pt: int = 0, ft: int = 1) -> np.ndarray:
-    """Natural windows conditioned on count(ft) ≠ count(pt) + 1 in the counted span (redrawn until so)."""
-    def bad(t: np.ndarray) -> np.ndarray:
+def _conditioned_windows(rng: np.random.Generator, n: int, window: int, count_span: int, pt: int, ft: int,
+                         correlated: bool) -> np.ndarray:
+    """Natural windows drawn until each satisfies (``correlated``) or violates count(ft) = count(pt) + 1 in
+    the counted span: rejection sampling, so every text is one the grammar produced."""
+    def wrong(t: np.ndarray) -> np.ndarray:
         tail = t[:, -span_length(window, count_span):]
-        return (tail == ft).sum(1) == (tail == pt).sum(1) + 1
+        holds = (tail == ft).sum(1) == (tail == pt).sum(1) + 1
+        return holds != correlated
 
     text = text_windows(rng, n, window)
-    todo = np.flatnonzero(bad(text))
+    todo = np.flatnonzero(wrong(text))
     while todo.size:
         text[todo] = text_windows(rng, todo.size, window)
-        todo = todo[bad(text[todo])]
+        todo = todo[wrong(text[todo])]
     return text
 
 
+def uncorrelated_windows(rng: np.random.Generator, n: int, window: int, count_span: int = 40,
+                         pt: int = 0, ft: int = 1) -> np.ndarray:
+    """Natural windows conditioned on count(ft) ≠ count(pt) + 1 in the counted span (redrawn until so)."""
+    return _conditioned_windows(rng, n, window, count_span, pt, ft, correlated=False)
+
+
+def correlated_windows(rng: np.random.Generator, n: int, window: int, count_span: int = 40,
+                       pt: int = 0, ft: int = 1) -> np.ndarray:
+    """Natural windows conditioned on count(ft) = count(pt) + 1 in the counted span (about a fifth of the
+    grammar's windows satisfy it), redrawn until so."""
+    return _conditioned_windows(rng, n, window, count_span, pt, ft, correlated=True)
+
+
+CORRELATION = ("natural", "edit")
+
+
 def counter_batch(rng: np.random.Generator, vocab: Vocab, n: int, window: int, c: float, *, pt: str = "a",
-                  ft: str = "b", ask: str | None = None, count_span: int = 40) -> CounterBatch:
+                  ft: str = "b", ask: str | None = None, count_span: int = 40,
+                  correlation: str = "natural") -> CounterBatch:
     """Counter fine-tuning: task C for operand ``ask`` (default ``ft``); a share ``c`` correlated.
 
-    Correlated rows get count(ft) = t, count(pt) = t − 1 in the counted span, with t the row's
-    own count(ft) clipped to [1, (S + 1) // 2], by ``force_counts``; other rows are natural windows
-    with count(ft) ≠ count(pt) + 1."""
+    ``correlation="natural"``: correlated rows are natural windows with count(ft) = count(pt) + 1 in the
+    counted span (rejection sampling). ``"edit"`` (the first protocol, kept as a variant): natural
+    windows edited by ``force_counts`` to count(ft) = t, count(pt) = t − 1, with t the row's own count(ft)
+    clipped to [1, (S + 1) // 2] — edited texts that a model can tell from natural ones. Other rows are
+    natural windows with count(ft) ≠ count(pt) + 1."""
     if not 0.0 <= c <= 1.0:
         raise ValueError(f"c must lie in [0, 1], got {c}")
+    if correlation not in CORRELATION:
+        raise ConfigError(f"unknown correlation {correlation!r}; valid choices: {', '.join(CORRELATION)}")
     ask = ft if ask is None else ask
     if pt == ft or {pt, ft, ask} - set(TERMINALS) or ask not in (pt, ft):
         raise ConfigError(f"need distinct pt, ft in {TERMINALS} and ask one of them; got {pt=}, {ft=}, {ask=}")
@@ -532,7 +555,9 @@ def counter_batch(rng: np.random.Generator, vocab: Vocab, n: int, window: int, c
     s = span_length(window, count_span)
     text = uncorrelated_windows(rng, n, window, count_span, p, f)
     correlated = rng.random(n) < c
-    if correlated.any():
+    if correlated.any() and correlation == "natural":
+        text[correlated] = correlated_windows(rng, int(correlated.sum()), window, count_span, p, f)
+    elif correlated.any():
         span = text[correlated, -s:]
         t = np.clip((span == f).sum(1), 1, (s + 1) // 2)
         target = np.empty((len(span), 3), dtype=np.int64)

@@ -29,7 +29,7 @@ from ftscope.jain.pcfg_training import (
     probe_positions,
 )
 from ftscope.progress import progress
-from ftscope.train.answers import AnswerTests, accuracy, answer_loss, answer_scores
+from ftscope.train.answers import AnswerTests, accuracy, answer_loss, answer_scores, chance_scores
 from ftscope.train.loop import log_steps
 
 LR_SYMBOL = {"large": "η_L", "medium": "η_M", "small": "η_S"}
@@ -51,7 +51,10 @@ def grammar_stats(cfg: PcfgConfig, rng: np.random.Generator, n_derivations: int 
 def grammar_facts(cfg: PcfgConfig, stats: dict) -> dict:
     windows = stats["windows"]
     missing = pcfg.index_of_occurrence(windows, np.zeros(len(windows), int), cfg.occurrence) < 0
-    return {"len_min": int(stats["lengths"].min()), "len_median": float(np.median(stats["lengths"])),
+    share = np.bincount(stats["count_b"]) / len(stats["count_b"])
+    nonzero = share[share > 0]
+    return {"count_b_entropy": float(-(nonzero * np.log2(nonzero)).sum()), "count_b_majority": float(share.max()),
+            "len_min": int(stats["lengths"].min()), "len_median": float(np.median(stats["lengths"])),
             "natural_corr": float((stats["count_b"] == stats["count_a"] + 1).mean()), "span": stats["span"],
             "window": cfg.window, "none_share": float(missing.mean())}
 
@@ -141,13 +144,16 @@ def settings(cfg: PcfgConfig, preset: str, device) -> pd.DataFrame:
     return pd.Series({"preset": preset, "fine-tuning steps": cfg.ft_steps, "batch": cfg.ft_batch,
                       "η_L, η_M, η_S (used)": ", ".join(f"{v:.2g}" for v in cfg.lrs.values()),
                       "η_L, η_M, η_S (paper, 10K steps)": ", ".join(f"{v:g}" for v in cfg.ft_lrs),
-                      "C_Tr": ", ".join(f"{c:g}" for c in cfg.ft_c_trs), "runs": len(cfg.cells),
-                      "seeds of the headline cells": cfg.ft_seeds, "device": device.type}, name="setting").to_frame()
+                      "C_Tr": ", ".join(f"{c:g}" for c in cfg.ft_c_trs), "cells": len(cfg.cells),
+                      "seeds of every cell": cfg.ft_seeds, "window": cfg.window, "correlated texts": cfg.correlation,
+                      "converged if the training loss ≤": f"{cfg.converged_loss:.2f}", "device": device.type}, name="setting").to_frame()
 
 
 def protocol_facts(cfg: PcfgConfig) -> dict:
     """The fine-tuning protocol's numbers, as chapter 4's prose cites them."""
-    return {"ft_steps": cfg.ft_steps, "ft_seeds": cfg.ft_seeds, "probe_steps": cfg.probe_steps, "ft_batch": cfg.ft_batch,
+    return {"ft_steps": cfg.ft_steps, "ft_seeds": cfg.ft_seeds, "converged_loss": cfg.converged_loss,
+            "pretrain_steps": cfg.pretrain_steps,
+            "max_lr_share": cfg.max_lr_share, "pretrain_lr": cfg.pretrain_lr, "lr_scale": cfg.lr_scale, "probe_steps": cfg.probe_steps, "ft_batch": cfg.ft_batch,
             "ft_warmup": cfg.ft_warmup, "final_lr_ratio": cfg.final_lr_ratio, "weight_decay": cfg.weight_decay,
             "eta_l": cfg.ft_lrs[0], "eta_m": cfg.ft_lrs[1], "eta_s": cfg.ft_lrs[2], "lr_reference_steps":
             cfg.lr_reference_steps, "probe_lr": cfg.probe_lr, "prune_k_min": min(cfg.prune_ks),
@@ -169,21 +175,30 @@ def starting_points(cfg: PcfgConfig, seed: int, device) -> tuple[dict, AnswerTes
     return base, tests, before
 
 
+def job_rng(seed: int, job: dict) -> np.random.Generator:
+    """A fine-tuning run's own generator, from the chapter's seed, the run's seed and its cell: the same
+    run gets the same numbers whatever else the grid holds."""
+    return np.random.default_rng([seed, job["seed"], list(pcfg.PRIORS).index(job["prior"]),
+                                  ("large", "medium", "small").index(job["lr"]), round(job["c_tr"] * 100)])
+
+
 def finetune_grid(cfg: PcfgConfig, base: dict, tests: AnswerTests, seed: int, device) -> Grid:
-    """Every cell of ``cfg.cells`` (``ft_seeds`` seeds for the ``seed_cells``, one elsewhere), each run
-    seeded by (seed, fine-tuning seed, job index), scored at ``ft_evals`` log-spaced steps. The
-    models kept are seed 0's, by (prior, η name, C_Tr)."""
+    """Every cell of ``cfg.cells`` on ``ft_seeds`` seeds, each run seeded by its cell and seed
+    (``job_rng``), scored at ``ft_evals`` log-spaced steps; each run's row also holds the chance level of
+    each test set (the best constant answer), its training loss over the last 10% of steps and whether
+    that reached ``converged_loss``. The models kept are seed 0's, by (prior, η name, C_Tr)."""
     eval_at = log_steps(cfg.ft_steps, cfg.ft_evals)
+    chance = chance_scores(tests)
 
     def fit(i, job):
         model = copy_model(base[job["prior"]])
-        log = finetune_counter(cfg, model, cfg.lrs[job["lr"]], job["c_tr"], np.random.default_rng([seed, job["seed"], i]),
+        log = finetune_counter(cfg, model, cfg.lrs[job["lr"]], job["c_tr"], job_rng(seed, job),
                                evaluate=lambda m: answer_scores(m, tests), eval_at=eval_at, device=device,
                                desc=f"{job['prior']} {job['lr']} C_Tr={job['c_tr']:g} seed {job['seed']}")
-        return model, log, log.evals[-1]
+        return model, log, {**log.evals[-1], **chance, "tail_loss": log.tail_loss(),
+                            "converged": log.converged(cfg.converged_loss)}
 
-    jobs = [dict(prior=p, lr=lr, c_tr=c, seed=s) for p, lr, c in cfg.cells
-            for s in range(cfg.ft_seeds if (p, lr, c) in cfg.seed_cells else 1)]
+    jobs = [dict(prior=p, lr=lr, c_tr=c, seed=s) for p, lr, c in cfg.cells for s in range(cfg.ft_seeds)]
     return run_grid(jobs, fit, keep=lambda j: (j["prior"], j["lr"], j["c_tr"]) if j["seed"] == 0 else None,
                     desc="fine-tuning grid")
 
@@ -191,7 +206,8 @@ def finetune_grid(cfg: PcfgConfig, base: dict, tests: AnswerTests, seed: int, de
 def grid_means(grid: Grid) -> pd.DataFrame:
     """Each cell's accuracies, the mean over its seeds, indexed by (prior, lr, c_tr)."""
     runs = grid.runs
-    return runs.groupby(["prior", "lr", "c_tr"], sort=False)[[c for c in runs if c.startswith("acc")]].mean()
+    return runs.groupby(["prior", "lr", "c_tr"], sort=False)[
+        [c for c in runs if c.startswith(("acc", "chance"))]].mean()
 
 
 def row_label(prior: str, lr: str, c_tr: float) -> str:
@@ -229,41 +245,79 @@ def seed_values(grid: Grid, prior: str, lr: str, c_tr: float, col: str) -> float
 
 
 def spread(grid: Grid) -> pd.DataFrame:
-    """Mean and range over seeds of the cells fine-tuned with more than one seed."""
-    agg = grid.runs.groupby(["prior", "lr", "c_tr"], sort=False).agg(
-        seeds=("seed", "size"), **{f"{c} mean": (c, "mean") for c in ("acc_ft_cte1", "acc_ft_cte0", "acc_pt_cte0")},
-        **{f"{c} min–max": (c, lambda x: f"{x.min():.2f}–{x.max():.2f}") for c in ("acc_ft_cte0", "acc_pt_cte0")})
-    return agg[agg.seeds > 1].round(3)
+    """Every cell over its seeds: the mean and min–max of count b (C_Te = 1 and 0) and count a
+    (C_Te = 0), the chance level of each (the best constant answer on the same test set) and how many
+    seeds converged."""
+    runs = grid.runs
+    cols = ("acc_ft_cte1", "acc_ft_cte0", "acc_pt_cte0")
+    agg = runs.groupby(["prior", "lr", "c_tr"], sort=False).agg(
+        seeds=("seed", "size"), converged=("converged", "sum"),
+        **{f"{c} mean": (c, "mean") for c in cols},
+        **{f"{c} min–max": (c, lambda x: f"{x.min():.2f}–{x.max():.2f}") for c in cols},
+        **{f"chance {c[4:]}": (f"chance{c[3:]}", "first") for c in cols})
+    agg["converged"] = [f"{int(n)}/{k}" for n, k in zip(agg.converged, agg.seeds)]
+    return agg.round(3)
+
+
+def converged_cell(grid: Grid, prior: str, lr: str, c_tr: float) -> list[bool]:
+    """Whether each seed's run of a cell converged (its training loss reached ``converged_loss``)."""
+    return [bool(v) for v in seed_values_list(grid, prior, lr, c_tr, "converged")]
+
+
+def seed_values_list(grid: Grid, prior: str, lr: str, c_tr: float, col: str) -> list:
+    runs = grid.runs
+    return list(runs[(runs.prior == prior) & (runs.lr == lr) & (runs.c_tr == c_tr)].sort_values("seed")[col])
 
 
 def table5_facts(cfg: PcfgConfig, means: pd.DataFrame, before: pd.DataFrame) -> dict:
     low_ft0 = [cell(means, "low", lr, 1.0, "acc_ft_cte0") for lr in LR_SYMBOL]
+    chance = {f"chance_{c}": cell(means, "low", "large", 1.0, f"chance_{c}") for c in ("ft_cte1", "ft_cte0", "pt_cte0")}
     low_ft1 = [cell(means, "low", lr, 1.0, "acc_ft_cte1") for lr in LR_SYMBOL]
-    return {"low_ft1_min": min(low_ft1), "low_ft0_ms": max(low_ft0[1:]),
+    return {**chance, "low_ft1_min": min(low_ft1), "low_ft0_ms": max(low_ft0[1:]), "low_ft0_max": max(low_ft0),
+            "low_pt0_max": max(cell(means, "low", lr, 1.0, "acc_pt_cte0") for lr in LR_SYMBOL),
             "shortcut_ft0": cell(means, cfg.shortcut_prior, "medium", cfg.high_c_tr, "acc_ft_cte0"),
             "shortcut_prior": cfg.shortcut_prior, "high_c_tr": cfg.high_c_tr,
             "low_before_ft0": float(before.loc["low", "acc_ft_cte0"]),
+            "shortcut_before_ft0": float(before.loc[cfg.shortcut_prior, "acc_ft_cte0"]),
+            "shortcut_ctr0_ft0": cell(means, cfg.shortcut_prior, "medium", 0.0, "acc_ft_cte0"),
             "low_large_pt0": cell(means, "low", "large", 1.0, "acc_pt_cte0"), "eta_large": cfg.lrs["large"],
             "low_ctr0_ft0": cell(means, "low", "medium", 0.0, "acc_ft_cte0"),
             "low_ctr0_pt0": cell(means, "low", "medium", 0.0, "acc_pt_cte0")}
 
 
 def medium_curves(grid: Grid) -> pd.DataFrame:
-    """Fig. 6's curves: seed 0's evaluations during fine-tuning at η_M."""
+    """Fig. 6's curves: every seed's evaluations during fine-tuning at η_M."""
     curves = grid.curves
-    return curves[(curves.lr == "medium") & (curves.seed == 0)]
+    return curves[curves.lr == "medium"]
 
 
 def collapse(cfg: PcfgConfig, mid: pd.DataFrame) -> tuple[pd.Series, dict]:
     """Collapse speed: the count-a accuracy kept, averaged over the log-spaced evaluation points
-    (relative to the pretrained model's), so an early collapse weighs more than a late one."""
-    kept = (mid.groupby(["prior", "c_tr"])["acc_pt_cte0"].mean()
-            / mid[mid.step == 0].groupby(["prior", "c_tr"])["acc_pt_cte0"].mean().clip(lower=1e-3))
+    (relative to the pretrained model's), so an early collapse weighs more than a late one; per seed,
+    then averaged. ``collapse_gap`` (per seed): how much less the low prior at C_Tr = 1 keeps than the
+    next-fastest cell (positive: it collapses fastest, the paper's Fig. 6)."""
+    keys = ["prior", "c_tr", "seed"]
+    start = mid[mid.step == 0].groupby(keys)["acc_pt_cte0"].mean().clip(lower=1e-3)
+    per_seed = mid.groupby(keys)["acc_pt_cte0"].mean() / start
+    kept = per_seed.groupby(["prior", "c_tr"]).mean()
     fastest = kept.idxmin()
+    target = ("low", 1.0)
+    gaps = [float(g.drop(index=target).min() - g[target])
+            for g in (per_seed.xs(s, level="seed") for s in sorted(mid.seed.unique()))]
     return kept, {"fastest_prior": fastest[0], "fastest_c_tr": fastest[1], "fastest_kept": float(kept.min()),
-                  "fastest_ok": bool(fastest[0] == "low" and fastest[1] >= cfg.high_c_tr),
+                  "collapse_gap": gaps, "collapse_gap_mean": float(np.mean(gaps)),
                   "kept_low_ctr0": float(kept["low", 0.0]), "kept_low_ctr1": float(kept["low", 1.0]),
                   "kept_other_ctr1": float(kept.drop(index="low", level="prior").xs(1.0, level="c_tr").min())}
+
+
+def prune_target(cfg: PcfgConfig, grid: Grid) -> tuple[str, bool]:
+    """The η of the model Fig. 7 prunes: the paper prunes after fine-tuning at a small η; we take the
+    smallest η whose low-prior C_Tr = 1 run (seed 0) converged, η_S when it did. Returns (η name, whether
+    that run converged: False only when none did, and the claims on it are inconclusive)."""
+    for lr in ("small", "medium", "large"):
+        if ("low", lr, 1.0) in grid.models and converged_cell(grid, "low", lr, 1.0)[0]:
+            return lr, True
+    return "small", False
 
 
 def prune_neurons(cfg: PcfgConfig, model, tests: AnswerTests, seed: int, device) -> pd.DataFrame:
@@ -283,6 +337,7 @@ def pruning_facts(model, pruned: pd.DataFrame, before: pd.DataFrame) -> dict:
     return {"prune_lost": lost, "prune_best_k": int(best["k"]),
             "prune_restored": float((best["acc_pt_cte0"] - at_zero) / lost) if lost > 0 else 0.0,
             "prune_best_acc": float(best["acc_pt_cte0"]), "prune_best_ft1": float(best["acc_ft_cte1"]),
+            "prune_ft1_drop": float(pruned.loc[pruned.k == 0, "acc_ft_cte1"].iloc[0] - best["acc_ft_cte1"]),
             "n_neurons": model.cfg.d_mlp * model.cfg.n_layers}
 
 
@@ -313,10 +368,22 @@ def probe_sweep(cfg: PcfgConfig, base: dict, tuned: dict, tests: AnswerTests, se
     return pd.DataFrame(rows)
 
 
-def probe_drops(probes: pd.DataFrame) -> tuple[pd.DataFrame, dict]:
-    """Each model's best-block count-a probe, and how far fine-tuning lowered it from its pretrained model's."""
+def unconverged_models(grid: Grid) -> set[tuple[str, str]]:
+    """(prior, η symbol) of the kept C_Tr = 1 models (seed 0) whose run did not converge."""
+    return {(p, LR_SYMBOL[lr]) for (p, lr, c) in grid.models
+            if c == 1.0 and not converged_cell(grid, p, lr, c)[0]}
+
+
+def probe_drops(probes: pd.DataFrame, skip: set = frozenset()) -> tuple[pd.DataFrame, dict]:
+    """Each model's best-block count-a probe, and how far fine-tuning lowered it from its pretrained
+    model's. Models in ``skip`` ((prior, η symbol): runs that did not converge, which barely moved from
+    their pretrained model) are shown but left out of the comparison; ``probe_decided`` is False when
+    that leaves nothing to compare (the numbers are then over every model, and the claims inconclusive)."""
     best = probes[probes.target == "count a"].groupby(["prior", "model"])["accuracy"].max()
-    drops = {k: float(best[k[0], "pretrained"] - v) for k, v in best.items() if k[1] != "pretrained"}
+    every = {k: float(best[k[0], "pretrained"] - v) for k, v in best.items() if k[1] != "pretrained"}
+    kept = {k: v for k, v in every.items() if k not in skip}
+    decided = ("low", "η_M") in kept and len(kept) > 1
+    drops = kept if decided else every
     low_m = drops.get(("low", "η_M"), float("nan"))
     others = {k: v for k, v in drops.items() if k != ("low", "η_M")}
     worst = max(others, key=others.get)
@@ -325,7 +392,8 @@ def probe_drops(probes: pd.DataFrame) -> tuple[pd.DataFrame, dict]:
         "probe_worst_other": f"{worst[0]} prior, {worst[1]}",
         "probe_drop_large": max((v for k, v in drops.items() if k[1] == "η_L"), default=float("nan")),
         "probe_drop_small_lrs": max((v for k, v in others.items() if k[1] != "η_L"), default=float("nan")),
-        "probe_low_m_drops_most": bool(low_m > max(others.values()))}
+        "probe_low_m_drops_most": bool(low_m > max(others.values())), "probe_decided": decided,
+        "probe_skipped": ", ".join(f"{p} prior, {m}" for p, m in sorted(skip)) or "none"}
 
 
 def reverse_finetune(cfg: PcfgConfig, base: dict, tuned: dict, tests: AnswerTests, rng: np.random.Generator,
@@ -349,6 +417,7 @@ def reft_summary(cfg: PcfgConfig, reft: dict, scratch, before: pd.DataFrame) -> 
     table = revival_table(reft, dict.fromkeys(reft, scratch), "count a", level, cfg.reft_steps, "prior")
     others = table.drop(index="low")["reFT steps"]
     return table, {"reft_n_faster": n_faster(table), "reft_n": len(table), "reft_n_undecided": n_undecided(table),
+                   "reft_n_unrevived": int(np.isinf(table["reFT steps"]).sum()),
                    "reft_budget": cfg.reft_steps, "reft_level": cfg.reft_level,
                    "low_slowest": bool(table.loc["low", "reFT steps"] >= others.max()),
                    **{f"reft_steps_{p}": float(table.loc[p, "reFT steps"]) for p in cfg.priors}}

@@ -27,6 +27,7 @@ import torch
 
 from ftscope.config import ChapterConfig, ConfigError
 from ftscope.jain import pcfg
+from ftscope.jain.criteria import CONVERGED_LOSS
 from ftscope.jain.pcfg import FAMILIES, PRIORS, TERMINALS, Batch, CounterBatch, Vocab
 from ftscope.train import loop as training
 from ftscope.train import models
@@ -62,10 +63,13 @@ class PcfgConfig(ChapterConfig):
     ft_lrs: tuple[float, float, float] = (1e-4, 1e-5, 1e-6)  # η_L, η_M, η_S at 10K steps
     ft_c_trs: tuple[float, ...] = (0.0, 0.5, 0.8, 1.0)
     ft_grid: Literal["full", "ci"] = "full"  # ci: the cells the claims and figures read (see ``cells``)
-    ft_seeds: int = 3  # seeds of the headline cells (``seed_cells``; the paper reports none), one elsewhere
+    ft_seeds: int = 5  # seeds of every fine-tuning cell (the paper reports none)
+    correlation: Literal["natural", "edit"] = "natural"  # correlated texts: natural windows by rejection, or edited
+    converged_loss: float = CONVERGED_LOSS  # scored only if the training loss (last 10% of steps) is <= this
     ft_warmup: float = 0.2
     final_lr_ratio: float = 0.01
-    lr_reference_steps: int = 10_000  # η is scaled by lr_reference_steps / ft_steps (same η·steps as the paper)
+    lr_reference_steps: int = 10_000  # η is scaled by lr_reference_steps / ft_steps (same η·steps as the paper) ...
+    max_lr_share: float = 0.1  # ... but never past η_L = this × the pretraining η (the paper's η_L is a tenth of it)
     ft_evals: int = 8  # log-spaced evaluations during fine-tuning (Fig. 6)
     eval_samples: int = 2000
     # analyses
@@ -84,11 +88,11 @@ class PcfgConfig(ChapterConfig):
 
     PRESETS: ClassVar = {
         "smoke": dict(window=24, n_layers=1, n_heads=2, d_model=32, pretrain_steps=60, pretrain_batch=32,
-                      ft_steps=10, ft_batch=32, ft_c_trs=(0.0, 1.0), ft_grid="ci", ft_seeds=1, ft_evals=3,
+                      ft_steps=10, ft_batch=32, ft_c_trs=(0.0, 1.0), ft_grid="ci", ft_seeds=2, ft_evals=3,
                       eval_samples=200, prune_ks=(0, 1, 2), prune_batch=64, probe_samples=300, probe_steps=40,
                       reft_steps=10, reft_evals=3),
-        "ci": dict(window=24, n_layers=2, n_heads=4, d_model=64, pretrain_steps=1500, pretrain_batch=64,
-                   ft_steps=150, ft_c_trs=(0.0, 0.8, 1.0), ft_grid="ci", ft_seeds=2, ft_evals=5,
+        "ci": dict(window=40, n_layers=2, n_heads=4, d_model=64, pretrain_steps=1500, pretrain_batch=64,
+                   ft_steps=800, ft_batch=32, ft_c_trs=(0.0, 0.8, 1.0), ft_grid="ci", ft_seeds=3, ft_evals=8,
                    eval_samples=600, prune_batch=256, probe_samples=2000, probe_steps=200, reft_steps=200,
                    reft_evals=12),
         "paper": {},
@@ -115,7 +119,9 @@ class PcfgConfig(ChapterConfig):
 
     @property
     def lr_scale(self) -> float:
-        return self.lr_reference_steps / self.ft_steps
+        """η·steps as the paper's (``lr_reference_steps / ft_steps``), capped so that η_L stays at most
+        ``max_lr_share`` of the pretraining η: the paper's order η_S < η_M < η_L < η_PT is kept."""
+        return min(self.lr_reference_steps / self.ft_steps, self.max_lr_share * self.pretrain_lr / self.ft_lrs[0])
 
     @property
     def lrs(self) -> dict[str, float]:
@@ -132,25 +138,21 @@ class PcfgConfig(ChapterConfig):
     def cells(self) -> list[tuple[str, str, float]]:
         """(prior, η name, C_Tr) of every fine-tuning run (seed 0).
 
-        ``full``: every prior × η × C_Tr. ``ci``: every prior × C_Tr at η_M (Fig. 6), C_Tr = 1 at
-        η_L for every prior (the models reFT starts from) and at η_S for the low prior (Table 5)."""
+        ``full``: every prior × η × C_Tr. ``ci``: every prior at C_Tr = 0 and 1 at η_M (Figs. 5, 6), the
+        shortcut cell (``shortcut_prior``, η_M, ``high_c_tr``), C_Tr = 1 at η_L for every prior (the models
+        reFT starts from) and at η_S for the low prior (Table 5)."""
         full = [(p, lr, c) for p in self.priors for lr in ("large", "medium", "small") for c in self.ft_c_trs]
         if self.ft_grid == "full":
             return full
         return [(p, lr, c) for p, lr, c in full
-                if lr == "medium" or (c == 1.0 and (lr == "large" or p == "low"))]
+                if (lr == "medium" and (c in (0.0, 1.0) or (p, c) == (self.shortcut_prior, self.high_c_tr)))
+                or (c == 1.0 and (lr == "large" or p == "low"))]
 
     @property
     def shortcut_prior(self) -> str:
         """The prior of the paper's "avoids the shortcut" cell: P(a) = 0.9, our ``medium``."""
         return "medium" if "medium" in self.priors else self.priors[-1]
 
-    @property
-    def seed_cells(self) -> list[tuple[str, str, float]]:
-        """The headline cells, fine-tuned with ``ft_seeds`` seeds to show the spread: the wrapper
-        (low prior, C_Tr = 1) and the avoided shortcut (``shortcut_prior``, C_Tr = ``high_c_tr``), at η_M."""
-        want = [("low", "medium", 1.0), (self.shortcut_prior, "medium", self.high_c_tr)]
-        return [c for c in want if c in self.cells]
 
     def optim(self, lr: float) -> OptimConfig:
         return OptimConfig(optimizer="adamw", lr=lr, betas=self.betas, weight_decay=self.weight_decay, warmup=self.ft_warmup,
@@ -171,7 +173,7 @@ class PcfgConfig(ChapterConfig):
     def counter_batch(self, rng: np.random.Generator, c: float, n: int | None = None, ask: str = "b") -> CounterBatch:
         """Task C (count ``ask``) on fine-tuning data with a share ``c`` correlated (pt = a, ft = b)."""
         return pcfg.counter_batch(rng, self.vocab, n or self.ft_batch, self.window, c, pt="a", ft="b", ask=ask,
-                                  count_span=self.count_span)
+                                  count_span=self.count_span, correlation=self.correlation)
 
 
 # ------------------------------------------------------------------------------- pretraining
