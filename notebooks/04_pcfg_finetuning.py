@@ -133,7 +133,7 @@ mid = pa.medium_curves(grid)
 figures.collapse(mid, preset);
 
 # %% tags=["remove-cell"]
-kept, collapse_facts = pa.collapse(cfg, mid)
+kept, collapse_facts = pa.collapse(mid)
 facts |= ch.glue_all(collapse_facts)
 
 # %% tags=["remove-input"]
@@ -158,7 +158,7 @@ kept.unstack("c_tr").round(2)
 # whose removal helps count-a most: the wrapper, if it sits in a few neurons.
 
 # %%
-prune_lr, prune_converged = pa.prune_target(cfg, grid)
+prune_lr, prune_converged = pa.prune_target(grid)
 prune_model = grid.models["low", prune_lr, 1.0]
 pruned = pa.prune_neurons(cfg, prune_model, tests, seed, dev)
 

@@ -82,13 +82,12 @@ def test_table5_puts_the_papers_cells_on_our_rows():
 
 
 def test_collapse_finds_the_fastest_per_seed_and_measures_against_step_zero():
-    cfg = PcfgConfig.from_preset("smoke")
     # seed 0: low/C_Tr=1 collapses fastest (keeps 0.5); seed 1: high/C_Tr=1 does (keeps 0.5 vs low's 0.6)
     curves = {0: [("low", 0.0, (1.0, 0.8)), ("low", 1.0, (1.0, 0.0)), ("high", 0.0, (0.5, 0.5)), ("high", 1.0, (1.0, 1.0))],
               1: [("low", 0.0, (1.0, 0.8)), ("low", 1.0, (1.0, 0.2)), ("high", 0.0, (0.5, 0.5)), ("high", 1.0, (1.0, 0.0))]}
     rows = [dict(prior=p, c_tr=c, seed=seed, step=s, acc_pt_cte0=a)
             for seed, cells in curves.items() for p, c, accs in cells for s, a in zip((0, 10), accs)]
-    kept, facts = pcfg_analyses.collapse(cfg, pd.DataFrame(rows))
+    kept, facts = pcfg_analyses.collapse(pd.DataFrame(rows))
     assert kept["low", 1.0] == pytest.approx(0.55) and kept["high", 0.0] == pytest.approx(1.0)
     assert kept["high", 1.0] == pytest.approx(0.75)
     assert (facts["fastest_prior"], facts["fastest_c_tr"]) == ("low", 1.0)
@@ -110,13 +109,12 @@ def test_probe_drops_leave_out_unconverged_models_and_say_when_nothing_is_left()
 
 
 def test_prune_target_is_the_smallest_converged_lr():
-    cfg = PcfgConfig.from_preset("smoke")
     runs = pd.DataFrame([dict(prior="low", lr=lr, c_tr=1.0, seed=0, converged=ok)
                          for lr, ok in (("large", True), ("medium", True), ("small", False))])
     grid = Grid(runs, pd.DataFrame(), {("low", lr, 1.0): None for lr in ("large", "medium", "small")})
-    assert pcfg_analyses.prune_target(cfg, grid) == ("medium", True)
+    assert pcfg_analyses.prune_target(grid) == ("medium", True)
     runs["converged"] = False
-    assert pcfg_analyses.prune_target(cfg, grid) == ("small", False)
+    assert pcfg_analyses.prune_target(grid) == ("small", False)
 
 
 def test_probe_drops_compare_each_model_with_its_pretrained_one():

@@ -3,12 +3,12 @@ from the chapter's results, with the paper's values from ``ftscope.jain.reported
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 
 from ftscope.jain import pcfg, reported
 from ftscope.jain.criteria import rule
-from ftscope.jain.pcfg_analyses import LR_SYMBOL, by_prior_b, seed_values
+from ftscope.jain.pcfg_analyses import LR_SYMBOL, by_prior_b, converged_cell, seed_values
+from ftscope.train.answers import two_standard_errors
 
 
 def _pct(value: float) -> float:
@@ -138,7 +138,7 @@ def pcfg_pretraining_claims(ch, acc: pd.DataFrame) -> None:
     count_b, count_a = acc.loc["C b", list(cfg.priors)], acc.loc["C a", list(cfg.priors)]
     order = by_prior_b(cfg)
     steps = [float(count_b[q] - count_b[p]) for p, q in zip(order, order[1:])]
-    se2 = float(2 * np.sqrt(0.25 / cfg.eval_samples))
+    se2 = two_standard_errors(cfg.eval_samples)
     note = f"{cfg.pretrain_steps} pretraining steps at {preset} (paper: {reported.PRETRAIN_STEPS.split()[0]}); one seed"
     paper_b = " / ".join(f"{v:g}%" for v in reported.BEFORE_COUNT_B_200K.values())
     paper_b50 = " / ".join(f"{v:g}%" for v in reported.BEFORE_COUNT_B_50K.values())
@@ -170,8 +170,6 @@ def pcfg_finetuning_claims(ch, grid, facts: dict) -> None:
     convergence gate), Fig. 6's collapse (per seed), Fig. 7's pruning, Fig. 8's probes, Fig. 9's reFT
     (seed 0's models). ``grid``: the fine-tuning grid; ``facts``: the chapter's glued numbers
     (``pcfg_analyses.*_facts`` and friends)."""
-    from ftscope.jain.pcfg_analyses import converged_cell
-
     cfg, preset = ch.cfg, ch.preset
     note = f"{cfg.ft_steps} fine-tuning steps on {cfg.ft_seeds} seeds at {preset} (paper: {reported.FT_STEPS:,})"
     one_seed = f"seed 0 of {cfg.ft_seeds} ({preset})"

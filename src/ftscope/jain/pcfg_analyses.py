@@ -29,7 +29,14 @@ from ftscope.jain.pcfg_training import (
     probe_positions,
 )
 from ftscope.progress import progress
-from ftscope.train.answers import AnswerTests, accuracy, answer_loss, answer_scores, chance_scores
+from ftscope.train.answers import (
+    AnswerTests,
+    accuracy,
+    answer_loss,
+    answer_scores,
+    chance_scores,
+    two_standard_errors,
+)
 from ftscope.train.loop import log_steps
 
 LR_SYMBOL = {"large": "η_L", "medium": "η_M", "small": "η_S"}
@@ -132,7 +139,7 @@ def pretraining_facts(cfg: PcfgConfig, models: dict, acc: pd.DataFrame, rng: np.
     ask_b = cfg.counter_batch(rng, 0.0, cfg.eval_samples).to(device)
     return {"count_b_top": float(count_b[top]), "top_prior": top, "count_a_min": float(count_a.min()),
             **{f"count_b_{p}": float(count_b[p]) for p in cfg.priors},
-            "count_b_se": float(2 * np.sqrt(0.25 / cfg.eval_samples)), "eval_samples": cfg.eval_samples,
+            "count_b_se": two_standard_errors(cfg.eval_samples), "eval_samples": cfg.eval_samples,
             "b_only_count_a": float(acc.loc["C a", "b_only"]), "b_only_count_b": float(acc.loc["C b", "b_only"]),
             "pretrain_steps": cfg.pretrain_steps, "pretrain_batch": cfg.pretrain_batch,
             "low_b_says_a": accuracy(models["low"], ask_b, "pt"), "low_b_says_b": accuracy(models["low"], ask_b, "ft"),
@@ -152,8 +159,8 @@ def settings(cfg: PcfgConfig, preset: str, device) -> pd.DataFrame:
 def protocol_facts(cfg: PcfgConfig) -> dict:
     """The fine-tuning protocol's numbers, as chapter 4's prose cites them."""
     return {"ft_steps": cfg.ft_steps, "ft_seeds": cfg.ft_seeds, "converged_loss": cfg.converged_loss,
-            "pretrain_steps": cfg.pretrain_steps,
-            "max_lr_share": cfg.max_lr_share, "pretrain_lr": cfg.pretrain_lr, "lr_scale": cfg.lr_scale, "probe_steps": cfg.probe_steps, "ft_batch": cfg.ft_batch,
+            "pretrain_steps": cfg.pretrain_steps, "max_lr_share": cfg.max_lr_share, "pretrain_lr": cfg.pretrain_lr,
+            "lr_scale": cfg.lr_scale, "probe_steps": cfg.probe_steps, "ft_batch": cfg.ft_batch,
             "ft_warmup": cfg.ft_warmup, "final_lr_ratio": cfg.final_lr_ratio, "weight_decay": cfg.weight_decay,
             "eta_l": cfg.ft_lrs[0], "eta_m": cfg.ft_lrs[1], "eta_s": cfg.ft_lrs[2], "lr_reference_steps":
             cfg.lr_reference_steps, "probe_lr": cfg.probe_lr, "prune_k_min": min(cfg.prune_ks),
@@ -235,12 +242,16 @@ def cell(means: pd.DataFrame, prior: str, lr: str, c_tr: float, col: str) -> flo
     return float(means.loc[(prior, lr, c_tr), col])
 
 
+def _seed_column(grid: Grid, prior: str, lr: str, c_tr: float, col: str) -> list:
+    """A cell's ``col``, one value per fine-tuning seed, in seed order."""
+    runs = grid.runs
+    return list(runs[(runs.prior == prior) & (runs.lr == lr) & (runs.c_tr == c_tr)].sort_values("seed")[col])
+
+
 def seed_values(grid: Grid, prior: str, lr: str, c_tr: float, col: str) -> float | list[float]:
     """A cell's value per fine-tuning seed (a list, for a claim on seeds) when it ran on several, else
     its one value."""
-    runs = grid.runs
-    rows = runs[(runs.prior == prior) & (runs.lr == lr) & (runs.c_tr == c_tr)].sort_values("seed")
-    values = [float(v) for v in rows[col]]
+    values = [float(v) for v in _seed_column(grid, prior, lr, c_tr, col)]
     return values if len(values) > 1 else values[0]
 
 
@@ -261,28 +272,16 @@ def spread(grid: Grid) -> pd.DataFrame:
 
 def converged_cell(grid: Grid, prior: str, lr: str, c_tr: float) -> list[bool]:
     """Whether each seed's run of a cell converged (its training loss reached ``converged_loss``)."""
-    return [bool(v) for v in seed_values_list(grid, prior, lr, c_tr, "converged")]
-
-
-def seed_values_list(grid: Grid, prior: str, lr: str, c_tr: float, col: str) -> list:
-    runs = grid.runs
-    return list(runs[(runs.prior == prior) & (runs.lr == lr) & (runs.c_tr == c_tr)].sort_values("seed")[col])
+    return [bool(v) for v in _seed_column(grid, prior, lr, c_tr, "converged")]
 
 
 def table5_facts(cfg: PcfgConfig, means: pd.DataFrame, before: pd.DataFrame) -> dict:
-    low_ft0 = [cell(means, "low", lr, 1.0, "acc_ft_cte0") for lr in LR_SYMBOL]
     chance = {f"chance_{c}": cell(means, "low", "large", 1.0, f"chance_{c}") for c in ("ft_cte1", "ft_cte0", "pt_cte0")}
-    low_ft1 = [cell(means, "low", lr, 1.0, "acc_ft_cte1") for lr in LR_SYMBOL]
-    return {**chance, "low_ft1_min": min(low_ft1), "low_ft0_ms": max(low_ft0[1:]), "low_ft0_max": max(low_ft0),
-            "low_pt0_max": max(cell(means, "low", lr, 1.0, "acc_pt_cte0") for lr in LR_SYMBOL),
-            "shortcut_ft0": cell(means, cfg.shortcut_prior, "medium", cfg.high_c_tr, "acc_ft_cte0"),
+    return {**chance, "shortcut_ft0": cell(means, cfg.shortcut_prior, "medium", cfg.high_c_tr, "acc_ft_cte0"),
             "shortcut_prior": cfg.shortcut_prior, "high_c_tr": cfg.high_c_tr,
             "low_before_ft0": float(before.loc["low", "acc_ft_cte0"]),
             "shortcut_before_ft0": float(before.loc[cfg.shortcut_prior, "acc_ft_cte0"]),
-            "shortcut_ctr0_ft0": cell(means, cfg.shortcut_prior, "medium", 0.0, "acc_ft_cte0"),
-            "low_large_pt0": cell(means, "low", "large", 1.0, "acc_pt_cte0"), "eta_large": cfg.lrs["large"],
-            "low_ctr0_ft0": cell(means, "low", "medium", 0.0, "acc_ft_cte0"),
-            "low_ctr0_pt0": cell(means, "low", "medium", 0.0, "acc_pt_cte0")}
+            "shortcut_ctr0_ft0": cell(means, cfg.shortcut_prior, "medium", 0.0, "acc_ft_cte0")}
 
 
 def medium_curves(grid: Grid) -> pd.DataFrame:
@@ -291,7 +290,7 @@ def medium_curves(grid: Grid) -> pd.DataFrame:
     return curves[curves.lr == "medium"]
 
 
-def collapse(cfg: PcfgConfig, mid: pd.DataFrame) -> tuple[pd.Series, dict]:
+def collapse(mid: pd.DataFrame) -> tuple[pd.Series, dict]:
     """Collapse speed: the count-a accuracy kept, averaged over the log-spaced evaluation points
     (relative to the pretrained model's), so an early collapse weighs more than a late one; per seed,
     then averaged. ``collapse_gap`` (per seed): how much less the low prior at C_Tr = 1 keeps than the
@@ -305,12 +304,11 @@ def collapse(cfg: PcfgConfig, mid: pd.DataFrame) -> tuple[pd.Series, dict]:
     gaps = [float(g.drop(index=target).min() - g[target])
             for g in (per_seed.xs(s, level="seed") for s in sorted(mid.seed.unique()))]
     return kept, {"fastest_prior": fastest[0], "fastest_c_tr": fastest[1], "fastest_kept": float(kept.min()),
-                  "collapse_gap": gaps, "collapse_gap_mean": float(np.mean(gaps)),
-                  "kept_low_ctr0": float(kept["low", 0.0]), "kept_low_ctr1": float(kept["low", 1.0]),
+                  "collapse_gap": gaps, "kept_low_ctr1": float(kept["low", 1.0]),
                   "kept_other_ctr1": float(kept.drop(index="low", level="prior").xs(1.0, level="c_tr").min())}
 
 
-def prune_target(cfg: PcfgConfig, grid: Grid) -> tuple[str, bool]:
+def prune_target(grid: Grid) -> tuple[str, bool]:
     """The η of the model Fig. 7 prunes: the paper prunes after fine-tuning at a small η; we take the
     smallest η whose low-prior C_Tr = 1 run (seed 0) converged, η_S when it did. Returns (η name, whether
     that run converged: False only when none did, and the claims on it are inconclusive)."""
@@ -390,8 +388,6 @@ def probe_drops(probes: pd.DataFrame, skip: set = frozenset()) -> tuple[pd.DataF
     return best.unstack("model").round(2), {
         "probe_low_m_drop": low_m, "probe_other_max_drop": others[worst],
         "probe_worst_other": f"{worst[0]} prior, {worst[1]}",
-        "probe_drop_large": max((v for k, v in drops.items() if k[1] == "η_L"), default=float("nan")),
-        "probe_drop_small_lrs": max((v for k, v in others.items() if k[1] != "η_L"), default=float("nan")),
         "probe_low_m_drops_most": bool(low_m > max(others.values())), "probe_decided": decided,
         "probe_skipped": ", ".join(f"{p} prior, {m}" for p, m in sorted(skip)) or "none"}
 

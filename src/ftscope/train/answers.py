@@ -93,6 +93,11 @@ def constant_chance(labels: torch.Tensor) -> float:
     return int(torch.bincount(labels.flatten().cpu()).max()) / labels.numel()
 
 
+def two_standard_errors(n: int) -> float:
+    """Two standard errors of an accuracy measured on ``n`` samples, at its widest (p = 0.5)."""
+    return float(2 * np.sqrt(0.25 / n))
+
+
 def chance_scores(tests: AnswerTests) -> dict[str, float]:
     """``chance_{ft,pt}_cte{c}``: the best constant answer's accuracy on each test set of ``answer_scores``."""
     row = {}
