@@ -42,7 +42,7 @@ from ftscope.jain import PcfgConfig, claims, figures
 from ftscope.jain import pcfg_analyses as pa
 
 ch = Chapter("04_pcfg_finetuning", PcfgConfig, preset=preset, device=device, seed=seed, overrides=overrides)
-cfg, dev, rng = ch.cfg, ch.device, ch.rng
+cfg, dev = ch.cfg, ch.device
 plots.style()
 
 # %% [markdown]
@@ -122,6 +122,18 @@ facts |= ch.glue_all(pa.table5_facts(cfg, means, before))
 # %% tags=["remove-input"]
 pa.spread(grid)
 
+# %% tags=["remove-cell"]
+facts |= ch.glue_all(pa.correlation_facts(cfg, grid))
+
+# %% [markdown]
+# **Fig. 5: does the model use the correlation?** At η_M the same pretrained model is
+# fine-tuned with C_Tr = 0 and with C_Tr = 1; how much lower count-b accuracy at C_Te = 0 is
+# after the correlated fine-tuning (mean over seeds): {glue:text}`ctr_drop_low:.2f` under the
+# low prior, {glue:text}`ctr_drop_medium:.2f` under the medium and {glue:text}`ctr_drop_high:.2f`
+# under the high prior (the rows "C_Tr=0" and "C_Tr=1" of the table above; a run that did not
+# converge makes the claims on it inconclusive). The paper's Fig. 5 finds the model relying on
+# the correlation when the capability is weakly relevant (the low prior).
+
 # %% [markdown]
 # ## Fig. 6: how fast count-a collapses
 #
@@ -149,31 +161,31 @@ kept.unstack("c_tr").round(2)
 #
 # ## Fig. 7: pruning neurons revives count-a
 #
-# We take the low-prior model fine-tuned with C_Tr = 1 at the smallest η whose run converged
-# (the paper prunes after a small η; η_S when it converged, else the next), score every MLP neuron (row
+# We take the low-prior models fine-tuned with C_Tr = 1 at the smallest η whose runs converged on
+# every seed (the paper prunes after a small η; η_S when it converged, else the next), score every MLP neuron (row
 # of `W_out`, its whole write into the residual stream) by the sum of grad·weight of the
 # count-a loss on uncorrelated texts, and zero the top K for K =
 # {glue:text}`prune_k_min`–{glue:text}`prune_k_max` (App. D, Alg. 3).
 # Zeroing a unit changes the loss by about −grad·w, so the top-scored neurons are those
-# whose removal helps count-a most: the wrapper, if it sits in a few neurons.
+# whose removal helps count-a most: the wrapper, if it sits in a few neurons. Every seed's
+# model is pruned; the figure shows the mean over seeds (the band: their range).
 
 # %%
 prune_lr, prune_converged = pa.prune_target(grid)
-prune_model = grid.models["low", prune_lr, 1.0]
-pruned = pa.prune_neurons(cfg, prune_model, tests, seed, dev)
+pruned = pa.prune_neurons(cfg, grid.models, prune_lr, tests, seed, dev)
 
 # %% tags=["hide-input"]
 figures.pcfg_pruning(pruned, before.loc["low", "acc_pt_cte0"], pa.LR_SYMBOL[prune_lr]);
 
 # %% tags=["remove-cell"]
-facts |= ch.glue_all(pa.pruning_facts(prune_model, pruned, before))
+facts |= ch.glue_all(pa.pruning_facts(pruned, before, pa.n_neurons(base["low"])))
 facts |= ch.glue_all({"prune_lr": prune_lr, "prune_lr_symbol": pa.LR_SYMBOL[prune_lr],
                       "prune_converged": prune_converged})
 
 # %% [markdown]
-# The model pruned here was fine-tuned at {glue:text}`prune_lr_symbol`.
-# Fine-tuning cost it {glue:text}`prune_lost:.0%` of count-a accuracy on
-# uncorrelated texts. The best K in 1–{glue:text}`paper_prune_k_max` ({glue:text}`prune_best_k`) brings count-a back to
+# The models pruned here were fine-tuned at {glue:text}`prune_lr_symbol`; the numbers are means
+# over seeds. Fine-tuning cost them {glue:text}`prune_lost:.0%` of count-a accuracy on
+# uncorrelated texts. The best K in 1–{glue:text}`paper_prune_k_max` ({glue:text}`prune_best_k:g` on average over seeds) brings count-a back to
 # {glue:text}`prune_best_acc:.0%`, a share {glue:text}`prune_restored:.2f` of what was
 # lost, while the wrapper's answer on correlated texts (count b, C_Te = 1) falls to
 # {glue:text}`prune_best_ft1:.0%`. The paper reports that {glue:text}`paper_prune_neurons` pruned neurons restore
@@ -188,7 +200,8 @@ facts |= ch.glue_all({"prune_lr": prune_lr, "prune_lr_symbol": pa.LR_SYMBOL[prun
 # count-a probe reads prompts asking count a, the count-b probe prompts asking count b,
 # both on uncorrelated texts. Probes train with AdamW at {glue:text}`probe_lr:g` and the paper's step schedule
 # (×0.1 at 1/2, 3/4 and 7/8 of the steps; the paper: {glue:text}`paper_probe_steps` steps, ours below) on fresh
-# samples, and are tested on the C_Te = 0 test set.
+# samples, and are tested on the C_Te = 0 test set. The pretrained models are probed once,
+# every seed's fine-tuned models each (the figure: mean over seeds and its interval).
 
 # %%
 probes = pa.probe_sweep(cfg, base, grid.models, tests, seed, dev)
@@ -197,17 +210,18 @@ probes = pa.probe_sweep(cfg, base, grid.models, tests, seed, dev)
 figures.pcfg_probes(probes);
 
 # %% tags=["remove-cell"]
-probe_table, probe_facts = pa.probe_drops(probes, pa.unconverged_models(grid))
+probe_table, probe_facts = pa.probe_summary(probes, grid)
 facts |= ch.glue_all(probe_facts)
 
 # %% tags=["remove-input"]
 probe_table
 
 # %% [markdown]
-# The table gives each model's best-block probe accuracy for count(a). Relative to its
+# The table gives each model's best-block probe accuracy for count(a), mean over seeds. Relative to its
 # pretrained model, fine-tuning lowered it by at most {glue:text}`probe_other_max_drop:.2f`
 # outside the low prior at η_M (the largest: {glue:text}`probe_worst_other`), and by
-# {glue:text}`probe_low_m_drop:.2f` for the low prior at η_M, the one cell where the paper
+# {glue:text}`probe_low_m_drop:.2f` for the low prior at η_M (means over seeds; a seed's run
+# that did not converge is left out of its seed's comparison), the one cell where the paper
 # sees the probe drop. A probe that still decodes count(a) after fine-tuning means the
 # information is in the residual stream, whether or not the model's output uses it.
 #
@@ -218,10 +232,12 @@ probe_table
 # with C_Tr = 1, retrained at η_M, as in the paper's App. H. The baseline Scr.+FT is the
 # model pretrained never to see `a` (prior (0, 1, 0)), fine-tuned on the same data with
 # the same recipe: how long it takes to learn count-a from a related start. "Revived"
-# means reaching a share `reft_level` of the pretrained model's count-a accuracy.
+# means reaching a share `reft_level` of the pretrained model's count-a accuracy. Every
+# seed's models are reverse fine-tuned, and Scr.+FT runs once per seed (the figure: one line
+# per seed; the table: seed 0).
 
 # %%
-reft, scratch = pa.reverse_finetune(cfg, base, grid.models, tests, rng, dev)
+reft, scratch = pa.reverse_finetune(cfg, base, grid.models, tests, seed, dev)
 
 # %% tags=["hide-input"]
 figures.pcfg_reft(reft, scratch, pa.LR_SYMBOL[cfg.reft_lr]);
@@ -235,12 +251,13 @@ reft_table
 
 # %% [markdown]
 # reFT reaches {glue:text}`reft_level:.0%` of the pretrained count-a accuracy at least twice
-# as fast as Scr.+FT for {glue:text}`reft_n_faster` of the {glue:text}`reft_n` priors
+# as fast as Scr.+FT for {glue:text}`reft_n_faster:.1f` of the {glue:text}`reft_n` priors (mean over seeds)
 # ("inf": not within the budget of {glue:text}`reft_budget` steps; a speed-up against an
 # Scr.+FT run that never got there is a lower bound). The paper finds revival within
 # {glue:text}`paper_reft_others` iterations under the medium and high priors, about
 # {glue:text}`paper_reft_low` under the low prior, and Scr.+FT reaching perfect accuracy only at
-# {glue:text}`paper_scratch_steps`. Step counts here are not comparable to
+# {glue:text}`paper_scratch_steps`; ours reaches the level after {glue:text}`scratch_steps:g` steps
+# (mean over seeds, the budget where it never did). Step counts here are not comparable to
 # the paper's (a smaller model, far fewer steps, larger learning rates); the ratio is.
 #
 # ## Where we differ from the paper, and what we found out
@@ -269,24 +286,27 @@ reft_table
 #   {glue:text}`shortcut_prior` prior at high C_Tr ({glue:text}`kept_other_ctr1:.2f` at
 #   C_Tr = 1): with the paper's learning rates every wrapper model loses count(a) at the
 #   same evaluation points, so the prior does not separate them here.
-# - **Pruning** (Fig. 7), on the model fine-tuned at {glue:text}`prune_lr_symbol` (η_S did
-#   not converge; one seed). Zeroing up to {glue:text}`paper_prune_k_max` of the model's
+# - **Pruning** (Fig. 7), on the models fine-tuned at {glue:text}`prune_lr_symbol` (η_S did
+#   not converge). Zeroing up to {glue:text}`paper_prune_k_max` of the model's
 #   {glue:text}`n_neurons` MLP neurons gives back a share
 #   {glue:text}`prune_restored:.2f` of the lost count-a accuracy, not most of it, while the
 #   wrapper's answer falls by {glue:text}`prune_ft1_drop:.2f`: pruning removes
 #   the wrapper without reviving the capability. The paper leaves open how a neuron's score
 #   is aggregated and which matrices are eligible (we sum grad·weight over rows of `W_out`);
 #   with a {glue:text}`n_layers`-layer model the capability may also share neurons with the
-#   wrapper. Whether **scale or real**, one seed cannot tell.
+#   wrapper. The seeds agree (the claims' ranges); whether this is **scale or real** we
+#   cannot tell at this model size.
 # - **Probes** (Fig. 8). The count-a probe survives fine-tuning almost everywhere (largest
 #   drop outside the low prior at η_M: {glue:text}`probe_other_max_drop:.2f`, at the
 #   {glue:text}`probe_worst_other`, against a criterion of 0.1), and the low prior at η_M,
 #   the one cell where the paper sees it drop, loses only {glue:text}`probe_low_m_drop:.2f`.
 #   The paper's drop is not reproduced; our probes train {glue:text}`probe_steps` steps, not
-#   {glue:text}`paper_probe_steps`, on one seed.
+#   {glue:text}`paper_probe_steps`.
 # - **reFT** (Fig. 9). At the paper's η_M for reFT, {glue:text}`reft_budget` steps are too few:
 #   the budget decides none of the priors against Scr.+FT, and not every prior's reFT reaches
-#   the level, so both reFT claims are inconclusive (the paper: 0.1–3K iterations).
+#   the level, so both reFT claims are inconclusive (the paper: 0.1–3K iterations), and so is
+#   the claim that Scr.+FT is slow: it never reaches the level either, and the budget is
+#   shorter than the paper's 4.5K.
 #
 # ## Claims
 

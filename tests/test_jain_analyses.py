@@ -11,7 +11,7 @@ import torch
 from ftscope.book.claims import make_claim
 from ftscope.instruments.revival import n_faster, revival_table
 from ftscope.jain import claims, pcfg_analyses, reported
-from ftscope.jain.grid import Grid, run_grid
+from ftscope.jain.grid import Grid, over_seeds, run_grid
 from ftscope.jain.pcfg_training import PcfgConfig
 from ftscope.train.loop import TrainLog
 
@@ -108,13 +108,55 @@ def test_probe_drops_leave_out_unconverged_models_and_say_when_nothing_is_left()
     assert facts["probe_other_max_drop"] == pytest.approx(0.7)  # the numbers are then over every model
 
 
-def test_prune_target_is_the_smallest_converged_lr():
-    runs = pd.DataFrame([dict(prior="low", lr=lr, c_tr=1.0, seed=0, converged=ok)
-                         for lr, ok in (("large", True), ("medium", True), ("small", False))])
-    grid = Grid(runs, pd.DataFrame(), {("low", lr, 1.0): None for lr in ("large", "medium", "small")})
-    assert pcfg_analyses.prune_target(grid) == ("medium", True)
+def test_prune_target_is_the_smallest_lr_converged_on_every_seed():
+    runs = pd.DataFrame([dict(prior="low", lr=lr, c_tr=1.0, seed=seed, converged=ok)
+                         for lr, oks in (("large", (True, True)), ("medium", (True, True)), ("small", (True, False)))
+                         for seed, ok in enumerate(oks)])
+    grid = Grid(runs, pd.DataFrame(), {})
+    assert pcfg_analyses.prune_target(grid) == ("medium", [True, True])  # η_S converged on one seed only
     runs["converged"] = False
-    assert pcfg_analyses.prune_target(grid) == ("small", False)
+    assert pcfg_analyses.prune_target(grid) == ("small", [False, False])
+
+
+def test_seed_helpers_split_models_and_gather_facts_per_seed():
+    from ftscope.jain.grid import over_seeds, seed_models, seeds_of
+
+    models = {("low", "medium", 1.0, 0): "a", ("low", "medium", 1.0, 1): "b", ("high", "large", 0.0, 1): "c"}
+    assert seeds_of(models) == [0, 1]
+    assert seed_models(models, 1) == {("low", "medium", 1.0): "b", ("high", "large", 0.0): "c"}
+    facts = over_seeds([{"x": 0.2, "k": 3, "ok": True, "name": "low"}, {"x": 0.4, "k": 5, "ok": False, "name": "high"}])
+    assert facts["x"] == pytest.approx(0.3) and facts["k"] == 4  # numbers: the mean over seeds
+    assert facts["ok"] is True and facts["name"] == "low"  # anything else: seed 0's
+    assert facts["x_seeds"] == [0.2, 0.4] and facts["ok_seeds"] == [True, False]
+    assert over_seeds([{"k": 15}, {"k": 15}])["k"] == 15  # equal values stay as they are (an int stays an int)
+
+
+def test_probe_summary_compares_each_seed_with_the_pretrained_probes_and_skips_its_unconverged_runs():
+    rows = [dict(prior="low", model="pretrained", seed=0, target="count a", block="B0", accuracy=0.9)]
+    rows += [dict(prior="low", model=m, seed=s, target="count a", block="B0", accuracy=a)
+             for s, accs in ((0, (0.3, 0.8)), (1, (0.85, 0.2))) for m, a in zip(("η_M", "η_L"), accs)]
+    runs = pd.DataFrame([dict(prior="low", lr=lr, c_tr=1.0, seed=s, converged=not (s == 1 and lr == "large"))
+                         for lr in ("medium", "large") for s in (0, 1)])
+    table, facts = pcfg_analyses.probe_summary(pd.DataFrame(rows), Grid(runs, pd.DataFrame(), {}))
+    assert facts["probe_low_m_drop_seeds"] == pytest.approx([0.6, 0.05])
+    # seed 1's η_L run did not converge: left out, so only seed 0 compares η_M with η_L
+    assert facts["probe_decided_seeds"] == [True, False]
+    assert facts["probe_low_m_drops_most_seeds"] == [True, False]
+    assert table.loc["low", "η_M"] == pytest.approx(0.575, abs=0.006)  # (0.3 + 0.85) / 2
+
+
+def test_correlation_facts_measure_the_drop_from_ctr0_to_ctr1_per_seed():
+    from ftscope.jain.pcfg_training import PcfgConfig
+
+    cfg = PcfgConfig.from_preset("smoke", ft_seeds=2)
+    acc = {("low", 0.0): (0.8, 0.6), ("low", 1.0): (0.1, 0.5), ("medium", 0.0): (0.9, 0.9),
+           ("medium", 1.0): (0.7, 0.8), ("high", 0.0): (1.0, 1.0), ("high", 1.0): (1.0, 0.95)}
+    runs = pd.DataFrame([dict(prior=p, lr="medium", c_tr=c, seed=s, acc_ft_cte0=a)
+                         for (p, c), accs in acc.items() for s, a in enumerate(accs)])
+    facts = pcfg_analyses.correlation_facts(cfg, Grid(runs, pd.DataFrame(), {}))
+    assert facts["ctr_drop_low_seeds"] == pytest.approx([0.7, 0.1])
+    assert facts["ctr_drop_low_largest_seeds"] == [True, False]  # seed 1: the medium prior drops as much (a tie)
+    assert facts["ctr_drop_medium"] == pytest.approx(0.15)
 
 
 def test_probe_drops_compare_each_model_with_its_pretrained_one():
@@ -129,17 +171,15 @@ def test_probe_drops_compare_each_model_with_its_pretrained_one():
     assert facts["probe_low_m_drops_most"] is True
 
 
-def test_pruning_facts_read_the_best_k_in_the_papers_range():
-    class Model:
-        class cfg:  # noqa: N801
-            d_mlp, n_layers = 8, 2
-
-    pruned = pd.DataFrame({"k": [0, 1, 2, 20], "acc_pt_cte0": [0.2, 0.5, 0.4, 1.0], "acc_ft_cte1": [1.0, 0.6, 0.5, 0.0]})
+def test_pruning_facts_read_the_best_k_in_the_papers_range_on_every_seed():
+    seed0 = {"k": [0, 1, 2, 20], "acc_pt_cte0": [0.2, 0.5, 0.4, 1.0], "acc_ft_cte1": [1.0, 0.6, 0.5, 0.0]}
+    seed1 = {"k": [0, 1, 2, 20], "acc_pt_cte0": [0.2, 0.2, 0.8, 0.2], "acc_ft_cte1": [1.0, 1.0, 0.9, 1.0]}
+    pruned = pd.concat([pd.DataFrame(seed0).assign(seed=0), pd.DataFrame(seed1).assign(seed=1)])
     before = pd.DataFrame({"acc_pt_cte0": [0.8]}, index=["low"])
-    facts = pcfg_analyses.pruning_facts(Model, pruned, before)
-    assert facts["prune_best_k"] == 1  # K = 20 lies outside the paper's 1-15
-    assert facts["prune_lost"] == pytest.approx(0.6) and facts["prune_restored"] == pytest.approx(0.5)
-    assert facts["n_neurons"] == 16
+    facts = pcfg_analyses.pruning_facts(pruned, before, 16)
+    assert facts["prune_best_k_seeds"] == [1, 2]  # K = 20 lies outside the paper's 1-15
+    assert facts["prune_lost"] == pytest.approx(0.6) and facts["prune_restored_seeds"] == pytest.approx([0.5, 1.0])
+    assert facts["prune_ft1_drop_seeds"] == pytest.approx([0.4, 0.1]) and facts["n_neurons"] == 16
 
 
 def test_pcfg_claims_record_each_chapters_ids():
@@ -161,30 +201,38 @@ def test_pcfg_claims_record_each_chapters_ids():
     runs = pd.DataFrame([{**j, **dict.fromkeys(pcfg_analyses.SCORES, 0.5 + 0.1 * j["seed"]),
                           "converged": not (j["lr"] == "small" and j["seed"] == 1)} for j in jobs])
     grid = Grid(runs, pd.DataFrame(), {(p, lr, c): None for p, lr, c in cfg.cells})
+    per_seed = [{"prune_restored": 0.3, "prune_best_k": 2, "prune_ft1_drop": 0.4, "probe_other_max_drop": 0.05,
+                 "probe_worst_other": "high prior, η_L", "probe_low_m_drops_most": True, "probe_low_m_drop": 0.2,
+                 "probe_decided": True, "probe_skipped": "none", "reft_n_faster": 2, "reft_n": 3,
+                 "reft_share_faster": 2 / 3, "reft_n_undecided": 0, "reft_n_unrevived": unrevived,
+                 "low_slowest": False, "scratch_steps": 200.0, "scratch_reached": False,
+                 "ctr_drop_low": 0.3, "ctr_drop_medium": 0.1, "ctr_drop_high": 0.0, "ctr_drop_low_largest": True,
+                 **{f"reft_steps_{p}": 10.0 for p in cfg.priors}} for unrevived in (1, 0)]
     facts = {"shortcut_ft0": 0.9, "fastest_prior": "low", "fastest_c_tr": 1.0, "fastest_kept": 0.1,
              "collapse_gap": [0.2, 0.1], "chance_ft_cte1": 0.5, "chance_ft_cte0": 0.4, "chance_pt_cte0": 0.3,
-             "prune_restored": 0.3, "prune_best_k": 2, "prune_ft1_drop": 0.4, "prune_lr": "medium",
-             "prune_converged": True, "probe_other_max_drop": 0.05, "probe_worst_other": "high prior, η_L",
-             "probe_low_m_drops_most": True, "probe_low_m_drop": 0.2, "probe_decided": True,
-             "probe_skipped": "none", "reft_n_faster": 2, "reft_n": 3, "reft_n_unrevived": 1,
-             "low_slowest": False, **{f"reft_steps_{p}": 10.0 for p in cfg.priors}}
+             "prune_lr": "medium", "prune_converged": [True, True], **over_seeds(per_seed)}
     claims.pcfg_finetuning_claims(ch, grid, facts)
     assert [s["reference"] for s in ch.skipped] == ["App. E.1", "App. E.2", "App. E.4"]
     wrapper = [f"pcfg_wrapper_{w}_{lr}" for lr in ("large", "medium", "small") for w in ("ft_cte1", "ft_cte0", "pt_cte0")]
     assert ch.ids() == wrapper + ["pcfg_shortcut_avoided", "pcfg_count_a_collapse_fastest", "pcfg_prune_revives",
                                   "pcfg_prune_removes_wrapper", "pcfg_probe_count_a_kept",
                                   "pcfg_probe_low_medium_drops", "pcfg_reft_faster_than_scratch",
-                                  "pcfg_reft_low_prior_slowest"]
+                                  "pcfg_reft_low_prior_slowest", "pcfg_scratch_slow", "pcfg_correlation_used_low",
+                                  "pcfg_correlation_used_most_low"]
     by_id = {c["id"]: c for c in ch.claims}
-    assert by_id["pcfg_reft_faster_than_scratch"]["ours"] == pytest.approx(2 / 3)
+    assert by_id["pcfg_reft_faster_than_scratch"]["ours"] == pytest.approx([2 / 3, 2 / 3])
     assert by_id["pcfg_wrapper_ft_cte1_large"]["ours"] == [0.5, 0.6]  # every cell on every seed
     assert by_id["pcfg_wrapper_ft_cte1_large"]["chance"] == 0.5
     assert by_id["pcfg_wrapper_pt_cte0_large"]["chance"] == 0.3
     assert by_id["pcfg_wrapper_ft_cte1_large"]["converged"] == [True, True]
     assert by_id["pcfg_wrapper_ft_cte0_small"]["converged"] == [True, False]  # seed 1 at η_S did not converge
     assert by_id["pcfg_count_a_collapse_fastest"]["ours"] == [0.2, 0.1]
-    # one prior's reFT never reached the level: which prior is slowest is not decided
+    # one prior's reFT never reached the level (seed 0): which prior is slowest is not decided
     assert by_id["pcfg_reft_low_prior_slowest"]["verdict"] == "inconclusive"
+    assert by_id["pcfg_prune_revives"]["ours"] == [0.3, 0.3]  # pruning is judged on every seed
+    # Scr.+FT never reached the level, and the smoke budget is shorter than 1K steps: no verdict
+    assert by_id["pcfg_scratch_slow"]["verdict"] == "inconclusive"
+    assert by_id["pcfg_correlation_used_low"]["ours"] == pytest.approx([0.3, 0.3])
 
 
 def test_tracr_claims_record_each_chapters_ids():
@@ -203,8 +251,10 @@ def test_tracr_claims_record_each_chapters_ids():
                           "chance_ft_cte1": 0.3, "chance_pt_cte0": 0.3, "chance_ft_cte0": 0.3,
                           "converged": not (lr == cfg.counter_lrs[0] and s == 1)}
                          for s in (0, 1) for t, lr, c in cells])
-    facts = {"prune_gain_one": 0.0, "probe_worst_but_largest": 0.8, "reft_n_faster": 1, "reft_n": 2,
-             "reft_n_undecided": 1}
+    facts = over_seeds([{"prune_gain_one": 0.0, "probe_worst_but_largest": 0.8, "reft_n_faster": 1, "reft_n": 2,
+                         "reft_share_faster": 0.5, "reft_n_undecided": undecided, "reft_large_fails": True,
+                         "reft_small_revived": revived} for undecided, revived in ((1, True), (0, False))])
+    revived_after_large = {**facts, "reft_large_fails_seeds": [False, False]}
     seeds = {"attn_kept_seeds": [0.95, 0.97], "attn_moves_seeds": [0.3, -0.1], "sort_small_seeds": [0.99, 0.98],
              "sort_large_seeds": [0.5, 0.6]}
     claims.tracr_finetuning_claims(ch, grid, facts, seeds)
@@ -212,7 +262,8 @@ def test_tracr_claims_record_each_chapters_ids():
     assert ch.ids() == per_lr + ["wrapper_pt_cte0_low", "counter_lr1e_1_ctr0_learns", "counter_attention_on_a_kept",
                                  "counter_attention_moves_to_b", "max_id_ft_cte0_lr1em4",
                                  "max_id_sorting_kept_small_lr", "max_id_sorting_distorted_large_lr",
-                                 "prune_one_weight_revives", "probe_count_a_decodable", "reft_faster_than_scratch"]
+                                 "prune_one_weight_revives", "probe_count_a_decodable", "reft_faster_than_scratch",
+                                 "reft_fails_after_large_lr"]
     by_id = {c["id"]: c for c in ch.claims}
     assert by_id["wrapper_ft_cte1_lr0p1"]["paper_value"] == 1.0  # Table 3, η = 0.1, C_Tr = 1: 100%
     assert by_id["wrapper_ft_cte1_lr0p1"]["ours"] == [0.9, 0.9] and by_id["wrapper_ft_cte1_lr0p1"]["chance"] == 0.3
@@ -222,6 +273,16 @@ def test_tracr_claims_record_each_chapters_ids():
     assert by_id["counter_attention_moves_to_b"]["ours"] == [0.3, -0.1]
     assert by_id["max_id_ft_cte0_lr1em4"]["verdict"] == "not reproduced"  # 0.05 < 0.8, converged
     assert by_id["reft_faster_than_scratch"]["verdict"] == "inconclusive"  # one η undecided by the budget
+    assert by_id["reft_faster_than_scratch"]["ours"] == [0.5, 0.5]  # judged per seed
+    # seed 1's reFT revived after no smaller η: its failing after the largest says nothing
+    assert by_id["reft_fails_after_large_lr"]["ours"] == [True, True]
+    assert by_id["reft_fails_after_large_lr"]["verdict"] == "inconclusive"
+    assert "revived after no smaller η" in by_id["reft_fails_after_large_lr"]["inconclusive"]
+    # where reFT revives after the largest η, no other η is needed to decide: the claim is refuted
+    ch = FakeChapter(cfg)
+    ok = grid.assign(converged=True)
+    claims.tracr_finetuning_claims(ch, ok, revived_after_large, seeds)
+    assert {c["id"]: c for c in ch.claims}["reft_fails_after_large_lr"]["verdict"] == "not reproduced"
     assert all(c["basis"] for c in ch.claims)  # every criterion is a pre-registered rule with its basis
 
 

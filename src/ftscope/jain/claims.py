@@ -6,7 +6,7 @@ from __future__ import annotations
 import pandas as pd
 
 from ftscope.jain import pcfg, reported
-from ftscope.jain.criteria import rule
+from ftscope.jain.criteria import SCRATCH_MIN_STEPS, rule
 from ftscope.jain.pcfg_analyses import LR_SYMBOL, by_prior_b, converged_cell, seed_values
 from ftscope.train.answers import two_standard_errors
 
@@ -23,10 +23,11 @@ def _sci(lr: float) -> str:
 
 def _undecided(cfg, facts: dict, what: str) -> str:
     """Why a reFT claim is inconclusive (empty when the budget decides every case)."""
-    undecided = facts.get("reft_n_undecided", 0)
-    if not undecided:
+    undecided = facts.get("reft_n_undecided_seeds", [facts.get("reft_n_undecided", 0)])
+    if not any(undecided):
         return ""
-    return f"the {cfg.reft_steps}-step budget decides {facts['reft_n'] - undecided} of {facts['reft_n']} {what}"
+    n = facts["reft_n"] * len(undecided)
+    return f"the {cfg.reft_steps}-step budget decides {n - sum(undecided)} of {n} ({what}, seed) pairs"
 
 
 def compiled_claims(ch, exact: pd.DataFrame) -> None:
@@ -57,7 +58,6 @@ def tracr_finetuning_claims(ch, grid: pd.DataFrame, facts: dict, seeds: dict) ->
     paper = reported.table3()
     counter_ctr1 = paper[(paper.task == "Counter") & (paper.c_tr == 1.0)]
     note = f"{cfg.steps} steps on {cfg.seeds} seeds at {preset}"
-    one_seed = f"seed 0 of {cfg.seeds} ({preset})"
 
     def cell_claim(id, rule_name, statement, paper_value, lr, c_tr, col, task="Counter", **context):
         crit, basis = rule(rule_name, **context)
@@ -115,21 +115,34 @@ def tracr_finetuning_claims(ch, grid: pd.DataFrame, facts: dict, seeds: dict) ->
     ch.claim(id="prune_one_weight_revives", paper="jain2024", reference="App. G.1, Fig. 55",
              statement="Pruning one weight (grad·weight, pretraining loss) raises count-a accuracy after C_Tr=1 "
                        "fine-tuning",
-             paper_value=reported.PRUNE_ONE_WEIGHT_GAIN, ours=facts["prune_gain_one"], criterion=crit, basis=basis,
-             note=f"best over η; the chapter shows where fine-tuning changed the weights; {one_seed}")
+             paper_value=reported.PRUNE_ONE_WEIGHT_GAIN, ours=facts["prune_gain_one_seeds"], criterion=crit, basis=basis,
+             note=f"best over η; the chapter shows where fine-tuning changed the weights; {note}")
     crit, basis = rule("probe_decodable")
     ch.claim(id="probe_count_a_decodable", paper="jain2024", reference="Def. 1, Sec. 5",
              statement="Count(a) stays linearly decodable after C_Tr=1 fine-tuning at every η but the largest "
                        "(worst model's best-block probe)",
-             paper_value=None, ours=facts["probe_worst_but_largest"], criterion=crit, basis=basis,
-             note=f"the chapter gives each η's value; {one_seed}")
+             paper_value=None, ours=facts["probe_worst_but_largest_seeds"], criterion=crit, basis=basis,
+             note=f"the chapter gives each η's value; {note}")
     crit, basis = rule("reft_faster", share=reported.REFT_FASTER_SHARE)
     ch.claim(id="reft_faster_than_scratch", paper="jain2024", reference="Fig. 27",
              statement="reFT revives count-a at least twice as fast as Scr.+FT after fine-tuning at every η but the "
                        "largest (share of those η)",
-             paper_value=reported.REFT_FASTER_SHARE, ours=facts["reft_n_faster"] / facts["reft_n"],
+             paper_value=reported.REFT_FASTER_SHARE, ours=facts["reft_share_faster_seeds"],
              criterion=crit, basis=basis, inconclusive=_undecided(cfg, facts, "η"),
-             note=f"{cfg.reft_steps} reFT steps at {preset}; level {cfg.reft_level:.0%} count-a accuracy; {one_seed}")
+             note=f"{cfg.reft_steps} reFT steps at {preset}; level {cfg.reft_level:.0%} count-a accuracy; {note}")
+    crit, basis = rule("reft_fails_after_large")
+    largest = max(cfg.counter_lrs)
+    # a seed whose reFT failed after the largest η but revived after no smaller η either cannot tell
+    undecided = sum(fails and not small for fails, small in zip(facts["reft_large_fails_seeds"],
+                                                                facts["reft_small_revived_seeds"]))
+    ch.claim(id="reft_fails_after_large_lr", paper="jain2024", reference="Fig. 43",
+             statement=f"reFT does not revive count-a after fine-tuning at the largest η ({largest:g}, C_Tr=1) within "
+                       "the budget, while it does after a smaller η",
+             paper_value=None, ours=facts["reft_large_fails_seeds"], criterion=crit, basis=basis,
+             converged=seed_values(grid, largest, 1.0, "converged"),
+             inconclusive=(f"in {undecided} seed(s) reFT failed after η={largest:g} but revived after no smaller η "
+                           "either, so the failing says nothing" if undecided else ""),
+             note=f"{cfg.reft_steps} reFT steps at {preset} (paper: 10K); {note}")
 
 
 def pcfg_pretraining_claims(ch, acc: pd.DataFrame) -> None:
@@ -168,11 +181,10 @@ def pcfg_pretraining_claims(ch, acc: pd.DataFrame) -> None:
 def pcfg_finetuning_claims(ch, grid, facts: dict) -> None:
     """Chapter 4: Table 5's wrapper and avoided shortcut (every seed, with the chance level and the
     convergence gate), Fig. 6's collapse (per seed), Fig. 7's pruning, Fig. 8's probes, Fig. 9's reFT
-    (seed 0's models). ``grid``: the fine-tuning grid; ``facts``: the chapter's glued numbers
-    (``pcfg_analyses.*_facts`` and friends)."""
+    (every seed's models). ``grid``: the fine-tuning grid; ``facts``: the chapter's glued numbers
+    (``pcfg_analyses.*_facts`` and friends; per-seed lists under ``*_seeds``)."""
     cfg, preset = ch.cfg, ch.preset
     note = f"{cfg.ft_steps} fine-tuning steps on {cfg.ft_seeds} seeds at {preset} (paper: {reported.FT_STEPS:,})"
-    one_seed = f"seed 0 of {cfg.ft_seeds} ({preset})"
 
     def cell_claim(id, rule_name, statement, paper_value, prior, lr, c_tr, col, **context):
         crit, basis = rule(rule_name, **context)
@@ -196,7 +208,7 @@ def pcfg_finetuning_claims(ch, grid, facts: dict) -> None:
                _pct(reported.TABLE5_SHORTCUT["acc_ft_cte0"]), cfg.shortcut_prior, "medium", cfg.high_c_tr,
                "acc_ft_cte0")
     crit, basis = rule("pcfg_count_a_collapse_fastest")
-    medium = [k for k in grid.models if k[1] == "medium"]
+    medium = sorted({k[:3] for k in grid.models if k[1] == "medium"})
     ch.claim(id="pcfg_count_a_collapse_fastest", paper="jain2024", reference="Fig. 6",
              statement="Count-a collapses fastest under the low prior with a high C_Tr (η_M): how much less of its "
                        "count-a accuracy it keeps than the next-fastest cell",
@@ -204,46 +216,79 @@ def pcfg_finetuning_claims(ch, grid, facts: dict) -> None:
              converged=[all(v) for v in zip(*(converged_cell(grid, *k) for k in medium))],
              note=f"fastest on average: {facts['fastest_prior']} prior, C_Tr={facts['fastest_c_tr']:g} "
                   f"(mean share of count-a kept {facts['fastest_kept']:.2f}); {note}")
-    prune_note = f"low prior, {LR_SYMBOL[facts['prune_lr']]}, C_Tr=1, {one_seed}; best K={facts['prune_best_k']}"
+    prune_note = (f"low prior, {LR_SYMBOL[facts['prune_lr']]}, C_Tr=1, {cfg.ft_seeds} seeds at {preset}; best K "
+                  f"per seed: {', '.join(str(k) for k in facts['prune_best_k_seeds'])}")
     crit, basis = rule("pcfg_prune_revives")
     ch.claim(id="pcfg_prune_revives", paper="jain2024", reference="Fig. 7",
              statement=f"Pruning 1-{reported.PRUNE_K_MAX} neurons (grad·weight) restores most of the count-a accuracy "
                        "lost (share restored)",
-             paper_value=None, ours=facts["prune_restored"], criterion=crit, basis=basis,
+             paper_value=None, ours=facts["prune_restored_seeds"], criterion=crit, basis=basis,
              converged=facts["prune_converged"], note=prune_note)
     crit, basis = rule("pcfg_prune_removes_wrapper")
     ch.claim(id="pcfg_prune_removes_wrapper", paper="jain2024", reference="Fig. 7",
              statement="... and the wrapper's answer falls (count-b accuracy at C_Te=1 lost at the best K)",
-             paper_value=None, ours=facts["prune_ft1_drop"], criterion=crit, basis=basis,
+             paper_value=None, ours=facts["prune_ft1_drop_seeds"], criterion=crit, basis=basis,
              converged=facts["prune_converged"], note=prune_note)
-    skipped = f"; left out (not converged): {facts['probe_skipped']}"
+    skipped = f"; left out (not converged, seed 0): {facts['probe_skipped']}"
+    probe_note = f"{cfg.ft_seeds} seeds at {preset}"
     crit, basis = rule("pcfg_probe_count_a_kept")
     ch.claim(id="pcfg_probe_count_a_kept", paper="jain2024", reference="Fig. 8",
              statement="Count(a) stays linearly decodable after C_Tr=1 fine-tuning except low prior at η_M "
                        "(largest drop of the best-block probe)",
-             paper_value=None, ours=facts["probe_other_max_drop"], criterion=crit, basis=basis,
-             converged=facts["probe_decided"], note=f"largest: {facts['probe_worst_other']}; {one_seed}{skipped}")
+             paper_value=None, ours=facts["probe_other_max_drop_seeds"], criterion=crit, basis=basis,
+             converged=facts["probe_decided_seeds"],
+             note=f"largest (seed 0): {facts['probe_worst_other']}; {probe_note}{skipped}")
     crit, basis = rule("pcfg_probe_low_medium_drops")
     ch.claim(id="pcfg_probe_low_medium_drops", paper="jain2024", reference="Fig. 8",
              statement="... and the probe drops for the low prior at η_M, more than anywhere else",
-             paper_value=None, ours=facts["probe_low_m_drops_most"], criterion=crit, basis=basis,
-             converged=facts["probe_decided"], note=f"drop {facts['probe_low_m_drop']:.2f} vs. {facts['probe_other_max_drop']:.2f} elsewhere; "
-                  f"{one_seed}{skipped}")
+             paper_value=None, ours=facts["probe_low_m_drops_most_seeds"], criterion=crit, basis=basis,
+             converged=facts["probe_decided_seeds"],
+             note=f"drop {facts['probe_low_m_drop']:.2f} vs. {facts['probe_other_max_drop']:.2f} elsewhere (means); "
+                  f"{probe_note}{skipped}")
+    reft_from = [all(v) for v in zip(*(converged_cell(grid, p, "large", 1.0) for p in cfg.priors))]  # the reFT starts
     crit, basis = rule("pcfg_reft_faster")
     ch.claim(id="pcfg_reft_faster_than_scratch", paper="jain2024", reference="Fig. 9",
              statement="reFT revives count-a at least twice as fast as Scr.+FT (share of priors)",
-             paper_value=reported.REFT_FASTER_SHARE, ours=facts["reft_n_faster"] / facts["reft_n"],
-             criterion=crit, basis=basis, inconclusive=_undecided(cfg, facts, "priors"),
+             paper_value=reported.REFT_FASTER_SHARE, ours=facts["reft_share_faster_seeds"],
+             criterion=crit, basis=basis, inconclusive=_undecided(cfg, facts, "prior"), converged=reft_from,
              note=f"{cfg.reft_steps} reFT steps at {preset}; level {cfg.reft_level:.0%} of the pretrained accuracy; "
-                  f"{one_seed}")
+                  f"{cfg.ft_seeds} seeds")
+    unrevived = facts["reft_n_unrevived_seeds"]
     crit, basis = rule("pcfg_reft_low_prior_slowest")
     ch.claim(id="pcfg_reft_low_prior_slowest", paper="jain2024", reference="Fig. 9",
              statement=f"Revival is slowest under the low prior (paper: ~{reported.REFT_STEPS_LOW} vs. "
                        f"{reported.REFT_STEPS_OTHERS.replace('–', '-')} iterations)",
-             paper_value=None, ours=facts["low_slowest"], criterion=crit, basis=basis,
-             inconclusive=(f"reFT of {facts['reft_n_unrevived']} of {facts['reft_n']} priors did not reach the level "
-                           f"within {cfg.reft_steps} steps" if facts.get("reft_n_unrevived") else ""),
-             note="steps: " + ", ".join(f"{p} {facts[f'reft_steps_{p}']:g}" for p in cfg.priors) + f"; {one_seed}")
+             paper_value=None, ours=facts["low_slowest_seeds"], criterion=crit, basis=basis, converged=reft_from,
+             inconclusive=(f"reFT of {sum(unrevived)} of {facts['reft_n'] * len(unrevived)} (prior, seed) pairs did "
+                           f"not reach the level within {cfg.reft_steps} steps" if any(unrevived) else ""),
+             note="steps (seed 0): " + ", ".join(f"{p} {facts[f'reft_steps_{p}_seeds'][0]:g}" for p in cfg.priors)
+                  + f"; {cfg.ft_seeds} seeds")
+    crit, basis = rule("pcfg_scratch_slow", steps=SCRATCH_MIN_STEPS)
+    short = not all(facts["scratch_reached_seeds"]) and cfg.reft_steps < SCRATCH_MIN_STEPS
+    ch.claim(id="pcfg_scratch_slow", paper="jain2024", reference="Fig. 9",
+             statement=f"Scr.+FT needs many iterations to learn count-a (paper: perfect only at "
+                       f"{reported.SCRATCH_STEPS})",
+             paper_value=None, ours=facts["scratch_steps_seeds"], criterion=crit, basis=basis,
+             inconclusive=(f"Scr.+FT did not reach the level within the {cfg.reft_steps}-step budget, shorter than "
+                           f"{SCRATCH_MIN_STEPS:,}" if short else ""),
+             note=f"steps to {cfg.reft_level:.0%} of the pretrained count-a accuracy (the budget where not reached); "
+                  f"{cfg.ft_seeds} seeds")
+    low_drop = facts["ctr_drop_low_seeds"]
+    crit, basis = rule("pcfg_correlation_used_low")
+    ch.claim(id="pcfg_correlation_used_low", paper="jain2024", reference="Fig. 5",
+             statement="Low prior, η_M: count-b accuracy at C_Te=0 is lower after C_Tr=1 fine-tuning than after "
+                       "C_Tr=0 (the model uses the correlation; drop from C_Tr=0 to 1)",
+             paper_value=None, ours=low_drop, criterion=crit, basis=basis,
+             converged=[a and b for a, b in zip(converged_cell(grid, "low", "medium", 0.0),
+                                                converged_cell(grid, "low", "medium", 1.0))], note=note)
+    crit, basis = rule("pcfg_correlation_used_most_low")
+    ch.claim(id="pcfg_correlation_used_most_low", paper="jain2024", reference="Fig. 5",
+             statement="... and more than under any other prior (η_M)",
+             paper_value=None, ours=facts["ctr_drop_low_largest_seeds"], criterion=crit, basis=basis,
+             converged=[all(v) for v in zip(*(converged_cell(grid, p, "medium", c) for p in cfg.priors
+                                              for c in (0.0, 1.0)))],
+             note="drop per prior (means): " + ", ".join(f"{p} {facts[f'ctr_drop_{p}']:.2f}" for p in cfg.priors)
+                  + f"; {note}")
 
     for reference, statement, why in reported.NOT_ATTEMPTED:
         ch.skip(paper="jain2024", reference=reference, statement=statement, why=why)

@@ -17,9 +17,9 @@ import torch
 from ftscope.instruments.activations import pattern_similarity, residuals
 from ftscope.instruments.probing import fit_probe
 from ftscope.instruments.pruning import changed_weights, pruning_curve, reset_most_changed
-from ftscope.instruments.revival import n_faster, n_undecided, revival_table
+from ftscope.instruments.revival import first_step_reaching, n_faster, n_undecided, revival_table
 from ftscope.jain.compiled import TracrConfig, attention_on, counter_batch, max_id_batch, noisy_copy, selector_layer
-from ftscope.jain.grid import run_grid
+from ftscope.jain.grid import over_seeds, run_grid, seed_models, seeds_of
 from ftscope.jain.tracr import ANSWER_POSITION, BOS, count_tokens, max_identifier
 from ftscope.train.answers import AnswerTests, accuracy, answer_logits, answer_scores, chance_scores, finetune
 from ftscope.train.loop import log_steps, move
@@ -140,8 +140,9 @@ def finetune_grid(cfg: TracrConfig, counter, max_id, tests: tuple[AnswerTests, A
 
 
 def first_seed(models: dict) -> dict:
-    """The models of seed 0, by (task, lr, c_tr): what the one-seed analyses (pruning, probes, reFT) read."""
-    return {key[:3]: model for key, model in models.items() if key[3] == 0}
+    """The models of seed 0, by (task, lr, c_tr): what the figures of one model (Max id's Block 0) and
+    the moved-weights table read."""
+    return seed_models(models, 0)
 
 
 def _rows(grid: pd.DataFrame, lr: float, c_tr: float, task: str) -> pd.DataFrame:
@@ -257,10 +258,11 @@ def attention_display(attention: pd.DataFrame) -> pd.DataFrame:
 
 
 def pruning_sweep(cfg: TracrConfig, counter, models: dict, tests: AnswerTests, seed: int, device) -> pd.DataFrame:
-    """App. D, Alg. 3 on the Counters fine-tuned with C_Tr = 1 (and the largest η at C_Tr = 0): zero the
-    top-K weights by grad·weight of the count-a loss ("prune"), and, a diagnostic the paper does not
-    run, set the K most-changed weights back to their compiled values ("reset"). Both answers on
-    uncorrelated (count a) and correlated (count b) test inputs."""
+    """App. D, Alg. 3 on the Counters fine-tuned with C_Tr = 1 (and the largest η at C_Tr = 0), of every
+    fine-tuning seed (``models`` by (task, lr, c_tr, seed)): zero the top-K weights by grad·weight of the
+    count-a loss ("prune"), and, a diagnostic the paper does not run, set the K most-changed weights back
+    to their compiled values ("reset"). Both answers on uncorrelated (count a) and correlated (count b)
+    test inputs; one row per (seed, model, method, K)."""
     data = counter_batch(counter, np.random.default_rng(seed + 20_000), cfg.prune_batch, cfg.counter_len, 0.0).to(device)
     eligible = {name: None for name, _ in counter.model.named_parameters()}  # every weight is a unit
 
@@ -272,9 +274,9 @@ def pruning_sweep(cfg: TracrConfig, counter, models: dict, tests: AnswerTests, s
                 "count b (O_FT), C_Te=1": accuracy(m, tests.ask_ft[1.0], "ft")}
 
     rows = []
-    for (task, lr, c_tr), model in models.items():
+    for (task, lr, c_tr, s), model in models.items():
         if task == "Counter" and (c_tr == 1.0 or (lr == max(cfg.counter_lrs) and c_tr == 0.0)):
-            key = {"model": label(lr, c_tr), "lr": lr, "c_tr": c_tr}
+            key = {"seed": s, "model": label(lr, c_tr), "lr": lr, "c_tr": c_tr}
             rows += [{**key, "method": "prune", **row}
                      for row in pruning_curve(model, pretraining_loss, eligible, list(cfg.prune_ks), both_answers)]
             rows += [{**key, "method": "reset", "k": k, **both_answers(reset_most_changed(model, counter.model, k))}
@@ -283,17 +285,22 @@ def pruning_sweep(cfg: TracrConfig, counter, models: dict, tests: AnswerTests, s
 
 
 def pruning_summary(cfg: TracrConfig, pruning: pd.DataFrame) -> tuple[pd.DataFrame, dict]:
-    """Count-a accuracy by K and η (C_Tr = 1) for both methods, and the gains the prose cites."""
-    def by_k(method):
-        sub = pruning[(pruning.method == method) & (pruning.c_tr == 1.0)]
-        return sub.pivot(index="k", columns="lr", values="count a (O_PT)")
+    """Count-a accuracy by K and η (C_Tr = 1) for both methods (mean over seeds), and the gains the prose
+    cites (means; per seed under ``*_seeds``)."""
+    def by_k(frame, method):
+        sub = frame[(frame.method == method) & (frame.c_tr == 1.0)]
+        return sub.pivot_table(index="k", columns="lr", values="count a (O_PT)", aggfunc="mean")
 
-    pr, rs = by_k("prune"), by_k("reset")
-    facts = {"prune_gain_one": float((pr.loc[1] - pr.loc[0]).max()) if 1 in pr.index else float("nan"),
-             "prune_gain_any": float((pr.max() - pr.loc[0]).max()), "reset_gain": float((rs.max() - rs.loc[0]).max()),
-             "prune_kmax": max(cfg.prune_ks)}
-    table = pd.concat({"zero top-K by grad·weight": pr, "reset K most-changed": rs}, axis=1).round(3)
-    return table.rename_axis("K (count-a accuracy, C_Te=0; columns: fine-tuning η, C_Tr=1)"), facts
+    def gains(frame):
+        pr, rs = by_k(frame, "prune"), by_k(frame, "reset")
+        return {"prune_gain_one": float((pr.loc[1] - pr.loc[0]).max()) if 1 in pr.index else float("nan"),
+                "prune_gain_any": float((pr.max() - pr.loc[0]).max()), "reset_gain": float((rs.max() - rs.loc[0]).max()),
+                "prune_kmax": max(cfg.prune_ks)}
+
+    facts = over_seeds([gains(frame) for _, frame in pruning.groupby("seed", sort=True)])
+    table = pd.concat({"zero top-K by grad·weight": by_k(pruning, "prune"),
+                       "reset K most-changed": by_k(pruning, "reset")}, axis=1).round(3)
+    return table.rename_axis("K (count-a accuracy, C_Te=0, mean over seeds; columns: fine-tuning η, C_Tr=1)"), facts
 
 
 def moved_weights(cfg: TracrConfig, counter, models: dict) -> tuple[pd.DataFrame, dict]:
@@ -310,58 +317,92 @@ def moved_weights(cfg: TracrConfig, counter, models: dict) -> tuple[pd.DataFrame
 
 def probe_sweep(cfg: TracrConfig, counter, models: dict, seed: int, device) -> pd.DataFrame:
     """Def. 1: a linear probe for count(a) on the residual stream at the answer position, before and
-    after each block, in the compiled Counter and each Counter fine-tuned with C_Tr = 1."""
+    after each block, in the compiled Counter and each Counter fine-tuned with C_Tr = 1, of every
+    fine-tuning seed (the compiled model's probes once, under seed 0); one row per (seed, model, block)."""
     rng = np.random.default_rng(seed + 30_000)
     data = counter_batch(counter, rng, cfg.probe_samples, cfg.counter_len, 0.0).to(device)
     split = int(0.75 * cfg.probe_samples)
     y = data.label_pt.cpu()
-    probed = {"compiled": counter.model, **{f"η={lr:g} C_Tr=1": models["Counter", lr, 1.0] for lr in cfg.counter_lrs}}
+    probed = {(0, "compiled"): counter.model}
+    probed.update({(s, f"η={lr:g} C_Tr=1"): models["Counter", lr, 1.0, s]
+                   for s in seeds_of(models) for lr in cfg.counter_lrs})
     rows = []
-    for name, model in probed.items():
+    for (s, name), model in probed.items():
         for block, x in residuals(model, data.tokens, ANSWER_POSITION).items():
             res = fit_probe(x[:split].cpu(), y[:split], x[split:].cpu(), y[split:], counter.n_outputs,
                             steps=cfg.probe_steps, lr=cfg.probe_lr, rng=rng, batch=cfg.probe_batch,
-                            schedule=cfg.probe_schedule, warmup=cfg.probe_warmup, desc=f"probe {name} {block}")
-            rows.append({"model": name, "block": block, "accuracy": res.test_accuracy})
+                            schedule=cfg.probe_schedule, warmup=cfg.probe_warmup, desc=f"probe {name} {block} seed {s}")
+            rows.append({"seed": s, "model": name, "block": block, "accuracy": res.test_accuracy})
     return pd.DataFrame(rows)
 
 
 def probe_facts(cfg: TracrConfig, probes: pd.DataFrame) -> dict:
-    """Each C_Tr = 1 model's best-block probe accuracy at the two smallest and two largest η, the worst, the compiled's."""
-    best = probes[probes.model != "compiled"].groupby("model").accuracy.max()
+    """Each C_Tr = 1 model's best-block probe accuracy at the two smallest and two largest η, the worst
+    but the largest η's, the compiled's: means over seeds, per seed under ``*_seeds``."""
     by_lr = sorted(cfg.counter_lrs)
-    return {"probe_small": float(best[f"η={by_lr[0]:g} C_Tr=1"]), "probe_small2": float(best[f"η={by_lr[1]:g} C_Tr=1"]),
-            "probe_large2": float(best[f"η={by_lr[-2]:g} C_Tr=1"]), "probe_large": float(best[f"η={by_lr[-1]:g} C_Tr=1"]),
-            "probe_worst_but_largest": float(best.drop(f"η={by_lr[-1]:g} C_Tr=1").min()),
-            "probe_compiled_best": float(probes[probes.model == "compiled"].accuracy.max())}
+    compiled = float(probes[probes.model == "compiled"].accuracy.max())
+
+    def one_seed(frame):
+        best = frame[frame.model != "compiled"].groupby("model").accuracy.max()
+        return {"probe_small": float(best[f"η={by_lr[0]:g} C_Tr=1"]), "probe_small2": float(best[f"η={by_lr[1]:g} C_Tr=1"]),
+                "probe_large2": float(best[f"η={by_lr[-2]:g} C_Tr=1"]), "probe_large": float(best[f"η={by_lr[-1]:g} C_Tr=1"]),
+                "probe_worst_but_largest": float(best.drop(f"η={by_lr[-1]:g} C_Tr=1").min()),
+                "probe_compiled_best": compiled}
+
+    return over_seeds([one_seed(frame) for _, frame in probes[probes.model != "compiled"].groupby("seed", sort=True)])
 
 
-def reverse_finetune(cfg: TracrConfig, counter, models: dict, tests: AnswerTests, rng: np.random.Generator,
+def reft_rng(seed: int, run_seed: int, lr: float, kind: str) -> np.random.Generator:
+    """A reFT (or Scr.+FT) run's own generator: the same run gets the same numbers whatever else runs."""
+    return np.random.default_rng([seed, run_seed, 50_000, round(lr * 1e8), ("reFT", "Scr.+FT").index(kind)])
+
+
+def reverse_finetune(cfg: TracrConfig, counter, models: dict, tests: AnswerTests, seed: int,
                      device) -> tuple[dict, dict]:
-    """Fig. 27: for each fine-tuning η but the largest, reFT of the C_Tr = 1 model on count a at
-    η·``reft_lr_factor``, and its baseline Scr.+FT (a model compiled to count b, noised, trained the
-    same way). Returns (reFT logs, Scr.+FT logs), both by fine-tuning η."""
+    """Fig. 27: for every fine-tuning seed and η, reFT of the C_Tr = 1 model on count a at
+    η·``reft_lr_factor``, and, for every η but the largest, its baseline Scr.+FT (a model compiled to count
+    b, noised, trained the same way). The largest η's reFT is Fig. 43's: the paper finds it fails. Returns
+    (reFT logs, Scr.+FT logs), both by (fine-tuning η, seed)."""
     eval_at = log_steps(cfg.reft_steps, cfg.reft_evals)
     data = lambda r: counter_batch(counter, r, cfg.batch, cfg.counter_len, 0.0)  # noqa: E731
     count_a = lambda m: {"count a": accuracy(m, tests.ask_pt[0.0], "pt")}  # noqa: E731
     counts_b = cfg.compile_counter("b")
     reft, scratch = {}, {}
-    for lr in sorted(cfg.counter_lrs)[:-1]:
-        reft_lr = lr * cfg.reft_lr_factor
-        reft[lr] = finetune(copy.deepcopy(models["Counter", lr, 1.0]), data, cfg.reft_steps, cfg.optim(reft_lr), rng,
-                            which="pt", evaluate=count_a, eval_at=eval_at, device=device, desc=f"reFT η={reft_lr:g}")
-        scratch[lr] = finetune(noisy_copy(counts_b.model, cfg.noise_std, rng), data, cfg.reft_steps,
-                               cfg.optim(reft_lr), rng, which="pt", evaluate=count_a, eval_at=eval_at, device=device,
-                               desc=f"Scr.+FT η={reft_lr:g}")
+    for s in seeds_of(models):
+        for lr in sorted(cfg.counter_lrs):
+            reft_lr = lr * cfg.reft_lr_factor
+            rng = reft_rng(seed, s, lr, "reFT")
+            reft[lr, s] = finetune(copy.deepcopy(models["Counter", lr, 1.0, s]), data, cfg.reft_steps,
+                                   cfg.optim(reft_lr), rng, which="pt", evaluate=count_a, eval_at=eval_at,
+                                   device=device, desc=f"reFT η={reft_lr:g} seed {s}")
+            if lr == max(cfg.counter_lrs):
+                continue
+            rng = reft_rng(seed, s, lr, "Scr.+FT")
+            scratch[lr, s] = finetune(noisy_copy(counts_b.model, cfg.noise_std, rng), data, cfg.reft_steps,
+                                      cfg.optim(reft_lr), rng, which="pt", evaluate=count_a, eval_at=eval_at,
+                                      device=device, desc=f"Scr.+FT η={reft_lr:g} seed {s}")
     return reft, scratch
 
 
 def reft_summary(cfg: TracrConfig, reft: dict, scratch: dict) -> tuple[pd.DataFrame, dict]:
-    """Steps to ``reft_level`` count-a accuracy for reFT and Scr.+FT, and the speed-up, by fine-tuning η;
-    and how many of those η revive at least twice as fast as Scr.+FT."""
-    table = revival_table(reft, scratch, "count a", dict.fromkeys(reft, cfg.reft_level), cfg.reft_steps,
-                          "fine-tuning η")
-    facts = {"reft_n_faster": n_faster(table), "reft_n": len(table), "reft_n_undecided": n_undecided(table),
-             "reft_level": cfg.reft_level,
-             "reft_budget": cfg.reft_steps}
+    """Steps to ``reft_level`` count-a accuracy for reFT and Scr.+FT, and the speed-up, by fine-tuning η
+    but the largest (seed 0's table); how many of those η revive at least twice as fast as Scr.+FT; and
+    whether reFT after the largest η fails within the budget while one after a smaller η revives (Fig.
+    43), per seed under ``*_seeds``."""
+    largest = max(cfg.counter_lrs)
+
+    def one_seed(s):
+        pairs = {lr: log for (lr, k), log in reft.items() if k == s and lr != largest}
+        table = revival_table(pairs, {lr: scratch[lr, s] for lr in pairs}, "count a", dict.fromkeys(pairs, cfg.reft_level),
+                              cfg.reft_steps, "fine-tuning η")
+        large_steps = float(first_step_reaching(reft[largest, s].evals, "count a", cfg.reft_level))
+        return table, {"reft_n_faster": n_faster(table), "reft_n": len(table), "reft_n_undecided": n_undecided(table),
+                       "reft_share_faster": n_faster(table) / len(table), "reft_level": cfg.reft_level,
+                       "reft_budget": cfg.reft_steps, "reft_large_fails": bool(np.isinf(large_steps)),
+                       "reft_large_steps": large_steps,
+                       "reft_small_revived": bool(np.isfinite(table["reFT steps"]).any())}
+
+    results = [one_seed(s) for s in sorted({k for _, k in reft})]
+    table = results[0][0]
+    facts = over_seeds([r[1] for r in results]) | {"reft_large_lr": largest}
     return table.assign(**{"reFT η": table.index * cfg.reft_lr_factor}), facts

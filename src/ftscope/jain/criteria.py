@@ -25,6 +25,10 @@ CHANCE_MARGIN = 0.05
 #: that answer 98% of their new task right as not converged (criteria changelog, 2026-12-01).
 CONVERGED_LOSS = math.log(2)
 
+#: "Scr.+FT needs many iterations" (Fig. 9: perfect only at 4.5K): at least the most reFT needs under the
+#: medium and high priors (0.1-1K), so that Scr.+FT is slower than those revivals
+SCRATCH_MIN_STEPS = 1000
+
 
 @dataclass(frozen=True)
 class Rule:
@@ -63,6 +67,10 @@ RULES: dict[str, Rule] = {
                             "largest (Fig. 43: reFT fails after η_L, the capability is lost there)"),
     "reft_faster": Rule(lambda share: at_least(share),
                         "Fig. 27: reFT revives count(a) faster than Scr.+FT after every η but the largest"),
+    "reft_fails_after_large": Rule(is_true,
+                                   "Fig. 43: reFT fails after fine-tuning at η_L, while (Fig. 27) it revives count(a) "
+                                   "after the smaller η; judged only where a smaller η's reFT revived within the "
+                                   "budget, else failing says nothing about η_L"),
     "compiled_exact": Rule(lambda: at_least(1.0), "App. B.1: tracr compiles the programs exactly"),
     # ---------------------------------------------------------------- PCFG (Sec. 4-5, Table 5, Figs. 6-9)
     "pcfg_pt_count_a": Rule(lambda: at_least(0.9), "Table 5: count-a accuracy is about 100% under every prior"),
@@ -97,6 +105,17 @@ RULES: dict[str, Rule] = {
     "pcfg_reft_faster": Rule(lambda: at_least(1.0),
                              "Fig. 9: reFT revives count-a within 0.1-3K iterations under every prior, Scr.+FT needs "
                              "4.5K"),
+    "pcfg_scratch_slow": Rule(lambda steps: at_least(steps),
+                              "Fig. 9: Scr.+FT reaches perfect accuracy only at 4.5K iterations: it needs at least "
+                              "the 1K iterations that bound reFT under the medium and high priors (0.1-1K)"),
+    "pcfg_correlation_used_low": Rule(lambda: at_least(CHANCE_MARGIN),
+                                      "Fig. 5 / Table 5: with the capability weakly relevant (low prior) a correlated "
+                                      "fine-tuning set (high C_Tr) makes the model rely on the correlation: count-b at "
+                                      "C_Te = 0 is clearly lower (two standard errors) than after C_Tr = 0"),
+    "pcfg_correlation_used_most_low": Rule(is_true,
+                                           "Fig. 5: the reliance on the correlation is strongest when the capability "
+                                           "is weakly relevant; with a strongly relevant one the model avoids the "
+                                           "shortcut (Table 5: 99.4% at P(a) = 0.9, C_Tr = 0.8)"),
     "pcfg_reft_low_prior_slowest": Rule(is_true, "Fig. 9: about 3K iterations under the low prior, 0.1-1K under "
                                                  "the others"),
     "conversion_matches": Rule(is_true, "our port must give tracr's output (a check, not a paper claim)"),

@@ -79,12 +79,15 @@ def counter_by_c_tr(grid: pd.DataFrame):
 
 
 def tracr_pruning(pruning: pd.DataFrame):
-    """Both answers against K for zeroing the top-K weights, and count a for resetting the K most changed."""
+    """Both answers against K for zeroing the top-K weights, and count a for resetting the K most changed
+    (mean over seeds, the band their range)."""
     fig, axes = plt.subplots(1, 3, figsize=(15, 3.8), sharey=True)
     for ax, (method, metric) in zip(axes, [("prune", "count a (O_PT)"), ("prune", "count b (O_FT), C_Te=1"),
                                            ("reset", "count a (O_PT)")]):
         for name, sub in pruning[pruning.method == method].groupby("model", sort=False):
-            ax.plot(sub.k, sub[metric], marker="o", label=name)
+            by_k = sub.groupby("k")[metric].agg(["mean", "min", "max"])
+            line, = ax.plot(by_k.index, by_k["mean"], marker="o", label=name)
+            ax.fill_between(by_k.index, by_k["min"], by_k["max"], color=line.get_color(), alpha=0.15)
         title = "zero the top-K by grad·weight" if method == "prune" else "reset the K most-changed weights"
         ax.set(title=f"{metric}\n{title}", xlabel="K", ylabel="accuracy (uncorrelated test)" if ax is axes[0] else "",
                ylim=(-0.03, 1.03))
@@ -94,9 +97,13 @@ def tracr_pruning(pruning: pd.DataFrame):
 
 
 def tracr_probes(probes: pd.DataFrame):
+    """Probe accuracy per block and model (mean over seeds, the band their range)."""
     fig, ax = plt.subplots(figsize=(7, 3.6))
     for name, sub in probes.groupby("model", sort=False):
-        ax.plot(sub.block, sub.accuracy, marker="o", label=name, linestyle="--" if name == "compiled" else "-")
+        by_block = sub.groupby("block", sort=False)["accuracy"].agg(["mean", "min", "max"])
+        line, = ax.plot(by_block.index, by_block["mean"], marker="o", label=name,
+                        linestyle="--" if name == "compiled" else "-")
+        ax.fill_between(by_block.index, by_block["min"], by_block["max"], color=line.get_color(), alpha=0.15)
     ax.set(title="Linear probe for count(a) at the answer position", ylabel="held-out accuracy", ylim=(-0.03, 1.03))
     ax.legend(fontsize=8)
     fig.tight_layout()
@@ -104,14 +111,17 @@ def tracr_probes(probes: pd.DataFrame):
 
 
 def tracr_reft(reft: dict, scratch: dict, level: float, lr_factor: float):
-    """Count-a accuracy during reFT and Scr.+FT, one panel per fine-tuning η."""
-    lrs = list(reft)
+    """Count-a accuracy during reFT and Scr.+FT, one panel per fine-tuning η (logs by (η, seed); one
+    line per seed; the largest η has no Scr.+FT)."""
+    lrs = sorted({lr for lr, _ in reft})
     fig, axes = plt.subplots(1, len(lrs), figsize=(4 * len(lrs), 3.4), sharey=True, squeeze=False)
     axes = axes[0]
     for ax, lr in zip(axes, lrs):
-        for kind, log in (("reFT", reft[lr]), ("Scr.+FT", scratch[lr])):
-            frame = log.eval_frame()
-            ax.plot(frame.step.clip(lower=1), frame["count a"], marker="o", label=kind)
+        for kind, logs, color in (("reFT", reft, "C0"), ("Scr.+FT", scratch, "C1")):
+            for i, log in enumerate(log for (k, _), log in logs.items() if k == lr):
+                frame = log.eval_frame()
+                ax.plot(frame.step.clip(lower=1), frame["count a"], marker="o", ms=3, color=color, alpha=0.8,
+                        label=kind if i == 0 else None)
         ax.axhline(level, color="grey", lw=0.8, ls=":")
         ax.set(xscale="log", xlabel="steps (step 0 drawn at 1)", ylim=(-0.03, 1.03),
                title=f"FT η={lr:g} → reFT η={lr * lr_factor:g}")
@@ -171,10 +181,12 @@ def collapse(mid: pd.DataFrame, preset: str):
 
 
 def pcfg_pruning(pruned: pd.DataFrame, count_a_before: float, lr_symbol: str = "η_S"):
-    """Fig. 7: the four accuracies against the number of neurons pruned."""
+    """Fig. 7: the four accuracies against the number of neurons pruned (mean over seeds, the band their range)."""
     fig, ax = plt.subplots(figsize=(7, 3.4))
     for col, label in PCFG_COLS.items():
-        ax.plot(pruned["k"], pruned[col], marker="o", label=label.replace("\n", ", "))
+        by_k = pruned.groupby("k")[col].agg(["mean", "min", "max"])
+        line, = ax.plot(by_k.index, by_k["mean"], marker="o", label=label.replace("\n", ", "))
+        ax.fill_between(by_k.index, by_k["min"], by_k["max"], color=line.get_color(), alpha=0.15)
     ax.axhline(count_a_before, color="grey", ls=":", lw=0.8, label="count a before fine-tuning")
     ax.set(xlabel="neurons pruned (K)", ylabel="accuracy", ylim=(-0.02, 1.02),
            title=f"Pruning the low-prior model fine-tuned at {lr_symbol}, C_Tr = 1")
@@ -193,12 +205,17 @@ def pcfg_probes(probes: pd.DataFrame):
 
 
 def pcfg_reft(reft: dict, scratch, lr_symbol: str):
-    """Fig. 9: count-a accuracy during reFT (per prior) and Scr.+FT."""
+    """Fig. 9: count-a accuracy during reFT (per prior) and Scr.+FT; logs by (prior, seed) and by seed,
+    one line per seed."""
     fig, ax = plt.subplots(figsize=(7, 3.4))
-    for name, log in {**reft, "Scr.+FT": scratch}.items():
+    runs = [(f"reFT, {p} prior", log) for (p, _), log in reft.items()] + [("Scr.+FT", log) for log in scratch.values()]
+    colors, seen = {}, set()
+    for name, log in runs:
         frame = log.eval_frame()
-        ax.plot(frame["step"], frame["count a"], marker="o", ls="--" if name == "Scr.+FT" else "-",
-                label=name if name == "Scr.+FT" else f"reFT, {name} prior")
+        color = colors.setdefault(name, f"C{len(colors)}")
+        ax.plot(frame["step"], frame["count a"], marker="o", ms=3, color=color, alpha=0.8,
+                ls="--" if name == "Scr.+FT" else "-", label=None if name in seen else name)
+        seen.add(name)
     ax.set(xscale="symlog", xlabel="reFT step", ylabel="count-a accuracy (C_Te=0)", ylim=(-0.02, 1.02),
            title=f"Reverse fine-tuning at {lr_symbol} after η_L, C_Tr = 1")
     ax.legend(fontsize=8)

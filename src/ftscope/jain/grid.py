@@ -33,3 +33,28 @@ def run_grid(jobs: list[dict], fit: Callable[[int, dict], tuple[Any, TrainLog, d
         if (name := keep(job)) is not None:
             kept[name] = model
     return Grid(pd.DataFrame(runs), pd.DataFrame(curves), kept)
+
+
+def seed_models(models: dict[tuple, Any], seed: int) -> dict[tuple, Any]:
+    """The models of one fine-tuning seed, keyed without it (a grid keeps its models under keys whose
+    last part is the seed): what an analysis of one seed's models reads."""
+    return {key[:-1]: model for key, model in models.items() if key[-1] == seed}
+
+
+def seeds_of(models: dict[tuple, Any]) -> list[int]:
+    """The fine-tuning seeds a grid kept models of, in order."""
+    return sorted({key[-1] for key in models})
+
+
+def over_seeds(results: list[dict]) -> dict:
+    """Each seed's facts (one dict per seed, seed 0 first) as one dict: every number's mean over the seeds
+    (what the prose cites), every other fact seed 0's, and each fact's per-seed list under its name with
+    ``_seeds`` appended (what the claims judge, seed by seed)."""
+    def mean(values):
+        if all(v == values[0] for v in values):
+            return values[0]
+        numbers = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
+        return sum(values) / len(values) if numbers else values[0]
+
+    return {**{name: mean([r[name] for r in results]) for name in results[0]},
+            **{f"{name}_seeds": [r[name] for r in results] for name in results[0]}}

@@ -17,7 +17,7 @@ from ftscope.instruments.probing import fit_probe
 from ftscope.instruments.pruning import pruning_curve
 from ftscope.instruments.revival import n_faster, n_undecided, revival_table
 from ftscope.jain import pcfg, reported
-from ftscope.jain.grid import Grid, run_grid
+from ftscope.jain.grid import Grid, over_seeds, run_grid, seeds_of
 from ftscope.jain.pcfg_training import (
     PcfgConfig,
     copy_model,
@@ -193,7 +193,7 @@ def finetune_grid(cfg: PcfgConfig, base: dict, tests: AnswerTests, seed: int, de
     """Every cell of ``cfg.cells`` on ``ft_seeds`` seeds, each run seeded by its cell and seed
     (``job_rng``), scored at ``ft_evals`` log-spaced steps; each run's row also holds the chance level of
     each test set (the best constant answer), its training loss over the last 10% of steps and whether
-    that reached ``converged_loss``. The models kept are seed 0's, by (prior, η name, C_Tr)."""
+    that reached ``converged_loss``. The models are kept by (prior, η name, C_Tr, seed)."""
     eval_at = log_steps(cfg.ft_steps, cfg.ft_evals)
     chance = chance_scores(tests)
 
@@ -206,8 +206,7 @@ def finetune_grid(cfg: PcfgConfig, base: dict, tests: AnswerTests, seed: int, de
                             "converged": log.converged(cfg.converged_loss)}
 
     jobs = [dict(prior=p, lr=lr, c_tr=c, seed=s) for p, lr, c in cfg.cells for s in range(cfg.ft_seeds)]
-    return run_grid(jobs, fit, keep=lambda j: (j["prior"], j["lr"], j["c_tr"]) if j["seed"] == 0 else None,
-                    desc="fine-tuning grid")
+    return run_grid(jobs, fit, keep=lambda j: (j["prior"], j["lr"], j["c_tr"], j["seed"]), desc="fine-tuning grid")
 
 
 def grid_means(grid: Grid) -> pd.DataFrame:
@@ -284,6 +283,23 @@ def table5_facts(cfg: PcfgConfig, means: pd.DataFrame, before: pd.DataFrame) -> 
             "shortcut_ctr0_ft0": cell(means, cfg.shortcut_prior, "medium", 0.0, "acc_ft_cte0")}
 
 
+def correlation_facts(cfg: PcfgConfig, grid: Grid) -> dict:
+    """Fig. 5: per prior, how much lower count-b accuracy at C_Te = 0 is after C_Tr = 1 fine-tuning than
+    after C_Tr = 0 (η_M), and whether that drop is largest under the low prior; means, per seed under
+    ``*_seeds``."""
+    def drop(prior, s):
+        return _seed_column(grid, prior, "medium", 0.0, "acc_ft_cte0")[s] - _seed_column(grid, prior, "medium", 1.0,
+                                                                                          "acc_ft_cte0")[s]
+
+    def one_seed(s):
+        drops = {p: float(drop(p, s)) for p in cfg.priors}
+        others = [v for p, v in drops.items() if p != "low"]
+        return {**{f"ctr_drop_{p}": v for p, v in drops.items()},
+                "ctr_drop_low_largest": bool(drops["low"] > max(others)) if others else True}
+
+    return over_seeds([one_seed(s) for s in range(cfg.ft_seeds)])
+
+
 def medium_curves(grid: Grid) -> pd.DataFrame:
     """Fig. 6's curves: every seed's evaluations during fine-tuning at η_M."""
     curves = grid.curves
@@ -308,40 +324,58 @@ def collapse(mid: pd.DataFrame) -> tuple[pd.Series, dict]:
                   "kept_other_ctr1": float(kept.drop(index="low", level="prior").xs(1.0, level="c_tr").min())}
 
 
-def prune_target(grid: Grid) -> tuple[str, bool]:
-    """The η of the model Fig. 7 prunes: the paper prunes after fine-tuning at a small η; we take the
-    smallest η whose low-prior C_Tr = 1 run (seed 0) converged, η_S when it did. Returns (η name, whether
-    that run converged: False only when none did, and the claims on it are inconclusive)."""
+def prune_target(grid: Grid) -> tuple[str, list[bool]]:
+    """The η of the models Fig. 7 prunes: the paper prunes after fine-tuning at a small η; we take the
+    smallest η whose low-prior C_Tr = 1 runs converged on every seed, η_S when they did. Returns (η name,
+    whether each seed's run converged: not all only when no η's did, and the claims on it are
+    inconclusive)."""
     for lr in ("small", "medium", "large"):
-        if ("low", lr, 1.0) in grid.models and converged_cell(grid, "low", lr, 1.0)[0]:
-            return lr, True
-    return "small", False
+        converged = converged_cell(grid, "low", lr, 1.0)
+        if converged and all(converged):
+            return lr, converged
+    return "small", converged_cell(grid, "low", "small", 1.0)
 
 
-def prune_neurons(cfg: PcfgConfig, model, tests: AnswerTests, seed: int, device) -> pd.DataFrame:
-    """Fig. 7: zero the top-K MLP neurons of ``model`` by grad·weight of the count-a loss on uncorrelated
-    texts, for each K of ``prune_ks``; all four accuracies per K."""
+def prune_neurons(cfg: PcfgConfig, models: dict, lr: str, tests: AnswerTests, seed: int, device) -> pd.DataFrame:
+    """Fig. 7 on every seed's low-prior C_Tr = 1 model fine-tuned at ``lr``: zero the top-K MLP neurons
+    by grad·weight of the count-a loss on uncorrelated texts, for each K of ``prune_ks``; all four
+    accuracies per (seed, K)."""
     batch = cfg.counter_batch(np.random.default_rng(seed + 30_000), 0.0, cfg.prune_batch, ask="a").to(device)
-    return pd.DataFrame(pruning_curve(model, lambda m: answer_loss(m, batch), neuron_units(model), list(cfg.prune_ks),
-                                      lambda m: answer_scores(m, tests)))
+    frames = []
+    for s in seeds_of(models):
+        model = models["low", lr, 1.0, s]
+        curve = pruning_curve(model, lambda m: answer_loss(m, batch), neuron_units(model), list(cfg.prune_ks),
+                              lambda m: answer_scores(m, tests))
+        frames.append(pd.DataFrame(curve).assign(seed=s))
+    return pd.concat(frames, ignore_index=True)
 
 
-def pruning_facts(model, pruned: pd.DataFrame, before: pd.DataFrame) -> dict:
-    """What fine-tuning cost count-a, and the best K in 1-15 (Fig. 7's range): how much of it comes back."""
-    at_zero = pruned.loc[pruned.k == 0, "acc_pt_cte0"].iloc[0]
-    lost = float(before.loc["low", "acc_pt_cte0"] - at_zero)
-    window = pruned[(pruned.k >= 1) & (pruned.k <= reported.PRUNE_K_MAX)]
-    best = window.loc[window["acc_pt_cte0"].idxmax()]
-    return {"prune_lost": lost, "prune_best_k": int(best["k"]),
-            "prune_restored": float((best["acc_pt_cte0"] - at_zero) / lost) if lost > 0 else 0.0,
-            "prune_best_acc": float(best["acc_pt_cte0"]), "prune_best_ft1": float(best["acc_ft_cte1"]),
-            "prune_ft1_drop": float(pruned.loc[pruned.k == 0, "acc_ft_cte1"].iloc[0] - best["acc_ft_cte1"]),
-            "n_neurons": model.cfg.d_mlp * model.cfg.n_layers}
+def n_neurons(model) -> int:
+    """The MLP neurons Fig. 7 can prune: every layer's."""
+    return model.cfg.d_mlp * model.cfg.n_layers
+
+
+def pruning_facts(pruned: pd.DataFrame, before: pd.DataFrame, n_neurons: int) -> dict:
+    """What fine-tuning cost count-a, and the best K in 1-15 (Fig. 7's range): how much of it comes back;
+    means over seeds, per seed under ``*_seeds``."""
+    def one_seed(frame):
+        at_zero = frame.loc[frame.k == 0, "acc_pt_cte0"].iloc[0]
+        lost = float(before.loc["low", "acc_pt_cte0"] - at_zero)
+        window = frame[(frame.k >= 1) & (frame.k <= reported.PRUNE_K_MAX)]
+        best = window.loc[window["acc_pt_cte0"].idxmax()]
+        return {"prune_lost": lost, "prune_best_k": int(best["k"]),
+                "prune_restored": float((best["acc_pt_cte0"] - at_zero) / lost) if lost > 0 else 0.0,
+                "prune_best_acc": float(best["acc_pt_cte0"]), "prune_best_ft1": float(best["acc_ft_cte1"]),
+                "prune_ft1_drop": float(frame.loc[frame.k == 0, "acc_ft_cte1"].iloc[0] - best["acc_ft_cte1"]),
+                "n_neurons": n_neurons}
+
+    return over_seeds([one_seed(frame) for _, frame in pruned.groupby("seed", sort=True)])
 
 
 def probe_sweep(cfg: PcfgConfig, base: dict, tuned: dict, tests: AnswerTests, seed: int, device) -> pd.DataFrame:
     """Fig. 8: per block, a linear probe at ``<art>`` for count a (trained on prompts asking count a) and
-    for count b (prompts asking count b), on each pretrained and each C_Tr = 1 model; tested at C_Te = 0."""
+    for count b (prompts asking count b), on each pretrained model (once, as seed 0) and each C_Tr = 1
+    model of every fine-tuning seed (``tuned`` by (prior, η name, C_Tr, seed)); tested at C_Te = 0."""
     rng = np.random.default_rng(seed + 40_000)
     sets = {  # target: (train prompts, test prompts, labels)
         "count a": (cfg.counter_batch(rng, 0.0, cfg.probe_samples, ask="a").to(device), tests.ask_pt[0.0],
@@ -349,10 +383,10 @@ def probe_sweep(cfg: PcfgConfig, base: dict, tuned: dict, tests: AnswerTests, se
         "count b": (cfg.counter_batch(rng, 0.0, cfg.probe_samples, ask="b").to(device), tests.ask_ft[0.0],
                     lambda b: torch.from_numpy(b.count_ft)),
     }
-    probed = {(p, "pretrained"): base[p] for p in cfg.priors}
-    probed.update({(p, LR_SYMBOL[lr]): m for (p, lr, c), m in tuned.items() if c == 1.0})
+    probed = {(p, "pretrained", 0): base[p] for p in cfg.priors}
+    probed.update({(p, LR_SYMBOL[lr], s): m for (p, lr, c, s), m in tuned.items() if c == 1.0})
     rows = []
-    for (prior, which), model in progress(probed.items(), desc="probes"):
+    for (prior, which, s), model in progress(probed.items(), desc="probes"):
         for target, (train_b, test_b, label) in sets.items():
             x_tr = residuals(model, train_b.inputs, probe_positions(train_b))
             x_te = residuals(model, test_b.inputs, probe_positions(test_b))
@@ -360,16 +394,17 @@ def probe_sweep(cfg: PcfgConfig, base: dict, tuned: dict, tests: AnswerTests, se
                 res = fit_probe(x_tr[block].cpu(), label(train_b), x_te[block].cpu(), label(test_b),
                                 cfg.vocab.max_number + 1, steps=cfg.probe_steps, lr=cfg.probe_lr, rng=rng,
                                 batch=cfg.probe_batch, schedule=cfg.probe_schedule, warmup=cfg.probe_warmup,
-                                desc=f"probe {prior} {which} {target} {block}")
-                rows.append({"prior": prior, "model": which, "target": target, "block": block,
+                                desc=f"probe {prior} {which} {target} {block} seed {s}")
+                rows.append({"prior": prior, "model": which, "seed": s, "target": target, "block": block,
                              "accuracy": res.test_accuracy})
     return pd.DataFrame(rows)
 
 
-def unconverged_models(grid: Grid) -> set[tuple[str, str]]:
-    """(prior, η symbol) of the kept C_Tr = 1 models (seed 0) whose run did not converge."""
-    return {(p, LR_SYMBOL[lr]) for (p, lr, c) in grid.models
-            if c == 1.0 and not converged_cell(grid, p, lr, c)[0]}
+def unconverged_models(grid: Grid, seed: int = 0) -> set[tuple[str, str]]:
+    """(prior, η symbol) of one seed's C_Tr = 1 models whose run did not converge."""
+    runs = grid.runs
+    rows = runs[(runs.c_tr == 1.0) & (runs.seed == seed) & ~runs.converged.astype(bool)]
+    return {(p, LR_SYMBOL[lr]) for p, lr in zip(rows.prior, rows.lr)}
 
 
 def probe_drops(probes: pd.DataFrame, skip: set = frozenset()) -> tuple[pd.DataFrame, dict]:
@@ -392,28 +427,60 @@ def probe_drops(probes: pd.DataFrame, skip: set = frozenset()) -> tuple[pd.DataF
         "probe_skipped": ", ".join(f"{p} prior, {m}" for p, m in sorted(skip)) or "none"}
 
 
-def reverse_finetune(cfg: PcfgConfig, base: dict, tuned: dict, tests: AnswerTests, rng: np.random.Generator,
-                     device) -> tuple[dict, object]:
-    """Fig. 9: reFT of each prior's model fine-tuned at η_L with C_Tr = 1, on count a at ``reft_lr``, then
-    Scr.+FT from the b-only model, the same way. Returns (reFT logs by prior, the Scr.+FT log)."""
+def probe_summary(probes: pd.DataFrame, grid: Grid) -> tuple[pd.DataFrame, dict]:
+    """``probe_drops`` per fine-tuning seed (each seed's models against the pretrained ones, leaving out
+    that seed's unconverged runs): the best-block table averaged over seeds, and the facts (means; per
+    seed under ``*_seeds``)."""
+    pretrained = probes[probes.model == "pretrained"]
+    tuned = probes[probes.model != "pretrained"]
+    results = [probe_drops(pd.concat([pretrained, frame]), unconverged_models(grid, s))
+               for s, frame in tuned.groupby("seed", sort=True)]
+    table = sum(t for t, _ in results) / len(results)
+    return table.round(2), over_seeds([f for _, f in results])
+
+
+def reft_rng(seed: int, run_seed: int, prior: str) -> np.random.Generator:
+    """A reFT (or, for ``prior`` "b_only", Scr.+FT) run's own generator."""
+    return np.random.default_rng([seed, run_seed, 60_000, [*pcfg.PRIORS, "b_only"].index(prior)])
+
+
+def reverse_finetune(cfg: PcfgConfig, base: dict, tuned: dict, tests: AnswerTests, seed: int,
+                     device) -> tuple[dict, dict]:
+    """Fig. 9, for every fine-tuning seed: reFT of each prior's model fine-tuned at η_L with C_Tr = 1, on
+    count a at ``reft_lr``, then Scr.+FT from the b-only model, the same way (a run per seed). Returns
+    (reFT logs by (prior, seed), Scr.+FT logs by seed)."""
     eval_at = log_steps(cfg.reft_steps, cfg.reft_evals)
     count_a = lambda m: {"count a": accuracy(m, tests.ask_pt[0.0])}  # noqa: E731
 
-    def run(model, desc):
-        return finetune_counter(cfg, copy_model(model), cfg.lrs[cfg.reft_lr], 0.0, rng, ask="a", steps=cfg.reft_steps,
-                                evaluate=count_a, eval_at=eval_at, device=device, desc=desc)
+    def run(model, s, prior, desc):
+        return finetune_counter(cfg, copy_model(model), cfg.lrs[cfg.reft_lr], 0.0, reft_rng(seed, s, prior), ask="a",
+                                steps=cfg.reft_steps, evaluate=count_a, eval_at=eval_at, device=device, desc=desc)
 
-    reft = {prior: run(tuned[prior, "large", 1.0], f"reFT {prior}") for prior in cfg.priors}
-    return reft, run(base["b_only"], "Scr.+FT")
+    seeds = seeds_of(tuned)
+    reft = {(p, s): run(tuned[p, "large", 1.0, s], s, p, f"reFT {p} seed {s}") for s in seeds for p in cfg.priors}
+    return reft, {s: run(base["b_only"], s, "b_only", f"Scr.+FT seed {s}") for s in seeds}
 
 
-def reft_summary(cfg: PcfgConfig, reft: dict, scratch, before: pd.DataFrame) -> tuple[pd.DataFrame, dict]:
-    """Steps to ``reft_level`` of each prior's pretrained count-a accuracy, for reFT and Scr.+FT."""
-    level = {p: cfg.reft_level * float(before.loc[p, "acc_pt_cte0"]) for p in reft}
-    table = revival_table(reft, dict.fromkeys(reft, scratch), "count a", level, cfg.reft_steps, "prior")
-    others = table.drop(index="low")["reFT steps"]
-    return table, {"reft_n_faster": n_faster(table), "reft_n": len(table), "reft_n_undecided": n_undecided(table),
-                   "reft_n_unrevived": int(np.isinf(table["reFT steps"]).sum()),
-                   "reft_budget": cfg.reft_steps, "reft_level": cfg.reft_level,
-                   "low_slowest": bool(table.loc["low", "reFT steps"] >= others.max()),
-                   **{f"reft_steps_{p}": float(table.loc[p, "reFT steps"]) for p in cfg.priors}}
+def reft_summary(cfg: PcfgConfig, reft: dict, scratch: dict, before: pd.DataFrame) -> tuple[pd.DataFrame, dict]:
+    """Steps to ``reft_level`` of each prior's pretrained count-a accuracy, for reFT and Scr.+FT (seed 0's
+    table), and the facts the claims read (means; per seed under ``*_seeds``): how many priors revive
+    at least twice as fast, whether the low prior is slowest, and Scr.+FT's steps at the easiest level
+    (the budget, a lower bound, when it never got there)."""
+    level = {p: cfg.reft_level * float(before.loc[p, "acc_pt_cte0"]) for p in cfg.priors}
+
+    def one_seed(s):
+        table = revival_table({p: reft[p, s] for p in cfg.priors}, dict.fromkeys(cfg.priors, scratch[s]), "count a",
+                              level, cfg.reft_steps, "prior")
+        others = table.drop(index="low")["reFT steps"]
+        scratch_steps = float(table["Scr.+FT steps"].min())
+        return table, {"reft_n_faster": n_faster(table), "reft_n": len(table), "reft_n_undecided": n_undecided(table),
+                       "reft_share_faster": n_faster(table) / len(table),
+                       "reft_n_unrevived": int(np.isinf(table["reFT steps"]).sum()),
+                       "reft_budget": cfg.reft_steps, "reft_level": cfg.reft_level,
+                       "low_slowest": bool(table.loc["low", "reFT steps"] >= others.max()),
+                       "scratch_steps": scratch_steps if np.isfinite(scratch_steps) else float(cfg.reft_steps),
+                       "scratch_reached": bool(np.isfinite(scratch_steps)),
+                       **{f"reft_steps_{p}": float(table.loc[p, "reFT steps"]) for p in cfg.priors}}
+
+    results = [one_seed(s) for s in sorted(scratch)]
+    return results[0][0], over_seeds([f for _, f in results])
