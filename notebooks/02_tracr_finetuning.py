@@ -216,7 +216,7 @@ moved
 
 # %%
 probes = ca.probe_sweep(cfg, counter, models, seed, dev)
-probes.pivot_table(index="model", columns="block", values="accuracy").loc[probes.model.unique()].round(3)
+ca.probe_table(probes)
 
 # %% tags=["hide-input"]
 figures.tracr_probes(probes);

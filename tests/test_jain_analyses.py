@@ -118,6 +118,14 @@ def test_prune_target_is_the_smallest_lr_converged_on_every_seed():
     assert pcfg_analyses.prune_target(grid) == ("small", [False, False])
 
 
+def test_converged_cells_needs_every_cell_of_a_seed():
+    runs = pd.DataFrame([dict(prior=p, lr="medium", c_tr=c, seed=seed, converged=not (p == "low" and c == 0.0 and seed == 1))
+                         for p in ("low", "high") for c in (0.0, 1.0) for seed in (0, 1)])
+    grid = Grid(runs, pd.DataFrame(), {})
+    assert pcfg_analyses.converged_cells(grid, [("low", "medium", 0.0), ("high", "medium", 1.0)]) == [True, False]
+    assert pcfg_analyses.converged_cells(grid, [("high", "medium", c) for c in (0.0, 1.0)]) == [True, True]
+
+
 def test_seed_helpers_split_models_and_gather_facts_per_seed():
     from ftscope.jain.grid import over_seeds, seed_models, seeds_of
 

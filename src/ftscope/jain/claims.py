@@ -7,7 +7,7 @@ import pandas as pd
 
 from ftscope.jain import pcfg, reported
 from ftscope.jain.criteria import SCRATCH_MIN_STEPS, rule
-from ftscope.jain.pcfg_analyses import LR_SYMBOL, by_prior_b, converged_cell, seed_values
+from ftscope.jain.pcfg_analyses import LR_SYMBOL, by_prior_b, converged_cell, converged_cells, seed_values
 from ftscope.train.answers import two_standard_errors
 
 
@@ -23,7 +23,7 @@ def _sci(lr: float) -> str:
 
 def _undecided(cfg, facts: dict, what: str) -> str:
     """Why a reFT claim is inconclusive (empty when the budget decides every case)."""
-    undecided = facts.get("reft_n_undecided_seeds", [facts.get("reft_n_undecided", 0)])
+    undecided = facts["reft_n_undecided_seeds"]
     if not any(undecided):
         return ""
     n = facts["reft_n"] * len(undecided)
@@ -213,7 +213,7 @@ def pcfg_finetuning_claims(ch, grid, facts: dict) -> None:
              statement="Count-a collapses fastest under the low prior with a high C_Tr (η_M): how much less of its "
                        "count-a accuracy it keeps than the next-fastest cell",
              paper_value=None, ours=facts["collapse_gap"], criterion=crit, basis=basis,
-             converged=[all(v) for v in zip(*(converged_cell(grid, *k) for k in medium))],
+             converged=converged_cells(grid, medium),
              note=f"fastest on average: {facts['fastest_prior']} prior, C_Tr={facts['fastest_c_tr']:g} "
                   f"(mean share of count-a kept {facts['fastest_kept']:.2f}); {note}")
     prune_note = (f"low prior, {LR_SYMBOL[facts['prune_lr']]}, C_Tr=1, {cfg.ft_seeds} seeds at {preset}; best K "
@@ -245,7 +245,7 @@ def pcfg_finetuning_claims(ch, grid, facts: dict) -> None:
              converged=facts["probe_decided_seeds"],
              note=f"drop {facts['probe_low_m_drop']:.2f} vs. {facts['probe_other_max_drop']:.2f} elsewhere (means); "
                   f"{probe_note}{skipped}")
-    reft_from = [all(v) for v in zip(*(converged_cell(grid, p, "large", 1.0) for p in cfg.priors))]  # the reFT starts
+    reft_from = converged_cells(grid, [(p, "large", 1.0) for p in cfg.priors])  # the models reFT starts from
     crit, basis = rule("pcfg_reft_faster")
     ch.claim(id="pcfg_reft_faster_than_scratch", paper="jain2024", reference="Fig. 9",
              statement="reFT revives count-a at least twice as fast as Scr.+FT (share of priors)",
@@ -279,14 +279,12 @@ def pcfg_finetuning_claims(ch, grid, facts: dict) -> None:
              statement="Low prior, η_M: count-b accuracy at C_Te=0 is lower after C_Tr=1 fine-tuning than after "
                        "C_Tr=0 (the model uses the correlation; drop from C_Tr=0 to 1)",
              paper_value=None, ours=low_drop, criterion=crit, basis=basis,
-             converged=[a and b for a, b in zip(converged_cell(grid, "low", "medium", 0.0),
-                                                converged_cell(grid, "low", "medium", 1.0))], note=note)
+             converged=converged_cells(grid, [("low", "medium", 0.0), ("low", "medium", 1.0)]), note=note)
     crit, basis = rule("pcfg_correlation_used_most_low")
     ch.claim(id="pcfg_correlation_used_most_low", paper="jain2024", reference="Fig. 5",
              statement="... and more than under any other prior (η_M)",
              paper_value=None, ours=facts["ctr_drop_low_largest_seeds"], criterion=crit, basis=basis,
-             converged=[all(v) for v in zip(*(converged_cell(grid, p, "medium", c) for p in cfg.priors
-                                              for c in (0.0, 1.0)))],
+             converged=converged_cells(grid, [(p, "medium", c) for p in cfg.priors for c in (0.0, 1.0)]),
              note="drop per prior (means): " + ", ".join(f"{p} {facts[f'ctr_drop_{p}']:.2f}" for p in cfg.priors)
                   + f"; {note}")
 

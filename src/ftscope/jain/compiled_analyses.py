@@ -336,6 +336,11 @@ def probe_sweep(cfg: TracrConfig, counter, models: dict, seed: int, device) -> p
     return pd.DataFrame(rows)
 
 
+def probe_table(probes: pd.DataFrame) -> pd.DataFrame:
+    """Probe accuracy by model (rows, in probing order) and block, mean over seeds."""
+    return probes.pivot_table(index="model", columns="block", values="accuracy").loc[probes.model.unique()].round(3)
+
+
 def probe_facts(cfg: TracrConfig, probes: pd.DataFrame) -> dict:
     """Each C_Tr = 1 model's best-block probe accuracy at the two smallest and two largest η, the worst
     but the largest η's, the compiled's: means over seeds, per seed under ``*_seeds``."""
@@ -402,7 +407,7 @@ def reft_summary(cfg: TracrConfig, reft: dict, scratch: dict) -> tuple[pd.DataFr
                        "reft_large_steps": large_steps,
                        "reft_small_revived": bool(np.isfinite(table["reFT steps"]).any())}
 
-    results = [one_seed(s) for s in sorted({k for _, k in reft})]
+    results = [one_seed(s) for s in seeds_of(reft)]
     table = results[0][0]
     facts = over_seeds([r[1] for r in results]) | {"reft_large_lr": largest}
     return table.assign(**{"reFT η": table.index * cfg.reft_lr_factor}), facts

@@ -78,6 +78,14 @@ def counter_by_c_tr(grid: pd.DataFrame):
     return fig
 
 
+def _mean_and_range(ax, frame: pd.DataFrame, x: str, y: str, **style):
+    """``y``'s mean over seeds against ``x`` (a line, in the order ``x`` first appears), and its min-max
+    range over the seeds (a band of the line's colour)."""
+    stats = frame.groupby(x, sort=False)[y].agg(["mean", "min", "max"])
+    line, = ax.plot(stats.index, stats["mean"], marker="o", **style)
+    ax.fill_between(stats.index, stats["min"], stats["max"], color=line.get_color(), alpha=0.15)
+
+
 def tracr_pruning(pruning: pd.DataFrame):
     """Both answers against K for zeroing the top-K weights, and count a for resetting the K most changed
     (mean over seeds, the band their range)."""
@@ -85,9 +93,7 @@ def tracr_pruning(pruning: pd.DataFrame):
     for ax, (method, metric) in zip(axes, [("prune", "count a (O_PT)"), ("prune", "count b (O_FT), C_Te=1"),
                                            ("reset", "count a (O_PT)")]):
         for name, sub in pruning[pruning.method == method].groupby("model", sort=False):
-            by_k = sub.groupby("k")[metric].agg(["mean", "min", "max"])
-            line, = ax.plot(by_k.index, by_k["mean"], marker="o", label=name)
-            ax.fill_between(by_k.index, by_k["min"], by_k["max"], color=line.get_color(), alpha=0.15)
+            _mean_and_range(ax, sub, "k", metric, label=name)
         title = "zero the top-K by grad·weight" if method == "prune" else "reset the K most-changed weights"
         ax.set(title=f"{metric}\n{title}", xlabel="K", ylabel="accuracy (uncorrelated test)" if ax is axes[0] else "",
                ylim=(-0.03, 1.03))
@@ -100,10 +106,7 @@ def tracr_probes(probes: pd.DataFrame):
     """Probe accuracy per block and model (mean over seeds, the band their range)."""
     fig, ax = plt.subplots(figsize=(7, 3.6))
     for name, sub in probes.groupby("model", sort=False):
-        by_block = sub.groupby("block", sort=False)["accuracy"].agg(["mean", "min", "max"])
-        line, = ax.plot(by_block.index, by_block["mean"], marker="o", label=name,
-                        linestyle="--" if name == "compiled" else "-")
-        ax.fill_between(by_block.index, by_block["min"], by_block["max"], color=line.get_color(), alpha=0.15)
+        _mean_and_range(ax, sub, "block", "accuracy", label=name, linestyle="--" if name == "compiled" else "-")
     ax.set(title="Linear probe for count(a) at the answer position", ylabel="held-out accuracy", ylim=(-0.03, 1.03))
     ax.legend(fontsize=8)
     fig.tight_layout()
@@ -184,9 +187,7 @@ def pcfg_pruning(pruned: pd.DataFrame, count_a_before: float, lr_symbol: str = "
     """Fig. 7: the four accuracies against the number of neurons pruned (mean over seeds, the band their range)."""
     fig, ax = plt.subplots(figsize=(7, 3.4))
     for col, label in PCFG_COLS.items():
-        by_k = pruned.groupby("k")[col].agg(["mean", "min", "max"])
-        line, = ax.plot(by_k.index, by_k["mean"], marker="o", label=label.replace("\n", ", "))
-        ax.fill_between(by_k.index, by_k["min"], by_k["max"], color=line.get_color(), alpha=0.15)
+        _mean_and_range(ax, pruned, "k", col, label=label.replace("\n", ", "))
     ax.axhline(count_a_before, color="grey", ls=":", lw=0.8, label="count a before fine-tuning")
     ax.set(xlabel="neurons pruned (K)", ylabel="accuracy", ylim=(-0.02, 1.02),
            title=f"Pruning the low-prior model fine-tuned at {lr_symbol}, C_Tr = 1")

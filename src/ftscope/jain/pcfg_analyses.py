@@ -274,6 +274,12 @@ def converged_cell(grid: Grid, prior: str, lr: str, c_tr: float) -> list[bool]:
     return [bool(v) for v in _seed_column(grid, prior, lr, c_tr, "converged")]
 
 
+def converged_cells(grid: Grid, cells) -> list[bool]:
+    """Per seed, whether every run of ``cells`` ((prior, lr, c_tr) each) converged: the gate of a claim
+    that reads several cells of one seed."""
+    return [all(v) for v in zip(*(converged_cell(grid, *c) for c in cells))]
+
+
 def table5_facts(cfg: PcfgConfig, means: pd.DataFrame, before: pd.DataFrame) -> dict:
     chance = {f"chance_{c}": cell(means, "low", "large", 1.0, f"chance_{c}") for c in ("ft_cte1", "ft_cte0", "pt_cte0")}
     return {**chance, "shortcut_ft0": cell(means, cfg.shortcut_prior, "medium", cfg.high_c_tr, "acc_ft_cte0"),
@@ -287,15 +293,15 @@ def correlation_facts(cfg: PcfgConfig, grid: Grid) -> dict:
     """Fig. 5: per prior, how much lower count-b accuracy at C_Te = 0 is after C_Tr = 1 fine-tuning than
     after C_Tr = 0 (η_M), and whether that drop is largest under the low prior; means, per seed under
     ``*_seeds``."""
-    def drop(prior, s):
-        return _seed_column(grid, prior, "medium", 0.0, "acc_ft_cte0")[s] - _seed_column(grid, prior, "medium", 1.0,
-                                                                                          "acc_ft_cte0")[s]
+    drops = {p: [float(a - b) for a, b in zip(_seed_column(grid, p, "medium", 0.0, "acc_ft_cte0"),
+                                                _seed_column(grid, p, "medium", 1.0, "acc_ft_cte0"))]
+             for p in cfg.priors}
 
     def one_seed(s):
-        drops = {p: float(drop(p, s)) for p in cfg.priors}
-        others = [v for p, v in drops.items() if p != "low"]
-        return {**{f"ctr_drop_{p}": v for p, v in drops.items()},
-                "ctr_drop_low_largest": bool(drops["low"] > max(others)) if others else True}
+        drops_s = {p: v[s] for p, v in drops.items()}
+        others = [v for p, v in drops_s.items() if p != "low"]
+        return {**{f"ctr_drop_{p}": v for p, v in drops_s.items()},
+                "ctr_drop_low_largest": bool(drops_s["low"] > max(others)) if others else True}
 
     return over_seeds([one_seed(s) for s in range(cfg.ft_seeds)])
 
@@ -400,7 +406,7 @@ def probe_sweep(cfg: PcfgConfig, base: dict, tuned: dict, tests: AnswerTests, se
     return pd.DataFrame(rows)
 
 
-def unconverged_models(grid: Grid, seed: int = 0) -> set[tuple[str, str]]:
+def unconverged_models(grid: Grid, seed: int) -> set[tuple[str, str]]:
     """(prior, η symbol) of one seed's C_Tr = 1 models whose run did not converge."""
     runs = grid.runs
     rows = runs[(runs.c_tr == 1.0) & (runs.seed == seed) & ~runs.converged.astype(bool)]
