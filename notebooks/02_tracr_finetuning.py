@@ -55,7 +55,10 @@ plots.style()
 # {glue:text}`grad_clip`, because without it SGD diverges at η = 10⁻² with C_Tr = 1 in our
 # checks; and this rendering ran at the preset shown below, with fewer steps (and, at `ci`,
 # shorter Counter inputs) than the paper's {glue:text}`paper_steps` iterations on inputs of
-# about {glue:text}`paper_counter_len` tokens.
+# about {glue:text}`paper_counter_len` tokens. The runs of one task are trained together, as one
+# batched model (`train_many`): each keeps its own data, learning rate, schedule and clipping, and
+# does the arithmetic of a run of its own up to the order of floating-point sums — which, as with a
+# different CPU, can move a run at a large η by more than rounding, so the seeds decide.
 
 # %% tags=["remove-input"]
 facts = ch.glue_all(ca.protocol_facts(cfg))

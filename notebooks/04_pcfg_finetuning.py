@@ -73,6 +73,11 @@ plots.style()
 # can notice; that protocol is kept as `correlation="edit"`.) A consequence: correlated windows
 # have a narrower spread of counts than uncorrelated ones, so the chance level (the commonest
 # answer's share, shown beside each accuracy) differs between C_Te = 1 and C_Te = 0.
+#
+# **How the grid runs.** Every run of the grid is trained together with the others, as one batched
+# model (`train_many`, compiled with `torch.compile` at `ci`): each run keeps its own data,
+# learning rate and schedule and does the arithmetic of a run of its own up to the order of
+# floating-point sums.
 
 # %% tags=["remove-input"]
 facts = ch.glue_all(pa.protocol_facts(cfg))

@@ -44,10 +44,12 @@ def curve(*points):
 def test_run_grid_keeps_order_final_scores_curves_and_the_kept_models():
     seen = []
 
-    def fit(i, job):
+    def fit(jobs):
+        (job,) = jobs  # no ``together``: one job at a time
+        i = len(seen)
         seen.append(i)
         log = TrainLog(evals=[{"step": 0, "acc": 0.0}, {"step": 5, "acc": job["x"] / 10}])
-        return f"model{i}", log, log.evals[-1]
+        return [(f"model{i}", log, log.evals[-1])]
 
     jobs = [{"x": x, "seed": s} for x in (1, 2) for s in (0, 1)]
     grid = run_grid(jobs, fit, keep=lambda j: (j["x"],) if j["seed"] == 0 else None)

@@ -1,4 +1,4 @@
-"""The ``ftscope`` command: run, build, claims, status, data."""
+"""The ``ftscope`` command: run, build, claims, status, bench, data."""
 
 from __future__ import annotations
 
@@ -35,6 +35,11 @@ def _parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("status", help="each notebook's last duration, device, preset and cache state")
     s.add_argument("--preset", default=None, choices=PRESETS)
+
+    e = sub.add_parser("bench", help="each training loop's speed against this machine's matmul peak")
+    e.add_argument("--preset", default="ci", choices=PRESETS, help="the sizes the loops run at")
+    e.add_argument("--device", default="auto", choices=DEVICES)
+    e.add_argument("--seconds", type=float, default=3.0, help="time each loop for at least this long")
 
     d = sub.add_parser("data", help="fetch or verify the Part III corpora under data/")
     dsub = d.add_subparsers(dest="data_command", required=True)
@@ -77,6 +82,11 @@ def main(argv: list[str] | None = None) -> int:
             return 1 if any(o.status == "failed" for o in outcomes) else 0
         if args.command == "data":
             return _data(project, args)
+        if args.command == "bench":  # in a process of its own: it trains with torch, the command does not
+            import subprocess
+
+            return subprocess.call([sys.executable, "-m", "ftscope.bench", "--preset", args.preset, "--device",
+                                    args.device, "--seconds", str(args.seconds)], cwd=project.root)
         from ftscope.book import report as book
 
         if args.command == "build":

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ftscope.book import gate
+from ftscope.book.bench import bench_path, bench_table
 from ftscope.book.claims import fmt, fmt_ours, validate_result
 from ftscope.book.runner import installed_versions, load_result, notebook_names, publish, state
 from ftscope.config import check_preset
@@ -115,7 +116,10 @@ def status_markdown(project: Project, preset: str) -> str:
             f"| {state(project, preset, name, versions)} |"
         )
     total = sum(d["run"]["duration_s"] for d in results(project, preset).values())
-    lines += ["", f"Total execution time at **{preset}**: {total:.0f} s."]
+    lines += ["", f"Total execution time at **{preset}**: {total:.0f} s.", "",
+              "## Training loops against the machine's peak", "",
+              "Measured by `ftscope bench` (see its help): each loop's speed, the FLOP/s it achieves and that "
+              "as a share of the machine's fp32 matmul peak.", "", bench_table(bench_path(project))]
     return "\n".join(lines) + "\n"
 
 

@@ -21,7 +21,15 @@ from ftscope.instruments.revival import first_step_reaching, n_faster, n_undecid
 from ftscope.jain.compiled import TracrConfig, attention_on, counter_batch, max_id_batch, noisy_copy, selector_layer
 from ftscope.jain.grid import over_seeds, run_grid, seed_models, seeds_of
 from ftscope.jain.tracr import ANSWER_POSITION, BOS, count_tokens, max_identifier
-from ftscope.train.answers import AnswerTests, accuracy, answer_logits, answer_scores, chance_scores, finetune
+from ftscope.train.answers import (
+    AnswerTests,
+    accuracy,
+    answer_logits,
+    answer_scores,
+    chance_scores,
+    finetune,
+    finetune_many,
+)
 from ftscope.train.loop import log_steps, move
 
 
@@ -75,7 +83,10 @@ def settings(cfg: TracrConfig, preset: str, device) -> pd.DataFrame:
                       "Counter input length": cfg.counter_len,
                       "learning rates": ", ".join(f"{lr:g}" for lr in cfg.counter_lrs),
                       "C_Tr (Counter)": ", ".join(f"{c:g}" for c in cfg.counter_c_trs),
-                      "gradient clipping": cfg.grad_clip, "device": device.type}, name="setting").to_frame()
+                      "gradient clipping": cfg.grad_clip,
+                      "runs trained together (batched)": f"{len(cfg.counter_cells) * cfg.seeds} Counter, "
+                                                          f"{len(cfg.max_id_lrs) * cfg.seeds} Max identifier",
+                      "device": device.type}, name="setting").to_frame()
 
 
 def protocol_facts(cfg: TracrConfig) -> dict:
@@ -123,19 +134,20 @@ def finetune_grid(cfg: TracrConfig, counter, max_id, tests: tuple[AnswerTests, A
 
     chance = {"Counter": chance_scores(tests[0]), "Max id": chance_scores(tests[1])}
 
-    def fit(_, job):
-        compiled, test = (counter, tests[0]) if job["task"] == "Counter" else (max_id, tests[1])
-        rng = job_rng(seed, job)
-        model = noisy_copy(compiled.model, cfg.noise_std, rng)
-        name = label(job["lr"], job["c_tr"]) if job["task"] == "Counter" else f"η={job['lr']:g}"
-        log = finetune(model, data(job["task"], job["c_tr"]), cfg.steps, cfg.optim(job["lr"]), rng, which="ft",
-                       device=device, desc=f"{job['task']} {name} seed {job['seed']}")
-        return model, log, {**answer_scores(model, test), **chance[job["task"]], "tail_loss": log.tail_loss(),
-                            "converged": log.converged(cfg.converged_loss)}
+    def fit(jobs):  # one task's runs, trained together (same architecture)
+        task = jobs[0]["task"]
+        compiled, test = (counter, tests[0]) if task == "Counter" else (max_id, tests[1])
+        rngs = [job_rng(seed, job) for job in jobs]
+        models = [noisy_copy(compiled.model, cfg.noise_std, rng) for rng in rngs]
+        logs = finetune_many(models, [data(task, job["c_tr"]) for job in jobs], cfg.steps,
+                             [cfg.optim(job["lr"]) for job in jobs], rngs, which="ft", device=device,
+                             desc=f"{task}: {len(jobs)} runs together")
+        return [(model, log, {**answer_scores(model, test), **chance[task], "tail_loss": log.tail_loss(),
+                              "converged": log.converged(cfg.converged_loss)}) for model, log in zip(models, logs)]
 
     jobs = ([{"task": "Counter", "lr": lr, "c_tr": c, "seed": s} for s in range(cfg.seeds) for lr, c in cfg.counter_cells]
             + [{"task": "Max id", "lr": lr, "c_tr": 0.0, "seed": s} for s in range(cfg.seeds) for lr in cfg.max_id_lrs])
-    grid = run_grid(jobs, fit)
+    grid = run_grid(jobs, fit, together=lambda job: job["task"])
     return grid.runs, grid.models
 
 

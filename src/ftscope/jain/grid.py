@@ -4,10 +4,11 @@ and the models the later analyses read."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from ftscope.progress import progress
@@ -21,13 +22,30 @@ class Grid:
     models: dict[tuple, Any]  # the fine-tuned models ``keep`` named, by that name
 
 
-def run_grid(jobs: list[dict], fit: Callable[[int, dict], tuple[Any, TrainLog, dict]],
-             keep: Callable[[dict], tuple | None] = lambda job: tuple(job.values()), desc: str = "") -> Grid:
-    """Run ``fit(i, job)`` for each job in order; it returns ``(model, log, final scores)``. A model is
-    kept under ``keep(job)`` unless that is None."""
+def run_grid(jobs: list[dict], fit: Callable[[list[dict]], list[tuple[Any, TrainLog, dict]]],
+             keep: Callable[[dict], tuple | None] = lambda job: tuple(job.values()), desc: str = "",
+             together: Callable[[dict], Hashable] | None = None, max_together: int = 64) -> Grid:
+    """Run the jobs: ``fit(group)`` trains a group of jobs at once (``train.loop.train_many``) and
+    returns each one's ``(model, log, final scores)``; jobs with the same ``together(job)`` form one
+    group (None: each job alone; at most ``max_together`` jobs a group: a larger one is split, in
+    order, into as few near-equal parts as that allows), groups run in the order of their first job. The grid's rows are
+    in the order of ``jobs`` whatever the grouping. A model is kept under ``keep(job)`` unless that is None."""
+    groups: dict[Hashable, list[int]] = {}
+    for i, job in enumerate(jobs):
+        groups.setdefault(i if together is None else together(job), []).append(i)
+    if max_together < 1:
+        raise ValueError(f"max_together must be >= 1, got {max_together}")
+    chunks = [part.tolist() for members in groups.values()
+              for part in np.array_split(members, -(-len(members) // max_together))]
+    results: dict[int, tuple[Any, TrainLog, dict]] = {}
+    for members in (progress(chunks, desc=desc) if desc else chunks):
+        fitted = fit([jobs[i] for i in members])
+        if len(fitted) != len(members):
+            raise ValueError(f"run_grid: fit returned {len(fitted)} results for a group of {len(members)} jobs")
+        results.update(zip(members, fitted))
     runs, curves, kept = [], [], {}
-    for i, job in enumerate(progress(jobs, desc=desc) if desc else jobs):
-        model, log, final = fit(i, job)
+    for i, job in enumerate(jobs):
+        model, log, final = results[i]
         runs.append({**job, **final})
         curves += [{**job, **e} for e in log.evals]
         if (name := keep(job)) is not None:

@@ -24,6 +24,7 @@ from ftscope.jain.pcfg_training import (
     counter_tests,
     family_accuracy,
     finetune_counter,
+    finetune_counters,
     neuron_units,
     pretrained,
     probe_positions,
@@ -153,7 +154,10 @@ def settings(cfg: PcfgConfig, preset: str, device) -> pd.DataFrame:
                       "η_L, η_M, η_S (paper, 10K steps)": ", ".join(f"{v:g}" for v in cfg.ft_lrs),
                       "C_Tr": ", ".join(f"{c:g}" for c in cfg.ft_c_trs), "cells": len(cfg.cells),
                       "seeds of every cell": cfg.ft_seeds, "window": cfg.window, "correlated texts": cfg.correlation,
-                      "converged if the training loss ≤": f"{cfg.converged_loss:.2f}", "device": device.type}, name="setting").to_frame()
+                      "converged if the training loss ≤": f"{cfg.converged_loss:.2f}",
+                      "runs trained together (batched)": f"{len(cfg.cells) * cfg.ft_seeds}"
+                                                          + (", compiled" if cfg.compile_grid else ""),
+                      "device": device.type}, name="setting").to_frame()
 
 
 def protocol_facts(cfg: PcfgConfig) -> dict:
@@ -197,16 +201,17 @@ def finetune_grid(cfg: PcfgConfig, base: dict, tests: AnswerTests, seed: int, de
     eval_at = log_steps(cfg.ft_steps, cfg.ft_evals)
     chance = chance_scores(tests)
 
-    def fit(i, job):
-        model = copy_model(base[job["prior"]])
-        log = finetune_counter(cfg, model, cfg.lrs[job["lr"]], job["c_tr"], job_rng(seed, job),
-                               evaluate=lambda m: answer_scores(m, tests), eval_at=eval_at, device=device,
-                               desc=f"{job['prior']} {job['lr']} C_Tr={job['c_tr']:g} seed {job['seed']}")
-        return model, log, {**log.evals[-1], **chance, "tail_loss": log.tail_loss(),
-                            "converged": log.converged(cfg.converged_loss)}
+    def fit(jobs):  # every run of the grid has the same architecture: all trained together
+        models = [copy_model(base[job["prior"]]) for job in jobs]
+        logs = finetune_counters(cfg, models, [(cfg.lrs[job["lr"]], job["c_tr"]) for job in jobs],
+                                 [job_rng(seed, job) for job in jobs], evaluate=lambda m: answer_scores(m, tests),
+                                 eval_at=eval_at, device=device, desc=f"fine-tuning grid: {len(jobs)} runs together",
+                                 compile=cfg.compile_grid)
+        return [(model, log, {**log.evals[-1], **chance, "tail_loss": log.tail_loss(),
+                              "converged": log.converged(cfg.converged_loss)}) for model, log in zip(models, logs)]
 
     jobs = [dict(prior=p, lr=lr, c_tr=c, seed=s) for p, lr, c in cfg.cells for s in range(cfg.ft_seeds)]
-    return run_grid(jobs, fit, keep=lambda j: (j["prior"], j["lr"], j["c_tr"], j["seed"]), desc="fine-tuning grid")
+    return run_grid(jobs, fit, keep=lambda j: (j["prior"], j["lr"], j["c_tr"], j["seed"]), together=lambda j: "all")
 
 
 def grid_means(grid: Grid) -> pd.DataFrame:

@@ -1,17 +1,17 @@
-"""Training: the one loop (``train`` with ``OptimConfig``, ``TrainLog``), answer-at-one-position
+"""Training: the one loop (``train``, ``train_many`` for runs trained together, with ``OptimConfig``, ``TrainLog``), answer-at-one-position
 losses and fine-tuning (``answers``), the checkpoint cache and training cells, the model builders
 and seeding."""
 
 from ftscope._exports import lazy_exports
 
 _EXPORTS = {
-    **dict.fromkeys(["OptimConfig", "TrainLog", "NonFiniteLoss", "train", "lr_multiplier", "make_optimizer", "move",
+    **dict.fromkeys(["OptimConfig", "TrainLog", "NonFiniteLoss", "train", "train_many", "lr_multiplier", "make_optimizer", "move",
                      "to_device", "checkpoint_state", "load_trained", "log_steps"], "loop"),
     **dict.fromkeys(["AnswerBatch", "AnswerTests", "accuracy", "answer_logits", "answer_loss", "answer_scores",
-                     "finetune", "labels_of"], "answers"),
+                     "finetune", "finetune_many", "labels_of"], "answers"),
     **dict.fromkeys(["cached_state", "checkpoint_path", "spec_hash", "code_digest", "code_parts"], "checkpoints"),
     "Cell": "cells",
-    **dict.fromkeys(["mingpt", "mistral"], "models"),
+    **dict.fromkeys(["mingpt", "mistral", "plain_forward", "plain_forward_supported"], "models"),
     "seed_everything": "seeding",
     **dict.fromkeys(["loop", "answers", "checkpoints", "cells", "models", "seeding"], ""),
 }

@@ -21,7 +21,7 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
-from ftscope.train.loop import OptimConfig, TrainLog, train
+from ftscope.train.loop import OptimConfig, TrainLog, train_many
 
 Which = Literal["answer", "pt", "ft"]
 WHICH = ("answer", "pt", "ft")
@@ -59,6 +59,29 @@ def answer_logits(model, batch: AnswerBatch) -> torch.Tensor:
 def answer_loss(model, batch: AnswerBatch, which: Which = "answer") -> torch.Tensor:
     """Cross-entropy of the answer position against the ``which`` labels."""
     return torch.nn.functional.cross_entropy(answer_logits(model, batch), labels_of(batch, which))
+
+
+@dataclass(frozen=True)
+class AnswerLoss:
+    """``answer_loss`` against the ``which`` labels as a loss for ``train.loop.train_many``: called as
+    ``loss(model, batch)``, and split into the model's input (``inputs``) and the loss of its logits
+    (``from_logits``), so runs trained together can compute their logits as one compiled function."""
+
+    which: Which = "answer"
+
+    def __post_init__(self) -> None:
+        if self.which not in WHICH:
+            raise ValueError(f"unknown label {self.which!r}; valid choices: {', '.join(map(repr, WHICH))}")
+
+    def __call__(self, model, batch: AnswerBatch) -> torch.Tensor:
+        return answer_loss(model, batch, self.which)
+
+    @staticmethod
+    def inputs(batch: AnswerBatch) -> torch.Tensor:
+        return batch.inputs
+
+    def from_logits(self, logits: torch.Tensor, batch: AnswerBatch) -> torch.Tensor:
+        return torch.nn.functional.cross_entropy(logits[:, batch.predict_pos], labels_of(batch, self.which))
 
 
 @torch.no_grad()
@@ -121,5 +144,16 @@ def finetune(model, sample: Callable[[np.random.Generator], Any], steps: int, op
              log_every: int = 1, desc: str = "fine-tune") -> TrainLog:
     """Train ``model`` in place on ``sample(rng)`` batches: cross-entropy of the answer position
     against the ``which`` labels (the asked answer, O_PT or O_FT), with the one training loop."""
-    return train(model, sample, lambda m, b: answer_loss(m, b, which), steps, optim, rng=rng, device=device,
-                 evaluate=evaluate, eval_at=eval_at, log_every=log_every, desc=desc)
+    return finetune_many([model], [sample], steps, [optim], [rng], which=which, evaluate=evaluate, eval_at=eval_at,
+                         device=device, log_every=log_every, desc=desc)[0]
+
+
+def finetune_many(models: list, samples: list[Callable[[np.random.Generator], Any]], steps: int,
+                  optims: list[OptimConfig], rngs: list[np.random.Generator], *, which: Which = "answer",
+                  evaluate=None, eval_at=(), device="cpu", log_every: int = 1, desc: str = "fine-tune",
+                  compile: bool = False) -> list[TrainLog]:
+    """``finetune`` for runs of one architecture trained together (``train.loop.train_many``, which
+    says what ``compile`` does): run k fine-tunes ``models[k]`` on ``samples[k](rngs[k])`` with
+    ``optims[k]``, one log each."""
+    return train_many(models, samples, AnswerLoss(which), steps, optims, rngs=rngs, device=device, evaluate=evaluate,
+                      eval_at=eval_at, log_every=log_every, desc=desc, compile=compile)

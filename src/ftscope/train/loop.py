@@ -7,6 +7,7 @@ cosine schedule, and logs loss, learning rate and optional evaluations.
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import math
 from collections.abc import Callable
@@ -17,6 +18,7 @@ import numpy as np
 import torch
 
 from ftscope.progress import progress
+from ftscope.train.models import plain_forward, plain_forward_supported
 
 
 @dataclass(frozen=True)
@@ -59,11 +61,13 @@ def lr_multiplier(step: int, steps: int, cfg: OptimConfig) -> float:
     return cfg.final_lr_ratio + (1.0 - cfg.final_lr_ratio) * cosine
 
 
-def make_optimizer(params, cfg: OptimConfig) -> torch.optim.Optimizer:
+def make_optimizer(params, cfg: OptimConfig, foreach: bool | None = None) -> torch.optim.Optimizer:
+    """The optimiser ``cfg`` names over ``params`` (those that require gradients). ``foreach``: torch's
+    multi-tensor implementation (None: torch's default, which on a CPU is one tensor at a time)."""
     params = [p for p in params if p.requires_grad]
     if cfg.optimizer == "sgd":
-        return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
-    return torch.optim.AdamW(params, lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay)
+        return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay, foreach=foreach)
+    return torch.optim.AdamW(params, lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay, foreach=foreach)
 
 
 def move(model: torch.nn.Module, device: torch.device | str) -> torch.nn.Module:
@@ -137,6 +141,118 @@ class NonFiniteLoss(FloatingPointError):
     """The loss became NaN or infinite: the run diverged."""
 
 
+class _Together:
+    """``models`` (same architecture) called as one: each step stacks their parameters along a new
+    first axis and ``torch.func.vmap`` runs the first model's forward with each slice, so K small
+    models cost a few large batched matmuls instead of K times as many small ones. The stack is made
+    with ``torch.stack`` on every step, so gradients land in each model's own parameters and each run
+    keeps its own optimiser, schedule and clipping.
+
+    Where the model has a ``models.plain_forward`` and the loss says how it reads the logits
+    (``loss_fn.inputs(batch)`` and ``loss_fn.from_logits(logits, batch)``, as ``answers.AnswerLoss``
+    does), the K forwards are one function of tensors only, which ``compile`` hands to
+    ``torch.compile`` (it fuses the element-wise work that dominates small models on a CPU)."""
+
+    def __init__(self, models: list[torch.nn.Module], compile: bool = False) -> None:
+        self.base = models[0]
+        self.names = [name for name, _ in self.base.named_parameters()]
+        shapes = [tuple(p.shape) for _, p in self.base.named_parameters()]
+        self.params = []
+        for i, m in enumerate(models):
+            named = dict(m.named_parameters())
+            if list(named) != self.names or [tuple(p.shape) for p in named.values()] != shapes:
+                raise ValueError(f"train_many: model {i} does not have model 0's parameters (names and shapes); "
+                                 "only models of one architecture train together")
+            self.params.append(list(named.values()))
+        self.plain = plain_forward_supported(self.base)
+        self.forward = None
+        if self.plain:
+            from torch.func import vmap
+
+            cfg = self.base.cfg
+
+            def forward(stacked, inputs):
+                return vmap(lambda p, x: plain_forward(cfg, p, x))(stacked, inputs)
+
+            self.forward = torch.compile(forward, dynamic=False) if compile else forward
+            self._eager_forward = forward
+
+    def losses(self, batches: list[Any], loss_fn: Callable[[Any, Any], torch.Tensor]) -> torch.Tensor:
+        """(K,) each model's ``loss_fn`` on its own batch."""
+        from torch.func import vmap
+
+        stacked = {name: torch.stack([ps[j] for ps in self.params]) for j, name in enumerate(self.names)}
+        tensors, rebuild = _stack_batches(batches)
+        if self.forward is not None and hasattr(loss_fn, "from_logits"):
+            logits = self._logits(stacked, torch.stack([loss_fn.inputs(b) for b in batches]))
+            return vmap(lambda lg, ts: loss_fn.from_logits(lg, rebuild(ts)))(logits, tensors)
+        base, plain = self.base, self.plain
+
+        def one(params, batch_tensors):
+            return loss_fn(_Functional(base, params, plain), rebuild(batch_tensors))
+
+        return vmap(one)(stacked, tensors)
+
+    def _logits(self, stacked, inputs):
+        try:
+            return self.forward(stacked, inputs)
+        except Exception as error:  # torch.compile needs a working compiler; training goes on without it
+            if self.forward is self._eager_forward:
+                raise
+            print(f"train_many: torch.compile failed ({type(error).__name__}: {str(error)[:200]}); "
+                  "training on without it")
+            self.forward = self._eager_forward
+            return self.forward(stacked, inputs)
+
+
+class _Functional:
+    """``module`` called with other parameters: through ``models.plain_forward`` where ``plain`` (the
+    same logits without TransformerLens's hook points, ~1.4x faster batched), else
+    ``torch.func.functional_call``; every other attribute (``cfg``, ...) is the module's."""
+
+    def __init__(self, module: torch.nn.Module, params: dict[str, torch.Tensor], plain: bool = False) -> None:
+        self._module, self._params, self._plain = module, params, plain
+
+    def __call__(self, *args, **kwargs):
+        from torch.func import functional_call
+
+        if self._plain and len(args) == 1 and not kwargs:
+            return plain_forward(self._module.cfg, self._params, args[0])
+        return functional_call(self._module, self._params, args, kwargs)
+
+    def __getattr__(self, name: str):
+        return getattr(self._module, name)
+
+
+def _stack_batches(batches: list[Any]) -> tuple[Any, Callable[[Any], Any]]:
+    """The K batches' tensors stacked along a new first axis (a tensor, or a tuple, list or dict of
+    them, or a dataclass whose tensor fields are stacked), and the function that rebuilds one batch
+    from one slice. A dataclass's other fields must be equal in every batch (they are taken from the
+    first): a loss that read a field differing between runs would otherwise read the wrong one."""
+    first = batches[0]
+    if isinstance(first, torch.Tensor):
+        return torch.stack(batches), lambda t: t
+    if isinstance(first, (tuple, list)):
+        parts = [_stack_batches([b[i] for b in batches]) for i in range(len(first))]
+        return (tuple(p[0] for p in parts),
+                lambda ts: type(first)(rebuild(t) for (_, rebuild), t in zip(parts, ts)))
+    if isinstance(first, dict):
+        parts = {k: _stack_batches([b[k] for b in batches]) for k in first}
+        return ({k: p[0] for k, p in parts.items()},
+                lambda ts: {k: parts[k][1](ts[k]) for k in parts})
+    if dataclasses.is_dataclass(first):
+        names = [f.name for f in dataclasses.fields(first) if isinstance(getattr(first, f.name), torch.Tensor)]
+        for f in dataclasses.fields(first):
+            value = getattr(first, f.name)
+            if f.name not in names and isinstance(value, (int, float, str, bool, type(None))):
+                if any(getattr(b, f.name) != value for b in batches):
+                    raise ValueError(f"train_many: the batches differ in {f.name!r}; runs that train together "
+                                     "need batches of one shape")
+        tensors = {n: torch.stack([getattr(b, n) for b in batches]) for n in names}
+        return tensors, lambda ts: dataclasses.replace(first, **ts)
+    raise TypeError(f"train_many cannot stack batches of type {type(first).__name__}")
+
+
 def train(
     model: torch.nn.Module,
     sample_batch: Callable[[np.random.Generator], Any],
@@ -159,43 +275,99 @@ def train(
     ``evaluate(model)`` runs, in eval mode and without gradients, after each step count in
     ``eval_at`` (0 = before training). A NaN/inf loss stops the run with ``NonFiniteLoss``.
     """
+    return train_many([model], [sample_batch], loss_fn, steps, [optim], rngs=[rng], device=device,
+                      params=None if params is None else [params], evaluate=evaluate, eval_at=eval_at,
+                      log_every=log_every, desc=desc)[0]
+
+
+def train_many(
+    models: list[torch.nn.Module],
+    sample_batches: list[Callable[[np.random.Generator], Any]],
+    loss_fn: Callable[[Any, Any], torch.Tensor],
+    steps: int,
+    optims: list[OptimConfig],
+    *,
+    rngs: list[np.random.Generator],
+    device: torch.device | str = "cpu",
+    params: list | None = None,
+    evaluate: Callable[[torch.nn.Module], dict[str, float]] | list | None = None,
+    eval_at: tuple[int, ...] | list[int] = (),
+    log_every: int = 1,
+    desc: str = "train",
+    compile: bool = False,
+) -> list[TrainLog]:
+    """``train`` for K runs at once, one log each: run k trains ``models[k]`` on
+    ``sample_batches[k](rngs[k])`` with ``optims[k]`` (its own learning rate, schedule and clipping),
+    drawing its batches in the order a run of its own would. Runs of more than one model need models
+    of one architecture, all of whose parameters train (``params`` is for a single run); they are
+    called as one batched model (``_Together``), which does the same arithmetic as K separate runs up
+    to the order of floating-point sums. ``evaluate`` is one function for every run or one per run.
+    ``compile`` lets ``torch.compile`` fuse the runs' forward (``_Together``; ~2x for the PCFG minGPTs
+    at ``ci`` sizes on a CPU after ~20 s of compiling, nothing for tracr's matmul-bound models).
+    The loss is checked after every step; a NaN/inf loss in any run stops them all (``NonFiniteLoss``)."""
+    k = len(models)
+    if not (k == len(sample_batches) == len(optims) == len(rngs)) or k == 0:
+        raise ValueError(f"train_many needs as many samplers, optimisers and generators as models (≥ 1); got "
+                         f"{k} models, {len(sample_batches)} samplers, {len(optims)} optimisers, {len(rngs)} generators")
     if steps < 0:
         raise ValueError(f"steps must be >= 0, got {steps}")
-    move(model, device)
-    opt = make_optimizer(model.parameters() if params is None else params, optim)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_multiplier(s, steps, optim))
-    trained = [p for group in opt.param_groups for p in group["params"]]
-    log = TrainLog()
+    if params is not None and k > 1:
+        raise ValueError("train_many: params (train part of a model) is for a single run")
+    evaluates = evaluate if isinstance(evaluate, list) else [evaluate] * k
+    for m in models:
+        move(m, device)
+    together = _Together(models, compile=compile) if k > 1 else None
+    # runs trained together step with the multi-tensor optimisers (a third of a PCFG grid's step otherwise)
+    opts = [make_optimizer(m.parameters() if params is None else params[0], o, foreach=True if k > 1 else None)
+            for m, o in zip(models, optims)]
+    scheds = [torch.optim.lr_scheduler.LambdaLR(opt, lambda s, o=o: lr_multiplier(s, steps, o))
+              for opt, o in zip(opts, optims)]
+    trained = [[p for group in opt.param_groups for p in group["params"]] for opt in opts]
+    logs = [TrainLog() for _ in models]
     eval_at = sorted(set(eval_at))
 
     def run_eval(step: int) -> None:
-        if evaluate is not None and step in eval_at:
-            was_training = model.training
-            model.eval()
+        if step not in eval_at:
+            return
+        for m, ev, log in zip(models, evaluates, logs):
+            if ev is None:
+                continue
+            was_training = m.training
+            m.eval()
             with torch.no_grad():
-                log.evals.append({"step": step, **evaluate(model)})
-            model.train(was_training)
+                log.evals.append({"step": step, **ev(m)})
+            m.train(was_training)
 
     run_eval(0)
-    model.train()
+    for m in models:
+        m.train()
     for step in progress(range(steps), desc=desc, total=steps):
-        batch = to_device(sample_batch(rng), device)
-        loss = loss_fn(model, batch)
-        if not torch.isfinite(loss):
-            raise NonFiniteLoss(f"{desc}: loss is {loss.item()} at step {step} (lr {sched.get_last_lr()[0]:.3g})")
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        grad_norm = (
-            torch.nn.utils.clip_grad_norm_(trained, optim.grad_clip).item() if optim.grad_clip is not None else math.nan
-        )
-        lr = sched.get_last_lr()[0]
-        opt.step()
-        sched.step()
-        if step % log_every == 0 or step == steps - 1:
-            log.rows.append({"step": step + 1, "loss": loss.item(), "lr": lr, "grad_norm": grad_norm})
+        batches = [to_device(sample(r), device) for sample, r in zip(sample_batches, rngs)]
+        if together is None:
+            losses = loss_fn(models[0], batches[0]).reshape(1)
+        else:
+            losses = together.losses(batches, loss_fn)
+        values = losses.detach().cpu().tolist()
+        if not all(math.isfinite(v) for v in values):
+            bad = [i for i, v in enumerate(values) if not math.isfinite(v)]
+            run = f" (run {bad[0]} of {k})" if k > 1 else ""
+            raise NonFiniteLoss(f"{desc}{run}: loss is {values[bad[0]]} at step {step} "
+                                f"(lr {scheds[bad[0]].get_last_lr()[0]:.3g})")
+        for opt in opts:
+            opt.zero_grad(set_to_none=True)
+        losses.sum().backward()
+        for i, (opt, sched, o) in enumerate(zip(opts, scheds, optims)):
+            grad_norm = (torch.nn.utils.clip_grad_norm_(trained[i], o.grad_clip).item()
+                         if o.grad_clip is not None else math.nan)
+            lr = sched.get_last_lr()[0]
+            opt.step()
+            sched.step()
+            if step % log_every == 0 or step == steps - 1:
+                logs[i].rows.append({"step": step + 1, "loss": values[i], "lr": lr, "grad_norm": grad_norm})
         run_eval(step + 1)
-    model.eval()
-    return log
+    for m in models:
+        m.eval()
+    return logs
 
 
 def log_steps(total: int, n: int) -> list[int]:

@@ -41,3 +41,65 @@ def mistral(*, d_model: int, d_mlp: int, n_heads: int, n_kv_heads: int, d_head: 
             p.data.zero_()
             p.requires_grad_(False)
     return model
+
+
+# The configuration fields a ``plain_forward`` handles, with the one value each must have (the
+# HookedTransformers ``mingpt`` and the tracr compiler build); any other value and training together
+# calls the module itself instead.
+_PLAIN_DEFAULTS = dict(positional_embedding_type="standard", attn_only=False, gated_mlp=False, n_key_value_heads=None,
+                       parallel_attn_mlp=False, final_rms=False, post_embedding_ln=False, use_qk_norm=False,
+                       scale_attn_by_inverse_layer_idx=False, use_normalization_before_and_after=False,
+                       use_local_attn=False, attn_scores_soft_cap=-1.0, output_logits_soft_cap=-1.0,
+                       use_attention_sinks=False, num_experts=None, use_split_qkv_input=False, use_attn_in=False)
+
+
+def plain_forward_supported(model) -> bool:
+    """Whether ``plain_forward`` computes ``model``'s logits: a ``HookedTransformer`` with learned
+    positions, LayerNorm or none, a ReLU or exact-GELU MLP and causal or bidirectional attention."""
+    cfg = getattr(model, "cfg", None)
+    if cfg is None or type(model).__name__ != "HookedTransformer":
+        return False
+    return (all(getattr(cfg, k, v) == v for k, v in _PLAIN_DEFAULTS.items())
+            and cfg.normalization_type in (None, "LN") and cfg.act_fn in ("relu", "gelu")
+            and cfg.attention_dir in ("causal", "bidirectional"))
+
+
+def plain_forward(cfg, params: dict, tokens):
+    """The logits ``HookedTransformer(cfg)`` with ``params`` (its ``named_parameters`` names) gives on
+    ``tokens`` (N, T), in plain torch, without hook points: the same operations in the same order, so
+    the same numbers up to fused additions. ``torch.func.vmap`` over it trains many models as one
+    (``train.loop.train_many``)."""
+    import torch
+
+    def norm(x, name):
+        if cfg.normalization_type is None:
+            return x
+        x = x - x.mean(-1, keepdim=True)
+        x = x / (x.pow(2).mean(-1, keepdim=True) + cfg.eps).sqrt()
+        return x * params[f"{name}.w"] + params[f"{name}.b"]
+
+    def linear(x, w, b):  # x (..., D) @ w (D, E) + b
+        return torch.addmm(b, x.reshape(-1, x.shape[-1]), w).reshape(*x.shape[:-1], w.shape[-1])
+
+    act = torch.relu if cfg.act_fn == "relu" else torch.nn.functional.gelu
+    n, t = tokens.shape
+    heads, d_head = cfg.n_heads, cfg.d_head
+    x = params["embed.W_E"][tokens] + params["pos_embed.W_pos"][:t]
+    causal = torch.ones(t, t, dtype=torch.bool, device=tokens.device).tril() if cfg.attention_dir == "causal" else None
+    scale = cfg.attn_scale if cfg.use_attn_scale else 1.0
+    for layer in range(cfg.n_layers):
+        p = f"blocks.{layer}."
+        h = norm(x, p + "ln1")
+        q, k, v = (linear(h, params[p + f"attn.W_{m}"].permute(1, 0, 2).reshape(cfg.d_model, heads * d_head),
+                          params[p + f"attn.b_{m}"].reshape(-1)).reshape(n, t, heads, d_head).transpose(1, 2)
+                   for m in "QKV")
+        scores = q @ k.transpose(-1, -2) / scale
+        if causal is not None:
+            scores = scores.masked_fill(~causal, float("-inf"))
+        z = (scores.softmax(-1) @ v).transpose(1, 2).reshape(n, t, heads * d_head)
+        x = x + linear(z, params[p + "attn.W_O"].reshape(heads * d_head, cfg.d_model), params[p + "attn.b_O"])
+        h = norm(x, p + "ln2")
+        x = x + linear(act(linear(h, params[p + "mlp.W_in"], params[p + "mlp.b_in"])), params[p + "mlp.W_out"],
+                       params[p + "mlp.b_out"])
+    x = norm(x, "ln_final")
+    return linear(x, params["unembed.W_U"], params["unembed.b_U"])

@@ -1,0 +1,33 @@
+"""``python -m ftscope.bench``: every paper's training loops timed against the machine's matmul
+peak (``book.bench`` measures, ``jain.bench`` and ``horn.bench`` say what to run). ``ftscope bench``
+runs this in a process of its own, so the command itself imports no torch."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from ftscope.book.bench import bench
+from ftscope.config import DEVICES, PRESETS
+from ftscope.horn import bench as horn_bench
+from ftscope.jain import bench as jain_bench
+from ftscope.paths import Project
+
+
+def loops(preset: str, device):
+    yield from jain_bench.loops(preset, device)
+    yield from horn_bench.loops(preset, device)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="ftscope bench")
+    p.add_argument("--preset", default="ci", choices=PRESETS)
+    p.add_argument("--device", default="auto", choices=DEVICES)
+    p.add_argument("--seconds", type=float, default=3.0)
+    args = p.parse_args(argv)
+    bench(Project.here(), loops, args.preset, args.device, args.seconds)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

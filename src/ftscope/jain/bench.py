@@ -1,0 +1,73 @@
+"""Jain et al.'s training loops for ``ftscope bench`` (``book.bench``), at a preset's sizes: tracr
+fine-tuning alone and as chapter 2's grid trains it (together), PCFG pretraining, PCFG fine-tuning
+alone and as chapter 4's grid trains it, and a linear probe."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterator
+
+import numpy as np
+import torch
+
+from ftscope.book.bench import Loop, transformer_flops_per_token
+from ftscope.instruments.probing import fit_probe
+from ftscope.jain.compiled import TracrConfig, counter_batch, noisy_copy
+from ftscope.jain.pcfg_training import PcfgConfig, build_model, finetune_counters
+from ftscope.train.answers import AnswerLoss, finetune_many
+from ftscope.train.loop import train
+
+
+def loops(preset: str, device) -> Iterator[Loop]:
+    tracr = TracrConfig.from_preset(preset)
+    counter = tracr.compile_counter("a")
+    base = counter.model.to(device)
+    together = len(tracr.counter_cells) * tracr.seeds
+    tokens = tracr.batch * (tracr.counter_len + 1)
+
+    def tracr_runs(k):
+        def run(steps):
+            models = [noisy_copy(base, tracr.noise_std, np.random.default_rng(i)) for i in range(k)]
+            finetune_many(models, [lambda r: counter_batch(counter, r, tracr.batch, tracr.counter_len, 0.0)] * k,
+                          steps, [tracr.optim(tracr.medium_lr)] * k, [np.random.default_rng(i) for i in range(k)],
+                          which="ft", device=device, desc="bench")
+        return run
+
+    per_token = transformer_flops_per_token(base)
+    yield Loop("tracr fine-tuning (Counter)", "02", 1, tokens, per_token, tracr_runs(1))
+    yield Loop("tracr fine-tuning, grid together", "02", together, tokens * together, per_token, tracr_runs(together),
+               "train_many")
+
+    pcfg = PcfgConfig.from_preset(preset)
+    model = build_model(pcfg, 0, device)
+    seq = pcfg.pretraining_batch(np.random.default_rng(0), "medium").inputs.shape[1]
+    per_token = transformer_flops_per_token(model)
+
+    def pretrain(steps):
+        train(copy.deepcopy(model), lambda r: pcfg.pretraining_batch(r, "medium"), AnswerLoss(), steps,
+              pcfg.pretrain_optim(), rng=np.random.default_rng(0), device=device, desc="bench")
+
+    yield Loop("PCFG pretraining", "03", 1, pcfg.pretrain_batch * seq, per_token, pretrain)
+    cells = [(pcfg.lrs[lr], c) for _, lr, c in pcfg.cells for _ in range(pcfg.ft_seeds)]
+
+    def pcfg_runs(k, compiled):
+        def run(steps):
+            finetune_counters(pcfg, [copy.deepcopy(model) for _ in range(k)], cells[:k],
+                              [np.random.default_rng(i) for i in range(k)], steps=steps, device=device, desc="bench",
+                              compile=compiled)
+        return run
+
+    tokens = pcfg.ft_batch * seq
+    yield Loop("PCFG fine-tuning", "04", 1, tokens, per_token, pcfg_runs(1, False))
+    yield Loop("PCFG fine-tuning, grid together", "04", len(cells), tokens * len(cells), per_token,
+               pcfg_runs(len(cells), pcfg.compile_grid),
+               "train_many" + (", torch.compile (compiled in the warm-up)" if pcfg.compile_grid else ""))
+
+    width, classes, rows = tracr.counter_len * 4, 10, tracr.probe_batch
+    x, y = torch.randn(tracr.probe_samples, width), torch.randint(0, classes, (tracr.probe_samples,))
+
+    def probe(steps):
+        fit_probe(x, y, x[:10], y[:10], classes, steps=steps, lr=tracr.probe_lr, rng=np.random.default_rng(0),
+                  batch=rows, desc="bench")
+
+    yield Loop("linear probe", "02", 1, rows, 6 * width * classes, probe, "one row = one token")
