@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from ftscope.config import PRESETS
+from ftscope.paths import write_atomic
 
 
 def bench_path(project) -> Path:
@@ -125,14 +126,11 @@ def bench(project, loops: Callable[[str, Any], Iterable[Loop]], preset: str = "c
             gflops = steps_per_s * loop.tokens * loop.flops_per_token / 1e9
             rows.append(LoopTiming(loop.name, loop.chapter, loop.runs, steps_per_s, steps_per_s * loop.tokens, gflops,
                                    gflops / peak, loop.note))
-            print(f"{loop.name:36s} {steps_per_s:8.2f} steps/s {gflops:8.1f} GFLOP/s  {gflops / peak:6.1%} of peak", flush=True)
+            echo(f"{loop.name:36s} {steps_per_s:8.2f} steps/s {gflops:8.1f} GFLOP/s  {gflops / peak:6.1%} of peak")
     out = {"preset": preset, "device": dev.type, "threads": threads, "machine": platform.processor() or platform.machine(),
            "peak_gflop_per_s": peak, "loops": [asdict(r) for r in rows], "when": time.strftime("%Y-%m-%d %H:%M")}
     path = bench_path(project)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(out, indent=1))
-    tmp.replace(path)
+    write_atomic(path, json.dumps(out, indent=1))
     echo(f"wrote {path}")
     return out
 

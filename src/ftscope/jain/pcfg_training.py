@@ -9,9 +9,9 @@ trains minGPT-style models on it with the shared training loop and config system
   also trains on the text tokens; the answer is what every evaluation reads). The state is
   cached by a hash of everything that made it (``ftscope.train.checkpoints``), so both PCFG
   notebooks and every re-run reuse one pretraining per (config, prior, seed).
-- **Fine-tuning** (``finetune_counter``, ``finetune_counters`` for runs trained together): task C asking for O_FT = ``b``, a share C_Tr of samples
-  correlated (count(b) = count(a) + 1), from the pretrained weights, evaluated at
-  C_Te ∈ {0, 1} for both counts.
+- **Fine-tuning** (``finetune_counter``; ``finetune_counters`` for runs trained together): task C
+  asking for O_FT = ``b``, a share C_Tr of samples correlated (count(b) = count(a) + 1), from the
+  pretrained weights, evaluated at C_Te ∈ {0, 1} for both counts.
 - **Analysis units**: MLP neurons for pruning (``neuron_units``), the probes' position
   (``probe_positions``); the chapters' analyses themselves are in ``ftscope.jain.pcfg_analyses``.
 """

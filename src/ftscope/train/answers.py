@@ -58,7 +58,7 @@ def answer_logits(model, batch: AnswerBatch) -> torch.Tensor:
 
 def answer_loss(model, batch: AnswerBatch, which: Which = "answer") -> torch.Tensor:
     """Cross-entropy of the answer position against the ``which`` labels."""
-    return torch.nn.functional.cross_entropy(answer_logits(model, batch), labels_of(batch, which))
+    return AnswerLoss(which)(model, batch)
 
 
 @dataclass(frozen=True)
@@ -74,7 +74,7 @@ class AnswerLoss:
             raise ValueError(f"unknown label {self.which!r}; valid choices: {', '.join(map(repr, WHICH))}")
 
     def __call__(self, model, batch: AnswerBatch) -> torch.Tensor:
-        return answer_loss(model, batch, self.which)
+        return self.from_logits(model(self.inputs(batch)), batch)
 
     @staticmethod
     def inputs(batch: AnswerBatch) -> torch.Tensor:

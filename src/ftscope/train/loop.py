@@ -164,9 +164,8 @@ class _Together:
                 raise ValueError(f"train_many: model {i} does not have model 0's parameters (names and shapes); "
                                  "only models of one architecture train together")
             self.params.append(list(named.values()))
-        self.plain = plain_forward_supported(self.base)
         self.forward = None
-        if self.plain:
+        if plain_forward_supported(self.base):
             from torch.func import vmap
 
             cfg = self.base.cfg
@@ -186,10 +185,10 @@ class _Together:
         if self.forward is not None and hasattr(loss_fn, "from_logits"):
             logits = self._logits(stacked, torch.stack([loss_fn.inputs(b) for b in batches]))
             return vmap(lambda lg, ts: loss_fn.from_logits(lg, rebuild(ts)))(logits, tensors)
-        base, plain = self.base, self.plain
+        base = self.base
 
         def one(params, batch_tensors):
-            return loss_fn(_Functional(base, params, plain), rebuild(batch_tensors))
+            return loss_fn(_Functional(base, params), rebuild(batch_tensors))
 
         return vmap(one)(stacked, tensors)
 
@@ -206,18 +205,15 @@ class _Together:
 
 
 class _Functional:
-    """``module`` called with other parameters: through ``models.plain_forward`` where ``plain`` (the
-    same logits without TransformerLens's hook points, ~1.4x faster batched), else
-    ``torch.func.functional_call``; every other attribute (``cfg``, ...) is the module's."""
+    """``module`` called with other parameters (``torch.func.functional_call``); every other attribute
+    (``cfg``, ...) is the module's."""
 
-    def __init__(self, module: torch.nn.Module, params: dict[str, torch.Tensor], plain: bool = False) -> None:
-        self._module, self._params, self._plain = module, params, plain
+    def __init__(self, module: torch.nn.Module, params: dict[str, torch.Tensor]) -> None:
+        self._module, self._params = module, params
 
     def __call__(self, *args, **kwargs):
         from torch.func import functional_call
 
-        if self._plain and len(args) == 1 and not kwargs:
-            return plain_forward(self._module.cfg, self._params, args[0])
         return functional_call(self._module, self._params, args, kwargs)
 
     def __getattr__(self, name: str):
