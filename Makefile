@@ -15,15 +15,18 @@ PIP    ?= pip==26.3
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.ftscope-installed
 
-.PHONY: book run bench build claims status test lint data lock clean
+.PHONY: book run bench plan build claims status test lint data lock clean
 
-book: run bench build      ## execute every notebook at PRESET (cached), time the training loops, render the book
+book: run bench plan build ## execute every notebook at PRESET (cached), time the training loops, count paper's cost, render the book
 
 run: $(STAMP) data         ## execute the notebooks with papermill (skips unchanged ones)
 	$(BIN)/ftscope run --preset $(PRESET) --device $(DEVICE) --seed $(SEED)
 
 bench: $(STAMP)            ## each training loop at PRESET's sizes against the machine's matmul peak (results/bench.json)
 	$(BIN)/ftscope bench --preset $(PRESET) --device $(DEVICE)
+
+plan: $(STAMP)             ## every chapter's training at the paper preset counted: FLOPs, memory, est. time on one H100
+	$(BIN)/ftscope plan --preset paper
 
 build: $(STAMP)            ## render _build/html from the executed notebooks; warnings are errors
 	$(BIN)/ftscope build --preset $(PRESET)

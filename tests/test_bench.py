@@ -39,3 +39,48 @@ def test_an_unknown_preset_or_device_names_the_choices(capsys):
     with pytest.raises(SystemExit):
         main(["bench", "--device", "tpu"])
     assert "cuda" in capsys.readouterr().err
+
+
+def test_work_counts_flops_and_takes_the_longer_of_compute_and_the_step_floor():
+    from ftscope.book.bench import Work
+
+    w = Work("04", "grid", runs=3, steps=100, tokens=1000, flops_per_token=1e6, params=10, activation_floats=5)
+    assert w.flops == 3 * 100 * 1000 * 1e6
+    assert w.seconds(peak_tflops=1.0, utilisation=0.5, floor_s=0.0) == pytest.approx(3 * 100 * 1e9 / 0.5e12)
+    assert w.seconds(peak_tflops=1e6, utilisation=0.5, floor_s=0.01) == pytest.approx(3 * 100 * 0.01)
+    assert w.memory_bytes == 10 * 16 + 4 * 5
+
+
+def test_plan_writes_every_training_and_the_status_table_sums_them_by_chapter(tmp_path):
+    from ftscope.book.bench import Work, plan, plan_path, plan_table
+    from ftscope.paths import Project
+
+    project = Project(tmp_path)
+    assert "ftscope plan" in plan_table(plan_path(project, "paper"))
+    works = lambda preset: [Work("03", "pretraining", 4, 1000, 512, 1e7, 3_000_000, 1e6),  # noqa: E731
+                            Work("04", "grid", 30, 100, 256, 1e7, 3_000_000, 2e6),
+                            Work("04", "reFT", 5, 100, 256, 1e7, 3_000_000, 2e6)]
+    out = plan(project, works, "paper", echo=lambda _: None)
+    assert [r["what"] for r in out["works"]] == ["pretraining", "grid", "reFT"]
+    table = plan_table(plan_path(project, "paper"), {"04": 600.0})
+    row = next(line for line in table.splitlines() if line.startswith("| 04 "))
+    assert "grid (30 × 100 steps); reFT (5 × 100 steps)" in row and f"{35 * 100 * 256 * 1e7:.2e}" in row
+    assert row.endswith("| 10 min |") and "3,000,000 params" in row
+    with pytest.raises(ValueError, match="utilisation"):
+        plan(project, works, "paper", utilisation=1.5)
+    with pytest.raises(Exception, match="smoke"):
+        plan(project, works, "huge")
+
+
+def test_each_papers_plan_counts_its_chapters():
+    from ftscope.horn.bench import works as horn_works
+    from ftscope.jain.bench import works as jain_works
+
+    works = [*jain_works("smoke"), *horn_works("smoke")]
+    assert {w.chapter for w in works} == {"02", "03", "04", "08", "09"}
+    assert all(w.flops > 0 and w.memory_bytes > 0 for w in works)
+
+
+def test_plan_refuses_a_bad_utilisation_before_any_work(capsys):
+    assert main(["plan", "--utilisation", "2"]) == 2
+    assert "(0, 1]" in capsys.readouterr().err

@@ -15,6 +15,7 @@ from ftscope.jain.pcfg_training import (
     finetune_counter,
     neuron_units,
     pretrained,
+    pretrained_many,
 )
 from ftscope.paths import Project
 from ftscope.train.answers import accuracy, answer_logits, answer_loss, answer_scores
@@ -77,6 +78,31 @@ def test_pretraining_is_cached_by_config_and_deterministic(tmp_path, monkeypatch
     monkeypatch.setenv("FTSCOPE_CACHE", str(tmp_path / "cache2"))
     m4, _, cached4 = pretrained(cfg, "low", 0, project=project, echo=lambda *a: None)
     assert not cached4 and all(torch.equal(a, b) for a, b in zip(m1.parameters(), m4.parameters()))
+
+
+def test_pretrainings_train_together_and_each_lands_in_its_own_cache_place(tmp_path, monkeypatch):
+    """``pretrained_many`` trains the priors not cached together and saves each where ``pretrained``
+    looks for it; a model trained with others is its lone run up to the order of float sums."""
+    monkeypatch.setenv("FTSCOPE_CACHE", str(tmp_path / "cache"))
+    project, quiet = Project(tmp_path), lambda *a: None
+    cfg = tiny()
+    alone, _, _ = pretrained(cfg, "low", 0, project=project, echo=quiet)
+    got = pretrained_many(cfg, ["low", "medium", "b_only"], 0, project=project, echo=quiet)
+    assert [got[p][2] for p in ("low", "medium", "b_only")] == [True, False, False]  # low was cached
+    again = pretrained_many(cfg, ["medium", "b_only"], 0, project=project, echo=quiet)
+    assert again["medium"][2] and again["b_only"][2]
+    assert all(torch.equal(a, b) for a, b in zip(got["medium"][0].parameters(), again["medium"][0].parameters()))
+    medium, log, cached = pretrained(cfg, "medium", 0, project=project, echo=quiet)
+    assert cached and [r["loss"] for r in log.rows] == [r["loss"] for r in got["medium"][1].rows]
+    # a fresh cache: medium trained alone ends where medium trained with b_only ended (to rounding)
+    monkeypatch.setenv("FTSCOPE_CACHE", str(tmp_path / "cache2"))
+    lone, _, cached = pretrained(cfg, "medium", 0, project=project, echo=quiet)
+    assert not cached
+    for a, b in zip(lone.parameters(), medium.parameters()):
+        assert torch.allclose(a, b, atol=1e-4, rtol=1e-3)
+    assert not all(torch.equal(a, b) for a, b in zip(alone.parameters(), medium.parameters()))
+    with pytest.raises(ConfigError, match="b_only"):
+        pretrained_many(cfg, ["low", "uniform"], 0, project=project, echo=quiet)
 
 
 def test_unknown_prior_fails_before_training(tmp_path, monkeypatch):

@@ -1,6 +1,6 @@
 """Runs trained together (``train_many``): the same arithmetic as separate runs, each run its own
-batches, optimiser and schedule; ``plain_forward`` gives a HookedTransformer's logits; a grid groups
-its jobs and keeps their order."""
+batches, optimiser and schedule; ``plain_forward`` gives a HookedTransformer's logits, at every
+position or at one (the last block computed there alone); a grid groups its jobs and keeps their order."""
 
 import copy
 from dataclasses import dataclass
@@ -12,7 +12,7 @@ import torch
 from ftscope.jain.grid import run_grid
 from ftscope.train.answers import AnswerBatch, AnswerLoss, answer_loss, finetune, finetune_many
 from ftscope.train.loop import NonFiniteLoss, OptimConfig, TrainLog, train_many
-from ftscope.train.models import mingpt, plain_forward, plain_forward_supported
+from ftscope.train.models import has_hooks, logits_at, mingpt, plain_forward, plain_forward_supported
 
 VOCAB, T = 7, 9
 
@@ -63,6 +63,62 @@ def test_plain_forward_gives_the_hooked_transformers_logits(make):
     with torch.no_grad():
         assert torch.allclose(plain_forward(model.cfg, dict(model.named_parameters()), tokens), model(tokens),
                               atol=1e-6)
+
+
+@pytest.mark.parametrize("make", [tiny, tracr_like])
+@pytest.mark.parametrize("at", [0, 3, T - 1, -1])
+def test_logits_at_one_position_are_the_modules(make, at):
+    """The last block computed at one position gives that position's logits of the whole model, for
+    causal (minGPT) and bidirectional (tracr) attention, one layer or two."""
+    model = make(0)
+    tokens = torch.randint(0, VOCAB, (5, T))
+    with torch.no_grad():
+        full = model(tokens)
+        assert plain_forward(model.cfg, dict(model.named_parameters()), tokens, at).shape == (5, VOCAB)
+        assert torch.allclose(logits_at(model, tokens, at), full[:, at], atol=1e-6)
+    with pytest.raises(IndexError, match="outside the 9 positions"):
+        plain_forward(model.cfg, dict(model.named_parameters()), tokens, T)
+
+
+def test_logits_at_respects_hooks():
+    """A model with a hook attached (an ablation, a pruning mask) runs its own forward, hooks and all."""
+    model = tiny(0)
+    tokens = torch.randint(0, VOCAB, (3, T))
+    assert not has_hooks(model)
+    with torch.no_grad():
+        clean = logits_at(model, tokens, -1)
+        model.blocks[0].hook_resid_pre.add_hook(lambda x, hook: torch.zeros_like(x))
+        assert has_hooks(model)
+        ablated = logits_at(model, tokens, -1)
+        model.reset_hooks()
+        assert torch.allclose(ablated, model.unembed(model.ln_final(model.blocks[0](torch.zeros(3, T, 16))))[:, -1],
+                              atol=1e-6)
+    assert not torch.allclose(clean, ablated)
+
+
+@dataclass
+class Moving(AnswerBatch):
+    tokens: torch.Tensor
+    answer: torch.Tensor
+    pos: int
+
+    @property
+    def inputs(self):
+        return self.tokens
+
+    @property
+    def predict_pos(self):
+        return self.pos
+
+
+def test_runs_together_read_one_answer_position():
+    """Runs whose losses read different positions cannot share one forward at one position."""
+    def sample(pos):
+        return lambda rng: Moving(torch.as_tensor(rng.integers(0, VOCAB, (4, T))), torch.zeros(4, dtype=torch.long), pos)
+
+    with pytest.raises(ValueError, match="differ in 'pos'|read different positions"):
+        train_many([tiny(0), tiny(1)], [sample(2), sample(5)], AnswerLoss(), 1, [OptimConfig()] * 2,
+                   rngs=[np.random.default_rng(0), np.random.default_rng(1)])
 
 
 def test_plain_forward_is_not_claimed_for_other_architectures():

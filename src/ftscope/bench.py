@@ -1,13 +1,15 @@
 """``python -m ftscope.bench``: every paper's training loops timed against the machine's matmul
-peak (``book.bench`` measures, ``jain.bench`` and ``horn.bench`` say what to run). ``ftscope bench``
-runs this in a process of its own, so the command itself imports no torch."""
+peak (``book.bench`` measures, ``jain.bench`` and ``horn.bench`` say what to run); with ``--plan``,
+every chapter's training counted and its time on one H100 estimated (``book.bench.plan``).
+``ftscope bench`` and ``ftscope plan`` run this in a process of their own, so the command itself
+imports no torch."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 
-from ftscope.book.bench import bench
+from ftscope.book.bench import UTILISATION, bench, plan
 from ftscope.config import DEVICES, PRESETS
 from ftscope.horn import bench as horn_bench
 from ftscope.jain import bench as jain_bench
@@ -19,13 +21,23 @@ def loops(preset: str, device):
     yield from horn_bench.loops(preset, device)
 
 
+def works(preset: str):
+    yield from jain_bench.works(preset)
+    yield from horn_bench.works(preset)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="ftscope bench")
     p.add_argument("--preset", default="ci", choices=PRESETS)
     p.add_argument("--device", default="auto", choices=DEVICES)
     p.add_argument("--seconds", type=float, default=3.0)
+    p.add_argument("--plan", action="store_true", help="count the trainings instead of timing the loops")
+    p.add_argument("--utilisation", type=float, default=UTILISATION)
     args = p.parse_args(argv)
-    bench(Project.here(), loops, args.preset, args.device, args.seconds)
+    if args.plan:
+        plan(Project.here(), works, args.preset, args.utilisation)
+    else:
+        bench(Project.here(), loops, args.preset, args.device, args.seconds)
     return 0
 
 

@@ -148,3 +148,129 @@ def bench_table(path: Path) -> str:
         lines.append(f"| {r['loop']} | {r['chapter']} | {r['runs']} | {r['steps_per_s']:.2f} | {r['tokens_per_s']:,.0f} "
                      f"| {r['gflop_per_s']:.1f} | {r['share_of_peak']:.1%} | {r['note']} |")
     return "\n".join(lines)
+
+
+# ------------------------------------------------------------------------------------------ plan
+# ``ftscope plan``: what a preset's training costs, counted (not run) with the benchmark's FLOPs, and
+# how long it would take on one H100 under stated assumptions. The assumptions, in one place:
+H100_PEAK_TFLOPS = 494.7  # H100 SXM, TF32 tensor cores, dense (the fp32 training of this book with TF32 matmuls)
+UTILISATION = 0.3  # the share of that peak a training loop is assumed to reach (a model of d >= 512)
+STEP_FLOOR_S = 0.002  # the least a step is assumed to take (a small model is bound by kernel launches)
+BYTES_PER_PARAMETER = 16  # fp32 weights, gradients and AdamW's two moments
+
+
+def plan_path(project, preset: str) -> Path:
+    return project.root / "results" / f"plan-{preset}.json"
+
+
+@dataclass
+class Work:
+    """One training of a chapter, counted, not run: ``runs`` runs of ``steps`` optimiser steps of
+    ``tokens`` tokens each at ``flops_per_token`` (as the benchmark counts them), on a model of
+    ``params`` parameters whose backward keeps ``activation_floats`` floats a step."""
+
+    chapter: str
+    what: str
+    runs: int
+    steps: int
+    tokens: int
+    flops_per_token: float
+    params: int
+    activation_floats: float
+
+    @property
+    def flops(self) -> float:
+        return self.runs * self.steps * self.tokens * self.flops_per_token
+
+    def seconds(self, peak_tflops: float = H100_PEAK_TFLOPS, utilisation: float = UTILISATION,
+                floor_s: float = STEP_FLOOR_S) -> float:
+        """The estimated time of every run, one after another: each step takes its FLOPs at
+        ``utilisation`` of the peak, or ``floor_s``, whichever is longer."""
+        per_step = max(self.tokens * self.flops_per_token / (peak_tflops * 1e12 * utilisation), floor_s)
+        return self.runs * self.steps * per_step
+
+    @property
+    def memory_bytes(self) -> float:
+        """One run's training memory: weights, gradients and AdamW state, plus the activations of a step (fp32)."""
+        return self.params * BYTES_PER_PARAMETER + 4 * self.activation_floats
+
+
+def transformer_activation_floats(model, tokens: int) -> float:
+    """Floats the backward of a ``HookedTransformer`` keeps for a step of ``tokens`` tokens (an estimate):
+    per layer and token 11 x d_model (residual, norms, queries, keys, values, attention output) + 2 x d_mlp
+    (MLP before and after its activation) + 2 x heads x context (scores and pattern), and 2 x the vocabulary
+    for the logits and their softmax."""
+    cfg = model.cfg
+    per_token = cfg.n_layers * (11 * cfg.d_model + 2 * cfg.d_mlp + 2 * cfg.n_heads * cfg.n_ctx) + 2 * cfg.d_vocab
+    return float(tokens * per_token)
+
+
+def parameters(model) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def transformer_work(chapter: str, what: str, model, runs: int, steps: int, tokens: int) -> Work:
+    """``Work`` of ``runs`` x ``steps`` steps of ``tokens`` tokens on a ``HookedTransformer``."""
+    return Work(chapter, what, runs, steps, tokens, transformer_flops_per_token(model), parameters(model),
+                transformer_activation_floats(model, tokens))
+
+
+def plan(project, works: Callable[[str], Iterable[Work]], preset: str = "paper",
+         utilisation: float = UTILISATION, echo: Callable[[str], None] = print) -> dict:
+    """Count every training ``works(preset)`` yields; print and write ``results/plan-<preset>.json``;
+    return what it wrote."""
+    from ftscope.config import check_choice
+
+    check_choice("preset", preset, PRESETS)
+    if not 0.0 < utilisation <= 1.0:
+        raise ValueError(f"utilisation is a share of the peak in (0, 1], got {utilisation}")
+    rows = [{**asdict(w), "flops": w.flops, "seconds": w.seconds(utilisation=utilisation),
+             "memory_bytes": w.memory_bytes} for w in works(preset)]
+    for r in rows:
+        echo(f"{r['chapter']} {r['what']:44s} {r['flops']:9.2e} FLOPs  {r['memory_bytes'] / 2**30:7.2f} GiB  "
+             f"{r['seconds'] / 3600:8.2f} h")
+    out = {"preset": preset, "peak_tflops": H100_PEAK_TFLOPS, "utilisation": utilisation, "floor_s": STEP_FLOOR_S,
+           "bytes_per_parameter": BYTES_PER_PARAMETER, "works": rows, "when": time.strftime("%Y-%m-%d %H:%M")}
+    path = plan_path(project, preset)
+    write_atomic(path, json.dumps(out, indent=1))
+    echo(f"wrote {path}")
+    return out
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 60:
+        return f"{seconds:.0f} s"
+    if seconds < 3600:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h" if seconds < 86_400 else f"{seconds / 86_400:.1f} days"
+
+
+def plan_table(path: Path, measured: dict[str, float] | None = None) -> str:
+    """The Markdown table of a ``plan-<preset>.json`` by chapter (FLOPs, the largest model and its memory,
+    the estimated H100 time) beside ``measured`` (chapter number -> seconds of notebook time at ``ci``
+    on this machine), or a line saying there is none."""
+    if not path.exists():
+        return "No plan on record: run `ftscope plan --preset paper`."
+    data = json.loads(path.read_text())
+    measured = measured or {}
+    chapters: dict[str, list[dict]] = {}
+    for r in data["works"]:
+        chapters.setdefault(r["chapter"], []).append(r)
+    lines = [f"Preset `{data['preset']}`, counted {data['when']}. Assumed: one H100 at "
+             f"{data['utilisation']:.0%} of its {data['peak_tflops']:.0f} TFLOP/s (TF32, dense), every step at "
+             f"least {data['floor_s'] * 1e3:.0f} ms, the runs one after another; memory is "
+             f"{data['bytes_per_parameter']} bytes a parameter (fp32 weights, gradients, AdamW) plus one step's "
+             "activations.", "",
+             "| chapter | trainings | training FLOPs | largest model | its memory | est. time, one H100 "
+             "| `ci` here |", "|---|---|---:|---:|---:|---:|---:|"]
+    for chapter, rows in chapters.items():
+        largest = max(rows, key=lambda r: r["memory_bytes"])
+        what = "; ".join(f"{r['what']} ({r['runs']} × {r['steps']:,} steps)" for r in rows)
+        here = _duration(measured[chapter]) if chapter in measured else "–"
+        lines.append(f"| {chapter} | {what} | {sum(r['flops'] for r in rows):.2e} | {largest['params']:,} params "
+                     f"| {largest['memory_bytes'] / 2**30:.2f} GiB | {_duration(sum(r['seconds'] for r in rows))} "
+                     f"| {here} |")
+    total = sum(r["seconds"] for r in data["works"])
+    lines += ["", f"Estimated in all: **{_duration(total)}** on one H100 (before the seeds and cells are spread "
+              "over a cluster)."]
+    return "\n".join(lines)

@@ -1,4 +1,4 @@
-"""The ``ftscope`` command: run, build, claims, status, bench, data."""
+"""The ``ftscope`` command: run, build, claims, status, bench, plan, data."""
 
 from __future__ import annotations
 
@@ -40,6 +40,10 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--preset", default="ci", choices=PRESETS, help="the sizes the loops run at")
     e.add_argument("--device", default="auto", choices=DEVICES)
     e.add_argument("--seconds", type=float, default=3.0, help="time each loop for at least this long")
+
+    n = sub.add_parser("plan", help="every chapter's training FLOPs, memory and estimated time on one H100")
+    n.add_argument("--preset", default="paper", choices=PRESETS, help="the sizes to count")
+    n.add_argument("--utilisation", type=float, default=0.3, help="assumed share of the H100's peak (0-1]")
 
     d = sub.add_parser("data", help="fetch or verify the Part III corpora under data/")
     dsub = d.add_subparsers(dest="data_command", required=True)
@@ -87,6 +91,15 @@ def main(argv: list[str] | None = None) -> int:
 
             return subprocess.call([sys.executable, "-m", "ftscope.bench", "--preset", args.preset, "--device",
                                     args.device, "--seconds", str(args.seconds)], cwd=project.root)
+        if args.command == "plan":  # builds the models to count them: torch, so a process of its own
+            import subprocess
+
+            if not 0.0 < args.utilisation <= 1.0:
+                print(f"ftscope: error: --utilisation is a share of the peak in (0, 1], got {args.utilisation}",
+                      file=sys.stderr)
+                return 2
+            return subprocess.call([sys.executable, "-m", "ftscope.bench", "--plan", "--preset", args.preset,
+                                    "--utilisation", str(args.utilisation)], cwd=project.root)
         from ftscope.book import report as book
 
         if args.command == "build":

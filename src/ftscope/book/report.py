@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ftscope.book import gate
-from ftscope.book.bench import bench_path, bench_table
+from ftscope.book.bench import bench_path, bench_table, plan_path, plan_table
 from ftscope.book.claims import fmt, fmt_ours, validate_result
 from ftscope.book.runner import installed_versions, load_result, notebook_names, publish, state
 from ftscope.config import check_preset
@@ -119,7 +119,13 @@ def status_markdown(project: Project, preset: str) -> str:
     lines += ["", f"Total execution time at **{preset}**: {total:.0f} s.", "",
               "## Training loops against the machine's peak", "",
               "Measured by `ftscope bench` (see its help): each loop's speed, the FLOP/s it achieves and that "
-              "as a share of the machine's fp32 matmul peak.", "", bench_table(bench_path(project))]
+              "as a share of the machine's fp32 matmul peak.", "", bench_table(bench_path(project)), "",
+              "## The cost of `paper`", "",
+              "Counted by `ftscope plan --preset paper` with the benchmark's FLOPs: each chapter's trainings at the "
+              "paper's sizes, its largest model's memory and the time one H100 would take, beside the chapter's "
+              "notebook time at `ci` on this machine.", "",
+              plan_table(plan_path(project, "paper"), {name[:2]: doc["run"]["duration_s"]
+                                                       for name, doc in results(project, "ci").items()})]
     return "\n".join(lines) + "\n"
 
 

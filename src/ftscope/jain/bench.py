@@ -1,6 +1,7 @@
 """Jain et al.'s training loops for ``ftscope bench`` (``book.bench``), at a preset's sizes: tracr
 fine-tuning alone and as chapter 2's grid trains it (together), PCFG pretraining, PCFG fine-tuning
-alone and as chapter 4's grid trains it, and a linear probe."""
+alone and as chapter 4's grid trains it, and a linear probe; and for ``ftscope plan``, every training of
+chapters 2-4 counted (``works``; the probes, a few thousand steps of a linear map, are left out)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from collections.abc import Iterator
 import numpy as np
 import torch
 
-from ftscope.book.bench import Loop, transformer_flops_per_token
+from ftscope.book.bench import Loop, Work, transformer_flops_per_token, transformer_work
 from ftscope.instruments.probing import fit_probe
 from ftscope.jain.compiled import TracrConfig, counter_batch, noisy_copy
 from ftscope.jain.pcfg_training import PcfgConfig, build_model, finetune_counters
@@ -71,3 +72,29 @@ def loops(preset: str, device) -> Iterator[Loop]:
                   batch=rows, desc="bench")
 
     yield Loop("linear probe", "02", 1, rows, 6 * width * classes, probe, "one row = one token")
+
+
+def works(preset: str) -> Iterator[Work]:
+    """Every training of chapters 2-4 at ``preset``, as the chapters run them (``compiled_analyses`` and
+    ``pcfg_analyses``): the tracr grids and reverse fine-tunings, the PCFG pretrainings, grid and reFT."""
+    tracr = TracrConfig.from_preset(preset)
+    counter, max_id = tracr.compile_counter("a").model, tracr.compile_max_id().model
+    counter_tokens = tracr.batch * (tracr.counter_len + 1)
+    yield transformer_work("02", "Counter grid", counter, len(tracr.counter_cells) * tracr.seeds, tracr.steps,
+                           counter_tokens)
+    yield transformer_work("02", "Max-identifier grid", max_id, len(tracr.max_id_lrs) * tracr.seeds, tracr.steps,
+                           tracr.batch * (tracr.max_id_len + 1))
+    # per seed: a reFT after every η, a Scr.+FT beside every η but the largest (reverse_finetune)
+    yield transformer_work("02", "reFT and Scr.+FT", counter, tracr.seeds * (2 * len(tracr.counter_lrs) - 1),
+                           tracr.reft_steps, counter_tokens)
+
+    pcfg = PcfgConfig.from_preset(preset)
+    model = build_model(pcfg, 0, "cpu")
+    seq = pcfg.pretraining_batch(np.random.default_rng(0), "medium").inputs.shape[1]
+    yield transformer_work("03", "pretraining (every prior and b only)", model, len(pcfg.priors) + 1,
+                           pcfg.pretrain_steps, pcfg.pretrain_batch * seq)
+    yield transformer_work("04", "fine-tuning grid", model, len(pcfg.cells) * pcfg.ft_seeds, pcfg.ft_steps,
+                           pcfg.ft_batch * seq)
+    # per seed: a reFT of every prior's η_L model and one Scr.+FT (pcfg_analyses.reverse_finetune)
+    yield transformer_work("04", "reFT and Scr.+FT", model, pcfg.ft_seeds * (len(pcfg.priors) + 1), pcfg.reft_steps,
+                           pcfg.ft_batch * seq)

@@ -26,7 +26,7 @@ from ftscope.jain.pcfg_training import (
     finetune_counter,
     finetune_counters,
     neuron_units,
-    pretrained,
+    pretrained_many,
     probe_positions,
 )
 from ftscope.progress import progress
@@ -108,8 +108,8 @@ def paper_model() -> str:
 def pretrain_all(cfg: PcfgConfig, seed: int, device, echo=print) -> tuple[dict, dict]:
     """The pretrained model and log of every prior and of ``b_only`` (the Scr.+FT start), cached."""
     models, logs = {}, {}
-    for prior in (*cfg.priors, "b_only"):
-        models[prior], logs[prior], cached = pretrained(cfg, prior, seed, device)
+    for prior, (models[prior], logs[prior], cached) in pretrained_many(cfg, [*cfg.priors, "b_only"], seed,
+                                                                         device).items():
         echo(f"{prior}: {'from the cache' if cached else 'trained'}; final loss {logs[prior].final_loss:.3f}")
     return models, logs
 
@@ -180,7 +180,7 @@ def protocol_facts(cfg: PcfgConfig) -> dict:
 
 def starting_points(cfg: PcfgConfig, seed: int, device) -> tuple[dict, AnswerTests, pd.DataFrame]:
     """The pretrained models (every prior and ``b_only``), the fixed test sets, and the pretrained scores."""
-    base = {prior: pretrained(cfg, prior, seed, device)[0] for prior in (*cfg.priors, "b_only")}
+    base = {prior: got[0] for prior, got in pretrained_many(cfg, [*cfg.priors, "b_only"], seed, device).items()}
     tests = counter_tests(cfg, np.random.default_rng(seed + 10_000), cfg.eval_samples, device)
     before = pd.DataFrame({prior: answer_scores(base[prior], tests) for prior in cfg.priors}).T
     return base, tests, before

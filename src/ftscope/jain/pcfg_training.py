@@ -31,9 +31,9 @@ from ftscope.jain.criteria import CONVERGED_LOSS
 from ftscope.jain.pcfg import FAMILIES, PRIORS, TERMINALS, Batch, CounterBatch, Vocab
 from ftscope.train import loop as training
 from ftscope.train import models
-from ftscope.train.answers import AnswerTests, accuracy, answer_loss, finetune_many
-from ftscope.train.cells import Cell
-from ftscope.train.loop import OptimConfig, TrainLog, train
+from ftscope.train.answers import AnswerLoss, AnswerTests, accuracy, finetune_many
+from ftscope.train.cells import Cell, get_together
+from ftscope.train.loop import OptimConfig, TrainLog
 
 
 @dataclass(frozen=True)
@@ -184,16 +184,25 @@ def build_model(cfg: PcfgConfig, seed: int, device="cpu"):
 
 def _pretrain(cfg: PcfgConfig, prior: str | tuple[float, ...], seed: int, device) -> dict:
     """Train one model from scratch; the state that ``pretrained`` caches (weights on the CPU)."""
-    model = build_model(cfg, seed, device)
-    rng = np.random.default_rng([seed, 1])
-    log = train(model, lambda r: cfg.pretraining_batch(r, prior), answer_loss, cfg.pretrain_steps,
-                cfg.pretrain_optim(), rng=rng, device=device, log_every=max(1, cfg.pretrain_steps // 200),
-                desc=f"pretrain prior={prior} seed={seed}")
-    return training.checkpoint_state(model, log)
+    return _pretrain_many(cfg, [prior], seed, device)[0]
+
+
+def _pretrain_many(cfg: PcfgConfig, priors: list, seed: int, device) -> list[dict]:
+    """Train one model from scratch per prior, all together (``train_many``, compiled as the grid is
+    when there are several); each has its own generator, as a lone run has."""
+    models_ = [build_model(cfg, seed, device) for _ in priors]
+    logs = training.train_many(models_, [lambda r, p=p: cfg.pretraining_batch(r, p) for p in priors], AnswerLoss(),
+                               cfg.pretrain_steps, [cfg.pretrain_optim()] * len(priors),
+                               rngs=[np.random.default_rng([seed, 1]) for _ in priors], device=device,
+                               log_every=max(1, cfg.pretrain_steps // 200),
+                               desc=f"pretrain prior={','.join(map(str, priors))} seed={seed}",
+                               compile=cfg.compile_grid and len(priors) > 1)
+    return [training.checkpoint_state(m, log) for m, log in zip(models_, logs)]
 
 
 PRETRAIN_FIELDS = ("window", "count_span", "occurrence", "n_layers", "n_heads", "d_model", "pretrain_steps",
-                   "pretrain_batch", "pretrain_lr", "pretrain_warmup", "weight_decay", "betas", "final_lr_ratio")
+                   "pretrain_batch", "pretrain_lr", "pretrain_warmup", "weight_decay", "betas", "final_lr_ratio",
+                   "compile_grid")
 
 
 def pretrain_cell(cfg: PcfgConfig, prior: str, seed: int, device="cpu") -> Cell:
@@ -201,6 +210,20 @@ def pretrain_cell(cfg: PcfgConfig, prior: str, seed: int, device="cpu") -> Cell:
     spec = {"task": "pcfg-pretrain", "prior": prior, "seed": seed,
             **{f: getattr(cfg, f) for f in PRETRAIN_FIELDS}, "model": cfg.model_spec()}
     return Cell(f"pcfg-{prior}-s{seed}", spec, lambda: _pretrain(cfg, prior, seed, device))
+
+
+def pretrained_many(cfg: PcfgConfig, priors: list[str], seed: int, device="cpu", *, project=None,
+                    echo=print) -> dict[str, tuple]:
+    """``pretrained`` for several priors: ``{prior: (model, log, was_cached)}``, the ones not in the
+    cache trained together (``_pretrain_many``)."""
+    for prior in priors:
+        pcfg.operand_prior(prior)  # unknown names fail here, before any compute
+    cells = [pretrain_cell(cfg, prior, seed, device) for prior in priors]
+    by_name = dict(zip((c.name for c in cells), priors))
+    got = get_together(cells, lambda missing: _pretrain_many(cfg, [by_name[c.name] for c in missing], seed, device),
+                       project, echo)
+    return {prior: (training.load_trained(build_model(cfg, seed, "cpu"), state["model"], device),
+                    TrainLog(**state["log"]), was_cached) for prior, (state, was_cached) in zip(priors, got)}
 
 
 def pretrained(cfg: PcfgConfig, prior: str, seed: int, device="cpu", *, project=None, echo=print):

@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from ftscope.train.loop import OptimConfig, TrainLog, train_many
+from ftscope.train.models import logits_at
 
 Which = Literal["answer", "pt", "ft"]
 WHICH = ("answer", "pt", "ft")
@@ -52,8 +53,9 @@ def labels_of(batch: AnswerBatch, which: Which | torch.Tensor) -> torch.Tensor:
 
 
 def answer_logits(model, batch: AnswerBatch) -> torch.Tensor:
-    """(N, vocab) logits at ``batch.predict_pos``, the position whose output is the answer."""
-    return model(batch.inputs)[:, batch.predict_pos]
+    """(N, vocab) logits at ``batch.predict_pos``, the position whose output is the answer; the last
+    block computes that position only where it can (``train.models.logits_at``)."""
+    return logits_at(model, batch.inputs, batch.predict_pos)
 
 
 def answer_loss(model, batch: AnswerBatch, which: Which = "answer") -> torch.Tensor:
@@ -64,8 +66,9 @@ def answer_loss(model, batch: AnswerBatch, which: Which = "answer") -> torch.Ten
 @dataclass(frozen=True)
 class AnswerLoss:
     """``answer_loss`` against the ``which`` labels as a loss for ``train.loop.train_many``: called as
-    ``loss(model, batch)``, and split into the model's input (``inputs``) and the loss of its logits
-    (``from_logits``), so runs trained together can compute their logits as one compiled function."""
+    ``loss(model, batch)``, and split into the model's input (``inputs``), the one position it reads
+    (``position``) and the loss of the logits there (``from_answer_logits``), so runs trained together
+    compute their logits as one (compiled) function that skips the last block's other positions."""
 
     which: Which = "answer"
 
@@ -74,14 +77,23 @@ class AnswerLoss:
             raise ValueError(f"unknown label {self.which!r}; valid choices: {', '.join(map(repr, WHICH))}")
 
     def __call__(self, model, batch: AnswerBatch) -> torch.Tensor:
-        return self.from_logits(model(self.inputs(batch)), batch)
+        return self.from_answer_logits(answer_logits(model, batch), batch)
 
     @staticmethod
     def inputs(batch: AnswerBatch) -> torch.Tensor:
         return batch.inputs
 
+    @staticmethod
+    def position(batch: AnswerBatch) -> int:
+        return batch.predict_pos
+
     def from_logits(self, logits: torch.Tensor, batch: AnswerBatch) -> torch.Tensor:
-        return torch.nn.functional.cross_entropy(logits[:, batch.predict_pos], labels_of(batch, self.which))
+        """The loss from every position's logits (N, T, vocab)."""
+        return self.from_answer_logits(logits[:, batch.predict_pos], batch)
+
+    def from_answer_logits(self, logits: torch.Tensor, batch: AnswerBatch) -> torch.Tensor:
+        """The loss from the answer position's logits (N, vocab)."""
+        return torch.nn.functional.cross_entropy(logits, labels_of(batch, self.which))
 
 
 @torch.no_grad()
@@ -91,7 +103,7 @@ def accuracy(model, batch: AnswerBatch, labels: Which | torch.Tensor = "answer",
     labels = labels_of(batch, labels)
     hits = 0
     for i in range(0, len(labels), chunk):
-        logits = model(batch.inputs[i:i + chunk])[:, batch.predict_pos]
+        logits = logits_at(model, batch.inputs[i:i + chunk], batch.predict_pos)
         hits += int((logits.argmax(-1) == labels[i:i + chunk]).sum())
     return hits / len(labels)
 

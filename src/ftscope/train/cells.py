@@ -4,6 +4,7 @@ it depends on (a fine-tune depends on its pretraining).
     base = Cell("horn-base", spec, build)                 # build() -> state dict
     ft = Cell("horn-ft-lua", spec_ft, build_ft, deps=(base,))
     state, was_cached = ft.get()                          # from the cache, or built (its deps first)
+    get_together(cells, build_many)                       # the cells not cached built by one call
 
 A cell's key is the checkpoint key of ``ftscope.train.checkpoints`` (its spec, the code its builder
 reaches, the library versions) extended with its dependencies' keys, so a new base means new
@@ -18,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from ftscope.paths import Project
-from ftscope.train.checkpoints import cached_state, checkpoint_path, spec_hash
+from ftscope.train.checkpoints import cached_state, checkpoint_path, load_cached, spec_hash, store
 
 
 @dataclass(frozen=True)
@@ -44,3 +45,29 @@ class Cell:
     def get(self, project: Project | None = None, echo: Callable[[str], None] = print) -> tuple[dict[str, Any], bool]:
         """``(state, was_cached)``: from the cache, or built and saved."""
         return cached_state(self.name, self.full_spec(project), self.build, project=project, echo=echo)
+
+
+def get_together(cells: list[Cell], build_many: Callable[[list[Cell]], list[dict[str, Any]]],
+                 project: Project | None = None, echo: Callable[[str], None] = print) -> list[tuple[dict[str, Any], bool]]:
+    """``(state, was_cached)`` of every cell, in order: those in the cache read from it, the others
+    built by one call ``build_many(missing)`` (runs of one architecture trained together, say) and each
+    saved where its own ``get`` would have saved it, under its own key. ``build_many([cell])`` must do
+    what ``cell.build()`` does; trained with others, a cell's weights may differ from its lone build by
+    the order of floating-point sums."""
+    out: list[tuple[dict[str, Any], bool] | None] = []
+    missing = []
+    for cell in cells:
+        state = load_cached(cell.path(project), echo)
+        if state is not None:
+            echo(f"[checkpoints] {cell.name}: reusing {cell.path(project).name}")
+        else:
+            missing.append(len(out))
+        out.append(None if state is None else (state, True))
+    if missing:
+        states = build_many([cells[i] for i in missing])
+        if len(states) != len(missing):
+            raise ValueError(f"get_together: build_many returned {len(states)} states for {len(missing)} cells")
+        for i, state in zip(missing, states):
+            store(cells[i].path(project), cells[i].name, cells[i].full_spec(project), state)
+            out[i] = (state, False)
+    return out

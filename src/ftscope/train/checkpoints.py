@@ -221,7 +221,27 @@ def cached_state(name: str, spec: dict[str, Any], train_fn: Callable[[], dict[st
             return state, True
         state = train_fn()
         save_atomic(state, path)
+    _describe(path, name, spec, depends_on)
+    return state, False
+
+
+def _describe(path: Path, name: str, spec: dict[str, Any], depends_on: list) -> None:
+    """The ``.json`` beside a checkpoint: its name, spec, library versions and the code it depends on."""
     path.with_suffix(".json").write_text(json.dumps(
         {"name": name, "spec": spec, "versions": library_versions(),
          "depends_on": [_code_name(m) for m in depends_on]}, indent=2, sort_keys=True, default=str))
-    return state, False
+
+
+def load_cached(path: Path, echo: Callable[[str], None] = print) -> Any | None:
+    """The state saved at ``path``, or None when there is none (an unreadable file is moved aside)."""
+    if not path.exists():
+        return None
+    with _locked(path):
+        return _load(path, echo) if path.exists() else None
+
+
+def store(path: Path, name: str, spec: dict[str, Any], state: Any) -> None:
+    """Save ``state`` at ``path`` (a ``checkpoint_path``) as ``cached_state`` would have."""
+    with _locked(path):
+        save_atomic(state, path)
+    _describe(path, name, spec, [])

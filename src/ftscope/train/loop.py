@@ -151,7 +151,9 @@ class _Together:
     Where the model has a ``models.plain_forward`` and the loss says how it reads the logits
     (``loss_fn.inputs(batch)`` and ``loss_fn.from_logits(logits, batch)``, as ``answers.AnswerLoss``
     does), the K forwards are one function of tensors only, which ``compile`` hands to
-    ``torch.compile`` (it fuses the element-wise work that dominates small models on a CPU)."""
+    ``torch.compile`` (it fuses the element-wise work that dominates small models on a CPU). A loss
+    that reads one position (``loss_fn.position(batch)`` and ``loss_fn.from_answer_logits``) gets the
+    logits of that position only, the last block computed there alone (``plain_forward``'s ``at``)."""
 
     def __init__(self, models: list[torch.nn.Module], compile: bool = False) -> None:
         self.base = models[0]
@@ -170,8 +172,8 @@ class _Together:
 
             cfg = self.base.cfg
 
-            def forward(stacked, inputs):
-                return vmap(lambda p, x: plain_forward(cfg, p, x))(stacked, inputs)
+            def forward(stacked, inputs, at=None):
+                return vmap(lambda p, x: plain_forward(cfg, p, x, at))(stacked, inputs)
 
             self.forward = torch.compile(forward, dynamic=False) if compile else forward
             self._eager_forward = forward
@@ -183,7 +185,15 @@ class _Together:
         stacked = {name: torch.stack([ps[j] for ps in self.params]) for j, name in enumerate(self.names)}
         tensors, rebuild = _stack_batches(batches)
         if self.forward is not None and hasattr(loss_fn, "from_logits"):
-            logits = self._logits(stacked, torch.stack([loss_fn.inputs(b) for b in batches]))
+            inputs = torch.stack([loss_fn.inputs(b) for b in batches])
+            if hasattr(loss_fn, "position"):  # the loss reads one position: the last block computes only it
+                at = {loss_fn.position(b) for b in batches}
+                if len(at) > 1:
+                    raise ValueError(f"train_many: the runs' losses read different positions {sorted(at)}; runs "
+                                     "that train together need one answer position")
+                logits = self._logits(stacked, inputs, at.pop())
+                return vmap(lambda lg, ts: loss_fn.from_answer_logits(lg, rebuild(ts)))(logits, tensors)
+            logits = self._logits(stacked, inputs)
             return vmap(lambda lg, ts: loss_fn.from_logits(lg, rebuild(ts)))(logits, tensors)
         base = self.base
 
@@ -192,16 +202,16 @@ class _Together:
 
         return vmap(one)(stacked, tensors)
 
-    def _logits(self, stacked, inputs):
+    def _logits(self, stacked, inputs, at=None):
         try:
-            return self.forward(stacked, inputs)
+            return self.forward(stacked, inputs, at)
         except Exception as error:  # torch.compile needs a working compiler; training goes on without it
             if self.forward is self._eager_forward:
                 raise
             print(f"train_many: torch.compile failed ({type(error).__name__}: {str(error)[:200]}); "
                   "training on without it")
             self.forward = self._eager_forward
-            return self.forward(stacked, inputs)
+            return self.forward(stacked, inputs, at)
 
 
 class _Functional:

@@ -64,11 +64,16 @@ def plain_forward_supported(model) -> bool:
             and cfg.attention_dir in ("causal", "bidirectional"))
 
 
-def plain_forward(cfg, params: dict, tokens):
+def plain_forward(cfg, params: dict, tokens, at: int | None = None):
     """The logits ``HookedTransformer(cfg)`` with ``params`` (its ``named_parameters`` names) gives on
     ``tokens`` (N, T), in plain torch, without hook points: the same operations in the same order, so
     the same numbers up to fused additions. ``torch.func.vmap`` over it trains many models as one
-    (``train.loop.train_many``)."""
+    (``train.loop.train_many``).
+
+    ``at``: only the logits at that position, (N, vocab). The last block then computes its query,
+    attention output, MLP and unembedding at that one position (its keys and values still read every
+    position): what a loss read at one answer position needs, a quarter to a half of a small model's
+    arithmetic saved. The other positions' logits are never computed, so they cannot be asked for."""
     import torch
 
     def norm(x, name):
@@ -83,23 +88,45 @@ def plain_forward(cfg, params: dict, tokens):
 
     act = torch.relu if cfg.act_fn == "relu" else torch.nn.functional.gelu
     n, t = tokens.shape
+    if at is not None and not -t <= at < t:
+        raise IndexError(f"plain_forward: position {at} is outside the {t} positions of the input")
+    at = None if at is None else at % t
     heads, d_head = cfg.n_heads, cfg.d_head
     x = params["embed.W_E"][tokens] + params["pos_embed.W_pos"][:t]
     causal = torch.ones(t, t, dtype=torch.bool, device=tokens.device).tril() if cfg.attention_dir == "causal" else None
     scale = cfg.attn_scale if cfg.use_attn_scale else 1.0
     for layer in range(cfg.n_layers):
         p = f"blocks.{layer}."
+        rows = slice(at, at + 1) if at is not None and layer == cfg.n_layers - 1 else slice(None)
         h = norm(x, p + "ln1")
-        q, k, v = (linear(h, params[p + f"attn.W_{m}"].permute(1, 0, 2).reshape(cfg.d_model, heads * d_head),
-                          params[p + f"attn.b_{m}"].reshape(-1)).reshape(n, t, heads, d_head).transpose(1, 2)
-                   for m in "QKV")
+
+        q, k, v = (linear(x_, params[p + f"attn.W_{m}"].permute(1, 0, 2).reshape(cfg.d_model, heads * d_head),
+                          params[p + f"attn.b_{m}"].reshape(-1)).reshape(n, x_.shape[1], heads, d_head).transpose(1, 2)
+                   for m, x_ in (("Q", h[:, rows]), ("K", h), ("V", h)))
         scores = q @ k.transpose(-1, -2) / scale
         if causal is not None:
-            scores = scores.masked_fill(~causal, float("-inf"))
-        z = (scores.softmax(-1) @ v).transpose(1, 2).reshape(n, t, heads * d_head)
-        x = x + linear(z, params[p + "attn.W_O"].reshape(heads * d_head, cfg.d_model), params[p + "attn.b_O"])
+            scores = scores.masked_fill(~causal[rows], float("-inf"))
+        z = (scores.softmax(-1) @ v).transpose(1, 2).reshape(n, q.shape[2], heads * d_head)
+        x = x[:, rows] + linear(z, params[p + "attn.W_O"].reshape(heads * d_head, cfg.d_model), params[p + "attn.b_O"])
         h = norm(x, p + "ln2")
         x = x + linear(act(linear(h, params[p + "mlp.W_in"], params[p + "mlp.b_in"])), params[p + "mlp.W_out"],
                        params[p + "mlp.b_out"])
+    if at is not None:
+        x = x[:, at] if x.shape[1] == t else x[:, 0]
     x = norm(x, "ln_final")
     return linear(x, params["unembed.W_U"], params["unembed.b_U"])
+
+
+def has_hooks(model) -> bool:
+    """Whether any forward hook is attached to ``model`` or one of its modules (TransformerLens's
+    ``add_hook`` and ``hooks`` register them on hook points)."""
+    return any(m._forward_hooks or m._forward_pre_hooks for m in model.modules())
+
+
+def logits_at(model, tokens, at: int):
+    """``model(tokens)[:, at]``, (N, vocab). For a model ``plain_forward`` handles and that has no hook
+    attached, ``plain_forward(..., at=at)``, which computes the last block at that position only;
+    otherwise the module's own forward (hooks, other architectures)."""
+    if plain_forward_supported(model) and not has_hooks(model):
+        return plain_forward(model.cfg, dict(model.named_parameters()), tokens, at)
+    return model(tokens)[:, at]
