@@ -125,7 +125,11 @@ pa.scale_table(cfg, dev)
 # Besides the three priors, we pretrain a model with prior (0, 1, 0), which never sees the
 # operand `a`: it is the starting point of the Scr.+FT baseline of the next chapter.
 # Checkpoints are cached by a hash of their configuration and the code that trains them,
-# so the next chapter (and any re-run) reuses them.
+# so the next chapter (and any re-run) reuses them. The models not in the cache are trained
+# together, as one batched model (`train_many`, compiled with `torch.compile` at `ci`): each keeps
+# its own data, initialisation and schedule and does the arithmetic of a lone run up to the order
+# of floating-point sums. Every model's loss is read at the answer position only, so its last
+# block is computed there alone.
 
 # %%
 models, logs = pa.pretrain_all(cfg, seed, dev)

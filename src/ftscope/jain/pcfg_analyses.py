@@ -85,10 +85,12 @@ def scale_table(cfg: PcfgConfig, device) -> pd.DataFrame:
     return pd.DataFrame({
         "ours": {"layers / heads / d": f"{cfg.n_layers} / {cfg.n_heads} / {cfg.d_model}", "window": cfg.window,
                  "steps": cfg.pretrain_steps, "batch": cfg.pretrain_batch, "learning rate": cfg.pretrain_lr,
-                 "weight decay": cfg.weight_decay, "priors": ", ".join(cfg.priors) + ", b_only", "device": device.type},
+                 "weight decay": cfg.weight_decay, "priors": ", ".join(cfg.priors) + ", b_only",
+                 "runs trained together (batched)": f"{len(cfg.priors) + 1}" + (", compiled" if cfg.compile_grid else ""),
+                 "device": device.type},
         "paper": {"layers / heads / d": paper_model(), "window": r.WINDOW, "steps": r.PRETRAIN_STEPS,
                   "batch": "not found", "learning rate": r.PRETRAIN_LR, "weight decay": "not found",
-                  "priors": "P^L, P^M, P^H", "device": "GPU"}}).astype(str)
+                  "priors": "P^L, P^M, P^H", "runs trained together (batched)": "not stated", "device": "GPU"}}).astype(str)
 
 
 def pretraining_protocol(cfg: PcfgConfig) -> dict:
