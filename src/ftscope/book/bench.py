@@ -159,6 +159,11 @@ STEP_FLOOR_S = 0.002  # the least a step is assumed to take (a small model is bo
 BYTES_PER_PARAMETER = 16  # fp32 weights, gradients and AdamW's two moments
 
 
+def check_utilisation(utilisation: float) -> None:
+    if not 0.0 < utilisation <= 1.0:
+        raise ValueError(f"utilisation is a share of the peak in (0, 1], got {utilisation}")
+
+
 def plan_path(project, preset: str) -> Path:
     return project.root / "results" / f"plan-{preset}.json"
 
@@ -222,8 +227,7 @@ def plan(project, works: Callable[[str], Iterable[Work]], preset: str = "paper",
     from ftscope.config import check_choice
 
     check_choice("preset", preset, PRESETS)
-    if not 0.0 < utilisation <= 1.0:
-        raise ValueError(f"utilisation is a share of the peak in (0, 1], got {utilisation}")
+    check_utilisation(utilisation)
     rows = [{**asdict(w), "flops": w.flops, "seconds": w.seconds(utilisation=utilisation),
              "memory_bytes": w.memory_bytes} for w in works(preset)]
     for r in rows:

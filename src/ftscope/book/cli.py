@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from ftscope.book.bench import UTILISATION, check_utilisation
 from ftscope.config import DEVICES, PRESETS, ConfigError, parse_assignments
 from ftscope.paths import Project
 
@@ -43,7 +44,7 @@ def _parser() -> argparse.ArgumentParser:
 
     n = sub.add_parser("plan", help="every chapter's training FLOPs, memory and estimated time on one H100")
     n.add_argument("--preset", default="paper", choices=PRESETS, help="the sizes to count")
-    n.add_argument("--utilisation", type=float, default=0.3, help="assumed share of the H100's peak (0-1]")
+    n.add_argument("--utilisation", type=float, default=UTILISATION, help="assumed share of the H100's peak (0-1]")
 
     d = sub.add_parser("data", help="fetch or verify the Part III corpora under data/")
     dsub = d.add_subparsers(dest="data_command", required=True)
@@ -94,9 +95,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "plan":  # builds the models to count them: torch, so a process of its own
             import subprocess
 
-            if not 0.0 < args.utilisation <= 1.0:
-                print(f"ftscope: error: --utilisation is a share of the peak in (0, 1], got {args.utilisation}",
-                      file=sys.stderr)
+            try:
+                check_utilisation(args.utilisation)
+            except ValueError as err:
+                print(f"ftscope: error: --{err}", file=sys.stderr)
                 return 2
             return subprocess.call([sys.executable, "-m", "ftscope.bench", "--plan", "--preset", args.preset,
                                     "--utilisation", str(args.utilisation)], cwd=project.root)

@@ -41,7 +41,7 @@ def loops(preset: str, device) -> Iterator[Loop]:
 
     pcfg = PcfgConfig.from_preset(preset)
     model = build_model(pcfg, 0, device)
-    seq = pcfg.pretraining_batch(np.random.default_rng(0), "medium").inputs.shape[1]
+    seq = _sequence(pcfg)
     per_token = transformer_flops_per_token(model)
 
     def pretrain(steps):
@@ -90,7 +90,7 @@ def works(preset: str) -> Iterator[Work]:
 
     pcfg = PcfgConfig.from_preset(preset)
     model = build_model(pcfg, 0, "cpu")
-    seq = pcfg.pretraining_batch(np.random.default_rng(0), "medium").inputs.shape[1]
+    seq = _sequence(pcfg)
     yield transformer_work("03", "pretraining (every prior and b only)", model, len(pcfg.priors) + 1,
                            pcfg.pretrain_steps, pcfg.pretrain_batch * seq)
     yield transformer_work("04", "fine-tuning grid", model, len(pcfg.cells) * pcfg.ft_seeds, pcfg.ft_steps,
@@ -98,3 +98,8 @@ def works(preset: str) -> Iterator[Work]:
     # per seed: a reFT of every prior's η_L model and one Scr.+FT (pcfg_analyses.reverse_finetune)
     yield transformer_work("04", "reFT and Scr.+FT", model, pcfg.ft_seeds * (len(pcfg.priors) + 1), pcfg.reft_steps,
                            pcfg.ft_batch * seq)
+
+
+def _sequence(pcfg: PcfgConfig) -> int:
+    """Tokens a PCFG sample feeds the model (pretraining and fine-tuning samples have the same window)."""
+    return pcfg.pretraining_batch(np.random.default_rng(0), "medium").inputs.shape[1]

@@ -222,8 +222,12 @@ def pretrained_many(cfg: PcfgConfig, priors: list[str], seed: int, device="cpu",
     by_name = dict(zip((c.name for c in cells), priors))
     got = get_together(cells, lambda missing: _pretrain_many(cfg, [by_name[c.name] for c in missing], seed, device),
                        project, echo)
-    return {prior: (training.load_trained(build_model(cfg, seed, "cpu"), state["model"], device),
-                    TrainLog(**state["log"]), was_cached) for prior, (state, was_cached) in zip(priors, got)}
+    return {prior: (*_loaded(cfg, seed, device, state), was_cached) for prior, (state, was_cached) in zip(priors, got)}
+
+
+def _loaded(cfg: PcfgConfig, seed: int, device, state: dict) -> tuple:
+    """``(model, log)`` of a cached pretraining state, the model on ``device`` in eval mode."""
+    return training.load_trained(build_model(cfg, seed, "cpu"), state["model"], device), TrainLog(**state["log"])
 
 
 def pretrained(cfg: PcfgConfig, prior: str, seed: int, device="cpu", *, project=None, echo=print):
@@ -231,8 +235,7 @@ def pretrained(cfg: PcfgConfig, prior: str, seed: int, device="cpu", *, project=
     checkpoint cache when this exact configuration was trained before (on any device)."""
     pcfg.operand_prior(prior)  # unknown names fail here, before any compute
     state, was_cached = pretrain_cell(cfg, prior, seed, device).get(project, echo)
-    model = training.load_trained(build_model(cfg, seed, "cpu"), state["model"], device)
-    return model, TrainLog(**state["log"]), was_cached
+    return (*_loaded(cfg, seed, device, state), was_cached)
 
 
 @torch.no_grad()

@@ -54,20 +54,19 @@ def get_together(cells: list[Cell], build_many: Callable[[list[Cell]], list[dict
     saved where its own ``get`` would have saved it, under its own key. ``build_many([cell])`` must do
     what ``cell.build()`` does; trained with others, a cell's weights may differ from its lone build by
     the order of floating-point sums."""
+    paths = [cell.path(project) for cell in cells]
     out: list[tuple[dict[str, Any], bool] | None] = []
-    missing = []
-    for cell in cells:
-        state = load_cached(cell.path(project), echo)
+    for cell, path in zip(cells, paths):
+        state = load_cached(path, echo)
         if state is not None:
-            echo(f"[checkpoints] {cell.name}: reusing {cell.path(project).name}")
-        else:
-            missing.append(len(out))
+            echo(f"[checkpoints] {cell.name}: reusing {path.name}")
         out.append(None if state is None else (state, True))
+    missing = [i for i, got in enumerate(out) if got is None]
     if missing:
         states = build_many([cells[i] for i in missing])
         if len(states) != len(missing):
             raise ValueError(f"get_together: build_many returned {len(states)} states for {len(missing)} cells")
         for i, state in zip(missing, states):
-            store(cells[i].path(project), cells[i].name, cells[i].full_spec(project), state)
+            store(paths[i], cells[i].name, cells[i].full_spec(project), state)
             out[i] = (state, False)
     return out

@@ -99,7 +99,6 @@ def plain_forward(cfg, params: dict, tokens, at: int | None = None):
         p = f"blocks.{layer}."
         rows = slice(at, at + 1) if at is not None and layer == cfg.n_layers - 1 else slice(None)
         h = norm(x, p + "ln1")
-
         q, k, v = (linear(x_, params[p + f"attn.W_{m}"].permute(1, 0, 2).reshape(cfg.d_model, heads * d_head),
                           params[p + f"attn.b_{m}"].reshape(-1)).reshape(n, x_.shape[1], heads, d_head).transpose(1, 2)
                    for m, x_ in (("Q", h[:, rows]), ("K", h), ("V", h)))
