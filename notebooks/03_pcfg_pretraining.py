@@ -140,7 +140,10 @@ figures.pretraining_loss(logs);
 # %% [markdown]
 # ## What each prior taught
 #
-# Accuracy of each pretrained model on fresh samples of every family and operand:
+# Accuracy of each pretrained model on fresh samples of every family and operand, the same
+# samples for every model. The last row is the chance level of each test set: the accuracy of
+# always giving its commonest answer (a count task whose counts are nearly constant can be
+# "solved" that way, so an accuracy means something only above it).
 
 # %%
 eval_rng = np.random.default_rng(seed + 20_000)

@@ -100,7 +100,7 @@ means = pa.grid_means(grid)
 figures.table5(*pa.table5(cfg, means, before), preset);
 
 # %% tags=["remove-cell"]
-facts |= ch.glue_all(pa.table5_facts(cfg, means, before))
+facts |= ch.glue_all(pa.table5_facts(cfg, means, before) | pa.convergence_facts(grid))
 
 # %% [markdown]
 # Under the low prior, fine-tuning with C_Tr = 1 at η_L and η_M gives a model that answers
@@ -112,8 +112,9 @@ facts |= ch.glue_all(pa.table5_facts(cfg, means, before))
 # {glue:text}`pcfg_wrapper_pt_cte0_large:.0%` / {glue:text}`pcfg_wrapper_pt_cte0_medium:.0%`,
 # below the constant guess ({glue:text}`chance_pt_cte0:.0%`): the signature of the wrapper
 # "count a, add one" the paper reports (Table 5: 1.6 / 0% and 15.2 / 17.5%). At η_S the
-# {glue:text}`ft_steps`-step runs did not converge (η_S = 10⁻⁶ is the paper's rate for 10K
-# steps), so its three claims are inconclusive. With a prior that practised `b`
+# {glue:text}`ft_steps`-step runs converged on {glue:text}`small_converged` seeds (η_S = 10⁻⁶ is
+# the paper's rate for 10K steps; η_L {glue:text}`large_converged`, η_M
+# {glue:text}`medium_converged`), and a claim on runs that did not converge is inconclusive. With a prior that practised `b`
 # ({glue:text}`shortcut_prior`, P(a) = 0.9, the row the paper reports) and C_Tr =
 # {glue:text}`high_c_tr`, the model counts b on uncorrelated data only
 # {glue:text}`shortcut_ft0:.0%` of the time (paper {glue:text}`pcfg_shortcut_avoided_paper:.1%`;
@@ -285,15 +286,15 @@ reft_table
 #   the shortcut on part of the texts. Most likely **scale** (pretraining length): the
 #   paper's own 50K-step row suggests the shortcut is avoided only once count(b) is learned.
 # - **Which collapse is fastest** (Fig. 6) is inconclusive: the low prior's η_M run without
-#   correlation (C_Tr = 0) must learn to count b for real and did not converge within the
-#   budget. Among the converged cells the low prior at C_Tr = 1 keeps
+#   correlation (C_Tr = 0) must learn to count b for real and converged on
+#   {glue:text}`medium_ctr0_converged` seeds within the budget. Among the converged cells the low prior at C_Tr = 1 keeps
 #   {glue:text}`kept_low_ctr1:.2f` of its count-a accuracy over the run, tied with the
 #   {glue:text}`shortcut_prior` prior at high C_Tr ({glue:text}`kept_other_ctr1:.2f` at
 #   C_Tr = 1): with the paper's learning rates every wrapper model loses count(a) at the
 #   same evaluation points, so the prior does not separate them here.
-# - **Pruning** (Fig. 7), on the models fine-tuned at {glue:text}`prune_lr_symbol` (η_S did
-#   not converge). Zeroing up to {glue:text}`paper_prune_k_max` of the model's
-#   {glue:text}`n_neurons` MLP neurons gives back a share
+# - **Pruning** (Fig. 7), on the models fine-tuned at {glue:text}`prune_lr_symbol`, the
+#   smallest η whose runs converged on every seed (η_S: {glue:text}`small_converged`).
+#   Zeroing up to {glue:text}`paper_prune_k_max` of the model's {glue:text}`n_neurons` MLP neurons gives back a share
 #   {glue:text}`prune_restored:.2f` of the lost count-a accuracy, not most of it, while the
 #   wrapper's answer falls by {glue:text}`prune_ft1_drop:.2f`: pruning removes
 #   the wrapper without reviving the capability. The paper leaves open how a neuron's score

@@ -120,6 +120,14 @@ def test_prune_target_is_the_smallest_lr_converged_on_every_seed():
     assert pcfg_analyses.prune_target(grid) == ("small", [False, False])
 
 
+def test_convergence_facts_count_the_converged_seeds_the_prose_names():
+    runs = pd.DataFrame([dict(prior="low", lr=lr, c_tr=c, seed=seed, converged=lr != "small" or seed == 0)
+                         for lr in ("large", "medium", "small") for c in (0.0, 1.0) for seed in range(3)])
+    facts = pcfg_analyses.convergence_facts(Grid(runs, pd.DataFrame(), {}))
+    assert facts == {"large_converged": "3/3", "medium_converged": "3/3", "small_converged": "1/3",
+                     "medium_ctr0_converged": "3/3"}
+
+
 def test_converged_cells_needs_every_cell_of_a_seed():
     runs = pd.DataFrame([dict(prior=p, lr="medium", c_tr=c, seed=seed, converged=not (p == "low" and c == 0.0 and seed == 1))
                          for p in ("low", "high") for c in (0.0, 1.0) for seed in (0, 1)])

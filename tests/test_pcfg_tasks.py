@@ -12,6 +12,7 @@ from ftscope.jain.pcfg_training import (
     build_model,
     counter_tests,
     family_accuracy,
+    family_tests,
     finetune_counter,
     neuron_units,
     pretrained,
@@ -196,3 +197,18 @@ def test_neuron_pruning_zeroes_whole_rows_of_w_out():
 def test_every_named_prior_is_a_distribution():
     for name, p in PRIORS.items():
         assert sum(p) == pytest.approx(1.0), name
+
+
+def test_family_table_scores_every_model_on_the_same_texts_beside_the_best_constant_answer():
+    from ftscope.jain.pcfg_analyses import CHANCE, family_table
+
+    cfg = tiny()
+    model = build_model(cfg, 0)
+    table = family_table(cfg, {"one": model, "same": model}, np.random.default_rng(0))
+    assert list(table.columns) == ["one", "same", CHANCE]
+    assert table["one"].equals(table["same"])  # drawn once: two copies of a model score alike
+    tests = family_tests(cfg, np.random.default_rng(0), cfg.eval_samples)
+    for name, batch in tests.items():  # the chance column: the commonest answer's share of each test set
+        share = torch.bincount(batch.answer).max().item() / len(batch.answer)
+        assert table.loc[name, CHANCE] == pytest.approx(share)
+        assert 1 / cfg.vocab.size < share <= 1.0

@@ -162,9 +162,11 @@ def pretraining_loss(logs: dict):
 
 
 def family_heatmap(acc: pd.DataFrame):
+    """Accuracy per prior (rows) and family/operand (columns); the last row is the chance level of each
+    test set (the best constant answer), when ``acc`` carries it."""
     fig, ax = plt.subplots(figsize=(8, 4.2))
     sns.heatmap(100 * acc.T, annot=True, fmt=".0f", cmap="mako", vmin=0, vmax=100, cbar=False, ax=ax)
-    ax.set(title="Accuracy (%) by family and operand", ylabel="prior")
+    ax.set(title="Accuracy (%) by family and operand", ylabel="pretraining prior")
     fig.tight_layout()
     return fig
 

@@ -22,7 +22,7 @@ from ftscope.jain.pcfg_training import (
     PcfgConfig,
     copy_model,
     counter_tests,
-    family_accuracy,
+    family_tests,
     finetune_counter,
     finetune_counters,
     neuron_units,
@@ -36,10 +36,12 @@ from ftscope.train.answers import (
     answer_loss,
     answer_scores,
     chance_scores,
+    constant_chance,
     two_standard_errors,
 )
 from ftscope.train.loop import log_steps
 
+CHANCE = "best constant answer"  # the chance column of family_table
 LR_SYMBOL = {"large": "η_L", "medium": "η_M", "small": "η_S"}
 SCORES = ("acc_pt_cte1", "acc_ft_cte1", "acc_pt_cte0", "acc_ft_cte0")
 
@@ -117,8 +119,11 @@ def pretrain_all(cfg: PcfgConfig, seed: int, device, echo=print) -> tuple[dict, 
 
 
 def family_table(cfg: PcfgConfig, models: dict, rng: np.random.Generator) -> pd.DataFrame:
-    """Accuracy of each pretrained model (columns) on every family and operand (rows)."""
-    return pd.DataFrame({prior: family_accuracy(cfg, m, rng, cfg.eval_samples) for prior, m in models.items()})
+    """Accuracy of each pretrained model (columns) on every family and operand (rows), all on the same
+    test sets, and beside them the chance level on each: the best constant answer's accuracy (``CHANCE``)."""
+    tests = family_tests(cfg, rng, cfg.eval_samples, next(next(iter(models.values())).parameters()).device)
+    table = pd.DataFrame({prior: {name: accuracy(m, b) for name, b in tests.items()} for prior, m in models.items()})
+    return table.assign(**{CHANCE: [constant_chance(b.answer) for b in tests.values()]})
 
 
 def before_table(cfg: PcfgConfig, acc: pd.DataFrame) -> pd.DataFrame:
@@ -294,6 +299,17 @@ def table5_facts(cfg: PcfgConfig, means: pd.DataFrame, before: pd.DataFrame) -> 
             "low_before_ft0": float(before.loc["low", "acc_ft_cte0"]),
             "shortcut_before_ft0": float(before.loc[cfg.shortcut_prior, "acc_ft_cte0"]),
             "shortcut_ctr0_ft0": cell(means, cfg.shortcut_prior, "medium", 0.0, "acc_ft_cte0")}
+
+
+def convergence_facts(grid: Grid) -> dict:
+    """How many seeds of the low prior's cells the prose names converged, as "k/n": every η at C_Tr = 1
+    (``{η}_converged``) and η_M at C_Tr = 0 (``medium_ctr0_converged``)."""
+    def count(lr, c_tr):
+        runs = converged_cell(grid, "low", lr, c_tr)
+        return f"{sum(runs)}/{len(runs)}"
+
+    return {**{f"{lr}_converged": count(lr, 1.0) for lr in ("large", "medium", "small")},
+            "medium_ctr0_converged": count("medium", 0.0)}
 
 
 def correlation_facts(cfg: PcfgConfig, grid: Grid) -> dict:

@@ -239,18 +239,23 @@ def pretrained(cfg: PcfgConfig, prior: str, seed: int, device="cpu", *, project=
 
 
 @torch.no_grad()
-def family_accuracy(cfg: PcfgConfig, model, rng: np.random.Generator, n: int) -> dict[str, float]:
-    """Accuracy on fresh pretraining-format samples for every (family, operand): ``{"C a": …, "T": …}``."""
+def family_tests(cfg: PcfgConfig, rng: np.random.Generator, n: int, device="cpu") -> dict[str, Batch]:
+    """Fresh pretraining-format samples for every (family, operand), ``{"C a": batch, …, "T": batch}``: one
+    test set that every model is scored on, and on which the best constant answer is counted."""
     out = {}
-    device = next(model.parameters()).device
     for fam in FAMILIES:
         for op in (TERMINALS if fam != "T" else ("",)):
             text = pcfg.text_windows(rng, n, cfg.window)
             operand = np.full(n, TERMINALS.index(op) if op else -1)
-            b = pcfg.make_batch(cfg.vocab, text, np.full(n, FAMILIES.index(fam)), operand, cfg.count_span,
-                                cfg.occurrence).to(device)
-            out[f"{fam} {op}".strip()] = accuracy(model, b)
+            out[f"{fam} {op}".strip()] = pcfg.make_batch(cfg.vocab, text, np.full(n, FAMILIES.index(fam)), operand,
+                                                         cfg.count_span, cfg.occurrence).to(device)
     return out
+
+
+def family_accuracy(cfg: PcfgConfig, model, rng: np.random.Generator, n: int) -> dict[str, float]:
+    """Accuracy on fresh pretraining-format samples for every (family, operand): ``{"C a": …, "T": …}``."""
+    device = next(model.parameters()).device
+    return {name: accuracy(model, b) for name, b in family_tests(cfg, rng, n, device).items()}
 
 
 # ------------------------------------------------------------------------------- fine-tuning
