@@ -163,8 +163,8 @@ STRINGS = ["<s>", " =", ",", " the", " cat", " dog", " ran", "."]  # decoded, as
 
 
 def planted_matching(n=4000, seed=0):
-    """Base features 0 (fires on "="), 1 (on "the"), 2 (on ","), 3 (never); every child copies 0 and 2,
-    replaces 1 by noise; the base's second-seed SAE copies all three."""
+    """Two SAE seeds. Base features 0 (fires on "="), 1 (on "the"), 2 (on ","), 3 (never); every child SAE
+    copies 0 and 2 and replaces 1 by noise; the base's second SAE (the seed control) copies all three."""
     g = torch.Generator().manual_seed(seed)
     token_ids = torch.randint(1, len(STRINGS), (n,), generator=g)
     noise = lambda: 0.05 * torch.rand(n, generator=g)  # noqa: E731
@@ -174,24 +174,40 @@ def planted_matching(n=4000, seed=0):
         other = torch.relu(torch.randn(n, generator=g))
         return torch.stack([base[:, 0] + noise(), other, base[:, 2] + noise()], 1)
 
-    acts = {name: child() for name in ("lua", "stories", "luastories")}
-    acts["base"], acts[H.SEED_CONTROL] = base, base[:, :3] + 0.01
+    acts = {H.sae_label(name, k): child() for k in range(2) for name in ("lua", "stories", "luastories")}
+    acts["base"], acts[H.SEED_CONTROL] = base, base[:, :3] * 1.01
     rows = token_ids.reshape(-1, 8)
-    return H.match_acts(acts, rows, H.PAIRS + [("base", H.SEED_CONTROL)], threshold=0.8, min_fires=5)
+    return H.match_acts(acts, rows, H.all_pairs(2), threshold=0.8, min_fires=5, seeds=2)
 
 
 def test_match_acts_flows_tables_and_sankey():
     m = planted_matching()
-    assert m.alive_counts().to_dict() == {"lua": 3, "stories": 3, "luastories": 3, "base": 3, H.SEED_CONTROL: 3}
+    assert m.alive_counts()[["lua", "stories", "luastories", "base", H.SEED_CONTROL]].tolist() == [3, 3, 3, 3, 3]
     assert m.persist_share("base", "lua") == pytest.approx(2 / 3) and m.persist_share("base", "nowhere") != 0.5
+    assert m.seed_values("base", "lua") == pytest.approx([2 / 3, 2 / 3])  # the k-th base SAE into the next Lua SAE
+    assert H.seed_pairs(2, [("base", "lua")]) == [("base", "lua, SAE seed 1"), ("base, SAE seed 1", "lua")]
+    assert m.control_values() == [1.0, 1.0] and m.control_values("emerge_share") == [0.0, 0.0]
+    assert H.control_pairs(3) == [("base", "base, SAE seed 1"), ("base, SAE seed 1", "base, SAE seed 2"),
+                                  ("base, SAE seed 2", "base")]
     table = m.flow_table()
-    assert table.loc["base → luastories", "disappear_share"] == pytest.approx(1 / 3)
-    assert np.isnan(table.loc["lua + stories → luastories", "persist_share"])
-    assert table.loc["lua + stories → luastories", "emerge_share"] == pytest.approx(1 / 3)  # the noise feature
-    assert set(m.threshold_sweep((0.5, 0.8))["pair"]) == set(table.index[:-1])
+    assert table.loc["base → luastories", "disappear"] == pytest.approx(1 / 3)
+    assert table.loc["base → luastories", "disappear range"] == "33.3%–33.3%"
+    assert np.isnan(table.loc["lua + stories → luastories", "persist"])
+    assert table.loc["lua + stories → luastories", "emerge"] == pytest.approx(1 / 3)  # the noise feature
+    facts = m.seed_facts()
+    assert facts["persist_base_luastories"] == pytest.approx(2 / 3) and facts["seed_ceiling_lo"] == 1.0
+    assert facts["emerge_lua"] == pytest.approx(1 / 3) and facts["emerge_control_hi"] == 0.0
+    assert table.loc[H.CONTROL, "persist"] == 1.0 and np.isnan(table.loc[H.CONTROL, "persist, same SAE seed"])
+    assert table.loc["base → lua", "persist, same SAE seed"] == pytest.approx(2 / 3)  # the first SAEs, one seed
+    sweep = m.threshold_sweep((0.5, 0.8))
+    assert set(sweep["pair"]) == {f"{p} → {c}" for p, c in H.PAIRS} | {H.CONTROL}
+    assert set(sweep["seed"]) == {0, 1} and len(sweep) == (len(H.PAIRS) + 1) * 2 * 2
     fig = H.sankey(m)
     assert fig.data[0].node.label[:4] == ("base", "lua", "stories", "luastories")
     assert fig.layout.title.text.endswith("(Pearson r ≥ 0.8)")
+    profiles = H.token_profile_table(m)
+    assert list(profiles.index) == ["base → lua", "base → stories", "base → luastories", H.CONTROL]
+    assert profiles.iloc[:, 0].tolist() == pytest.approx([2 / 3, 2 / 3, 2 / 3, 1.0])
 
 
 def test_lowlevel_enrichment_counts_planted_features():
@@ -220,15 +236,41 @@ def test_proxy_scores_and_record_feature_claims():
     quality = pd.DataFrame({"ce_loss_recovered": [0.9, 0.8, 0.95, 0.85], "dead_fraction": [0.1, 0.0, 0.3, 0.05],
                             "l0": [10.0, 12.0, 9.0, 11.0]}, index=list(H.MODELS))
     saes = H.SAEs(models={}, saes={}, quality=quality, runs=[])
-    eq = H.case_study(m, H.token_positions(m.token_ids, STRINGS, "="))
-    te = H.case_study(m, H.token_positions(m.token_ids, STRINGS, "the"))
+    eq = H.seed_case_studies(m, H.token_positions(m.token_ids, STRINGS, "="))
+    te = H.seed_case_studies(m, H.token_positions(m.token_ids, STRINGS, "the"))
+    assert [cs.control[0] for cs in te] == [1, 1] and all(cs.control[1] > 0.95 for cs in te)
+    enrichment = H.lowlevel_seeds(m, STRINGS)
+    assert enrichment == ([pytest.approx(1.5)] * 2, [pytest.approx(1.0)] * 2)  # the control shares every feature
     ch = chapter()
-    H.record_feature_claims(ch, SMOKE, saes, m, H.lowlevel_enrichment(m, STRINGS), assignment=eq, try_except=te)
+    H.record_feature_claims(ch, SMOKE, saes, m, enrichment, assignment=eq, try_except=te,
+                            sweep=m.threshold_sweep((0.5, 0.8)))
     got = {c.id: c for c in ch.claims}
-    assert list(got) == ["horn_sae_loss_recovered", "horn_sae_dead", "horn_few_persist", "horn_persist_lowlevel",
-                         "horn_universal_assignment", "horn_try_except_disappears"]
+    assert list(got) == ["horn_sae_loss_recovered", "horn_sae_dead", "horn_few_persist", "horn_emerge_lua",
+                         "horn_emerge_stories", "horn_persist_lowlevel", "horn_universal_assignment",
+                         "horn_try_except_disappears", "horn_few_persist_thresholds"]
     assert (got["horn_sae_loss_recovered"].ours, got["horn_sae_dead"].ours) == (0.8, 0.3)
-    assert got["horn_sae_dead"].verdict == "not reproduced" and got["horn_few_persist"].ours == round(2 / 3, 3)
-    assert got["horn_persist_lowlevel"].ours == 1.5 and got["horn_universal_assignment"].ours is True
-    assert got["horn_try_except_disappears"].ours is True
-    assert "seed ceiling (two base SAEs): 100.0%" in got["horn_few_persist"].note
+    assert got["horn_sae_dead"].verdict == "not reproduced"
+    few = got["horn_few_persist"]
+    assert few.seeds == [round(2 / 3, 3)] * 2 and few.criterion == "< the seed control (1–1)"
+    assert few.verdict == "reproduced" and "100.0%, 100.0%" in few.note
+    assert got["horn_emerge_lua"].seeds == [round(1 / 3, 3)] * 2 and got["horn_emerge_lua"].verdict == "reproduced"
+    assert got["horn_persist_lowlevel"].seeds == [1.5, 1.5] and got["horn_persist_lowlevel"].verdict == "reproduced"
+    assert got["horn_universal_assignment"].ours is True and got["horn_try_except_disappears"].ours is True
+    assert got["horn_few_persist_thresholds"].ours is True
+
+
+def test_seed_control_judges_a_share_inside_its_range_as_a_miss():
+    from ftscope.book.claims import above_control, below_control, make_claim
+
+    def claim(ours, criterion):
+        return make_claim(id="x", chapter="c", paper="horn2024", reference="r", statement="s", paper_value=None,
+                          ours=ours, criterion=criterion)
+
+    control = [0.279, 0.30, 0.26]
+    assert claim([0.281, 0.27, 0.29], below_control(control)).verdict == "not reproduced"  # at the seed floor
+    inside = claim([0.20, 0.27, 0.21], below_control(control))
+    assert inside.verdict == "reproduced" and inside.fragile and inside.seeds_meeting == 2
+    assert claim([0.31, 0.4], above_control(control)).verdict == "reproduced"
+    assert claim([0.30], above_control(control)).verdict == "not reproduced"  # equal to the control's top: a tie
+    with pytest.raises(ValueError, match="missing"):
+        below_control([0.2, float("nan")])

@@ -24,6 +24,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
@@ -45,7 +46,7 @@ def _is_missing(value: Any) -> bool:
 class Criterion:
     """A named test on our value. Build one with the functions below."""
 
-    op: Literal["at_least", "at_most", "between", "within", "is_true", "is_false"]
+    op: Literal["at_least", "at_most", "below", "above", "between", "within", "is_true", "is_false"]
     args: tuple[float, ...] = ()
     label: str = ""  # how to describe it, where the bare number would hide where it comes from
 
@@ -60,6 +61,10 @@ class Criterion:
             return value >= self.args[0]
         if self.op == "at_most":
             return value <= self.args[0]
+        if self.op == "below":
+            return value < self.args[0]
+        if self.op == "above":
+            return value > self.args[0]
         if self.op == "between":
             return self.args[0] <= value <= self.args[1]
         target, tol = self.args
@@ -72,6 +77,8 @@ class Criterion:
         return {
             "at_least": lambda: f">= {a[0]:g}",
             "at_most": lambda: f"<= {a[0]:g}",
+            "below": lambda: f"< {a[0]:g}",
+            "above": lambda: f"> {a[0]:g}",
             "between": lambda: f"in [{a[0]:g}, {a[1]:g}]",
             "within": lambda: f"{a[0]:g} ± {a[1]:g}",
             "is_true": lambda: "holds",
@@ -118,6 +125,26 @@ def below(chance: float, margin: float) -> Criterion:
 def no_better_than_chance(chance: float, margin: float) -> Criterion:
     """At most ``margin`` above the chance level: no better than always giving the commonest answer."""
     return _from_chance("at_most", chance, margin)
+
+
+def _control(control: Sequence[float]) -> tuple[float, float]:
+    values = [float(v) for v in control]
+    if not values or any(_is_missing(v) for v in values):
+        raise ValueError(f"a control needs at least one value and no missing one, got {values!r}")
+    return min(values), max(values)
+
+
+def below_control(control: Sequence[float], what: str = "the seed control") -> Criterion:
+    """Strictly below every value of ``control``: the same statistic measured where nothing changed (two
+    SAEs of one model), so a value inside its range is what the instrument gives on its own."""
+    lo, hi = _control(control)
+    return Criterion("below", (lo,), label=f"< {what} ({lo:.3g}–{hi:.3g})")
+
+
+def above_control(control: Sequence[float], what: str = "the seed control") -> Criterion:
+    """Strictly above every value of ``control`` (see ``below_control``)."""
+    lo, hi = _control(control)
+    return Criterion("above", (hi,), label=f"> {what} ({lo:.3g}–{hi:.3g})")
 
 
 def is_true() -> Criterion:

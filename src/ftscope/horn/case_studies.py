@@ -9,14 +9,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 import torch
 
-from ftscope.horn.features import Matching, SAEs
+from ftscope.horn.features import Matching, SAEs, control_pairs, partner, sae_label
 from ftscope.instruments import matching as F
 
 TOP_K = 10  # top tokens per feature for the low-level share
@@ -35,19 +35,29 @@ class LowLevel:
 
 
 def lowlevel_enrichment(matching: Matching, strings: Sequence[str], child: str = "luastories",
-                        k: int = TOP_K) -> LowLevel:
-    """Low-level share of the ``k`` top tokens of the base features persisting into ``child``, against all."""
-    base_alive = matching.alive_idx["base"]
-    top = F.top_tokens(matching.acts["base"], matching.token_ids, lambda i: strings[i], k=k,
-                       features=base_alive.tolist())
+                        k: int = TOP_K, parent: str = "base") -> LowLevel:
+    """Low-level share of the ``k`` top tokens of the ``parent`` features persisting into ``child`` (SAE labels),
+    against all of ``parent``'s alive features."""
+    parent_alive = matching.alive_idx[parent]
+    top = F.top_tokens(matching.acts[parent], matching.token_ids, lambda i: strings[i], k=k,
+                       features=parent_alive.tolist())
     low = F.lowlevel_share(top)
-    persisting = np.flatnonzero(matching.flow[("base", child)]["persist"].numpy())
+    persisting = np.flatnonzero(matching.flow[(parent, child)]["persist"].numpy())
     low_persist = float(np.nanmean(low[persisting])) if persisting.size else float("nan")
     low_all = float(np.nanmean(low))
-    examples = pd.DataFrame({"feature": base_alive[persisting].tolist()[:N_EXAMPLES],
+    examples = pd.DataFrame({"feature": parent_alive[persisting].tolist()[:N_EXAMPLES],
                              "top tokens": [" ".join(repr(t) for t in top[i][:6]) for i in persisting[:N_EXAMPLES]]})
     return LowLevel(low_persist=low_persist, low_all=low_all,
                     enrichment=low_persist / low_all if low_all > 0 else float("nan"), examples=examples)
+
+
+def lowlevel_seeds(matching: Matching, strings: Sequence[str], child: str = "luastories") -> tuple[list, list]:
+    """The enrichment of ``lowlevel_enrichment`` once per SAE seed (base's k-th SAE into ``child``'s partner),
+    and in the seed control (each base SAE into the next base SAE)."""
+    ours = [lowlevel_enrichment(matching, strings, sae_label(child, partner(k, matching.seeds)),
+                                parent=sae_label("base", k)).enrichment for k in range(matching.seeds)]
+    control = [lowlevel_enrichment(matching, strings, c, parent=p).enrichment for p, c in control_pairs(matching.seeds)]
+    return ours, control
 
 
 def token_positions(token_ids: torch.Tensor, strings: Sequence[str], token: str) -> torch.Tensor:
@@ -58,33 +68,52 @@ def token_positions(token_ids: torch.Tensor, strings: Sequence[str], token: str)
 
 @dataclass
 class CaseStudy:
-    feature: int  # the base SAE's feature index
+    feature: int  # the parent SAE's feature index
     selectivity: float
     matches: dict[str, tuple[int, float]]  # other model -> (its matched SAE feature, r)
+    control: tuple[int, float] | None = None  # its best match in another SAE of the same model, when asked
 
     @property
     def min_r(self) -> float:
         return min(r for _, r in self.matches.values())
 
     def table(self) -> pd.DataFrame:
-        return pd.DataFrame(self.matches, index=["matched feature", "r"]).T
+        rows = dict(self.matches)
+        if self.control is not None:
+            rows["base, another SAE seed (control)"] = self.control
+        return pd.DataFrame(rows, index=["matched feature", "r"]).T
 
     def features(self, models: Sequence[str] | None = None) -> dict[str, tuple[int, float]]:
         """``{"base": (feature, 1.0), model: (match, r), ...}`` for ``highlight``."""
         return {"base": (self.feature, 1.0), **{m: self.matches[m] for m in models or self.matches}}
 
 
-def case_study(matching: Matching, on: torch.Tensor, others: Sequence[str] = ("lua", "stories", "luastories")):
-    """The alive base feature most selective for the positions ``on``, and its best match in each of
-    ``others`` (from the flow tables)."""
-    base_alive, alive_idx = matching.alive_idx["base"], matching.alive_idx
-    sel = F.selectivity(matching.acts["base"][:, base_alive], matching.token_ids, on=on)
+def case_study(matching: Matching, on: torch.Tensor, others: Sequence[str] | Mapping[str, str] = ("lua", "stories",
+               "luastories"), *, parent: str = "base", control: str | None = None) -> CaseStudy:
+    """The alive ``parent`` feature most selective for the positions ``on``, and its best match in each of
+    ``others`` (SAE labels, or ``{name: label}``) and in ``control`` (another SAE of the parent's model), from
+    the flow tables."""
+    others = others if isinstance(others, Mapping) else {o: o for o in others}
+    parent_alive, alive_idx = matching.alive_idx[parent], matching.alive_idx
+    sel = F.selectivity(matching.acts[parent][:, parent_alive], matching.token_ids, on=on)
     j = int(torch.argmax(sel))
-    matches = {}
-    for other in others:
-        f = matching.flow[("base", other)]
-        matches[other] = (int(alive_idx[other][f["parent_best"][j]]), float(f["parent_best_r"][j]))
-    return CaseStudy(feature=int(base_alive[j]), selectivity=float(sel[j]), matches=matches)
+
+    def best(label):
+        f = matching.flow[(parent, label)]
+        return int(alive_idx[label][f["parent_best"][j]]), float(f["parent_best_r"][j])
+
+    return CaseStudy(feature=int(parent_alive[j]), selectivity=float(sel[j]),
+                     matches={name: best(label) for name, label in others.items()},
+                     control=None if control is None else best(control))
+
+
+def seed_case_studies(matching: Matching, on: torch.Tensor, models: Sequence[str] = ("lua", "stories", "luastories")
+                      ) -> list[CaseStudy]:
+    """``case_study`` once per SAE seed: the k-th base SAE's most selective feature, its best match in each
+    model's ``partner`` SAE and, as the control, in the base model's ``partner`` SAE."""
+    n = matching.seeds
+    return [case_study(matching, on, {m: sae_label(m, partner(k, n)) for m in models}, parent=sae_label("base", k),
+                       control=sae_label("base", partner(k, n)) if n > 1 else None) for k in range(n)]
 
 
 def disappearance(r: float, threshold: float) -> str:

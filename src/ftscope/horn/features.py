@@ -12,35 +12,64 @@ The case studies (low-level features, ``=``, ``try``/``except``, the interpretab
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
 import torch
 
 from ftscope.horn.setup import BASE_CORPORA, MIXTURES, Corpora, HornConfig, eval_blocks, sae_rows
 from ftscope.instruments import matching as F
 from ftscope.instruments.sae import cached_sae
+from ftscope.progress import progress
 
 MODELS = ("base", "lua", "stories", "luastories")
-SEED_CONTROL = "base, other seed"
 SAE_VAL_ROWS = 256
 QUALITY_COLUMNS = ["l0", "dead_fraction", "explained_variance", "ce_loss_recovered", "ce_clean", "ce_with_sae",
                    "ce_zero_ablation"]
 # parent -> child; LuaStories' two parents are also combined (``Matching.merge_flow``)
 PAIRS = [("base", "lua"), ("base", "stories"), ("base", "luastories"), ("lua", "luastories"),
          ("stories", "luastories"), ("lua", "stories")]
+CONTROL = "base → base (another SAE seed)"  # the seed control's row in the tables
+
+
+def sae_label(model: str, k: int = 0) -> str:
+    """The label of ``model``'s ``k``-th SAE (its seed ``sae_seed + k``): the model's name for the first."""
+    return model if k == 0 else f"{model}, SAE seed {k}"
+
+
+SEED_CONTROL = sae_label("base", 1)  # the base model's second SAE
 
 
 def sae_runs(cfg: HornConfig) -> list[tuple[str, str, int]]:
-    """``(label, model, SAE seed)`` per SAE: one per model, and with ``seed_control`` a second base SAE."""
-    runs = [(name, name, cfg.sae_seed) for name in MODELS]
-    if cfg.seed_control:
-        runs.append((SEED_CONTROL, "base", cfg.sae_seed + 1))
-    return runs
+    """``(label, model, SAE seed)`` per SAE: ``sae_seeds`` per model, every model's first SAE first."""
+    return [(sae_label(name, k), name, cfg.sae_seed + k) for k in range(cfg.sae_seeds) for name in MODELS]
+
+
+def control_pairs(seeds: int) -> list[tuple[str, str]]:
+    """The seed control: each base SAE matched against the next one (two SAEs of the same model)."""
+    return [(sae_label("base", k), sae_label("base", (k + 1) % seeds)) for k in range(seeds)] if seeds > 1 else []
+
+
+def partner(k: int, seeds: int) -> int:
+    """The SAE seed a k-th SAE is matched against: the next one, so that two SAEs compared never share their
+    initialisation and batch order (as the seed control's two base SAEs do not)."""
+    return (k + 1) % seeds
+
+
+def seed_pairs(seeds: int, base_pairs=PAIRS) -> list[tuple[str, str]]:
+    """Every pair of ``base_pairs`` once per SAE seed k: model p's k-th SAE against model c's ``partner``."""
+    return [(sae_label(p, k), sae_label(c, partner(k, seeds))) for k in range(seeds) for p, c in base_pairs]
+
+
+def all_pairs(seeds: int) -> list[tuple[str, str]]:
+    """``PAIRS`` between the first SAEs (same seed: the paper's design, one SAE per model with one
+    configuration), the same pairs across SAE seeds (``seed_pairs``) and the seed control."""
+    return list(dict.fromkeys(PAIRS + seed_pairs(seeds) + control_pairs(seeds)))
 
 
 def pairs(cfg: HornConfig) -> list[tuple[str, str]]:
-    return PAIRS + ([("base", SEED_CONTROL)] if cfg.seed_control else [])
+    return all_pairs(cfg.sae_seeds)
 
 
 @dataclass
@@ -65,7 +94,7 @@ def train_saes(cfg: HornConfig, corpora: Corpora, models: dict, seed: int) -> SA
         train_rows = sae_rows(corpora, MIXTURES[name], n_rows, cfg.sae_context, seed + 10)
         val_rows = sae_rows(corpora, MIXTURES[name], SAE_VAL_ROWS, cfg.sae_context, seed + 11, split="val")
         saes[label], quality[label], _ = cached_sae(
-            label.replace(", ", "-").replace(" ", "_"), models[name], train_rows, val_rows, d_sae=cfg.d_sae,
+            label.replace(", SAE seed ", "-s"), models[name], train_rows, val_rows, d_sae=cfg.d_sae,
             l1=cfg.sae_l1, lr=cfg.sae_lr, betas=cfg.sae_betas, tokens=cfg.sae_tokens,
             batch_tokens=cfg.sae_batch_tokens, seed=sae_seed)
     return SAEs(models=models, saes=saes, quality=pd.DataFrame(quality).T, runs=runs)
@@ -87,8 +116,10 @@ class Matching:
     alive: dict[str, torch.Tensor]  # label -> bool [d_sae]
     corr: dict[tuple[str, str], torch.Tensor]  # (parent, child) -> Pearson r [alive parent, alive child]
     flow: dict[tuple[str, str], dict]  # (parent, child) -> F.flows
-    merge_flow: dict  # F.merge_flows of Lua and stories into LuaStories
+    merge_flow: dict  # F.merge_flows of Lua and stories into LuaStories (the first SAEs, one seed)
     threshold: float
+    seeds: int = 1  # SAEs per model: pairs of the k-th SAEs (``seed_pairs``) and the seed control
+    merge_flows: list = field(default_factory=list)  # F.merge_flows per SAE seed (parents k, child partner)
 
     @property
     def token_ids(self) -> torch.Tensor:
@@ -102,48 +133,136 @@ class Matching:
     def persist_share(self, parent: str, child: str) -> float:
         return self.flow[(parent, child)]["persist_share"] if (parent, child) in self.flow else float("nan")
 
+    def seed_values(self, parent: str, child: str, key: str = "persist_share") -> list[float]:
+        """``key`` of the flow from ``parent`` to ``child``, once per SAE seed (the parent's k-th SAE to the
+        child's ``partner``: SAEs of different seeds, as in the seed control)."""
+        return [self.flow[(sae_label(parent, k), sae_label(child, partner(k, self.seeds)))][key]
+                for k in range(self.seeds)]
+
+    def control_values(self, key: str = "persist_share") -> list[float]:
+        """``key`` between two SAEs of the base model (``control_pairs``): what SAE seeds alone give."""
+        return [self.flow[pair][key] for pair in control_pairs(self.seeds)]
+
     def alive_counts(self) -> pd.Series:
         return pd.Series({label: int(m.sum()) for label, m in self.alive.items()}, name="alive features")
 
+    def seed_facts(self) -> dict[str, float]:
+        """The numbers chapter 9's prose cites: persistence from the base into each model (mean over SAE
+        seeds), the seed control's mean and range, persistence into LuaStories between the first SAEs (same
+        seed), and the Lua fine-tune's emergence against the control's range."""
+        control, emerge = self.control_values(), self.control_values("emerge_share")
+        return {**{f"persist_base_{m}": float(np.mean(self.seed_values("base", m))) for m in MODELS[1:]},
+                "seed_ceiling": float(np.mean(control)), "seed_ceiling_lo": min(control),
+                "seed_ceiling_hi": max(control), "same_seed_luastories": self.persist_share("base", "luastories"),
+                "emerge_lua": float(np.mean(self.seed_values("base", "lua", "emerge_share"))),
+                "emerge_control_lo": min(emerge), "emerge_control_hi": max(emerge)}
+
     def flow_table(self) -> pd.DataFrame:
-        """Persist, disappear and emerge shares per pair, and the merge's emerge share from both parents."""
+        """Persist, disappear and emerge shares per pair of models, mean over the SAE seeds with their range,
+        the merge's emerge share from both parents, and the seed control (two SAEs of the base model)."""
         keys = ("persist_share", "disappear_share", "emerge_share")
-        table = pd.DataFrame({f"{p} → {c}": {k: self.flow[(p, c)][k] for k in keys} for p, c in self.flow}).T
-        table.loc["lua + stories → luastories", "emerge_share"] = self.merge_flow["emerge_share"]
-        return table
+        per_pair = {f"{p} → {c}": {k: self.seed_values(p, c, k) for k in keys} for p, c in PAIRS}
+        same_seed = {f"{p} → {c}": self.flow[(p, c)]["persist_share"] for p, c in PAIRS}
+        per_pair["lua + stories → luastories"] = {"emerge_share": [m["emerge_share"] for m in self.merge_flows]}
+        if self.seeds > 1:
+            per_pair[CONTROL] = {k: self.control_values(k) for k in keys}
+        rows = {}
+        for name, values in per_pair.items():
+            rows[name] = {}
+            for k in keys:
+                v = values.get(k)
+                short = k.removesuffix("_share")
+                rows[name][short] = float(np.mean(v)) if v else float("nan")
+                rows[name][f"{short} range"] = (f"{min(v):.1%}–{max(v):.1%}" if v and self.seeds > 1 else "")
+            rows[name]["persist, same SAE seed"] = same_seed.get(name, float("nan"))
+        return pd.DataFrame(rows).T
 
     def threshold_sweep(self, thresholds) -> pd.DataFrame:
-        return F.threshold_sweep({f"{p} → {c}": corr for (p, c), corr in self.corr.items()}, thresholds)
+        """Shares against the threshold for every pair of models and SAE seed, and the seed control
+        (columns ``pair``, ``seed``, ``threshold`` and the shares)."""
+        named = {}
+        for k in range(self.seeds):
+            named |= {(f"{p} → {c}", k): self.corr[(sae_label(p, k), sae_label(c, partner(k, self.seeds)))]
+                      for p, c in PAIRS}
+        named |= {(CONTROL, k): self.corr[pair] for k, pair in enumerate(control_pairs(self.seeds))}
+        frames = []
+        for (name, k), corr in named.items():
+            frames.append(F.threshold_sweep({name: corr}, thresholds).assign(seed=k))
+        return pd.concat(frames, ignore_index=True)
 
 
 def match_features(cfg: HornConfig, saes: SAEs, rows: torch.Tensor, device="cpu") -> Matching:
     """Feature activations of every SAE on ``rows``, then ``match_acts`` over ``pairs(cfg)``."""
     acts = {label: F.feature_acts(saes.models[name], saes.saes[label].encode, rows.to(device))
             for label, name, _ in saes.runs}
-    return match_acts(acts, rows, pairs(cfg), cfg.match_threshold, cfg.min_fires)
+    return match_acts(acts, rows, pairs(cfg), cfg.match_threshold, cfg.min_fires, seeds=cfg.sae_seeds)
 
 
 def match_acts(acts: dict[str, torch.Tensor], rows: torch.Tensor, pairs: list[tuple[str, str]], threshold: float,
-               min_fires: int) -> Matching:
+               min_fires: int, seeds: int = 1) -> Matching:
     """Alive features (``min_fires``), Pearson matrices of alive features per (parent, child) pair, flows at
-    ``threshold``, and the flows from Lua and stories into LuaStories."""
+    ``threshold``, and per SAE seed the flows from Lua and stories into LuaStories."""
     alive = {label: F.alive(a, min_fires) for label, a in acts.items()}
-    corr = {(p, c): F.pearson_matrix(acts[p][:, alive[p]], acts[c][:, alive[c]]) for p, c in pairs}
+    corr = {(p, c): F.pearson_matrix(acts[p][:, alive[p]], acts[c][:, alive[c]])
+            for p, c in progress(pairs, desc="matching features", total=len(pairs))}
     flow = {pair: F.flows(c, threshold) for pair, c in corr.items()}
-    merge_flow = F.merge_flows(corr[("lua", "luastories")], corr[("stories", "luastories")], threshold)
-    return Matching(rows=rows, acts=acts, alive=alive, corr=corr, flow=flow, merge_flow=merge_flow,
-                    threshold=threshold)
+    merges = [F.merge_flows(corr[(sae_label("lua", k), sae_label("luastories", partner(k, seeds)))],
+                            corr[(sae_label("stories", k), sae_label("luastories", partner(k, seeds)))], threshold)
+              for k in range(seeds)]
+    return Matching(rows=rows, acts=acts, alive=alive, corr=corr, flow=flow,
+                    merge_flow=F.merge_flows(corr[("lua", "luastories")], corr[("stories", "luastories")], threshold),
+                    threshold=threshold, seeds=seeds, merge_flows=merges)
+
+
+def token_profile_table(matching: Matching, min_common: int = 2) -> pd.DataFrame:
+    """Persistence at the threshold under both matching methods, for the first SAEs and the seed control:
+    Pearson r over token positions (ours) and the authors' token-profile r (``F.token_profile_corr``: each
+    feature's mean activation per token id, correlated over the token ids both fired on)."""
+    chosen = [("base", "lua"), ("base", "stories"), ("base", "luastories")] + control_pairs(matching.seeds)[:1]
+    rows = {}
+    for p, c in progress(chosen, desc="token-profile matching", total=len(chosen)):
+        a, b = matching.acts[p][:, matching.alive[p]], matching.acts[c][:, matching.alive[c]]
+        profile = F.token_profile_corr(a, b, matching.token_ids, min_common=min_common)
+        name = CONTROL if p.split(",")[0] == c.split(",")[0] else f"{p} → {c}"
+        rows[name] = {"Pearson over positions": matching.persist_share(p, c),
+                      f"token profile (≥ {min_common} common tokens)":
+                          F.flows(profile, matching.threshold)["persist_share"]}
+    return pd.DataFrame(rows).T
 
 
 def threshold_figure(sweep: pd.DataFrame, threshold: float):
-    """Share of parent features that persist against the correlation threshold, one line per pair."""
+    """Share of parent features that persist against the correlation threshold, one line per pair (the mean
+    over SAE seeds, the band their range); the seed control dashed."""
     from matplotlib import pyplot as plt
 
     fig, ax = plt.subplots(figsize=(7, 3.6))
     for pair, g in sweep.groupby("pair", sort=False):
-        ax.plot(g["threshold"], g["persist_share"], "o-", label=pair, ls="--" if "seed" in pair else "-")
+        stats = g.groupby("threshold").persist_share.agg(["mean", "min", "max"])
+        control = pair == CONTROL
+        line, = ax.plot(stats.index, stats["mean"], "o-", label=pair, ls="--" if control else "-",
+                        color="black" if control else None)
+        ax.fill_between(stats.index, stats["min"], stats["max"], color=line.get_color(), alpha=0.15, lw=0)
     ax.axvline(threshold, color="grey", lw=0.8)
     ax.set(xlabel="correlation threshold", ylabel="share of parent features that persist", ylim=(0, 1))
+    ax.legend(fontsize=7, loc="upper right")
+    fig.tight_layout()
+    return fig
+
+
+def seed_control_figure(matching: Matching, key: str = "persist_share"):
+    """Each pair's ``key`` per SAE seed (dots) against the seed control's range (grey band): a share inside the
+    band is what two SAEs of one unchanged model already give."""
+    from matplotlib import pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 3.2))
+    control = matching.control_values(key)
+    ax.axhspan(min(control), max(control), color="grey", alpha=0.25, lw=0, label=CONTROL)
+    names = [f"{p} → {c}" for p, c in PAIRS]
+    for i, (p, c) in enumerate(PAIRS):
+        values = matching.seed_values(p, c, key)
+        ax.plot([i] * len(values), values, "o", color="C0", alpha=0.8, label="one SAE seed" if i == 0 else None)
+    ax.set_xticks(range(len(names)), names, rotation=20, ha="right", fontsize=8)
+    ax.set(ylabel=key.replace("_", " "), ylim=(0, 1))
     ax.legend(fontsize=7, loc="upper right")
     fig.tight_layout()
     return fig

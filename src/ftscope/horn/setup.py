@@ -80,7 +80,7 @@ class HornConfig(ChapterConfig):
     sae_betas: tuple[float, float] = (0.9, 0.9999)
     sae_l1: float = 1.0  # SAELens' L1 scale (not the paper's 3e-4; see the chapter)
     sae_seed: int = 1337
-    seed_control: bool = True  # a second base SAE with another seed: the matching ceiling
+    sae_seeds: int = 3  # SAEs per model (seeds sae_seed, sae_seed + 1, …): two of one model are the seed control
     match_blocks: int = 1000  # shared token set: blocks of sae_context tokens from base-domain validation text
     match_threshold: float = 0.8
     thresholds: tuple[float, ...] = (0.5, 0.6, 0.7, 0.8, 0.9)
@@ -91,7 +91,7 @@ class HornConfig(ChapterConfig):
                       d_model=32, d_mlp=64, n_heads=2, n_kv_heads=1, d_head=16, n_ctx=32,
                       base_batch=8, base_steps=30, base_lr=3e-3, ft_batch=8, ft_steps=10, ft_lr=1e-3,
                       ft_warmup_steps=1, sweep_step=0.25, eval_blocks=8, sae_expansion=2, sae_batch_tokens=192,
-                      sae_tokens=3840, sae_lr=1e-3, seed_control=False, match_blocks=600,
+                      sae_tokens=3840, sae_lr=1e-3, sae_seeds=2, match_blocks=600,
                       thresholds=(0.5, 0.8), min_fires=2),
         "ci": dict(corpus_chars=4_000_000, tokenizer_chars=2_000_000, vocab_size=4096,
                    d_model=128, d_mlp=256, n_heads=4, n_kv_heads=2, d_head=32, n_ctx=128,
@@ -111,6 +111,9 @@ class HornConfig(ChapterConfig):
             raise ConfigError(f"sweep_step must divide 1 (e.g. 0.05, 0.25), got {self.sweep_step}")
         if not 0.0 < self.val_fraction < 1.0:
             raise ConfigError(f"val_fraction must lie in (0, 1), got {self.val_fraction}")
+        if self.sae_seeds < 2:
+            raise ConfigError(f"sae_seeds must be >= 2 (two SAEs of one model are the seed control every "
+                              f"feature statistic is judged against), got {self.sae_seeds}")
 
     # ---------------------------------------------------------------- derived
     @property
