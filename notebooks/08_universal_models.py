@@ -221,6 +221,29 @@ display(summary.table())
 # about a million tokens, against the paper's {glue:text}`paper_params_m:.0f` M parameters and
 # about {glue:text}`paper_base_tokens_b:.1f` billion tokens.
 #
+# ## Today's mergekit: one angle per output row
+#
+# The paper merged with mergekit 0.0.4.1, whose SLERP takes one angle for each whole tensor
+# (flattened), which is what the sweep above does. mergekit 0.1.5, the current release, takes
+# one angle per **output row** of each weight as a Hugging Face checkpoint lays it out (a row of
+# `q_proj`, `up_proj`, `lm_head`, …; each element of a norm's weight vector, which therefore
+# always falls back to linear interpolation). The same sweep under both rules:
+
+# %%
+curves_by_rule = {"tensor": curves, "row": H.sweep_curves(H.sweep(cfg, fts["stories"], fts["lua"],
+                                                                   {d: evalsets[d] for d in H.DOMAINS},
+                                                                   device=dev, rule="row"))}
+fig = H.rules_figure(curves_by_rule)
+row_summary = H.summarise_sweep(curves_by_rule["row"])
+ch.glue_all({"rules_max_diff": H.rules_difference(curves_by_rule), "row_t_cross": row_summary.t_cross_or_end})
+
+# %% [markdown]
+# The two rules differ by at most {glue:text}`rules_max_diff:.3f` in accuracy anywhere on the
+# sweep, and the per-row curves cross at t* = {glue:text}`row_t_cross:.2f`: with two fine-tunes
+# this close to their common base, every row's angle is small and both rules are close to a
+# linear interpolation, so which mergekit one uses does not change the figure here. It could on
+# models that moved further apart, where rows turn by different angles.
+#
 # ## LuaStories
 #
 # The paper's merged model is mergekit's SLERP with the **Lua** model as the base and

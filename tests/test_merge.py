@@ -83,3 +83,41 @@ def test_params_restricts_what_is_merged_and_fallback_share_counts_merged_tensor
     assert set(report.lerp_fallback) == {"w", "same"}
     assert report.lerp_fallback == {"w": False, "same": True}  # identical tensors: |cos| = 1 -> LERP
     assert report.fallback_share == 0.5
+
+
+def test_row_rule_gives_each_output_row_its_own_angle_as_mergekit_0_1_5():
+    from ftscope.instruments.merging import _by_rows, slerp, slerp_rows
+
+    g = torch.Generator().manual_seed(0)
+    a, b = torch.randn(4, 6, generator=g), torch.randn(4, 6, generator=g)
+    b[2] = 3 * a[2]  # one row parallel to its partner: that row alone falls back to linear
+    merged, share = slerp_rows(0.3, a, b)
+    for i in range(4):  # each row is the tensor rule applied to that row alone
+        torch.testing.assert_close(merged[i], slerp(0.3, a[i], b[i]))
+    assert share == pytest.approx(0.25)
+    torch.testing.assert_close(merged[2], 0.7 * a[2] + 0.3 * b[2])
+    assert not torch.allclose(merged, slerp(0.3, a, b))  # one angle per tensor gives another merge
+    torch.testing.assert_close(slerp_rows(0.0, a, b)[0], a)
+    torch.testing.assert_close(slerp_rows(1.0, a, b)[0], b)
+    vec_a, vec_b = torch.rand(5) + 0.5, torch.rand(5) + 0.5  # a vector: every element a row of its own, linear
+    torch.testing.assert_close(slerp_rows(0.4, vec_a, vec_b)[0], 0.6 * vec_a + 0.4 * vec_b)
+    w_a, w_b = torch.randn(2, 5, 3, generator=g), torch.randn(2, 5, 3, generator=g)  # W_Q: rows are (head, d_head)
+    by_rows, _ = _by_rows(0.5, w_a, w_b, (0, 2))
+    for h in range(2):
+        for j in range(3):
+            torch.testing.assert_close(by_rows[h, :, j], slerp(0.5, w_a[h, :, j], w_b[h, :, j]))
+
+
+def test_state_dict_merge_by_rows_names_the_rules():
+    from ftscope.horn.merging import hf_row_axes
+    from ftscope.instruments.merging import slerp_state_dict
+
+    a = {"blocks.0.mlp.W_in": torch.randn(3, 4), "ln_final.w": torch.ones(3)}
+    b = {"blocks.0.mlp.W_in": torch.randn(3, 4), "ln_final.w": 2 * torch.ones(3)}
+    merged, report = slerp_state_dict(0.5, a, b, rule="row", row_axes=hf_row_axes)
+    torch.testing.assert_close(merged["ln_final.w"], 1.5 * torch.ones(3))
+    assert report.lerp_fallback["ln_final.w"] == 1.0 and merged["blocks.0.mlp.W_in"].shape == (3, 4)
+    with pytest.raises(ValueError, match="'tensor', 'row'"):
+        slerp_state_dict(0.5, a, b, rule="rows")
+    with pytest.raises(KeyError, match="no output-row layout"):
+        hf_row_axes("blocks.0.attn.W_Z")

@@ -16,23 +16,41 @@ from ftscope.instruments import merging as merge
 from ftscope.progress import progress
 from ftscope.train import loop as training
 
+# The axes of each TransformerLens weight that index the output rows of the Hugging Face (Mistral) tensor
+# mergekit reads: W_Q [heads, d_model, d_head] is q_proj.weight [heads·d_head, d_model], W_in [d_model, d_mlp]
+# is up_proj.weight [d_mlp, d_model], W_U [d_model, vocab] is lm_head.weight [vocab, d_model], …
+HF_ROW_AXES = {"W_E": (0,), "W_Q": (0, 2), "_W_K": (0, 2), "_W_V": (0, 2), "W_K": (0, 2), "W_V": (0, 2),
+               "W_O": (2,), "W_in": (1,), "W_gate": (1,), "W_out": (1,), "W_U": (1,), "w": (0,)}
 
-def merged(cfg: HornConfig, base_model, other_model, t: float, device="cpu"):
-    """SLERP of two models' parameters (mergekit: v0 = ``base_model``); ``(model, MergeReport)``."""
+
+def hf_row_axes(name: str) -> tuple[int, ...]:
+    """``HF_ROW_AXES`` of a parameter's name (``blocks.0.attn.W_Q`` → (0, 2))."""
+    leaf = name.rsplit(".", 1)[-1]
+    if leaf not in HF_ROW_AXES:
+        raise KeyError(f"no output-row layout for {name!r}; known: {', '.join(HF_ROW_AXES)}")
+    return HF_ROW_AXES[leaf]
+
+
+def merged(cfg: HornConfig, base_model, other_model, t: float, device="cpu", rule: str = "tensor"):
+    """SLERP of two models' parameters (mergekit: v0 = ``base_model``); ``(model, MergeReport)``. ``rule``:
+    ``"tensor"``, one angle per flattened tensor (mergekit 0.0.4, the paper's), or ``"row"``, one per
+    output row of the Hugging Face layout (mergekit 0.1.5)."""
     params = {n for n, p in base_model.named_parameters() if p.requires_grad}  # trained tensors; biases stay 0
-    sd, report = merge.slerp_state_dict(t, base_model.state_dict(), other_model.state_dict(), params=params)
+    sd, report = merge.slerp_state_dict(t, base_model.state_dict(), other_model.state_dict(), params=params,
+                                        rule=rule, row_axes=hf_row_axes)
     return training.load_trained(build(cfg, 0), sd, device), report
 
 
 def sweep(cfg: HornConfig, model_a, model_b, evalsets: dict[str, torch.Tensor], ts: Sequence[float] | None = None,
-          device="cpu"):
-    """Accuracy and loss of SLERP(t; a, b) on each evaluation set for t in ``ts`` (t = 0 is ``model_a``).
-    Returns a long DataFrame ``t, set, acc, loss`` plus the fraction of tensors that fell back to LERP."""
+          device="cpu", rule: str = "tensor"):
+    """Accuracy and loss of SLERP(t; a, b) on each evaluation set for t in ``ts`` (t = 0 is ``model_a``), by
+    ``rule`` (see ``merged``). Returns a long DataFrame ``t, set, acc, loss`` plus the fraction of tensors
+    (by rows: of rows) that fell back to LERP."""
     import pandas as pd
 
     rows = []
-    for t in progress(list(cfg.sweep_ts if ts is None else ts), desc="SLERP sweep"):
-        model, report = merged(cfg, model_a, model_b, float(t), device)
+    for t in progress(list(cfg.sweep_ts if ts is None else ts), desc=f"SLERP sweep ({rule})"):
+        model, report = merged(cfg, model_a, model_b, float(t), device, rule=rule)
         for name, blocks in evalsets.items():
             rows.append({"t": float(t), "set": name, **evaluate(model, blocks),
                          "lerp_fallback": report.fallback_share})
@@ -155,3 +173,27 @@ def sweep_figure(curves, base_acc, title: str):
     axes[0].legend()
     fig.tight_layout()
     return fig
+
+
+def rules_figure(curves: dict):
+    """The sweep under each merge rule (``{rule: sweep_curves(...)}``): one colour per domain, one line style
+    per rule; the figure."""
+    from matplotlib import pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 3.6))
+    palette, styles = {"stories": "tab:orange", "lua": "tab:blue"}, {"tensor": "o-", "row": "x--"}
+    labels = {"tensor": "one angle per tensor (mergekit 0.0.4, the paper's)",
+              "row": "one angle per output row (mergekit 0.1.5)"}
+    for rule, c in curves.items():
+        for d in DOMAINS:
+            ax.plot(c.index.to_numpy(), c[d], styles.get(rule, "o-"), ms=3, color=palette[d],
+                    label=f"{d}, {labels.get(rule, rule)}")
+    ax.set(xlabel="t (0 = stories fine-tune, 1 = Lua fine-tune)", ylabel="accuracy")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def rules_difference(curves: dict) -> float:
+    """The largest |accuracy difference| between the two rules' sweeps, over t and domains."""
+    return float((curves["row"][list(DOMAINS)] - curves["tensor"][list(DOMAINS)]).abs().max().max())
