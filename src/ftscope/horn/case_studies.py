@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ftscope.horn.features import Matching, SAEs, control_pairs, partner, sae_label
+from ftscope.horn.features import Matching, SAEs, control_pairs, sae_label, seed_pair, seed_pairs
 from ftscope.instruments import matching as F
 
 TOP_K = 10  # top tokens per feature for the low-level share
@@ -54,10 +54,10 @@ def lowlevel_enrichment(matching: Matching, strings: Sequence[str], child: str =
 def lowlevel_seeds(matching: Matching, strings: Sequence[str], child: str = "luastories") -> tuple[list, list]:
     """The enrichment of ``lowlevel_enrichment`` once per SAE seed (base's k-th SAE into ``child``'s partner),
     and in the seed control (each base SAE into the next base SAE)."""
-    ours = [lowlevel_enrichment(matching, strings, sae_label(child, partner(k, matching.seeds)),
-                                parent=sae_label("base", k)).enrichment for k in range(matching.seeds)]
-    control = [lowlevel_enrichment(matching, strings, c, parent=p).enrichment for p, c in control_pairs(matching.seeds)]
-    return ours, control
+    def enrichment(pairs):
+        return [lowlevel_enrichment(matching, strings, c, parent=p).enrichment for p, c in pairs]
+
+    return enrichment(seed_pairs(matching.seeds, [("base", child)])), enrichment(control_pairs(matching.seeds))
 
 
 def token_positions(token_ids: torch.Tensor, strings: Sequence[str], token: str) -> torch.Tensor:
@@ -112,8 +112,8 @@ def seed_case_studies(matching: Matching, on: torch.Tensor, models: Sequence[str
     """``case_study`` once per SAE seed: the k-th base SAE's most selective feature, its best match in each
     model's ``partner`` SAE and, as the control, in the base model's ``partner`` SAE."""
     n = matching.seeds
-    return [case_study(matching, on, {m: sae_label(m, partner(k, n)) for m in models}, parent=sae_label("base", k),
-                       control=sae_label("base", partner(k, n)) if n > 1 else None) for k in range(n)]
+    return [case_study(matching, on, {m: seed_pair("base", m, k, n)[1] for m in models}, parent=sae_label("base", k),
+                       control=seed_pair("base", "base", k, n)[1] if n > 1 else None) for k in range(n)]
 
 
 def disappearance(r: float, threshold: float) -> str:

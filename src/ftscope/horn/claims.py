@@ -59,7 +59,7 @@ def record_feature_claims(ch, cfg: HornConfig, saes, matching, lowlevel, assignm
     enrichment (``case_studies.lowlevel_seeds``: ours, control), the two case studies
     (``case_studies.seed_case_studies``, one per seed) and, with the threshold ``sweep``
     (``Matching.threshold_sweep``), persistence at every threshold."""
-    from ftscope.horn.features import CONTROL
+    from ftscope.horn.features import CONTROL, pair_name
 
     q = saes.quality
     threshold, n = cfg.match_threshold, matching.seeds
@@ -115,7 +115,7 @@ def record_feature_claims(ch, cfg: HornConfig, saes, matching, lowlevel, assignm
              note="best Lua match r per SAE seed: " + ", ".join(f"{cs.matches['lua'][1]:.2f}" for cs in try_except)
                   + "; in another base SAE: " + ", ".join(f"{cs.control[1]:.2f}" for cs in try_except if cs.control))
     if sweep is not None:
-        below = {t: g[g.pair == "base → luastories"].persist_share.max() < g[g.pair == CONTROL].persist_share.min()
+        below = {t: g[g.pair == pair_name("base", "luastories")].persist_share.max() < g[g.pair == CONTROL].persist_share.min()
                  for t, g in sweep.groupby("threshold")}
         ch.claim(id="horn_few_persist_thresholds", paper=PAPER, reference="Sec. 4.1 (threshold 0.8)",
                  statement="Fewer base features persist into LuaStories than between two base SAEs at every "

@@ -1,10 +1,13 @@
-"""Horn & Elliott (2024), chapter 09: an SAE per model and its features matched across models.
+"""Horn & Elliott (2024), chapter 09: SAEs per model and their features matched across models.
 
-- ``train_saes``: one cached SAELens SAE per model (and a second base SAE with another seed, the
-  matching ceiling), each on blocks drawn from its model's own data mixture; their quality table.
+- ``train_saes``: ``sae_seeds`` cached SAELens SAEs per model, each on blocks drawn from its model's own
+  data mixture; their quality table.
 - ``match_features``: every SAE read on one shared token set, alive features, Pearson matrices
-  between the ``pairs`` of models, and the flows (persist / disappear / emerge) at ``match_threshold``.
-- ``threshold_figure``, ``sankey``: the shares against the threshold, and Fig. 2's flows.
+  between the ``pairs`` of SAEs (``seed_pair``: the k-th SAE of one model against the next SAE of the
+  other; ``control_pairs``: two SAEs of the base model, the seed control), and the flows
+  (persist / disappear / emerge) at ``match_threshold``.
+- ``threshold_figure``, ``seed_control_figure``, ``sankey``: the shares against the threshold, each
+  pair against the seed control, and Fig. 2's flows.
 
 The case studies (low-level features, ``=``, ``try``/``except``, the interpretability proxy) are
 ``ftscope.horn.case_studies``.
@@ -46,20 +49,31 @@ def sae_runs(cfg: HornConfig) -> list[tuple[str, str, int]]:
     return [(sae_label(name, k), name, cfg.sae_seed + k) for k in range(cfg.sae_seeds) for name in MODELS]
 
 
-def control_pairs(seeds: int) -> list[tuple[str, str]]:
-    """The seed control: each base SAE matched against the next one (two SAEs of the same model)."""
-    return [(sae_label("base", k), sae_label("base", (k + 1) % seeds)) for k in range(seeds)] if seeds > 1 else []
-
-
 def partner(k: int, seeds: int) -> int:
     """The SAE seed a k-th SAE is matched against: the next one, so that two SAEs compared never share their
     initialisation and batch order (as the seed control's two base SAEs do not)."""
     return (k + 1) % seeds
 
 
+def seed_pair(parent: str, child: str, k: int, seeds: int) -> tuple[str, str]:
+    """The SAE labels of seed k's comparison of ``parent`` with ``child``: the parent's k-th SAE against the
+    child's ``partner``."""
+    return sae_label(parent, k), sae_label(child, partner(k, seeds))
+
+
+def pair_name(parent: str, child: str) -> str:
+    """A pair of models as the tables and figures name it."""
+    return f"{parent} → {child}"
+
+
+def control_pairs(seeds: int) -> list[tuple[str, str]]:
+    """The seed control: ``seed_pair`` of the base model with itself (two SAEs of the same model)."""
+    return [seed_pair("base", "base", k, seeds) for k in range(seeds)] if seeds > 1 else []
+
+
 def seed_pairs(seeds: int, base_pairs=PAIRS) -> list[tuple[str, str]]:
-    """Every pair of ``base_pairs`` once per SAE seed k: model p's k-th SAE against model c's ``partner``."""
-    return [(sae_label(p, k), sae_label(c, partner(k, seeds))) for k in range(seeds) for p, c in base_pairs]
+    """Every pair of ``base_pairs`` once per SAE seed (``seed_pair``)."""
+    return [seed_pair(p, c, k, seeds) for k in range(seeds) for p, c in base_pairs]
 
 
 def all_pairs(seeds: int) -> list[tuple[str, str]]:
@@ -118,7 +132,7 @@ class Matching:
     flow: dict[tuple[str, str], dict]  # (parent, child) -> F.flows
     merge_flow: dict  # F.merge_flows of Lua and stories into LuaStories (the first SAEs, one seed)
     threshold: float
-    seeds: int = 1  # SAEs per model: pairs of the k-th SAEs (``seed_pairs``) and the seed control
+    seeds: int = 1  # SAEs per model: the pairs of each seed (``seed_pair``) and the seed control
     merge_flows: list = field(default_factory=list)  # F.merge_flows per SAE seed (parents k, child partner)
 
     @property
@@ -136,8 +150,7 @@ class Matching:
     def seed_values(self, parent: str, child: str, key: str = "persist_share") -> list[float]:
         """``key`` of the flow from ``parent`` to ``child``, once per SAE seed (the parent's k-th SAE to the
         child's ``partner``: SAEs of different seeds, as in the seed control)."""
-        return [self.flow[(sae_label(parent, k), sae_label(child, partner(k, self.seeds)))][key]
-                for k in range(self.seeds)]
+        return [self.flow[seed_pair(parent, child, k, self.seeds)][key] for k in range(self.seeds)]
 
     def control_values(self, key: str = "persist_share") -> list[float]:
         """``key`` between two SAEs of the base model (``control_pairs``): what SAE seeds alone give."""
@@ -161,8 +174,8 @@ class Matching:
         """Persist, disappear and emerge shares per pair of models, mean over the SAE seeds with their range,
         the merge's emerge share from both parents, and the seed control (two SAEs of the base model)."""
         keys = ("persist_share", "disappear_share", "emerge_share")
-        per_pair = {f"{p} → {c}": {k: self.seed_values(p, c, k) for k in keys} for p, c in PAIRS}
-        same_seed = {f"{p} → {c}": self.flow[(p, c)]["persist_share"] for p, c in PAIRS}
+        per_pair = {pair_name(p, c): {k: self.seed_values(p, c, k) for k in keys} for p, c in PAIRS}
+        same_seed = {pair_name(p, c): self.flow[(p, c)]["persist_share"] for p, c in PAIRS}
         per_pair["lua + stories → luastories"] = {"emerge_share": [m["emerge_share"] for m in self.merge_flows]}
         if self.seeds > 1:
             per_pair[CONTROL] = {k: self.control_values(k) for k in keys}
@@ -180,15 +193,11 @@ class Matching:
     def threshold_sweep(self, thresholds) -> pd.DataFrame:
         """Shares against the threshold for every pair of models and SAE seed, and the seed control
         (columns ``pair``, ``seed``, ``threshold`` and the shares)."""
-        named = {}
-        for k in range(self.seeds):
-            named |= {(f"{p} → {c}", k): self.corr[(sae_label(p, k), sae_label(c, partner(k, self.seeds)))]
-                      for p, c in PAIRS}
-        named |= {(CONTROL, k): self.corr[pair] for k, pair in enumerate(control_pairs(self.seeds))}
-        frames = []
-        for (name, k), corr in named.items():
-            frames.append(F.threshold_sweep({name: corr}, thresholds).assign(seed=k))
-        return pd.concat(frames, ignore_index=True)
+        named = [(pair_name(p, c), k, self.corr[seed_pair(p, c, k, self.seeds)])
+                 for k in range(self.seeds) for p, c in PAIRS]
+        named += [(CONTROL, k, self.corr[pair]) for k, pair in enumerate(control_pairs(self.seeds))]
+        return pd.concat([F.threshold_sweep({name: corr}, thresholds).assign(seed=k) for name, k, corr in named],
+                         ignore_index=True)
 
 
 def match_features(cfg: HornConfig, saes: SAEs, rows: torch.Tensor, device="cpu") -> Matching:
@@ -206,9 +215,8 @@ def match_acts(acts: dict[str, torch.Tensor], rows: torch.Tensor, pairs: list[tu
     corr = {(p, c): F.pearson_matrix(acts[p][:, alive[p]], acts[c][:, alive[c]])
             for p, c in progress(pairs, desc="matching features", total=len(pairs))}
     flow = {pair: F.flows(c, threshold) for pair, c in corr.items()}
-    merges = [F.merge_flows(corr[(sae_label("lua", k), sae_label("luastories", partner(k, seeds)))],
-                            corr[(sae_label("stories", k), sae_label("luastories", partner(k, seeds)))], threshold)
-              for k in range(seeds)]
+    merges = [F.merge_flows(corr[seed_pair("lua", "luastories", k, seeds)],
+                            corr[seed_pair("stories", "luastories", k, seeds)], threshold) for k in range(seeds)]
     return Matching(rows=rows, acts=acts, alive=alive, corr=corr, flow=flow,
                     merge_flow=F.merge_flows(corr[("lua", "luastories")], corr[("stories", "luastories")], threshold),
                     threshold=threshold, seeds=seeds, merge_flows=merges)
@@ -218,12 +226,12 @@ def token_profile_table(matching: Matching, min_common: int = 2) -> pd.DataFrame
     """Persistence at the threshold under both matching methods, for the first SAEs and the seed control:
     Pearson r over token positions (ours) and the authors' token-profile r (``F.token_profile_corr``: each
     feature's mean activation per token id, correlated over the token ids both fired on)."""
-    chosen = [("base", "lua"), ("base", "stories"), ("base", "luastories")] + control_pairs(matching.seeds)[:1]
+    chosen = [(pair_name("base", c), ("base", c)) for c in MODELS[1:]]
+    chosen += [(CONTROL, pair) for pair in control_pairs(matching.seeds)[:1]]
     rows = {}
-    for p, c in progress(chosen, desc="token-profile matching", total=len(chosen)):
+    for name, (p, c) in progress(chosen, desc="token-profile matching", total=len(chosen)):
         a, b = matching.acts[p][:, matching.alive[p]], matching.acts[c][:, matching.alive[c]]
         profile = F.token_profile_corr(a, b, matching.token_ids, min_common=min_common)
-        name = CONTROL if p.split(",")[0] == c.split(",")[0] else f"{p} → {c}"
         rows[name] = {"Pearson over positions": matching.persist_share(p, c),
                       f"token profile (≥ {min_common} common tokens)":
                           F.flows(profile, matching.threshold)["persist_share"]}
@@ -257,7 +265,7 @@ def seed_control_figure(matching: Matching, key: str = "persist_share"):
     fig, ax = plt.subplots(figsize=(7, 3.2))
     control = matching.control_values(key)
     ax.axhspan(min(control), max(control), color="grey", alpha=0.25, lw=0, label=CONTROL)
-    names = [f"{p} → {c}" for p, c in PAIRS]
+    names = [pair_name(p, c) for p, c in PAIRS]
     for i, (p, c) in enumerate(PAIRS):
         values = matching.seed_values(p, c, key)
         ax.plot([i] * len(values), values, "o", color="C0", alpha=0.8, label="one SAE seed" if i == 0 else None)

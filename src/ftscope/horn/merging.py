@@ -19,6 +19,7 @@ from ftscope.train import loop as training
 # The axes of each TransformerLens weight that index the output rows of the Hugging Face (Mistral) tensor
 # mergekit reads: W_Q [heads, d_model, d_head] is q_proj.weight [heads·d_head, d_model], W_in [d_model, d_mlp]
 # is up_proj.weight [d_mlp, d_model], W_U [d_model, vocab] is lm_head.weight [vocab, d_model], …
+DOMAIN_COLOURS = {"stories": "tab:orange", "lua": "tab:blue"}  # the sweep figures' colour per domain
 HF_ROW_AXES = {"W_E": (0,), "W_Q": (0, 2), "_W_K": (0, 2), "_W_V": (0, 2), "W_K": (0, 2), "W_V": (0, 2),
                "W_O": (2,), "W_in": (1,), "W_gate": (1,), "W_out": (1,), "W_U": (1,), "w": (0,)}
 
@@ -163,7 +164,7 @@ def sweep_figure(curves, base_acc, title: str):
     from ftscope.horn.reported import PAPER_SWEEP_ACC, PAPER_SWEEP_T
 
     fig, axes = plt.subplots(1, 2, figsize=(11, 3.8), sharex=True)
-    palette = {"stories": "tab:orange", "lua": "tab:blue"}
+    palette = DOMAIN_COLOURS
     for d in DOMAINS:
         axes[0].plot(curves.index.to_numpy(), curves[d], "o-", ms=3, color=palette[d], label=f"{d} validation")
         axes[0].axhline(base_acc[d], ls="--", color=palette[d], lw=1)
@@ -181,7 +182,7 @@ def rules_figure(curves: dict):
     from matplotlib import pyplot as plt
 
     fig, ax = plt.subplots(figsize=(7, 3.6))
-    palette, styles = {"stories": "tab:orange", "lua": "tab:blue"}, {"tensor": "o-", "row": "x--"}
+    palette, styles = DOMAIN_COLOURS, {"tensor": "o-", "row": "x--"}
     labels = {"tensor": "one angle per tensor (mergekit 0.0.4, the paper's)",
               "row": "one angle per output row (mergekit 0.1.5)"}
     for rule, c in curves.items():
