@@ -230,19 +230,18 @@ display(summary.table())
 # always falls back to linear interpolation). The same sweep under both rules:
 
 # %%
-curves_by_rule = {"tensor": curves, "row": H.sweep_curves(H.sweep(cfg, fts["stories"], fts["lua"],
-                                                                   {d: evalsets[d] for d in H.DOMAINS},
-                                                                   device=dev, rule="row"))}
+domain_sets = {d: evalsets[d] for d in H.DOMAINS}
+curves_by_rule, rules_facts = H.compare_rules(cfg, fts["stories"], fts["lua"], domain_sets, curves, dev)
+ch.glue_all(rules_facts)
 fig = H.rules_figure(curves_by_rule)
-row_summary = H.summarise_sweep(curves_by_rule["row"])
-ch.glue_all({"rules_max_diff": H.rules_difference(curves_by_rule), "row_t_cross": row_summary.t_cross_or_end})
 
 # %% [markdown]
 # The two rules differ by at most {glue:text}`rules_max_diff:.3f` in accuracy anywhere on the
-# sweep, and the per-row curves cross at t* = {glue:text}`row_t_cross:.2f`: with two fine-tunes
-# this close to their common base, every row's angle is small and both rules are close to a
-# linear interpolation, so which mergekit one uses does not change the figure here. It could on
-# models that moved further apart, where rows turn by different angles.
+# sweep, and the per-row curves cross at t* = {glue:text}`row_t_cross:.2f` (the paper's rule:
+# {glue:text}`t_cross:.2f`). Where two fine-tunes stay close to their common base every row's
+# angle is small, and both rules come close to a linear interpolation; models that moved further
+# apart turn their rows by different angles, and there the two releases of mergekit can merge
+# differently.
 #
 # ## LuaStories
 #

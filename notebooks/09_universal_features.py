@@ -265,8 +265,8 @@ ch.glue("proxy_median", float(np.nanmedian(proxy_lua)))
 # Most of what a single SAE per model calls "disappeared" or "emerged" is what a second SAE of
 # the same model also fails to find; fine-tuning's share is the difference. Each claim below is
 # judged per SAE seed (mean, range, and fragile when the seeds disagree); the one-feature case
-# studies are the weakest, as the `try`/`except` feature's matches sit within a few hundredths
-# of the threshold and of their control.
+# studies are the weakest evidence, one feature per seed set against its own match in another
+# SAE of the base model.
 #
 # ## Claims
 

@@ -274,3 +274,17 @@ def test_seed_control_judges_a_share_inside_its_range_as_a_miss():
     assert claim([0.30], above_control(control)).verdict == "not reproduced"  # equal to the control's top: a tie
     with pytest.raises(ValueError, match="missing"):
         below_control([0.2, float("nan")])
+
+
+def test_compare_rules_sweeps_by_rows_beside_the_tensor_sweep_with_equal_ends():
+    cfg = SMOKE
+    a, b = H.build(cfg, 0), H.build(cfg, 1)
+    blocks = torch.randint(0, cfg.vocab_size, (2, cfg.n_ctx), generator=torch.Generator().manual_seed(0))
+    evalsets = {d: blocks for d in H.DOMAINS}
+    tensor = H.sweep_curves(H.sweep(cfg, a, b, evalsets))
+    curves, facts = H.compare_rules(cfg, a, b, evalsets, tensor)
+    assert curves["tensor"] is tensor and list(curves["row"].index) == list(tensor.index)
+    ends = [tensor.index[0], tensor.index[-1]]  # t = 0 and 1 are the two models under either rule
+    pd.testing.assert_frame_equal(curves["row"].loc[ends], tensor.loc[ends])
+    assert facts["rules_max_diff"] == H.rules_difference(curves) >= 0.0
+    assert np.array_equal(facts["row_t_cross"], H.summarise_sweep(curves["row"]).t_cross, equal_nan=True)

@@ -23,7 +23,7 @@ _EXPORTS = {
                      "instruction_following"], "evaluation"),
     **dict.fromkeys(["merged", "merged_luastories", "four_models", "sweep", "crossing", "is_monotone", "retention",
                      "MONOTONE_TOL", "HALFWAY", "sweep_curves", "SweepSummary", "summarise_sweep", "sweep_figure",
-                     "rules_figure", "rules_difference", "hf_row_axes", "HF_ROW_AXES"],
+                     "rules_figure", "compare_rules", "rules_difference", "hf_row_axes", "HF_ROW_AXES"],
                     "merging"),
     **dict.fromkeys(["MODELS", "PAIRS", "SEED_CONTROL", "CONTROL", "SAEs", "Matching", "sae_label", "sae_runs",
                      "control_pairs", "partner", "seed_pair", "pair_name", "seed_pairs", "all_pairs", "pairs",

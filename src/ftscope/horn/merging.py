@@ -195,6 +195,17 @@ def rules_figure(curves: dict):
     return fig
 
 
+def compare_rules(cfg: HornConfig, model_a, model_b, evalsets: dict[str, torch.Tensor], tensor_curves,
+                  device="cpu") -> tuple[dict, dict]:
+    """Fig. 5's sweep by rows too (mergekit 0.1.5) beside ``tensor_curves`` (the paper's rule, already swept):
+    ``({rule: curves}, facts)``, the facts being the rules' largest accuracy difference and the row rule's t*
+    (nan without a crossing, as ``SweepSummary.t_cross``)."""
+    curves = {"tensor": tensor_curves, "row": sweep_curves(sweep(cfg, model_a, model_b, evalsets, device=device,
+                                                                 rule="row"))}
+    return curves, {"rules_max_diff": rules_difference(curves),
+                    "row_t_cross": summarise_sweep(curves["row"]).t_cross}
+
+
 def rules_difference(curves: dict) -> float:
     """The largest |accuracy difference| between the two rules' sweeps, over t and domains."""
     return float((curves["row"][list(DOMAINS)] - curves["tensor"][list(DOMAINS)]).abs().max().max())
