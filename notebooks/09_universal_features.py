@@ -166,6 +166,14 @@ ch.glue_all({"profile_control": float(profiles.iloc[-1, 1]), "profile_min": floa
 display(HTML(H.sankey(matching).to_html(include_plotlyjs=True, full_html=False)))
 
 # %% [markdown]
+# **Both parents.** The merge is a weighted mix of the two fine-tunes, so its features should
+# come from both. Over the SAE seeds {glue:text}`persist_lua_luastories:.0%` of the Lua
+# fine-tune's features persist into LuaStories and {glue:text}`persist_stories_luastories:.0%`
+# of the stories fine-tune's, against {glue:text}`seed_ceiling:.0%` between two SAEs of the
+# base model: a parent whose features persist into the merge about as often as into a second
+# SAE of itself has lost nothing measurable in the merge (`horn_luastories_both_parents`).
+
+# %% [markdown]
 # ## What persists is low-level
 #
 # For each alive base feature, its {glue:text}`top_k` tokens of highest mean activation; the
@@ -206,6 +214,22 @@ H.highlight(saes, corpora.tokenizer, strings, eq.features(), H.ASSIGNMENT_TEXTS,
 # %% [markdown]
 # Base feature {glue:text}`eq_feat` fires on `=`; its weakest best match among the other three
 # models has r = {glue:text}`eq_min_r:.2f`.
+#
+# **Universal along the chains.** Fig. 3 follows one feature; the same question asked of every
+# base feature: which persist through the Lua fine-tune into LuaStories, which through the
+# stories fine-tune, and which along both (each step matched to its best match, with a new
+# SAE seed at every step)? Beside them, the same chain through three SAEs of the unchanged
+# base model:
+
+# %%
+chains = H.chain_table(matching)
+ch.glue_all({"chain_both": float(chains["both chains"].mean()),
+             "chain_control": float(chains["control: base → base → base"].mean())})
+display(chains.style.format({c: "{:.0f}" if "count" in c else "{:.1%}" for c in chains.columns}))
+
+# %% [markdown]
+# On average {glue:text}`chain_both:.1%` of the base features survive both chains, against
+# {glue:text}`chain_control:.1%` along three SAEs of the base model.
 #
 # ## A feature that disappears: Python's `try`/`except` (Fig. 4)
 
@@ -249,10 +273,16 @@ H.highlight(saes, corpora.tokenizer, strings, te.features(["lua"]), H.TRY_EXCEPT
 # %%
 proxy_lua, proxy_kept = H.proxy_scores(matching, "lua", "luastories")
 fig = H.proxy_figure(proxy_lua, proxy_kept)
-ch.glue("proxy_median", float(np.nanmedian(proxy_lua)))
+proxy_gaps, proxy_control = H.proxy_seeds(matching, "lua", "luastories")
+ch.glue_all({"proxy_median": float(np.nanmedian(proxy_lua)), "proxy_gap": float(np.nanmean(proxy_gaps)),
+             "proxy_control_lo": min(proxy_control), "proxy_control_hi": max(proxy_control)});
 
 # %% [markdown]
-# The median proxy score of the Lua SAE's features is {glue:text}`proxy_median:.2f`.
+# The median proxy score of the Lua SAE's features is {glue:text}`proxy_median:.2f`. Over the
+# SAE seeds, the Lua features that persist into LuaStories score {glue:text}`proxy_gap:+.3f`
+# above all Lua features at the median; between two SAEs of the base model the shared
+# features score {glue:text}`proxy_control_lo:+.3f` to {glue:text}`proxy_control_hi:+.3f` above
+# all base features (`horn_proxy_persisting`).
 #
 # ## What survives the seed control
 #
@@ -272,7 +302,7 @@ ch.glue("proxy_median", float(np.nanmedian(proxy_lua)))
 
 # %% tags=["remove-output"]
 H.record_feature_claims(ch, cfg, saes, matching, (enrichment, enrichment_control), assignment=eq_seeds,
-                        try_except=te_seeds, sweep=sweep)
+                        try_except=te_seeds, sweep=sweep, proxy=(proxy_gaps, proxy_control), chains=chains)
 ch.glue("duration", time.time() - started)
 
 # %% tags=["remove-input"]

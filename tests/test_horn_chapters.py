@@ -135,26 +135,69 @@ def test_summarise_sweep_reads_crossing_retention_and_monotonicity():
     assert s.keep == pytest.approx({"stories": 0.5, "lua": 0.25}) and s.monotone
     assert 0.4 < s.t_cross_paper < 0.6 and s.keep_paper["stories"] > 0.5
     assert s.ends == {"stories_t0": 0.8, "stories_t1": 0.4, "lua_t0": 0.2, "lua_t1": 0.6}
-    assert list(s.table().index)[1:] == ["stories gain kept at t=0.5", "Lua gain kept at t=0.5",
-                                         "both curves monotone (±0.005)"]
+    assert list(s.table().index)[1:] == ["crossing t*, normalised curves", "stories gain kept at t=0.5",
+                                         "Lua gain kept at t=0.5", "both curves monotone (±0.005)"]
     below = H.summarise_sweep(sweep_curves([0.9, 0.8, 0.7], [0.1, 0.3, 0.2]))  # Lua never catches up, dips
     assert np.isnan(below.t_cross) and below.t_cross_or_end == 1.0 and not below.monotone
 
 
-def test_record_model_claims_records_the_chapters_ids():
+def test_normalised_curves_put_each_gain_on_one_scale_and_move_the_crossing():
+    # stories gains 0.4 (0.8 -> 0.4), Lua only 0.1 (0.2 -> 0.3): the raw curves never cross, the normalised
+    # ones are the same line mirrored and cross at the middle
+    curves = sweep_curves([0.8, 0.6, 0.4], [0.2, 0.25, 0.3])
+    norm = H.normalised(curves)
+    assert norm["stories"].tolist() == pytest.approx([1.0, 0.5, 0.0]) and norm["lua"].tolist() == pytest.approx(
+        [0.0, 0.5, 1.0])
+    s = H.summarise_sweep(curves)
+    assert np.isnan(s.t_cross) and s.t_cross_or_end == 1.0
+    assert s.t_norm == pytest.approx(0.5) and s.t_norm_or_end == s.t_norm
+    assert s.t_norm_paper == pytest.approx(0.514, abs=0.001)  # the paper's Fig. 5 values, normalised
+    flat = H.normalised(sweep_curves([0.5, 0.5, 0.5], [0.2, 0.3, 0.4]))  # no stories gain: nothing to normalise
+    assert flat["stories"].isna().all() and flat["lua"].notna().all()
+
+
+def seed_run(seed, stories, lua, acc=None):
+    curves = sweep_curves(stories, lua)
+    acc = acc if acc is not None else pd.DataFrame(
+        {"lua": [0.3, 0.5, 0.2, 0.4], "stories": [0.3, 0.25, 0.6, 0.5], H.BASE_DOMAIN: [0.4] * 4},
+        index=["base", "lua", "stories", "luastories"])
+    return H.SeedRun(seed, {}, acc, curves, H.summarise_sweep(curves))
+
+
+def test_seed_runs_tables_and_facts_span_the_seeds():
+    runs = [seed_run(0, [0.8, 0.6, 0.4], [0.2, 0.3, 0.6]), seed_run(1, [0.8, 0.6, 0.4], [0.2, 0.25, 0.3])]
+    assert H.model_seeds(SMOKE, 5) == [5, 6] and H.model_seeds(H.HornConfig.from_preset("ci"), 0) == [0, 1, 2]
+    table = H.seed_summary_table(runs)
+    assert list(table.columns) == ["seed 0", "seed 1", "paper"] and list(table.index) == H.SUMMARY_ROWS
+    facts = H.seed_facts(runs)
+    assert "model_seeds" not in facts and facts["t_cross_hi"] == 1.0  # seed 1 never crosses: the Lua end
+    assert facts["t_cross_lo"] == pytest.approx(runs[0].summary.t_cross)
+    assert facts["t_norm_lo"] <= facts["t_norm_hi"] and facts["t_cross_paper"] == runs[0].summary.t_cross_paper
+    assert facts["lua_t1"] == pytest.approx(0.45)  # a mean over the seeds
+    gains = H.seed_gains([runs[0], seed_run(1, [1, 0], [0, 1], acc=runs[0].acc.assign(lua=[0.3, 0.7, 0.2, 0.4]))])
+    assert gains["gain_lua"] == pytest.approx(0.3) and (gains["gain_lua_lo"], gains["gain_lua_hi"]) == pytest.approx(
+        (0.2, 0.4))
+    mean = H.seed_accuracy([runs[0], seed_run(1, [1, 0], [0, 1], acc=runs[0].acc + 0.1)])
+    assert mean.loc["lua", "lua"] == pytest.approx(0.55) and list(mean.index) == list(runs[0].acc.index)
+    fig = H.sweep_figure([r.curves for r in runs], runs[0].acc.loc["base"], title="t")
+    assert len(fig.axes[0].collections) == 2  # one shaded seed range per domain
+
+
+def test_record_model_claims_records_the_chapters_ids_per_model_seed():
     ch = chapter()
-    acc = pd.DataFrame({"lua": [0.3, 0.5, 0.2, 0.4], "stories": [0.3, 0.25, 0.6, 0.5], H.BASE_DOMAIN: [0.4] * 4},
-                       index=["base", "lua", "stories", "luastories"])
-    summary = H.summarise_sweep(sweep_curves([0.6, 0.5, 0.25], [0.2, 0.4, 0.5]))
-    H.record_model_claims(ch, SMOKE, acc, summary, n_params=1234, base_steps=30)
+    runs = [seed_run(0, [0.6, 0.5, 0.25], [0.2, 0.4, 0.5]), seed_run(1, [0.6, 0.5, 0.4], [0.2, 0.25, 0.3])]
+    H.record_model_claims(ch, SMOKE, runs, n_params=1234, base_steps=30)
     got = {c.id: c for c in ch.claims}
     assert list(got) == ["horn_base_acc", "horn_ft_lua_gain", "horn_ft_stories_gain", "horn_sweep_monotone",
                          "horn_sweep_crossing", "horn_sweep_retention", "horn_luastories_between"]
-    assert got["horn_base_acc"].ours == 0.4 and got["horn_ft_lua_gain"].ours == pytest.approx(0.2)
+    assert got["horn_base_acc"].seeds == [0.4, 0.4] and got["horn_ft_lua_gain"].ours == pytest.approx(0.2)
     assert got["horn_ft_stories_gain"].ours == pytest.approx(0.3)
     assert got["horn_luastories_between"].ours is True and got["horn_sweep_monotone"].ours is True
-    assert got["horn_sweep_crossing"].ours == round(summary.t_cross, 3)
-    assert "1,234 parameters and 30 steps at smoke (paper: 35M, 3 epochs)" == got["horn_base_acc"].note
+    # judged on the normalised curves; seed 1's raw curves never cross, its normalised ones do
+    assert got["horn_sweep_crossing"].seeds == [round(r.summary.t_norm_or_end, 3) for r in runs]
+    assert got["horn_sweep_crossing"].paper_value == pytest.approx(0.514, abs=0.001)
+    assert "per seed here: 0.64, none (none: never inside the sweep)" in got["horn_sweep_crossing"].note
+    assert got["horn_base_acc"].note.startswith("1,234 parameters and 30 steps at smoke (paper: 35M, 3 epochs); 2 model")
     assert "t = 0.42: TinyStories ≈ 0.436, Lua ≈ 0.319" in got["horn_luastories_between"].note
 
 
@@ -242,12 +285,23 @@ def test_proxy_scores_and_record_feature_claims():
     enrichment = H.lowlevel_seeds(m, STRINGS)
     assert enrichment == ([pytest.approx(1.5)] * 2, [pytest.approx(1.0)] * 2)  # the control shares every feature
     ch = chapter()
+    proxy = H.proxy_seeds(m, "lua", "luastories")
+    assert proxy[1] == [0.0, 0.0]  # two base SAEs share every feature: persisting ones are all of them
+    assert all(0.0 <= v < 0.05 for v in proxy[0])  # the noise feature is the one left out, the median barely moves
+    chains = H.chain_table(m)
     H.record_feature_claims(ch, SMOKE, saes, m, enrichment, assignment=eq, try_except=te,
-                            sweep=m.threshold_sweep((0.5, 0.8)))
+                            sweep=m.threshold_sweep((0.5, 0.8)), proxy=proxy, chains=chains)
     got = {c.id: c for c in ch.claims}
     assert list(got) == ["horn_sae_loss_recovered", "horn_sae_dead", "horn_few_persist", "horn_emerge_lua",
                          "horn_emerge_stories", "horn_persist_lowlevel", "horn_universal_assignment",
-                         "horn_try_except_disappears", "horn_few_persist_thresholds"]
+                         "horn_try_except_disappears", "horn_luastories_both_parents", "horn_proxy_persisting",
+                         "horn_universal_chains", "horn_few_persist_thresholds"]
+    both = got["horn_luastories_both_parents"]  # each parent keeps 2 of 3 features where two base SAEs keep all
+    assert both.seeds == [round(2 / 3, 3)] * 2 and both.verdict == "not reproduced"
+    assert both.criterion == ">= the lowest of the seed control (1–1)" and "only stories per seed: 0 / 0, 0 / 0" in both.note
+    assert got["horn_proxy_persisting"].seeds == [round(v, 3) for v in proxy[0]]
+    assert got["horn_universal_chains"].seeds == [2, 2] and got["horn_universal_chains"].verdict == "reproduced"
+    assert "100.0%, 100.0%" in got["horn_universal_chains"].note  # the control chain keeps every feature
     assert (got["horn_sae_loss_recovered"].ours, got["horn_sae_dead"].ours) == (0.8, 0.3)
     assert got["horn_sae_dead"].verdict == "not reproduced"
     few = got["horn_few_persist"]
@@ -260,7 +314,7 @@ def test_proxy_scores_and_record_feature_claims():
 
 
 def test_seed_control_judges_a_share_inside_its_range_as_a_miss():
-    from ftscope.book.claims import above_control, below_control, make_claim
+    from ftscope.book.claims import above_control, below_control, make_claim, not_below_control
 
     def claim(ours, criterion):
         return make_claim(id="x", chapter="c", paper="horn2024", reference="r", statement="s", paper_value=None,
@@ -274,6 +328,19 @@ def test_seed_control_judges_a_share_inside_its_range_as_a_miss():
     assert claim([0.30], above_control(control)).verdict == "not reproduced"  # equal to the control's top: a tie
     with pytest.raises(ValueError, match="missing"):
         below_control([0.2, float("nan")])
+    assert claim([0.26, 0.27], not_below_control(control)).verdict == "reproduced"  # inside the range counts
+    assert claim([0.25], not_below_control(control)).verdict == "not reproduced"
+
+
+def test_chain_persist_follows_best_matches_step_by_step():
+    m = planted_matching()
+    assert H.chain_persist(m, H.CHAINS["via Lua"], 0).tolist() == [True, False, True]  # "the" is lost in Lua
+    assert H.chain_persist(m, H.CONTROL_CHAIN, 1).all()
+    table = H.chain_table(m)
+    assert list(table.index) == ["SAE seed 0", "SAE seed 1"]
+    assert table["both chains (count)"].tolist() == [2, 2] and table["in all three models"].tolist() == [
+        pytest.approx(2 / 3)] * 2
+    assert table["control: base → base → base"].tolist() == [1.0, 1.0]
 
 
 def test_compare_rules_sweeps_by_rows_beside_the_tensor_sweep_with_equal_ends():
@@ -288,3 +355,4 @@ def test_compare_rules_sweeps_by_rows_beside_the_tensor_sweep_with_equal_ends():
     pd.testing.assert_frame_equal(curves["row"].loc[ends], tensor.loc[ends])
     assert facts["rules_max_diff"] == H.rules_difference(curves) >= 0.0
     assert np.array_equal(facts["row_t_cross"], H.summarise_sweep(curves["row"]).t_cross, equal_nan=True)
+    assert np.array_equal(facts["tensor_t_cross"], H.summarise_sweep(tensor).t_cross, equal_nan=True)

@@ -147,6 +147,13 @@ def above_control(control: Sequence[float], what: str = "the seed control") -> C
     return Criterion("above", (hi,), label=f"> {what} ({lo:.3g}–{hi:.3g})")
 
 
+def not_below_control(control: Sequence[float], what: str = "the seed control") -> Criterion:
+    """At least the lowest value of ``control``: as much as the instrument gives where nothing changed (the
+    statistic is no worse than between two SAEs of one model), inside its range or above it."""
+    lo, hi = _control(control)
+    return Criterion("at_least", (lo,), label=f">= the lowest of {what} ({lo:.3g}–{hi:.3g})")
+
+
 def is_true() -> Criterion:
     return Criterion("is_true")
 

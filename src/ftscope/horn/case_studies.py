@@ -138,12 +138,29 @@ def highlight(saes: SAEs, tokenizer, strings: Sequence[str], features: dict[str,
     return HTML("<br>".join(html))
 
 
-def proxy_scores(matching: Matching, parent: str = "lua", child: str = "luastories"):
-    """``autointerp_proxy`` of ``parent``'s alive features, and of those persisting into ``child``."""
-    scores = F.autointerp_proxy(matching.acts[parent], matching.token_ids,
-                                features=matching.alive_idx[parent].tolist())
-    persisting = np.flatnonzero(matching.flow[(parent, child)]["persist"].numpy())
+def proxy_scores(matching: Matching, parent: str = "lua", child: str = "luastories", k: int | None = None):
+    """``autointerp_proxy`` of ``parent``'s alive features, and of those persisting into ``child``: between the
+    first SAEs, or with ``k`` between the SAEs of ``seed_pair`` (the parent's k-th, the child's next)."""
+    p, c = (parent, child) if k is None else seed_pair(parent, child, k, matching.seeds)
+    scores = F.autointerp_proxy(matching.acts[p], matching.token_ids, features=matching.alive_idx[p].tolist())
+    persisting = np.flatnonzero(matching.flow[(p, c)]["persist"].numpy())
     return scores, scores[persisting] if persisting.size else np.array([])
+
+
+def proxy_gap(scores: np.ndarray, kept: np.ndarray) -> float:
+    """Median proxy score of the persisting features minus that of all of them (nan if none persists)."""
+    if not np.isfinite(kept).any() or not np.isfinite(scores).any():
+        return float("nan")
+    return float(np.nanmedian(kept) - np.nanmedian(scores))
+
+
+def proxy_seeds(matching: Matching, parent: str = "lua", child: str = "luastories") -> tuple[list, list]:
+    """``proxy_gap`` per SAE seed from ``parent`` into ``child``, and the same between two SAEs of the base
+    model (the seed control): ``(ours, control)``."""
+    def gaps(p, c):
+        return [proxy_gap(*proxy_scores(matching, p, c, k)) for k in range(matching.seeds)]
+
+    return gaps(parent, child), gaps("base", "base")
 
 
 def proxy_figure(scores: np.ndarray, kept: np.ndarray):

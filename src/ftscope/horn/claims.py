@@ -4,61 +4,70 @@ from __future__ import annotations
 
 import numpy as np
 
-from ftscope.book.claims import above_control, at_least, at_most, below_control, between, is_true
+from ftscope.book.claims import above_control, at_least, at_most, below_control, between, is_true, not_below_control
 from ftscope.horn.reported import PAPER_ACC, PAPER_BASE_EPOCHS, PAPER_LUASTORIES_ACC, PAPER_LUASTORIES_T, PAPER_PARAMS
 from ftscope.horn.setup import HornConfig
 
 PAPER = "horn2024"
 
 
-def record_model_claims(ch, cfg: HornConfig, acc, summary, n_params: int, base_steps: int) -> None:
-    """Chapter 08: base accuracy, each fine-tune's gain, and the SLERP sweep (``merging.SweepSummary``) and
-    LuaStories (row ``luastories`` of the accuracy table ``acc``)."""
+def record_model_claims(ch, cfg: HornConfig, runs, n_params: int, base_steps: int) -> None:
+    """Chapter 08, once per model seed (``merging.SeedRun``: base, fine-tunes and LuaStories of one seed, their
+    accuracy table and Fig. 5 sweep): base accuracy, each fine-tune's gain, the sweep's shape, crossing and
+    retention, and LuaStories between the fine-tunes."""
     from ftscope.horn.evaluation import BASE_DOMAIN, gains, lies_between
     from ftscope.horn.merging import MONOTONE_TOL
 
-    gain = gains(acc)
+    seeds_note = f"{len(runs)} model seeds (base, fine-tunes and merges)"
+    summaries = [r.summary for r in runs]
     ch.claim(id="horn_base_acc", paper=PAPER, reference="model card (base)",
              statement="The base model predicts its own domain (English + Python) with useful accuracy",
-             paper_value=PAPER_ACC["base"], ours=float(acc.loc["base", BASE_DOMAIN]), criterion=at_least(0.25),
+             paper_value=PAPER_ACC["base"], ours=[float(r.acc.loc["base", BASE_DOMAIN]) for r in runs],
+             criterion=at_least(0.25),
              note=f"{n_params:,} parameters and {base_steps} steps at {ch.preset} "
-                  f"(paper: {PAPER_PARAMS / 1e6:.0f}M, {PAPER_BASE_EPOCHS} epochs)")
+                  f"(paper: {PAPER_PARAMS / 1e6:.0f}M, {PAPER_BASE_EPOCHS} epochs); {seeds_note}")
     for domain, ref in (("lua", "Lua"), ("stories", "TinyStories")):
         ch.claim(id=f"horn_ft_{domain}_gain", paper=PAPER, reference=f"model cards ({ref} fine-tune)",
                  statement=f"Fine-tuning on {ref} raises next-token accuracy on {ref} over the base model",
-                 paper_value=None, ours=gain[domain], criterion=at_least(0.02),
-                 note=f"paper: {ref} fine-tune {PAPER_ACC[domain]:.4f} (base on {ref} not reported); "
-                      f"ours: {acc.loc[domain, domain]:.3f} vs base {acc.loc['base', domain]:.3f}")
+                 paper_value=None, ours=[gains(r.acc)[domain] for r in runs], criterion=at_least(0.02),
+                 note=f"paper: {ref} fine-tune {PAPER_ACC[domain]:.4f} (base on {ref} not reported); ours per seed: "
+                      + ", ".join(f"{r.acc.loc[domain, domain]:.3f} vs base {r.acc.loc['base', domain]:.3f}"
+                                  for r in runs))
     ch.claim(id="horn_sweep_monotone", paper=PAPER, reference="Fig. 5",
              statement="Along the SLERP sweep, stories accuracy falls and Lua accuracy rises monotonically",
-             paper_value=True, ours=summary.monotone, criterion=is_true(), note=f"tolerance {MONOTONE_TOL} per step")
+             paper_value=True, ours=[s.monotone for s in summaries], criterion=is_true(),
+             note=f"tolerance {MONOTONE_TOL} per step; {seeds_note}")
+    raw = ", ".join("none" if not np.isfinite(s.t_cross) else f"{s.t_cross:.2f}" for s in summaries)
     ch.claim(id="horn_sweep_crossing", paper=PAPER, reference="Fig. 5",
-             statement="The two accuracy curves cross inside the sweep (t* from the stories end)",
-             paper_value=round(summary.t_cross_paper, 3), ours=round(summary.t_cross_or_end, 3),
+             statement="Each domain's accuracy normalised to its fine-tune's gain (1 at its own fine-tune, 0 at the "
+                       "other's), the two curves cross inside the sweep (t* from the stories end)",
+             paper_value=round(summaries[0].t_norm_paper, 3), ours=[round(s.t_norm_or_end, 3) for s in summaries],
              criterion=between(0.3, 0.8),
-             note="paper's t* interpolated from the values of its Fig. 5"
-                  + ("" if np.isfinite(summary.t_cross) else
-                     "; ours never cross inside the sweep (the end where they would)"))
+             note=f"paper's t* interpolated from the values of its Fig. 5; the raw accuracies cross at "
+                  f"{summaries[0].t_cross_paper:.2f} in the paper, per seed here: {raw} (none: never inside the "
+                  f"sweep)")
     ch.claim(id="horn_sweep_retention", paper=PAPER, reference="Fig. 5",
              statement="Halfway merges keep a substantial share of both fine-tunes' in-domain gains (the smaller share)",
-             paper_value=round(min(summary.keep_paper.values()), 3), ours=round(min(summary.keep.values()), 3),
-             criterion=at_least(0.3))
+             paper_value=round(min(summaries[0].keep_paper.values()), 3),
+             ours=[round(min(s.keep.values()), 3) for s in summaries], criterion=at_least(0.3), note=seeds_note)
     ch.claim(id="horn_luastories_between", paper=PAPER, reference="Fig. 5 / LuaStories card",
              statement=f"LuaStories (SLERP, base = Lua, t = {cfg.merge_t}) lies strictly between the two fine-tunes "
                        "on both domains",
-             paper_value=None, ours=lies_between(acc, "luastories"), criterion=is_true(),
+             paper_value=None, ours=[lies_between(r.acc, "luastories") for r in runs], criterion=is_true(),
              note=f"paper's merge read off Fig. 5 at t = {PAPER_LUASTORIES_T}: "
-                  f"TinyStories ≈ {PAPER_LUASTORIES_ACC['stories']}, Lua ≈ {PAPER_LUASTORIES_ACC['lua']}")
+                  f"TinyStories ≈ {PAPER_LUASTORIES_ACC['stories']}, Lua ≈ {PAPER_LUASTORIES_ACC['lua']}; {seeds_note}")
 
 
 def record_feature_claims(ch, cfg: HornConfig, saes, matching, lowlevel, assignment, try_except,
-                          sweep=None) -> None:
+                          sweep=None, proxy=None, chains=None) -> None:
     """Chapter 09: SAE quality (``features.SAEs``, every SAE of every seed) and the feature statistics, each
     once per SAE seed and judged against the seed control (the same statistic between two SAEs of the base
     model): persistence into LuaStories (``features.Matching``), emergence in each fine-tune, low-level
     enrichment (``case_studies.lowlevel_seeds``: ours, control), the two case studies
     (``case_studies.seed_case_studies``, one per seed) and, with the threshold ``sweep``
-    (``Matching.threshold_sweep``), persistence at every threshold."""
+    (``Matching.threshold_sweep``), persistence at every threshold; LuaStories' inheritance from both parents;
+    with ``proxy`` (``case_studies.proxy_seeds``: ours, control) the interpretability proxy of persisting
+    features, and with ``chains`` (``features.chain_table``) the features universal along both chains."""
     from ftscope.horn.features import CONTROL, pair_name
 
     q = saes.quality
@@ -114,6 +123,39 @@ def record_feature_claims(ch, cfg: HornConfig, saes, matching, lowlevel, assignm
              criterion=is_true(), basis=control_basis,
              note="best Lua match r per SAE seed: " + ", ".join(f"{cs.matches['lua'][1]:.2f}" for cs in try_except)
                   + "; in another base SAE: " + ", ".join(f"{cs.control[1]:.2f}" for cs in try_except if cs.control))
+    parents = {p: matching.seed_values(p, "luastories") for p in ("lua", "stories")}
+    control = matching.control_values()
+    ch.claim(id="horn_luastories_both_parents", paper=PAPER, reference="Fig. 2",
+             statement="LuaStories inherits features from both parents: the features of each fine-tune persist into "
+                       "the merge as much as into a second SAE of one unchanged model (the smaller of the two "
+                       "parents' shares)",
+             paper_value=None, ours=[round(float(min(a, b)), 3) for a, b in zip(*parents.values())],
+             criterion=not_below_control(control), basis=control_basis,
+             note=f"{seeds_note}; persisting from Lua: " + ", ".join(f"{v:.1%}" for v in parents["lua"])
+                  + "; from stories: " + ", ".join(f"{v:.1%}" for v in parents["stories"])
+                  + "; features of the merge matching only Lua / only stories per seed: "
+                  + ", ".join(f"{m['n_from_p1_only']} / {m['n_from_p2_only']}" for m in matching.merge_flows))
+    if proxy is not None:
+        ours, ctrl = proxy
+        ch.claim(id="horn_proxy_persisting", paper=PAPER, reference="Fig. 6, App. C (by proxy)",
+                 statement="Lua features that persist into LuaStories are easier to explain than Lua features "
+                           "overall (median interpretability-proxy score, persisting minus all), more so than "
+                           "features shared by two SAEs of the base model",
+                 paper_value=None, ours=[None if np.isnan(v) else round(float(v), 3) for v in ours],
+                 criterion=above_control(ctrl), basis=control_basis,
+                 note=f"{seeds_note}; the paper's Fig. 6 values were not found and its GPT-4 explainer is replaced "
+                      "by a token-lookup proxy; the same gap between two base SAEs: "
+                      + ", ".join(f"{v:.3f}" for v in ctrl))
+    if chains is not None:
+        ch.claim(id="horn_universal_chains", paper=PAPER, reference="Fig. 2, Fig. 3",
+                 statement=f"Some base features are universal along both chains: they persist (r ≥ {threshold}) "
+                           "through the Lua fine-tune into LuaStories and through the stories fine-tune into "
+                           "LuaStories",
+                 paper_value=True, ours=[int(v) for v in chains["both chains (count)"]], criterion=at_least(1),
+                 note=f"{seeds_note}; share of alive base features: "
+                      + ", ".join(f"{v:.1%}" for v in chains["both chains"])
+                      + "; along three SAEs of the base model: "
+                      + ", ".join(f"{v:.1%}" for v in chains["control: base → base → base"]))
     if sweep is not None:
         below = {t: g[g.pair == pair_name("base", "luastories")].persist_share.max() < g[g.pair == CONTROL].persist_share.min()
                  for t, g in sweep.groupby("threshold")}

@@ -86,6 +86,11 @@ def pairs(cfg: HornConfig) -> list[tuple[str, str]]:
     return all_pairs(cfg.sae_seeds)
 
 
+# the two paths from the base model into LuaStories; a feature on both is universal along the chains
+CHAINS = {"via Lua": ("base", "lua", "luastories"), "via stories": ("base", "stories", "luastories")}
+CONTROL_CHAIN = ("base", "base", "base")  # the same steps between three SAEs of the base model
+
+
 @dataclass
 class SAEs:
     """The four models, an SAE per ``sae_runs`` label, and the SAEs' quality (one row per label)."""
@@ -161,10 +166,13 @@ class Matching:
 
     def seed_facts(self) -> dict[str, float]:
         """The numbers chapter 9's prose cites: persistence from the base into each model (mean over SAE
-        seeds), the seed control's mean and range, persistence into LuaStories between the first SAEs (same
-        seed), and the Lua fine-tune's emergence against the control's range."""
+        seeds) and from each fine-tune into LuaStories, the seed control's mean and range, persistence into
+        LuaStories between the first SAEs (same seed), and the Lua fine-tune's emergence against the control's
+        range."""
         control, emerge = self.control_values(), self.control_values("emerge_share")
         return {**{f"persist_base_{m}": float(np.mean(self.seed_values("base", m))) for m in MODELS[1:]},
+                **{f"persist_{p}_luastories": float(np.mean(self.seed_values(p, "luastories")))
+                   for p in ("lua", "stories")},
                 "seed_ceiling": float(np.mean(control)), "seed_ceiling_lo": min(control),
                 "seed_ceiling_hi": max(control), "same_seed_luastories": self.persist_share("base", "luastories"),
                 "emerge_lua": float(np.mean(self.seed_values("base", "lua", "emerge_share"))),
@@ -286,3 +294,36 @@ def sankey(matching: Matching):
                    key=lambda n: (n not in order, order.index(n) if n in order else 0, n))
     return F.sankey_figure(nodes, links,
                            title=f"Feature flows between the four models (Pearson r ≥ {matching.threshold})")
+
+
+def chain_persist(matching: Matching, chain, k: int) -> torch.Tensor:
+    """Over the alive features of ``chain[0]``'s k-th SAE: whether each persists at every step of ``chain``,
+    following its best match (step i compares the SAEs of ``seed_pair`` at the i-th next seed, so that no SAE
+    seed is met twice along a chain of three models when there are three seeds)."""
+    idx = torch.arange(int(matching.alive[sae_label(chain[0], k)].sum()))
+    ok = torch.ones(len(idx), dtype=torch.bool)
+    j = k
+    for parent, child in zip(chain, chain[1:]):
+        f = matching.flow[seed_pair(parent, child, j, matching.seeds)]
+        ok &= f["persist"][idx]
+        idx = f["parent_best"][idx]
+        j = partner(j, matching.seeds)
+    return ok
+
+
+def chain_table(matching: Matching) -> pd.DataFrame:
+    """Per SAE seed: the share of alive base features persisting along each of ``CHAINS``, along both (universal
+    along the chains, also counted), into all three other models directly (Fig. 3's sense of universal), and
+    along ``CONTROL_CHAIN`` (three SAEs of the unchanged base model: what the instrument keeps on its own)."""
+    rows = {}
+    for k in range(matching.seeds):
+        via = {name: chain_persist(matching, chain, k) for name, chain in CHAINS.items()}
+        both = via["via Lua"] & via["via stories"]
+        direct = torch.stack([matching.flow[seed_pair("base", m, k, matching.seeds)]["persist"]
+                              for m in MODELS[1:]]).all(0)
+        rows[f"SAE seed {k}"] = {**{name: float(v.float().mean()) for name, v in via.items()},
+                                 "both chains": float(both.float().mean()), "both chains (count)": int(both.sum()),
+                                 "in all three models": float(direct.float().mean()),
+                                 "control: base → base → base": float(chain_persist(matching, CONTROL_CHAIN, k)
+                                                                      .float().mean())}
+    return pd.DataFrame(rows).T

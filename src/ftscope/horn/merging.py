@@ -96,9 +96,86 @@ def four_models(cfg: HornConfig, corpora, seed: int, device="cpu") -> dict:
     return {"base": base, **fts, "luastories": merged_luastories(cfg, fts, device)}
 
 
+def model_seeds(cfg: HornConfig, seed: int) -> list[int]:
+    """The seeds of chapter 08's base models (and their fine-tunes and merges): ``seed``, ``seed + 1``, …"""
+    return [seed + k for k in range(cfg.model_seeds)]
+
+
+@dataclass
+class SeedRun:
+    """One model seed of chapter 08: the four models, their accuracy per validation set, the Fig. 5 sweep (the
+    paper's rule) and what is read off it."""
+
+    seed: int
+    models: dict
+    acc: object  # DataFrame: models x validation sets
+    curves: object  # DataFrame: t x domain (``sweep_curves``)
+    summary: SweepSummary
+
+
+def seed_runs(cfg: HornConfig, corpora, evalsets: dict[str, torch.Tensor], seeds: Sequence[int],
+              device="cpu") -> list[SeedRun]:
+    """Per seed: base, fine-tunes and LuaStories (``four_models``, cached), scored on every set of
+    ``evalsets``, and their SLERP sweep on the two domains."""
+    from ftscope.horn.evaluation import accuracy_table
+
+    runs = []
+    for s in progress(list(seeds), desc="model seeds"):
+        models = four_models(cfg, corpora, s, device)
+        curves = sweep_curves(sweep(cfg, models["stories"], models["lua"], {d: evalsets[d] for d in DOMAINS},
+                                    device=device))
+        runs.append(SeedRun(s, models, accuracy_table(models, evalsets), curves, summarise_sweep(curves)))
+    return runs
+
+
+def seed_accuracy(runs: Sequence[SeedRun]):
+    """Accuracy per model and validation set, mean over the model seeds."""
+    import pandas as pd
+
+    return pd.concat([r.acc for r in runs]).groupby(level=0, sort=False).mean()
+
+
+def seed_gains(runs: Sequence[SeedRun]) -> dict[str, float]:
+    """Each fine-tune's gain on its own domain over the base model: ``gain_<domain>`` the mean over the model
+    seeds, ``gain_<domain>_lo`` / ``_hi`` their range."""
+    from ftscope.horn.evaluation import gains
+
+    per_seed = [gains(r.acc) for r in runs]
+    out = {}
+    for d in DOMAINS:
+        v = [g[d] for g in per_seed]
+        out |= {f"gain_{d}": float(np.mean(v)), f"gain_{d}_lo": min(v), f"gain_{d}_hi": max(v)}
+    return out
+
+
+def seed_summary_table(runs: Sequence[SeedRun]):
+    """``SweepSummary.table`` with one column per model seed beside the paper's."""
+    import pandas as pd
+
+    frame = pd.DataFrame({f"seed {r.seed}": r.summary.row() for r in runs}, index=SUMMARY_ROWS)
+    frame["paper"] = runs[0].summary.table()["paper"]
+    return frame
+
+
+def seed_facts(runs: Sequence[SeedRun]) -> dict[str, float]:
+    """What chapter 08's prose cites of the sweeps: each ``SweepSummary.glue_values`` entry averaged over the
+    model seeds (the paper's as they are), and the range (``_lo``, ``_hi``) of the crossings (or the end where
+    they would lie) and of the kept gains."""
+    values = [r.summary.glue_values() for r in runs]
+    facts = {k: (v if k.endswith("_paper") else float(np.nanmean([x[k] for x in values])))
+             for k, v in values[0].items()}
+    spread = {"t_cross": [r.summary.t_cross_or_end for r in runs], "t_norm": [r.summary.t_norm_or_end for r in runs],
+              "keep_stories": [r.summary.keep["stories"] for r in runs], "keep_lua": [r.summary.keep["lua"] for r in runs]}
+    for k, v in spread.items():
+        facts[f"{k}_lo"], facts[f"{k}_hi"] = float(np.nanmin(v)), float(np.nanmax(v))
+    return facts
+
+
 # ------------------------------------------------------------------------- Fig. 5, read off
 MONOTONE_TOL = 0.005  # per sweep step
 HALFWAY = 0.5  # where the retained share of each fine-tune's gain is read
+SUMMARY_ROWS = ["crossing t*", "crossing t*, normalised curves", f"stories gain kept at t={HALFWAY}",
+                f"Lua gain kept at t={HALFWAY}", f"both curves monotone (±{MONOTONE_TOL})"]
 
 
 def sweep_curves(sweep_frame):
@@ -106,10 +183,29 @@ def sweep_curves(sweep_frame):
     return sweep_frame.pivot(index="t", columns="set", values="acc")
 
 
+def normalised(curves):
+    """Each domain's curve as the share of its fine-tune's gain kept: 1 at its own fine-tune's end of the sweep
+    (stories at t = 0, Lua at t = 1), 0 at the other fine-tune's; the two domains' difficulty cancels out."""
+    out = curves[list(DOMAINS)].astype(float).copy()
+    for d, own in (("stories", 0), ("lua", -1)):
+        y = out[d].to_numpy()
+        other = -1 if own == 0 else 0
+        out[d] = (y - y[other]) / (y[own] - y[other]) if y[own] != y[other] else np.nan
+    return out
+
+
+def _crossing_or_end(curves) -> tuple[float, float]:
+    """``(t*, t* or the end towards which it lies)``: 1 if Lua stays below, 0 if it starts above."""
+    t = crossing(curves.index.to_numpy(), curves["stories"].to_numpy(), curves["lua"].to_numpy())
+    return t, t if np.isfinite(t) else float(curves["lua"].iloc[0] < curves["stories"].iloc[0])
+
+
 @dataclass
 class SweepSummary:
-    """What the Fig. 5 curves say, ours and the paper's: where they cross (t from the stories end), how
-    much of each fine-tune's in-domain gain a halfway merge keeps, whether both curves are monotone."""
+    """What the Fig. 5 curves say, ours and the paper's: where they cross (t from the stories end), raw and
+    ``normalised`` (each domain's curve as the share of its fine-tune's gain, so that two domains of different
+    difficulty are compared on one scale), how much of each fine-tune's in-domain gain a halfway merge keeps,
+    whether both curves are monotone."""
 
     t_cross: float
     t_cross_paper: float
@@ -118,17 +214,24 @@ class SweepSummary:
     keep_paper: dict[str, float]
     monotone: bool
     ends: dict[str, float]
+    t_norm: float = float("nan")  # the normalised curves' crossing
+    t_norm_or_end: float = float("nan")
+    t_norm_paper: float = float("nan")
 
     def table(self):
         import pandas as pd
 
-        return pd.DataFrame({"ours": [self.t_cross, self.keep["stories"], self.keep["lua"], self.monotone],
-                             "paper": [self.t_cross_paper, self.keep_paper["stories"], self.keep_paper["lua"], True]},
-                            index=["crossing t*", f"stories gain kept at t={HALFWAY}", f"Lua gain kept at t={HALFWAY}",
-                                   f"both curves monotone (±{MONOTONE_TOL})"])
+        return pd.DataFrame({"ours": self.row(), "paper": [self.t_cross_paper, self.t_norm_paper,
+                                                           self.keep_paper["stories"], self.keep_paper["lua"], True]},
+                            index=SUMMARY_ROWS)
+
+    def row(self) -> list:
+        """Our values in the order of ``SUMMARY_ROWS``."""
+        return [self.t_cross, self.t_norm, self.keep["stories"], self.keep["lua"], self.monotone]
 
     def glue_values(self) -> dict[str, float]:
         return {**self.ends, "t_cross": self.t_cross, "t_cross_paper": self.t_cross_paper,
+                "t_norm": self.t_norm, "t_norm_paper": self.t_norm_paper,
                 "keep_stories": self.keep["stories"], "keep_lua": self.keep["lua"],
                 "keep_stories_paper": self.keep_paper["stories"], "keep_lua_paper": self.keep_paper["lua"]}
 
@@ -140,12 +243,14 @@ def _keep(ts: np.ndarray, stories, lua) -> dict[str, float]:
 
 def summarise_sweep(curves) -> SweepSummary:
     """``SweepSummary`` of our ``sweep_curves`` beside the paper's Fig. 5 (``reported``)."""
+    import pandas as pd
+
     from ftscope.horn.reported import PAPER_SWEEP_ACC, PAPER_SWEEP_T
 
     ts = curves.index.to_numpy()
-    t_cross = crossing(ts, curves["stories"].to_numpy(), curves["lua"].to_numpy())
-    # no crossing inside the sweep: the end towards which it lies (1 if Lua stays below, 0 if it starts above)
-    t_cross_or_end = t_cross if np.isfinite(t_cross) else float(curves["lua"].iloc[0] < curves["stories"].iloc[0])
+    t_cross, t_cross_or_end = _crossing_or_end(curves)
+    t_norm, t_norm_or_end = _crossing_or_end(normalised(curves))
+    paper = pd.DataFrame(PAPER_SWEEP_ACC, index=PAPER_SWEEP_T)
     monotone = (is_monotone(curves["stories"], increasing=False, tol=MONOTONE_TOL)
                 and is_monotone(curves["lua"], increasing=True, tol=MONOTONE_TOL))
     ends = {"stories_t0": curves["stories"].iloc[0], "stories_t1": curves["stories"].iloc[-1],
@@ -154,24 +259,33 @@ def summarise_sweep(curves) -> SweepSummary:
                         t_cross_paper=crossing(PAPER_SWEEP_T, PAPER_SWEEP_ACC["stories"], PAPER_SWEEP_ACC["lua"]),
                         t_cross_or_end=t_cross_or_end, keep=_keep(ts, curves["stories"], curves["lua"]),
                         keep_paper=_keep(PAPER_SWEEP_T, PAPER_SWEEP_ACC["stories"], PAPER_SWEEP_ACC["lua"]),
-                        monotone=monotone, ends=ends)
+                        monotone=monotone, ends=ends, t_norm=t_norm, t_norm_or_end=t_norm_or_end,
+                        t_norm_paper=_crossing_or_end(normalised(paper))[0])
 
 
 def sweep_figure(curves, base_acc, title: str):
-    """Fig. 5: our sweep (dashed: the base model's accuracy per domain) beside the paper's; the figure."""
+    """Fig. 5: our sweep beside the paper's. ``curves``: one ``sweep_curves`` frame, or one per model seed (the
+    mean drawn, the seeds' range shaded); dashed: the base model's accuracy per domain (``base_acc``, a
+    Series by domain); the figure."""
     from matplotlib import pyplot as plt
 
     from ftscope.horn.reported import PAPER_SWEEP_ACC, PAPER_SWEEP_T
 
+    runs = list(curves) if isinstance(curves, (list, tuple)) else [curves]
     fig, axes = plt.subplots(1, 2, figsize=(11, 3.8), sharex=True)
     palette = DOMAIN_COLOURS
+    ts = runs[0].index.to_numpy()
     for d in DOMAINS:
-        axes[0].plot(curves.index.to_numpy(), curves[d], "o-", ms=3, color=palette[d], label=f"{d} validation")
+        ys = np.stack([c[d].to_numpy() for c in runs])
+        label = f"{d} validation" + (f" (mean of {len(runs)} seeds, range shaded)" if len(runs) > 1 else "")
+        axes[0].plot(ts, ys.mean(0), "o-", ms=3, color=palette[d], label=label)
+        if len(runs) > 1:
+            axes[0].fill_between(ts, ys.min(0), ys.max(0), color=palette[d], alpha=0.25, lw=0)
         axes[0].axhline(base_acc[d], ls="--", color=palette[d], lw=1)
         axes[1].plot(PAPER_SWEEP_T, PAPER_SWEEP_ACC[d], "o-", ms=3, color=palette[d], label=f"{d} validation")
     axes[0].set(title=title, xlabel="t (0 = stories fine-tune, 1 = Lua fine-tune)", ylabel="accuracy")
     axes[1].set(title="Horn & Elliott, Fig. 5", xlabel="t (0 = TinyStories fine-tune, 1 = Lua fine-tune)")
-    axes[0].legend()
+    axes[0].legend(fontsize=8)
     fig.tight_layout()
     return fig
 
@@ -198,12 +312,13 @@ def rules_figure(curves: dict):
 def compare_rules(cfg: HornConfig, model_a, model_b, evalsets: dict[str, torch.Tensor], tensor_curves,
                   device="cpu") -> tuple[dict, dict]:
     """Fig. 5's sweep by rows too (mergekit 0.1.5) beside ``tensor_curves`` (the paper's rule, already swept):
-    ``({rule: curves}, facts)``, the facts being the rules' largest accuracy difference and the row rule's t*
-    (nan without a crossing, as ``SweepSummary.t_cross``)."""
+    ``({rule: curves}, facts)``, the facts being the rules' largest accuracy difference and each rule's t* (nan
+    without a crossing, as ``SweepSummary.t_cross``)."""
     curves = {"tensor": tensor_curves, "row": sweep_curves(sweep(cfg, model_a, model_b, evalsets, device=device,
                                                                  rule="row"))}
     return curves, {"rules_max_diff": rules_difference(curves),
-                    "row_t_cross": summarise_sweep(curves["row"]).t_cross}
+                    "row_t_cross": summarise_sweep(curves["row"]).t_cross,
+                    "tensor_t_cross": summarise_sweep(curves["tensor"]).t_cross}
 
 
 def rules_difference(curves: dict) -> float:

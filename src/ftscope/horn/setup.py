@@ -68,6 +68,7 @@ class HornConfig(ChapterConfig):
     ft_warmup_cap: float = 0.5  # our addition: warmup never takes more than this share of a short fine-tune
     betas: tuple[float, float] = (0.9, 0.999)
     # merging and evaluation
+    model_seeds: int = 3  # chapter 08: base models (each with its fine-tunes and merges) on seeds seed, seed + 1, …
     merge_t: float = 0.58  # LuaStories: mergekit base = Lua, t = 0.58
     sweep_step: float = 0.05
     eval_blocks: int = 512  # validation blocks of n_ctx tokens per domain
@@ -90,7 +91,7 @@ class HornConfig(ChapterConfig):
         "smoke": dict(corpus_chars=60_000, tokenizer_chars=30_000, fixture_fallback=True, vocab_size=512,
                       d_model=32, d_mlp=64, n_heads=2, n_kv_heads=1, d_head=16, n_ctx=32,
                       base_batch=8, base_steps=30, base_lr=3e-3, ft_batch=8, ft_steps=10, ft_lr=1e-3,
-                      ft_warmup_steps=1, sweep_step=0.25, eval_blocks=8, sae_expansion=2, sae_batch_tokens=192,
+                      ft_warmup_steps=1, model_seeds=2, sweep_step=0.25, eval_blocks=8, sae_expansion=2, sae_batch_tokens=192,
                       sae_tokens=3840, sae_lr=1e-3, sae_seeds=2, match_blocks=600,
                       thresholds=(0.5, 0.8), min_fires=2),
         "ci": dict(corpus_chars=4_000_000, tokenizer_chars=2_000_000, vocab_size=4096,
@@ -111,6 +112,8 @@ class HornConfig(ChapterConfig):
             raise ConfigError(f"sweep_step must divide 1 (e.g. 0.05, 0.25), got {self.sweep_step}")
         if not 0.0 < self.val_fraction < 1.0:
             raise ConfigError(f"val_fraction must lie in (0, 1), got {self.val_fraction}")
+        if self.model_seeds < 1:
+            raise ConfigError(f"model_seeds must be >= 1, got {self.model_seeds}")
         if self.sae_seeds < 2:
             raise ConfigError(f"sae_seeds must be >= 2 (two SAEs of one model are the seed control every "
                               f"feature statistic is judged against), got {self.sae_seeds}")
