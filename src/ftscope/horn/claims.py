@@ -124,7 +124,6 @@ def record_feature_claims(ch, cfg: HornConfig, saes, matching, lowlevel, assignm
              note="best Lua match r per SAE seed: " + ", ".join(f"{cs.matches['lua'][1]:.2f}" for cs in try_except)
                   + "; in another base SAE: " + ", ".join(f"{cs.control[1]:.2f}" for cs in try_except if cs.control))
     parents = {p: matching.seed_values(p, "luastories") for p in ("lua", "stories")}
-    control = matching.control_values()
     ch.claim(id="horn_luastories_both_parents", paper=PAPER, reference="Fig. 2",
              statement="LuaStories inherits features from both parents: the features of each fine-tune persist into "
                        "the merge as much as into a second SAE of one unchanged model (the smaller of the two "

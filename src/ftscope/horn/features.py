@@ -319,11 +319,11 @@ def chain_table(matching: Matching) -> pd.DataFrame:
     for k in range(matching.seeds):
         via = {name: chain_persist(matching, chain, k) for name, chain in CHAINS.items()}
         both = via["via Lua"] & via["via stories"]
-        direct = torch.stack([matching.flow[seed_pair("base", m, k, matching.seeds)]["persist"]
-                              for m in MODELS[1:]]).all(0)
+        direct = F.universal({m: matching.corr[seed_pair("base", m, k, matching.seeds)] for m in MODELS[1:]},
+                             matching.threshold)
         rows[f"SAE seed {k}"] = {**{name: float(v.float().mean()) for name, v in via.items()},
                                  "both chains": float(both.float().mean()), "both chains (count)": int(both.sum()),
-                                 "in all three models": float(direct.float().mean()),
+                                 "in all three models": len(direct) / len(both),
                                  "control: base → base → base": float(chain_persist(matching, CONTROL_CHAIN, k)
                                                                       .float().mean())}
     return pd.DataFrame(rows).T

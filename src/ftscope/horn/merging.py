@@ -256,7 +256,7 @@ def summarise_sweep(curves) -> SweepSummary:
     ends = {"stories_t0": curves["stories"].iloc[0], "stories_t1": curves["stories"].iloc[-1],
             "lua_t0": curves["lua"].iloc[0], "lua_t1": curves["lua"].iloc[-1]}
     return SweepSummary(t_cross=t_cross,
-                        t_cross_paper=crossing(PAPER_SWEEP_T, PAPER_SWEEP_ACC["stories"], PAPER_SWEEP_ACC["lua"]),
+                        t_cross_paper=_crossing_or_end(paper)[0],
                         t_cross_or_end=t_cross_or_end, keep=_keep(ts, curves["stories"], curves["lua"]),
                         keep_paper=_keep(PAPER_SWEEP_T, PAPER_SWEEP_ACC["stories"], PAPER_SWEEP_ACC["lua"]),
                         monotone=monotone, ends=ends, t_norm=t_norm, t_norm_or_end=t_norm_or_end,

@@ -136,6 +136,6 @@ def _by_rows(t: float, v0: torch.Tensor, v1: torch.Tensor, axes: tuple[int, ...]
     rest = [d for d in range(v0.dim()) if d not in axes]
     order = list(axes) + rest
     a, b = v0.permute(order), v1.permute(order)
-    rows = int(torch.tensor([v0.shape[d] for d in axes]).prod()) if axes else 1
+    rows = math.prod(v0.shape[d] for d in axes)
     merged, share = slerp_rows(t, a.reshape(rows, -1), b.reshape(rows, -1))
     return merged.reshape(a.shape).permute([order.index(d) for d in range(v0.dim())]).contiguous(), float(share)
