@@ -79,13 +79,15 @@ class TracrConfig(ChapterConfig):
     reft_evals: int = 16  # log-spaced evaluation points (>= 12, so a verdict does not hang on where they fall)
     seeds: int = 5  # fine-tuning seeds per cell of the grid (noise on the compiled weights, batches)
     converged_loss: float = CONVERGED_LOSS  # scored only if the training loss (last 10% of steps) is <= this
+    together: int = 64  # at most this many runs (of the grid, of reFT) trained together, as one part
+    workers: int = 2  # parts trained at once, each in its own single-threaded process (on a CPU; 1 on a GPU)
 
     PRESETS: ClassVar = {
         "smoke": dict(counter_len=12, max_id_len=10, check_samples=100, tracr_check_samples=5, steps=20, counter_lrs=(1e-1, 1e-2),
                       counter_c_trs=(0.0, 1.0), max_id_lrs=(1e-2, 1e-4), eval_samples=200, prune_ks=(0, 1, 2),
-                      prune_batch=64, probe_samples=300, probe_steps=50, reft_steps=20, reft_evals=4, seeds=2),
+                      prune_batch=64, probe_samples=300, probe_steps=50, reft_steps=20, reft_evals=4, seeds=2, together=4),
         "ci": dict(counter_len=20, check_samples=1000, tracr_check_samples=20, steps=3000, counter_c_trs=(0.0, 1.0),
-                   counter_grid="table3", seeds=3,
+                   counter_grid="table3", seeds=3, together=6,
                    eval_samples=1000, probe_samples=2000, probe_steps=300, reft_steps=600, reft_evals=12),
         "paper": {},
     }
@@ -96,6 +98,8 @@ class TracrConfig(ChapterConfig):
             raise ConfigError(f"counter_c_trs must include 0 and 1 (Table 3), got {self.counter_c_trs}")
         if self.seeds < 1:
             raise ConfigError(f"seeds must be >= 1, got {self.seeds}")
+        if self.together < 1 or self.workers < 1:
+            raise ConfigError(f"together and workers must be >= 1, got {self.together} and {self.workers}")
         if len(self.counter_lrs) < 2 or len(self.max_id_lrs) < 2:
             raise ConfigError("counter_lrs and max_id_lrs need at least two learning rates (small vs large)")
 

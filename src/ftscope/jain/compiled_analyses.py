@@ -27,10 +27,10 @@ from ftscope.train.answers import (
     answer_logits,
     answer_scores,
     chance_scores,
-    finetune,
     finetune_many,
 )
 from ftscope.train.loop import log_steps, move
+from ftscope.train.parts import run_parts, split_parts, usable_workers
 
 
 def label(lr: float, c_tr: float) -> str:
@@ -84,8 +84,10 @@ def settings(cfg: TracrConfig, preset: str, device) -> pd.DataFrame:
                       "learning rates": ", ".join(f"{lr:g}" for lr in cfg.counter_lrs),
                       "C_Tr (Counter)": ", ".join(f"{c:g}" for c in cfg.counter_c_trs),
                       "gradient clipping": cfg.grad_clip,
-                      "runs trained together (batched)": f"{len(cfg.counter_cells) * cfg.seeds} Counter, "
-                                                          f"{len(cfg.max_id_lrs) * cfg.seeds} Max identifier",
+                      "runs": f"{len(cfg.counter_cells) * cfg.seeds} Counter, "
+                              f"{len(cfg.max_id_lrs) * cfg.seeds} Max identifier",
+                      "trained together (batched)": f"at most {cfg.together} runs a part",
+                      "parts at once (single-threaded processes, CPU)": cfg.workers,
                       "device": device.type}, name="setting").to_frame()
 
 
@@ -94,7 +96,7 @@ def protocol_facts(cfg: TracrConfig) -> dict:
     return {"steps": cfg.steps, "noise_std": cfg.noise_std, "momentum": cfg.momentum, "batch": cfg.batch,
             "warmup": cfg.warmup, "final_lr_ratio": cfg.final_lr_ratio, "grad_clip": cfg.grad_clip,
             "rank_pt": cfg.max_id_k_pt + 1, "rank_ft": cfg.max_id_k_ft + 1, "reft_lr_factor": cfg.reft_lr_factor,
-            "probe_steps": cfg.probe_steps}
+            "probe_steps": cfg.probe_steps, "together": cfg.together, "workers": cfg.workers}
 
 
 def compiled_models(cfg: TracrConfig, device):
@@ -147,7 +149,8 @@ def finetune_grid(cfg: TracrConfig, counter, max_id, tests: tuple[AnswerTests, A
 
     jobs = ([{"task": "Counter", "lr": lr, "c_tr": c, "seed": s} for s in range(cfg.seeds) for lr, c in cfg.counter_cells]
             + [{"task": "Max id", "lr": lr, "c_tr": 0.0, "seed": s} for s in range(cfg.seeds) for lr in cfg.max_id_lrs])
-    grid = run_grid(jobs, fit, together=lambda job: job["task"])
+    grid = run_grid(jobs, fit, together=lambda job: job["task"], max_together=cfg.together,
+                    workers=usable_workers(cfg.workers, device), desc="tracr grid: parts")
     return grid.runs, grid.models
 
 
@@ -378,26 +381,29 @@ def reverse_finetune(cfg: TracrConfig, counter, models: dict, tests: AnswerTests
                      device) -> tuple[dict, dict]:
     """Fig. 27: for every fine-tuning seed and η, reFT of the C_Tr = 1 model on count a at
     η·``reft_lr_factor``, and, for every η but the largest, its baseline Scr.+FT (a model compiled to count
-    b, noised, trained the same way). The largest η's reFT is Fig. 43's: the paper finds it fails. Returns
-    (reFT logs, Scr.+FT logs), both by (fine-tuning η, seed)."""
+    b, noised, trained the same way). The largest η's reFT is Fig. 43's: the paper finds it fails. The runs
+    are trained together in parts of ``cfg.together``, ``cfg.workers`` parts at once. Returns (reFT logs,
+    Scr.+FT logs), both by (fine-tuning η, seed)."""
     eval_at = log_steps(cfg.reft_steps, cfg.reft_evals)
     data = lambda r: counter_batch(counter, r, cfg.batch, cfg.counter_len, 0.0)  # noqa: E731
     count_a = lambda m: {"count a": accuracy(m, tests.ask_pt[0.0], "pt")}  # noqa: E731
     counts_b = cfg.compile_counter("b")
-    reft, scratch = {}, {}
-    for s in seeds_of(models):
-        for lr in sorted(cfg.counter_lrs):
-            reft_lr = lr * cfg.reft_lr_factor
-            rng = reft_rng(seed, s, lr, "reFT")
-            reft[lr, s] = finetune(copy.deepcopy(models["Counter", lr, 1.0, s]), data, cfg.reft_steps,
-                                   cfg.optim(reft_lr), rng, which="pt", evaluate=count_a, eval_at=eval_at,
-                                   device=device, desc=f"reFT η={reft_lr:g} seed {s}")
-            if lr == max(cfg.counter_lrs):
-                continue
-            rng = reft_rng(seed, s, lr, "Scr.+FT")
-            scratch[lr, s] = finetune(noisy_copy(counts_b.model, cfg.noise_std, rng), data, cfg.reft_steps,
-                                      cfg.optim(reft_lr), rng, which="pt", evaluate=count_a, eval_at=eval_at,
-                                      device=device, desc=f"Scr.+FT η={reft_lr:g} seed {s}")
+    runs = [(kind, lr, s) for s in seeds_of(models) for lr in sorted(cfg.counter_lrs) for kind in ("reFT", "Scr.+FT")
+            if kind == "reFT" or lr != max(cfg.counter_lrs)]
+
+    def fit(part):  # the part's runs trained together; each starts from its own model and generator
+        rngs = [reft_rng(seed, s, lr, kind) for kind, lr, s in part]
+        starts = [copy.deepcopy(models["Counter", lr, 1.0, s]) if kind == "reFT"
+                  else noisy_copy(counts_b.model, cfg.noise_std, rng) for (kind, lr, s), rng in zip(part, rngs)]
+        return finetune_many(starts, [data] * len(part), cfg.reft_steps, [cfg.optim(lr * cfg.reft_lr_factor) for _, lr, _ in part],
+                             rngs, which="pt", evaluate=count_a, eval_at=eval_at, device=device,
+                             desc=f"reFT and Scr.+FT: {len(part)} runs together")
+
+    parts = split_parts(runs, cfg.together)
+    logs = [log for part_logs in run_parts(fit, parts, usable_workers(cfg.workers, device), desc="reFT: parts")
+            for log in part_logs]
+    reft = {(lr, s): log for (kind, lr, s), log in zip(runs, logs) if kind == "reFT"}
+    scratch = {(lr, s): log for (kind, lr, s), log in zip(runs, logs) if kind == "Scr.+FT"}
     return reft, scratch
 
 

@@ -8,11 +8,10 @@ from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
-from ftscope.progress import progress
 from ftscope.train.loop import TrainLog
+from ftscope.train.parts import run_parts, split_parts
 
 
 @dataclass
@@ -24,22 +23,23 @@ class Grid:
 
 def run_grid(jobs: list[dict], fit: Callable[[list[dict]], list[tuple[Any, TrainLog, dict]]],
              keep: Callable[[dict], tuple | None] = lambda job: tuple(job.values()), desc: str = "",
-             together: Callable[[dict], Hashable] | None = None, max_together: int = 64) -> Grid:
+             together: Callable[[dict], Hashable] | None = None, max_together: int = 64, workers: int = 1) -> Grid:
     """Run the jobs: ``fit(group)`` trains a group of jobs at once (``train.loop.train_many``) and
     returns each one's ``(model, log, final scores)``; jobs with the same ``together(job)`` form one
     group (None: each job alone; at most ``max_together`` jobs a group: a larger one is split, in
-    order, into as few near-equal parts as that allows), groups run in the order of their first job. The grid's rows are
-    in the order of ``jobs`` whatever the grouping. A model is kept under ``keep(job)`` unless that is None."""
+    order, into as few near-equal parts as that allows), groups run in the order of their first job, each
+    single-threaded, up to ``workers`` at once in their own processes (``train.parts.run_parts``: the
+    numbers do not depend on ``workers``). The grid's rows are in the order of ``jobs`` whatever the
+    grouping. A model is kept under ``keep(job)`` unless that is None."""
     groups: dict[Hashable, list[int]] = {}
     for i, job in enumerate(jobs):
         groups.setdefault(i if together is None else together(job), []).append(i)
     if max_together < 1:
         raise ValueError(f"max_together must be >= 1, got {max_together}")
-    chunks = [part.tolist() for members in groups.values()
-              for part in np.array_split(members, -(-len(members) // max_together))]
+    chunks = [part for members in groups.values() for part in split_parts(members, max_together)]
     results: dict[int, tuple[Any, TrainLog, dict]] = {}
-    for members in (progress(chunks, desc=desc) if desc else chunks):
-        fitted = fit([jobs[i] for i in members])
+    fits = run_parts(lambda members: fit([jobs[i] for i in members]), chunks, workers=workers, desc=desc)
+    for members, fitted in zip(chunks, fits):
         if len(fitted) != len(members):
             raise ValueError(f"run_grid: fit returned {len(fitted)} results for a group of {len(members)} jobs")
         results.update(zip(members, fitted))

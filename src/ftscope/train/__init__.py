@@ -1,6 +1,6 @@
 """Training: the one loop (``train``, ``train_many`` for runs trained together, with ``OptimConfig``, ``TrainLog``), answer-at-one-position
-losses and fine-tuning (``answers``), the checkpoint cache and training cells, the model builders
-and seeding."""
+losses and fine-tuning (``answers``), the checkpoint cache and training cells, parts of a grid trained
+side by side in single-threaded processes (``parts``), the model builders and seeding."""
 
 from ftscope._exports import lazy_exports
 
@@ -11,9 +11,10 @@ _EXPORTS = {
                      "finetune", "finetune_many", "labels_of"], "answers"),
     **dict.fromkeys(["cached_state", "checkpoint_path", "spec_hash", "code_digest", "code_parts"], "checkpoints"),
     "Cell": "cells",
+    **dict.fromkeys(["run_parts", "split_parts", "usable_workers", "PartFailed"], "parts"),
     **dict.fromkeys(["mingpt", "mistral", "plain_forward", "plain_forward_supported"], "models"),
     "seed_everything": "seeding",
-    **dict.fromkeys(["loop", "answers", "checkpoints", "cells", "models", "seeding"], ""),
+    **dict.fromkeys(["loop", "answers", "checkpoints", "cells", "parts", "models", "seeding"], ""),
 }
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 __all__ = sorted(_EXPORTS)
