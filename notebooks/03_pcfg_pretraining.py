@@ -123,7 +123,9 @@ pa.scale_table(cfg, dev)
 
 # %% [markdown]
 # Besides the three priors, we pretrain a model with prior (0, 1, 0), which never sees the
-# operand `a`: it is the starting point of the Scr.+FT baseline of the next chapter.
+# operand `a`: it is the starting point of the Scr.+FT baseline of the next chapter. Each prior is
+# pretrained on {glue:text}`pretrain_seeds` seeds (initialisation and data); the claims below are
+# judged on every seed, and the next chapter fine-tunes the first seed's models.
 # Checkpoints are cached by a hash of their configuration and the code that trains them,
 # so the next chapter (and any re-run) reuses them. The models not in the cache are trained
 # together, as one batched model (`train_many`, compiled with `torch.compile` at `ci`): each keeps
@@ -132,7 +134,8 @@ pa.scale_table(cfg, dev)
 # block is computed there alone.
 
 # %%
-models, logs = pa.pretrain_all(cfg, seed, dev)
+models, logs = pa.pretrain_all(cfg, seed, dev)  # seed 0: the three priors and b_only, which chapter 4 fine-tunes
+seed_models = pa.pretrain_seeds(cfg, seed, dev, models)  # and the priors on every further seed
 
 # %% tags=["hide-input"]
 figures.pretraining_loss(logs);
@@ -141,13 +144,15 @@ figures.pretraining_loss(logs);
 # ## What each prior taught
 #
 # Accuracy of each pretrained model on fresh samples of every family and operand, the same
-# samples for every model. The last row is the chance level of each test set: the accuracy of
+# samples for every model, averaged over the {glue:text}`pretrain_seeds` pretraining seeds (the
+# loss curves above are the first seed's). The last row is the chance level of each test set: the accuracy of
 # always giving its commonest answer (a count task whose counts are nearly constant can be
 # "solved" that way, so an accuracy means something only above it).
 
 # %%
 eval_rng = np.random.default_rng(seed + 20_000)
-acc = pa.family_table(cfg, models, eval_rng)
+acc_seeds = pa.family_tables(cfg, seed_models, eval_rng)  # per seed, on the same tests
+acc = pa.seed_mean(acc_seeds)  # mean over the pretraining seeds (b_only: the first seed's)
 
 # %% tags=["hide-input"]
 figures.family_heatmap(acc);
@@ -166,8 +171,8 @@ ch.glue_all(pa.pretraining_facts(cfg, models, acc, eval_rng, dev));
 # Counting `a` is learned under every prior (worst {glue:text}`count_a_min:.0%`). Counting
 # `b` follows the prior: {glue:text}`count_b_low:.0%` under the low prior, where pretraining
 # almost never asks about `b`, against {glue:text}`count_b_top:.0%` under the
-# {glue:text}`top_prior` prior. Asked to count `b` on texts where count(b) ≠ count(a) + 1,
-# the low-prior model answers count(a) {glue:text}`low_b_says_a:.0%` of the time and
+# {glue:text}`top_prior` prior (means over the seeds). Asked to count `b` on texts where
+# count(b) ≠ count(a) + 1, the first seed's low-prior model answers count(a) {glue:text}`low_b_says_a:.0%` of the time and
 # count(b) {glue:text}`low_b_says_b:.0%` (the two counts coincide in
 # {glue:text}`a_equals_b:.0%` of these texts). The
 # b-only model counts `b` ({glue:text}`b_only_count_b:.0%`) but not `a`
@@ -180,14 +185,15 @@ ch.glue_all(pa.pretraining_facts(cfg, models, acc, eval_rng, dev));
 # {glue:text}`count_b_low:.1%` (low), {glue:text}`count_b_medium:.1%` (medium),
 # {glue:text}`count_b_high:.1%` (high), each from {glue:text}`eval_samples` samples
 # (two standard errors at most ±{glue:text}`count_b_se:.1%`). The claim below asks for a
-# strict rise across all three priors; where the medium and high priors come out within
-# sampling error of each other, as in the paper, its verdict says more about the noise
-# than about the prior.
+# rise across all three priors, allowing a step down of at most two standard errors, on every
+# seed; where the medium and high priors come out within sampling error of each other, as in
+# the paper, that is a tie, not a fall. Each claim is judged seed by seed: "k/n seeds meet it",
+# and *fragile* when the seeds disagree.
 #
 # ## Claims
 
 # %% tags=["remove-output"]
-claims.pcfg_pretraining_claims(ch, acc)
+claims.pcfg_pretraining_claims(ch, acc_seeds)
 
 # %% tags=["remove-input"]
 ch.finish()

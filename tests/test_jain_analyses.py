@@ -204,15 +204,21 @@ def test_pcfg_claims_record_each_chapters_ids():
     cfg = PcfgConfig.from_preset("smoke")
     ch = FakeChapter(cfg)
     acc = pd.DataFrame({p: {"C a": 1.0, "C b": b} for p, b in [("low", 0.2), ("medium", 0.6), ("high", 0.9),
-                                                               ("b_only", 0.9)]})
-    claims.pcfg_pretraining_claims(ch, acc)
+                                                               ("b_only", 0.9)]}).assign(chance={"C a": 0.3, "C b": 0.25})
+    acc = acc.rename(columns={"chance": pcfg_analyses.CHANCE})
+    claims.pcfg_pretraining_claims(ch, [acc, acc.assign(low={"C a": 0.95, "C b": 0.3})])
     assert ch.ids() == ["pcfg_pt_count_a", "pcfg_pt_count_b_rises", "pcfg_pt_count_b_low", "pcfg_pt_count_b_high"]
-    # the smallest step up in P(b): 0.3 (low → medium), judged against two standard errors of the test set
-    assert ch.claims[1]["ours"] == pytest.approx(0.3) and ch.claims[2]["paper_value"] == 0.271
-    assert ch.claims[1]["verdict"] == "reproduced"
+    # the smallest step up in P(b) on each seed: 0.3 (low → medium), judged against two standard errors
+    assert ch.claims[1]["ours"] == pytest.approx([0.3, 0.3]) and ch.claims[2]["paper_value"] == 0.271
+    assert ch.claims[0]["ours"] == pytest.approx([1.0, 0.95]) and ch.claims[0]["chance"] == 0.3
+    assert ch.claims[2]["ours"] == pytest.approx([0.2, 0.3]) and ch.claims[2]["chance"] == 0.25
+    assert ch.claims[1]["verdict"] == "reproduced" and "2 pretraining seeds" in ch.claims[0]["note"]
     ch = FakeChapter(cfg)
-    claims.pcfg_pretraining_claims(ch, acc.assign(high={"C a": 1.0, "C b": 0.4}))  # falls from medium to high
-    assert ch.claims[1]["ours"] == pytest.approx(-0.2) and ch.claims[1]["verdict"] == "not reproduced"
+    falls = acc.assign(high={"C a": 1.0, "C b": 0.4})  # falls from medium to high on the second seed only
+    claims.pcfg_pretraining_claims(ch, [acc, falls])
+    rises = ch.claims[1]
+    assert rises["ours"] == pytest.approx([0.3, -0.2])
+    assert make_claim(chapter="fake", **{k: v for k, v in rises.items() if k != "verdict"}).fragile
 
     ch = FakeChapter(cfg)
     jobs = [dict(prior=p, lr=lr, c_tr=c, seed=s) for p, lr, c in cfg.cells for s in (0, 1)]

@@ -200,13 +200,20 @@ def test_every_named_prior_is_a_distribution():
 
 
 def test_family_table_scores_every_model_on_the_same_texts_beside_the_best_constant_answer():
-    from ftscope.jain.pcfg_analyses import CHANCE, family_table
+    from ftscope.jain.pcfg_analyses import CHANCE, family_table, family_tables, seed_mean
 
     cfg = tiny()
     model = build_model(cfg, 0)
     table = family_table(cfg, {"one": model, "same": model}, np.random.default_rng(0))
     assert list(table.columns) == ["one", "same", CHANCE]
     assert table["one"].equals(table["same"])  # drawn once: two copies of a model score alike
+    other = build_model(cfg, 1)  # another seed's models, on the same tests; the mean is taken cell by cell
+    tables = family_tables(cfg, [{"one": model, "only_first": model}, {"one": other}], np.random.default_rng(0))
+    assert tables[0]["one"].equals(table["one"]) and tables[1][CHANCE].equals(table[CHANCE])
+    mean = seed_mean(tables)
+    assert list(mean.columns) == ["one", "only_first", CHANCE]
+    assert mean["one"].tolist() == pytest.approx(((tables[0]["one"] + tables[1]["one"]) / 2).tolist())
+    assert mean["only_first"].equals(tables[0]["only_first"]) and mean[CHANCE].equals(table[CHANCE])
     tests = family_tests(cfg, np.random.default_rng(0), cfg.eval_samples)
     for name, batch in tests.items():  # the chance column: the commonest answer's share of each test set
         share = torch.bincount(batch.answer).max().item() / len(batch.answer)

@@ -91,8 +91,8 @@ def works(preset: str) -> Iterator[Work]:
     pcfg = PcfgConfig.from_preset(preset)
     model = build_model(pcfg, 0, "cpu")
     seq = _sequence(pcfg)
-    yield transformer_work("03", "pretraining (every prior and b only)", model, len(pcfg.priors) + 1,
-                           pcfg.pretrain_steps, pcfg.pretrain_batch * seq)
+    yield transformer_work("03", "pretraining (every prior on every seed, b only once)", model,
+                           len(pcfg.priors) * pcfg.pretrain_seeds + 1, pcfg.pretrain_steps, pcfg.pretrain_batch * seq)
     yield transformer_work("04", "fine-tuning grid", model, len(pcfg.cells) * pcfg.ft_seeds, pcfg.ft_steps,
                            pcfg.ft_batch * seq)
     # per seed: a reFT of every prior's η_L model and one Scr.+FT (pcfg_analyses.reverse_finetune)

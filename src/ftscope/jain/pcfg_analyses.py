@@ -88,11 +88,13 @@ def scale_table(cfg: PcfgConfig, device) -> pd.DataFrame:
         "ours": {"layers / heads / d": f"{cfg.n_layers} / {cfg.n_heads} / {cfg.d_model}", "window": cfg.window,
                  "steps": cfg.pretrain_steps, "batch": cfg.pretrain_batch, "learning rate": cfg.pretrain_lr,
                  "weight decay": cfg.weight_decay, "priors": ", ".join(cfg.priors) + ", b_only",
-                 "runs trained together (batched)": f"{len(cfg.priors) + 1}" + (", compiled" if cfg.compile_grid else ""),
+                 "seeds": f"{cfg.pretrain_seeds} (b_only: the first)",
+                 "runs trained together (batched)": f"{len(cfg.priors) + 1}, then {len(cfg.priors)} a seed"
+                                                    + (", compiled" if cfg.compile_grid else ""),
                  "device": device.type},
         "paper": {"layers / heads / d": paper_model(), "window": r.WINDOW, "steps": r.PRETRAIN_STEPS,
                   "batch": "not found", "learning rate": r.PRETRAIN_LR, "weight decay": "not found",
-                  "priors": "P^L, P^M, P^H", "runs trained together (batched)": "not stated", "device": "GPU"}}).astype(str)
+                  "priors": "P^L, P^M, P^H", "seeds": "1 (none reported)", "runs trained together (batched)": "not stated", "device": "GPU"}}).astype(str)
 
 
 def pretraining_protocol(cfg: PcfgConfig) -> dict:
@@ -118,12 +120,41 @@ def pretrain_all(cfg: PcfgConfig, seed: int, device, echo=print) -> tuple[dict, 
     return models, logs
 
 
+def pretrain_seeds(cfg: PcfgConfig, seed: int, device, first: dict, echo=print) -> list[dict]:
+    """The pretrained models of every prior on each of ``cfg.pretrain_seeds`` seeds, ``[{prior: model}]``:
+    ``first`` (``pretrain_all``'s models of seed ``seed``, ``b_only`` among them, which chapter 4 fine-tunes)
+    and then the priors on seeds ``seed + 1``, …, each seed's trained together and cached as the first are."""
+    out = [dict(first)]
+    for k in range(1, cfg.pretrain_seeds):
+        got = pretrained_many(cfg, list(cfg.priors), seed + k, device)
+        echo(f"seed {seed + k}: " + ", ".join(f"{p} {'cached' if c else 'trained'}, final loss {log.final_loss:.3f}"
+                                             for p, (_, log, c) in got.items()))
+        out.append({p: model for p, (model, _, _) in got.items()})
+    return out
+
+
+def family_tables(cfg: PcfgConfig, seed_models: list[dict], rng: np.random.Generator) -> list[pd.DataFrame]:
+    """``family_table`` of each seed's models, all on the same test sets (drawn once from ``rng``)."""
+    device = next(next(iter(seed_models[0].values())).parameters()).device
+    tests = family_tests(cfg, rng, cfg.eval_samples, device)
+    return [_family_table(models, tests) for models in seed_models]
+
+
+def seed_mean(tables: list[pd.DataFrame]) -> pd.DataFrame:
+    """The mean over seeds of ``family_tables``, cell by cell (a model only one seed has keeps its value)."""
+    mean = pd.concat(tables).groupby(level=0, sort=False).mean()
+    return mean[list(dict.fromkeys(c for t in tables for c in t.columns))]
+
+
+def _family_table(models: dict, tests: dict) -> pd.DataFrame:
+    table = pd.DataFrame({prior: {name: accuracy(m, b) for name, b in tests.items()} for prior, m in models.items()})
+    return table.assign(**{CHANCE: [constant_chance(b.answer) for b in tests.values()]})
+
+
 def family_table(cfg: PcfgConfig, models: dict, rng: np.random.Generator) -> pd.DataFrame:
     """Accuracy of each pretrained model (columns) on every family and operand (rows), all on the same
     test sets, and beside them the chance level on each: the best constant answer's accuracy (``CHANCE``)."""
-    tests = family_tests(cfg, rng, cfg.eval_samples, next(next(iter(models.values())).parameters()).device)
-    table = pd.DataFrame({prior: {name: accuracy(m, b) for name, b in tests.items()} for prior, m in models.items()})
-    return table.assign(**{CHANCE: [constant_chance(b.answer) for b in tests.values()]})
+    return family_tables(cfg, [models], rng)[0]
 
 
 def before_table(cfg: PcfgConfig, acc: pd.DataFrame) -> pd.DataFrame:
@@ -146,6 +177,7 @@ def pretraining_facts(cfg: PcfgConfig, models: dict, acc: pd.DataFrame, rng: np.
     top = by_prior_b(cfg)[-1]
     ask_b = cfg.counter_batch(rng, 0.0, cfg.eval_samples).to(device)
     return {"count_b_top": float(count_b[top]), "top_prior": top, "count_a_min": float(count_a.min()),
+            "pretrain_seeds": cfg.pretrain_seeds,
             **{f"count_b_{p}": float(count_b[p]) for p in cfg.priors},
             "count_b_se": two_standard_errors(cfg.eval_samples), "eval_samples": cfg.eval_samples,
             "b_only_count_a": float(acc.loc["C a", "b_only"]), "b_only_count_b": float(acc.loc["C b", "b_only"]),

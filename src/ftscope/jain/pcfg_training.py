@@ -64,6 +64,7 @@ class PcfgConfig(ChapterConfig):
     ft_c_trs: tuple[float, ...] = (0.0, 0.5, 0.8, 1.0)
     ft_grid: Literal["full", "ci"] = "full"  # ci: the cells the claims and figures read (see ``cells``)
     ft_seeds: int = 5  # seeds of every fine-tuning cell (the paper reports none)
+    pretrain_seeds: int = 3  # pretraining seeds chapter 3 judges its claims on (chapter 4 starts from the first)
     correlation: Literal["natural", "edit"] = "natural"  # correlated texts: natural windows by rejection, or edited
     converged_loss: float = CONVERGED_LOSS  # scored only if the training loss (last 10% of steps) is <= this
     ft_warmup: float = 0.2
@@ -89,7 +90,7 @@ class PcfgConfig(ChapterConfig):
 
     PRESETS: ClassVar = {
         "smoke": dict(window=24, n_layers=1, n_heads=2, d_model=32, pretrain_steps=60, pretrain_batch=32,
-                      ft_steps=10, ft_batch=32, ft_c_trs=(0.0, 1.0), ft_grid="ci", ft_seeds=2, ft_evals=3,
+                      ft_steps=10, ft_batch=32, ft_c_trs=(0.0, 1.0), ft_grid="ci", ft_seeds=2, pretrain_seeds=2, ft_evals=3,
                       eval_samples=200, prune_ks=(0, 1, 2), prune_batch=64, probe_samples=300, probe_steps=40,
                       reft_steps=10, reft_evals=3, compile_grid=False),
         "ci": dict(window=40, n_layers=2, n_heads=4, d_model=64, pretrain_steps=1500, pretrain_batch=64,
@@ -112,6 +113,8 @@ class PcfgConfig(ChapterConfig):
             raise ConfigError(f"ft_lrs are (η_L, η_M, η_S), largest first, got {self.ft_lrs}")
         if self.ft_seeds < 1:
             raise ConfigError(f"ft_seeds must be >= 1, got {self.ft_seeds}")
+        if self.pretrain_seeds < 1:
+            raise ConfigError(f"pretrain_seeds must be >= 1, got {self.pretrain_seeds}")
 
     # ---------------------------------------------------------------- derived
     @property
