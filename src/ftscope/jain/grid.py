@@ -27,10 +27,10 @@ def run_grid(jobs: list[dict], fit: Callable[[list[dict]], list[tuple[Any, Train
     """Run the jobs: ``fit(group)`` trains a group of jobs at once (``train.loop.train_many``) and
     returns each one's ``(model, log, final scores)``; jobs with the same ``together(job)`` form one
     group (None: each job alone; at most ``max_together`` jobs a group: a larger one is split, in
-    order, into as few near-equal parts as that allows), groups run in the order of their first job, each
-    single-threaded, up to ``workers`` at once in their own processes (``train.parts.run_parts``: the
-    numbers do not depend on ``workers``). The grid's rows are in the order of ``jobs`` whatever the
-    grouping. A model is kept under ``keep(job)`` unless that is None."""
+    order, into as few near-equal parts as that allows), groups run in the order of their first job; with
+    ``workers > 1`` each single-threaded, up to ``workers`` at once in their own processes
+    (``train.parts.run_parts``: the numbers are then the same for any ``workers > 1``). The grid's rows
+    are in the order of ``jobs`` whatever the grouping. A model is kept under ``keep(job)`` unless that is None."""
     groups: dict[Hashable, list[int]] = {}
     for i, job in enumerate(jobs):
         groups.setdefault(i if together is None else together(job), []).append(i)

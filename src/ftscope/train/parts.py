@@ -1,10 +1,10 @@
 """Parts of a grid trained side by side: each part in its own single-threaded process on a CPU.
 
 A grid's runs are trained in parts (runs of one architecture together, ``train.loop.train_many``).
-On 2 cores, two single-threaded processes each training half the runs finish a tracr grid about
-1.45 times sooner than one two-threaded process training all of them: the runs are small matmuls,
-where a second thread buys little and a second process doubles the work done. ``run_parts`` runs
-the parts that way:
+The tracr runs are small matmuls, where a second thread buys little: on this project's 2-core
+machine, two single-threaded processes each training a share of chapter 2's grid finished it 10-15%
+sooner than one two-threaded process training all of it (a same-day A/B; the 1.45x an earlier
+measurement suggested did not hold). ``run_parts`` runs the parts that way:
 
     results = run_parts(fit, parts, workers=2)   # fit(part) for every part, in order
 
@@ -90,14 +90,15 @@ def run_parts(fn: Callable[[P], Any], parts: Sequence[P], workers: int = 1, desc
         return out
     results: dict[int, Any] = {}
     with tempfile.TemporaryDirectory(prefix="ftscope-parts-") as tmp:
-        done = _forked(fn, parts, workers, Path(tmp), results)
-        for _ in (progress(done, desc=desc, total=len(parts)) if desc else done):
-            pass
+        done = _forked(fn, parts, workers, Path(tmp))
+        for i, result in (progress(done, desc=desc, total=len(parts)) if desc else done):
+            results[i] = result
     return [results[i] for i in range(len(parts))]
 
 
-def _forked(fn, parts, workers: int, tmp: Path, results: dict[int, Any]) -> Iterator[int]:
-    """Run the parts in forked children, ``workers`` at a time; yield each part's index as it is read."""
+def _forked(fn, parts, workers: int, tmp: Path) -> Iterator[tuple[int, Any]]:
+    """Run the parts in forked children, ``workers`` at a time; yield ``(index, result)`` of each part as
+    it finishes."""
     ctx = multiprocessing.get_context("fork")
     pending = list(range(len(parts)))
     running: dict[Any, tuple[int, Any]] = {}
@@ -120,9 +121,9 @@ def _forked(fn, parts, workers: int, tmp: Path, results: dict[int, Any]) -> Iter
                     tail = log.read_text(errors="replace")[-LOG_TAIL:] if log.exists() else "(no log)"
                     raise PartFailed(f"part {i + 1} of {len(parts)} failed in its process "
                                      f"(exit code {child.exitcode}); the end of its log:\n{tail}")
-                results[i] = torch.load(out, weights_only=False)
+                result = torch.load(out, weights_only=False)
                 out.unlink()
-                yield i
+                yield i, result
     finally:
         for _, child in running.values():
             child.terminate()
