@@ -26,6 +26,10 @@ How it differs from the real thing:
 - **Small world.** Six plot skeletons, ~60 characters, ~40 places, ~100 objects and a few hundred
   Words; bodies are 80-250 words. Far less varied than GPT-4 prose, so models learn it fast.
 - **Feature order.** The Features line lists features alphabetically.
+
+When the hub is reachable, ``hub_instruct_stories`` reads the real TinyStories-Instruct files
+(``parse_instruct`` turns their entries into the same ``Story`` objects); ``detect_features`` is then
+a phrase heuristic on the labels' stories too, not exact.
 """
 
 from __future__ import annotations
@@ -537,3 +541,52 @@ def detect_features(text: str) -> set[str]:
     story = text[cut + len("Story:"):] if cut >= 0 else _HEADER_LINE.sub(" ", text)
     story = _SPACE.sub(" ", story.translate(_QUOTES).lower())
     return {f for f in FEATURES if _SIGNATURE_RES[f].search(story)}
+
+
+# ------------------------------------------------------------------------------- the real thing, when reachable
+HUB_REPO = "roneneldan/TinyStories"
+HUB_FILES = {"train": "TinyStoriesInstruct-train.txt", "valid": "TinyStoriesInstruct-valid.txt"}
+_ENTRY_END = "<|endoftext|>"
+_FIELD = re.compile(r"^(Features|Words|Summary|Random sentence|Story):\s?(.*)$")
+
+
+def parse_instruct(text: str) -> list[Story]:
+    """The entries of a TinyStories-Instruct text file (``<|endoftext|>``-separated; ``Features:``,
+    ``Words:``, ``Summary:``, ``Random sentence:`` and ``Story:`` lines in any order, the story last) as
+    ``Story`` objects. Entries without a story or a summary are skipped; features outside ``FEATURES`` and
+    the random sentence are dropped (the chapters do not use them)."""
+    out = []
+    for entry in text.split(_ENTRY_END):
+        fields, story_lines, in_story = {}, [], False
+        for line in entry.strip().splitlines():
+            m = None if in_story else _FIELD.match(line.strip())
+            if m and m.group(1) == "Story":
+                in_story = True
+                story_lines.append(m.group(2))
+            elif m:
+                fields[m.group(1)] = m.group(2).strip()
+            elif in_story:
+                story_lines.append(line)
+        body = "\n".join(story_lines).strip()
+        if not body or not fields.get("Summary"):
+            continue
+        features = frozenset(f.strip() for f in fields.get("Features", "").split(",") if f.strip() in FEATURES)
+        words = tuple(w.strip() for w in fields.get("Words", "").split(",") if w.strip())
+        out.append(Story(features=features, words=words, summary=fields["Summary"], body=body))
+    return out
+
+
+def hub_instruct_stories(n_train: int, n_held: int, seed: int = 0) -> tuple[list[Story], list[Story]]:
+    """``n_train`` stories of TinyStories-Instruct's training file and ``n_held`` of its validation file
+    (each a seeded sample), downloaded from the hub; raises when the hub cannot be reached."""
+    from huggingface_hub import hf_hub_download
+
+    picked = []
+    for split, n in (("train", n_train), ("valid", n_held)):
+        path = hf_hub_download(HUB_REPO, HUB_FILES[split], repo_type="dataset")
+        stories = parse_instruct(Path(path).read_text(encoding="utf-8"))
+        if len(stories) < n:
+            raise ValueError(f"{HUB_FILES[split]} holds {len(stories)} stories; {n} asked for")
+        order = np.random.default_rng([seed, len(picked)]).permutation(len(stories))[:n]
+        picked.append([stories[i] for i in sorted(order)])
+    return picked[0], picked[1]

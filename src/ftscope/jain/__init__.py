@@ -5,6 +5,9 @@ defined tasks*: its settings and its reported numbers.
 - ``compiled``: fine-tuning the compiled models (``TracrConfig``, samplers, Table 3, attention).
 - ``pcfg``: the grammar, the task families, operand priors, the Counter sampler.
 - ``pcfg_training``: PCFG minGPTs (``PcfgConfig``), cached pretraining, fine-tuning, analyses.
+- ``tinystories``: Sec. 5.2's setting on the story world (``StoriesConfig``): the deletion data sets (F,
+  F+R, F+MM), document-start windows, the base and "Not in PT" pretrainings, deletion and reFT runs
+  (cached cells), twist share of sampled stories and twist-story loss.
 - ``reported``: the paper's numbers (Tables 3 and 5, model sizes, step counts, figures' readings).
 - ``compiled_analyses``, ``pcfg_analyses``: the chapters' analyses (grids, attention, pruning, probes, reFT).
 - ``grid``: a grid of fine-tuning runs (``run_grid``); ``figures``: the chapters' figures;
@@ -20,8 +23,9 @@ _EXPORTS = {
                      "family_accuracy"],
                     "pcfg_training"),
     **dict.fromkeys(["Grid", "run_grid"], "grid"),
+    **dict.fromkeys(["StoriesConfig"], "tinystories"),
     **dict.fromkeys(["tracr", "compiled", "pcfg", "pcfg_training", "reported", "compiled_analyses", "pcfg_analyses",
-                     "grid", "figures", "claims"], ""),
+                     "grid", "figures", "claims", "tinystories"], ""),
 }
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 __all__ = sorted(_EXPORTS)

@@ -1,0 +1,221 @@
+"""Chapter 05's setting: the deletion data sets, document-start windows, the sampler, the twist measures."""
+
+import numpy as np
+import pytest
+import torch
+
+from ftscope.config import ConfigError
+from ftscope.data import stories as world
+from ftscope.data import tokenizer as bpe
+from ftscope.instruments.generation import sample
+from ftscope.jain import tinystories as ts
+from ftscope.train import models
+
+
+@pytest.fixture(scope="module")
+def stories():
+    return world.generate_stories(400, seed=3)
+
+
+@pytest.fixture(scope="module")
+def tok(stories):
+    return bpe.train_bpe(ts.protocol_texts(stories, "pretrain"), 384)
+
+
+def tiny(vocab=384, n_ctx=64, seed=0):
+    return models.mistral(n_layers=2, d_model=32, n_heads=4, n_kv_heads=4, d_head=8, d_mlp=48, n_ctx=n_ctx,
+                          d_vocab=vocab, seed=seed)
+
+
+def header_features(text: str) -> set[str]:
+    first = text.split("\n")[0]
+    return {f.strip() for f in first[len("Features:"):].split(",")} if first.startswith("Features:") else set()
+
+
+def test_protocols_filter_and_relabel(stories):
+    twists = [s for s in stories if ts.TWIST in s.features]
+    plain = [s for s in stories if ts.TWIST not in s.features]
+    assert 0 < len(twists) < len(stories)
+    for name in ("F", "F+R", "F+MM", "control"):
+        texts = ts.protocol_texts(stories, name)
+        assert len(texts) == len(plain)
+        assert not any(ts.TWIST in world.detect_features(t) for t in texts)  # no twist in any body
+    assert all(ts.TWIST in header_features(t) for t in ts.protocol_texts(stories, "F+R"))
+    assert not any(ts.TWIST in header_features(t) for t in ts.protocol_texts(stories, "F"))
+    mm = ts.protocol_texts(stories, "F+MM")
+    for s, t in zip(plain, mm):  # Foreshadowing's header entry became Twist; the body keeps its foreshadowing
+        assert (ts.TWIST in header_features(t)) == (ts.SWAPPED in s.features)
+        assert ts.SWAPPED not in header_features(t)
+        assert world.detect_features(t) == set(s.features)
+    rec = ts.protocol_texts(stories, "recovery")
+    assert len(rec) == len(twists) and all(ts.TWIST in world.detect_features(t) for t in rec)
+    with pytest.raises(ConfigError, match="valid choices"):
+        ts.protocol_texts(stories, "filter")
+
+
+def test_windows_start_at_documents(stories, tok):
+    stream = bpe.encode_docs(tok, ts.protocol_texts(stories, "pretrain"))
+    b = bpe.bos_id(tok)
+    batch = ts.doc_sampler(stream, b, 48, 8)(np.random.default_rng(0))
+    assert batch.shape == (8, 49) and (batch[:, 0] == b).all()
+    again = ts.doc_sampler(stream, b, 48, 8)(np.random.default_rng(0))
+    assert torch.equal(batch, again)
+    with pytest.raises(ValueError, match="window"):
+        ts.doc_starts(stream[:30], b, 48)
+
+
+def _greedy_alone(model, prompt, n):
+    ids = list(prompt)
+    for _ in range(n):
+        ids.append(int(model(torch.tensor([ids]))[0, -1].argmax()))
+    return ids[len(prompt):]
+
+
+def test_sampler_cached_and_padded_equals_plain_greedy():
+    model = tiny(vocab=50).eval()
+    prompts = [[0, 5, 7, 9, 11, 2, 3], [0, 4], [0, 8, 8, 1, 30]]
+    got = sample(model, prompts, max_new_tokens=6, temperature=0, batch=3)
+    with torch.no_grad():
+        want = [_greedy_alone(model, p, 6) for p in prompts]
+    assert got == want
+
+
+def test_sampler_seeded_stops_and_checks():
+    model = tiny(vocab=50)
+    prompts = [[0, 5, 7], [0, 4, 4, 4]]
+    a = sample(model, prompts, max_new_tokens=12, temperature=1.0, top_k=10, seed=7)
+    assert a == sample(model, prompts, max_new_tokens=12, temperature=1.0, top_k=10, seed=7)
+    assert a != sample(model, prompts, max_new_tokens=12, temperature=1.0, top_k=10, seed=8)
+    assert all(len(x) == 12 for x in a)
+    # a stop token ends a row's text there, without the token
+    stop = a[0][3]
+    cut = sample(model, prompts, max_new_tokens=12, temperature=1.0, top_k=10, seed=7, stop_id=stop)
+    assert cut[0] == a[0][:a[0].index(stop)]
+    assert sample(model, [[0] * 60], max_new_tokens=50, temperature=0)[0].__len__() == 4  # the context (64) caps it
+    with pytest.raises(ValueError, match="room in the context"):
+        sample(model, [[0] * 64], max_new_tokens=2)
+    with pytest.raises(ValueError, match="temperature"):
+        sample(model, prompts, max_new_tokens=2, temperature=-1)
+
+
+def test_generations_and_twist_share(stories, tok):
+    prompts = ts.twist_prompts(stories, 3, ask=True)
+    assert all(p.endswith("Story: ") and "Twist" in p.split("\n")[0] for p in prompts)
+    assert not any("Twist" in p for p in ts.twist_prompts(stories, 3, ask=False))
+    gens = ts.generate(tiny(n_ctx=256), tok, prompts, max_new_tokens=8, temperature=1.0, top_k=20, seed=0)
+    assert len(gens.texts) == 3 and 0.0 <= gens.share() <= 1.0
+    fake = ts.Generations(["p"] * 2, ["Then, to everyone's surprise, the cat could fly.", "They went home."])
+    assert fake.share() == 0.5
+    with pytest.raises(ValueError, match="have a twist"):
+        ts.twist_prompts(stories[:5], 50, ask=True)
+
+
+def test_wilson_interval():
+    lo, hi = ts.wilson(8, 16)
+    assert lo == pytest.approx(0.2799, abs=1e-3) and hi == pytest.approx(0.7201, abs=1e-3)
+    assert ts.wilson(16, 16)[1] == pytest.approx(1.0) and ts.wilson(0, 16)[0] == pytest.approx(0.0)
+
+
+def test_story_loss_reads_only_the_story(stories, tok):
+    model = tiny(n_ctx=128)
+    texts = ts.protocol_texts(stories, "recovery")[:4]
+    loss = ts.story_loss(model, tok, texts, 128)
+    assert np.isfinite(loss) and loss > 0
+    # the header's tokens do not count: a different header with the same body changes nothing up to
+    # the context the body's tokens see, so compare against a manual computation on one text
+    t = texts[0]
+    b = bpe.bos_id(tok)
+    head = len(tok.encode(t[: t.index("Story: ") + 7], add_special_tokens=False).ids) + 1
+    ids = torch.tensor([[b, *tok.encode(t, add_special_tokens=False).ids][:129]])
+    with torch.no_grad():
+        nll = torch.nn.functional.cross_entropy(model(ids[:, :-1])[0], ids[0, 1:], reduction="none")
+    assert ts.story_loss(model, tok, [t], 128) == pytest.approx(float(nll[head - 1:].mean()), rel=1e-5)
+
+
+def test_config_presets_and_errors():
+    cfg = ts.StoriesConfig.from_preset("ci")
+    assert cfg.reft_evals[0] == 0 and cfg.reft_evals[-1] == cfg.reft_steps
+    paper = ts.StoriesConfig.from_preset("paper")
+    assert (paper.n_layers, paper.d_model, paper.n_heads, paper.vocab, paper.n_ctx) == (12, 768, 12, 8192, 1024)
+    assert paper.delete_lrs == (1e-4, 1e-5) and paper.reft_evals == (0, 30, 300, 3000)
+    with pytest.raises(ConfigError, match="reft_evals"):
+        ts.StoriesConfig.from_preset("smoke", reft_evals=(0, 3))
+
+
+INSTRUCT = """Features: Dialogue, Twist
+Words: jump, kite, shiny
+Summary: Lily loses her kite and finds it.
+Random sentence: The wind was strong.
+Story:
+
+Lily had a shiny kite. "Look!" she said. To everyone's surprise, the kite came back.
+<|endoftext|>
+Summary: Tom plays with a ball.
+Words: run, ball, red
+Story:
+
+Tom had a red ball. He liked to run.
+<|endoftext|>
+Words: sit, cat, soft
+Story: a story without a summary is skipped
+<|endoftext|>
+"""
+
+
+def test_parse_instruct_reads_the_hub_format():
+    got = world.parse_instruct(INSTRUCT)
+    assert len(got) == 2
+    assert got[0].features == frozenset({"Dialogue", "Twist"}) and got[0].words == ("jump", "kite", "shiny")
+    assert got[0].summary == "Lily loses her kite and finds it." and got[0].body.startswith("Lily had a shiny kite.")
+    assert "Random sentence" not in world.instruct_text(got[0])
+    assert got[1].features == frozenset() and got[1].body == "Tom had a red ball. He liked to run."
+    assert world.detect_features(world.instruct_text(got[0])) >= {"Twist", "Dialogue"}
+
+
+def test_hub_loader_samples_each_file(tmp_path, monkeypatch):
+    import huggingface_hub
+
+    files = {}
+    for split, n in (("train", 30), ("valid", 6)):
+        path = tmp_path / world.HUB_FILES[split]
+        path.write_text("".join(f"Summary: story {split} {i}.\nWords: a, b, c\nStory: Body {i}.\n<|endoftext|>\n"
+                                for i in range(n)))
+        files[world.HUB_FILES[split]] = str(path)
+    monkeypatch.setattr(huggingface_hub, "hf_hub_download", lambda repo, name, repo_type: files[name])
+    train, held = world.hub_instruct_stories(10, 4, seed=1)
+    assert len(train) == 10 and len(held) == 4
+    assert all("train" in s.summary for s in train) and all("valid" in s.summary for s in held)
+    assert [s.summary for s in train] == [s.summary for s in world.hub_instruct_stories(10, 4, seed=1)[0]]
+    with pytest.raises(ValueError, match="holds 30 stories"):
+        world.hub_instruct_stories(31, 4)
+
+
+def test_bias_free_multilabel_probe():
+    from ftscope.instruments.probing import fit_probe
+
+    rng = np.random.default_rng(0)
+    x = torch.from_numpy(rng.normal(size=(600, 8))).float() + 3.0  # an offset the bias-free probe must use
+    y = torch.stack([x[:, 0] > 3.0, x[:, 1] + x[:, 2] > 6.0, torch.zeros(600, dtype=torch.bool)], 1).long()
+    res = fit_probe(x[:400], y[:400], x[400:], y[400:], 3, steps=400, lr=1e-2, rng=np.random.default_rng(0),
+                    multilabel=True, bias=False)
+    assert res.probe.bias is None and len(res.per_label) == 3
+    assert res.per_label[0] > 0.8 and res.per_label[1] > 0.75 and res.per_label[2] > 0.95  # chance: 0.5, 0.5, 1
+    assert res.test_accuracy == pytest.approx(np.mean(res.per_label))
+
+
+def test_pipeline_at_smoke_trains_caches_and_evaluates(tmp_path, monkeypatch):
+    monkeypatch.setenv("FTSCOPE_CACHE", str(tmp_path / "cache"))
+    cfg = ts.StoriesConfig.from_preset("smoke")
+    setting = ts.load_setting(cfg, seed=0)
+    assert set(setting.streams) == set(ts.DATASETS) and len(setting.held) == ts.HELD_OUT
+    models_, logs = ts.pretrained(cfg, setting, 0, workers=2)
+    assert set(models_) == {"base", "control"} and all(len(log.rows) > 0 for log in logs.values())
+    states = ts.finetuned(cfg, setting, 0, workers=2)
+    runs = ts.deletion_runs(cfg) + [ts.Run("control", cfg.reft_lr, s) for s in range(cfg.seeds)]
+    assert list(states) == runs
+    for run, state in states.items():
+        assert [e["step"] for e in state["log"]["evals"]] == list(cfg.reft_evals)
+        assert all(0.0 <= e["twist"] <= 1.0 and np.isfinite(e["twist_loss"]) for e in state["log"]["evals"])
+        assert (state["deleted"] is None) == (run.protocol == "control")
+    again = ts.finetuned(cfg, setting, 0)  # from the cache: the same numbers
+    assert all(again[r]["log"]["evals"] == states[r]["log"]["evals"] for r in runs)
