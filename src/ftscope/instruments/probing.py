@@ -64,7 +64,6 @@ def fit_probe(
             out = probe((x - mean) / std)
             return ((out > 0) == y.bool()).float() if multilabel else (out.argmax(-1) == y).float()
 
-    if multilabel:
-        per_label = tuple(float(v) for v in hits(x_test, y_test).mean(0))
-        return ProbeResult(float(hits(x_train, y_train).mean()), float(hits(x_test, y_test).mean()), probe, per_label)
-    return ProbeResult(float(hits(x_train, y_train).mean()), float(hits(x_test, y_test).mean()), probe)
+    test = hits(x_test, y_test)
+    per_label = tuple(float(v) for v in test.mean(0)) if multilabel else None
+    return ProbeResult(float(hits(x_train, y_train).mean()), float(test.mean()), probe, per_label)

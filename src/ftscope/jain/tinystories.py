@@ -10,8 +10,11 @@ never saw a twist in pretraining. Offline, the stories come from the book's stor
 - ``protocol_texts``: the documents of each data set (pretraining, F, F+R, F+MM, recovery, the control's).
 - ``doc_sampler``: training windows that start at a document's start (``<s>``), so every window
   holds its story's header: the instruction a story follows is inside the model's context.
-- ``twist_share``: the share of sampled stories that contain a twist, prompted with headers
-  that ask for one (the paper's Table 1 measure; ours is exact, theirs a 92%-accurate classifier).
+- ``generate`` and ``Generations.share``: the share of sampled stories that contain a twist, prompted
+  with headers that ask for one (the paper's Table 1 measure; ours is exact, theirs a 92%-accurate
+  classifier); ``story_loss``: the twist-story loss (Fig. 11).
+- ``pretrained`` and ``finetuned``: the base and "Not in PT" pretrainings, the deletion, reFT and
+  control runs, each a cached cell.
 """
 
 from __future__ import annotations
@@ -319,8 +322,6 @@ PRETRAININGS = {"base": "pretrain", "control": "control"}  # model -> its pretra
 def pretrain_cells(cfg: StoriesConfig, setting: Setting, seed: int, device="cpu") -> dict:
     """The two pretrainings (the base on every story, the control on the stories without a twist) as
     cached cells; both start from the same initial weights and draw their windows from the same generator."""
-    import numpy as np
-
     from ftscope.train import loop as training
     from ftscope.train.cells import Cell
 
@@ -383,9 +384,7 @@ def deletion_runs(cfg: StoriesConfig, small_seeds: int = 1) -> list[Run]:
 
 
 def run_rng(seed: int, run: Run, stage: str):
-    import numpy as np
-
-    return np.random.default_rng([seed, run.seed, ("F", "F+R", "F+MM", "control").index(run.protocol),
+    return np.random.default_rng([seed, run.seed, (*PROTOCOLS, "control").index(run.protocol),
                                   round(run.lr * 1e9), ("delete", "reft").index(stage)])
 
 
@@ -466,10 +465,10 @@ def finetuned(cfg: StoriesConfig, setting: Setting, seed: int, device="cpu", pro
 
     pre_cells = pretrain_cells(cfg, setting, seed, device)
     cells = finetune_cells(cfg, setting, pre_cells, seed, device)
-    starts, _ = pretrained(cfg, setting, seed, device, project, workers)
     runs = list(cells)
 
-    def build_many(missing):
+    def build_many(missing):  # the pretrained models are read only when a run has to be trained
+        starts, _ = pretrained(cfg, setting, seed, device, project, workers)
         todo = [r for r in runs if cells[r] in missing]
         parts = split_parts(todo, -(-len(todo) // usable_workers(workers, device)))
         done = run_parts(lambda part: _finetune(cfg, setting, part, seed, device, starts), parts,
