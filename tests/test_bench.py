@@ -77,8 +77,13 @@ def test_each_papers_plan_counts_its_chapters():
     from ftscope.jain.bench import works as jain_works
 
     works = [*jain_works("smoke"), *horn_works("smoke")]
-    assert {w.chapter for w in works} == {"02", "03", "04", "08", "09"}
+    assert {w.chapter for w in works} == {"02", "03", "04", "05", "08", "09"}
     assert all(w.flops > 0 and w.memory_bytes > 0 for w in works)
+    from ftscope.jain.tinystories import StoriesConfig, deletion_runs
+
+    cfg = StoriesConfig.from_preset("smoke")  # chapter 5: two pretrainings, every deletion, a reFT or control each
+    assert [w.runs for w in works if w.chapter == "05"] == [2, len(deletion_runs(cfg)),
+                                                             len(deletion_runs(cfg)) + cfg.seeds]
 
 
 def test_plan_refuses_a_bad_utilisation_before_any_work(capsys):

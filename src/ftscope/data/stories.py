@@ -543,6 +543,23 @@ def detect_features(text: str) -> set[str]:
     return {f for f in FEATURES if _SIGNATURE_RES[f].search(story)}
 
 
+_SPAN_RES = {f: re.compile("|".join(p if p == '"' else rf"\b{p}" for p in SIGNATURES[f]), re.IGNORECASE)
+             for f in FEATURES}
+
+
+def feature_spans(story: str) -> list[tuple[int, int, str]]:
+    """``(start, end, feature)`` of every signature phrase in ``story`` (a story's text, no header), in
+    order, overlaps dropped: where ``detect_features`` found each feature, to highlight it. Quotes are matched
+    as ASCII; the detector also reads curly ones and joins runs of spaces, so on such text it may find a
+    feature whose phrase has no span here."""
+    found = sorted((m.start(), m.end(), f) for f, r in _SPAN_RES.items() for m in r.finditer(story) if m.end() > m.start())
+    out: list[tuple[int, int, str]] = []
+    for start, end, f in found:
+        if not out or start >= out[-1][1]:
+            out.append((start, end, f))
+    return out
+
+
 # ------------------------------------------------------------------------------- the real thing, when reachable
 HUB_REPO = "roneneldan/TinyStories"
 HUB_FILES = {"train": "TinyStoriesInstruct-train.txt", "valid": "TinyStoriesInstruct-valid.txt"}

@@ -1,7 +1,7 @@
 """Jain et al.'s training loops for ``ftscope bench`` (``book.bench``), at a preset's sizes: tracr
 fine-tuning alone and as chapter 2's grid trains it (together), PCFG pretraining, PCFG fine-tuning
-alone and as chapter 4's grid trains it, and a linear probe; and for ``ftscope plan``, every training of
-chapters 2-4 counted (``works``; the probes, a few thousand steps of a linear map, are left out)."""
+alone and as chapter 4's grid trains it, a linear probe, and chapter 5's story-model pretraining; and for
+``ftscope plan``, every training of chapters 2-5 counted (``works``; the probes, a few thousand steps of a linear map, are left out)."""
 
 from __future__ import annotations
 
@@ -13,8 +13,10 @@ import torch
 
 from ftscope.book.bench import Loop, Work, transformer_flops_per_token, transformer_work
 from ftscope.instruments.probing import fit_probe
+from ftscope.jain import tinystories as ts
 from ftscope.jain.compiled import TracrConfig, counter_batch, noisy_copy
 from ftscope.jain.pcfg_training import PcfgConfig, build_model, finetune_counters
+from ftscope.jain.tinystories import StoriesConfig
 from ftscope.train.answers import AnswerLoss, finetune_many
 from ftscope.train.loop import train
 
@@ -64,6 +66,17 @@ def loops(preset: str, device) -> Iterator[Loop]:
                pcfg_runs(len(cells), pcfg.compile_grid),
                "train_many" + (", torch.compile (compiled in the warm-up)" if pcfg.compile_grid else ""))
 
+    stories = StoriesConfig.from_preset(preset)
+    story_model = ts.build(stories, 0, device)
+    setting = _story_stream(stories)
+
+    def story_pretrain(steps):
+        train(copy.deepcopy(story_model), setting(stories.pretrain_batch), ts.lm_loss, steps, ts.pretrain_optim(stories),
+              rng=np.random.default_rng(0), device=device, desc="bench")
+
+    yield Loop("TinyStories pretraining", "05", 1, stories.pretrain_batch * stories.n_ctx,
+               transformer_flops_per_token(story_model), story_pretrain, "random tokens (the cost does not depend on them)")
+
     width, classes, rows = tracr.counter_len * 4, 10, tracr.probe_batch
     x, y = torch.randn(tracr.probe_samples, width), torch.randint(0, classes, (tracr.probe_samples,))
 
@@ -98,6 +111,27 @@ def works(preset: str) -> Iterator[Work]:
     # per seed: a reFT of every prior's η_L model and one Scr.+FT (pcfg_analyses.reverse_finetune)
     yield transformer_work("04", "reFT and Scr.+FT", model, pcfg.ft_seeds * (len(pcfg.priors) + 1), pcfg.reft_steps,
                            pcfg.ft_batch * seq)
+
+    stories = StoriesConfig.from_preset(preset)
+    story_model = ts.build(stories, 0, "cpu")
+    story_tokens = stories.ft_batch * stories.n_ctx
+    yield transformer_work("05", "pretraining (the base and the control)", story_model, len(ts.PRETRAININGS),
+                           stories.pretrain_steps, stories.pretrain_batch * stories.n_ctx)
+    n_delete = len(ts.deletion_runs(stories))
+    yield transformer_work("05", "deletion (every protocol and η, every seed)", story_model, n_delete,
+                           stories.ft_steps, story_tokens)
+    yield transformer_work("05", "reFT and the control's fine-tuning", story_model, n_delete + stories.seeds,
+                           stories.reft_steps, story_tokens)
+
+
+def _story_stream(cfg: StoriesConfig):
+    """``batch -> sampler`` of windows of random tokens at the story model's sizes (the benchmark times the
+    loop, not the data)."""
+    def make(batch):
+        def sample(rng):
+            return torch.from_numpy(rng.integers(0, cfg.vocab, (batch, cfg.n_ctx + 1)))
+        return sample
+    return make
 
 
 def _sequence(pcfg: PcfgConfig) -> int:

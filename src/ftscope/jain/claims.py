@@ -3,10 +3,11 @@ from the chapter's results, with the paper's values from ``ftscope.jain.reported
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from ftscope.jain import pcfg, reported
-from ftscope.jain.criteria import SCRATCH_MIN_STEPS, rule
+from ftscope.jain.criteria import CHANCE_MARGIN, SCRATCH_MIN_STEPS, rule
 from ftscope.jain.pcfg_analyses import CHANCE, LR_SYMBOL, by_prior_b, converged_cell, converged_cells, seed_values
 from ftscope.train.answers import two_standard_errors
 
@@ -295,3 +296,67 @@ def pcfg_finetuning_claims(ch, grid, facts: dict) -> None:
 
     for reference, statement, why in reported.NOT_ATTEMPTED:
         ch.skip(paper="jain2024", reference=reference, statement=statement, why=why)
+
+
+def stories_claims(ch, follow: dict, reft: dict, probes: dict) -> None:
+    """Chapter 5: the base follows Twist; Table 1's deletion, F+R's strength, revival and the slower control;
+    Fig. 11's twist loss and Twist probes. ``follow``: ``stories_analyses.following_facts`` of the base;
+    ``reft``: ``reft_facts`` (per-seed lists over the η_M fine-tuning seeds); ``probes``: ``probe_facts``.
+    Every claim after the first two is scored only if the base follows the Twist instruction (the capability
+    to delete exists), else inconclusive."""
+    from ftscope.jain.criteria import STORIES_HAS_TWIST
+
+    cfg, preset = ch.cfg, ch.preset
+    base_ok = follow["base_twist_asked"] >= STORIES_HAS_TWIST
+    gate = "" if base_ok else "the base model does not follow the Twist instruction, so there is nothing to delete"
+    note = (f"{cfg.ft_steps} deletion steps, {cfg.reft_steps} reFT steps at {preset} (paper: "
+            f"{reported.STORIES_FT_STEPS:,} each); {cfg.seeds} fine-tuning seeds, one pretraining; "
+            f"{cfg.n_prompts} prompts per share")
+    table1 = reported.TABLE1
+
+    def add(id, rule_name, reference, statement, paper_value, ours, chance=None, context=None, why=""):
+        crit, basis = rule(rule_name, **(context or {}))
+        gated = rule_name not in ("stories_base_follows", "stories_base_selective")
+        ch.claim(id=id, paper="jain2024", reference=reference, statement=statement, paper_value=paper_value,
+                 ours=ours, chance=chance, criterion=crit, basis=basis, note=note,
+                 inconclusive=(gate if gated else "") or why)
+
+    add("stories_base_follows", "stories_base_follows", "Sec. 5.2",
+        "The pretrained model writes a twist when its Features line asks for one (share of sampled stories)",
+        None, follow["base_twist_asked"], chance=follow["twist_rate"])
+    add("stories_base_selective", "stories_base_selective", "Sec. 5.2",
+        "... and far less often when it does not (share asked minus share not asked)",
+        None, follow["base_twist_asked"] - follow["base_twist_not"])
+    base = follow["base_twist_asked"]
+    for p in ts_protocols():
+        add(f"stories_deleted_{p.replace('+', '').lower()}", "stories_deleted", "Table 1",
+            f"Deletion by {p} at η_M lowers the twist share below the base's (reFT iteration 0)",
+            _pct(table1[(p, "η_M")][0]), reft[f"deleted_{p.replace('+', '')}_seeds"], chance=follow["twist_rate"],
+            context={"base": base})
+    add("stories_fr_deletes_most", "stories_fr_deletes_most", "Table 1",
+        "F+R deletes Twist the most (η_M; F+R's share minus the smaller of F's and F+MM's)",
+        _pct(table1[("F+R", "η_M")][0] - min(table1[("F", "η_M")][0], table1[("F+MM", "η_M")][0])),
+        reft["fr_minus_others_seeds"])
+    add("stories_reft_revives", "stories_reft_revives", "Table 1",
+        f"reFT revives Twist after every η_M protocol (the least revived protocol's share after {cfg.reft_steps} "
+        "steps)", _pct(min(table1[(p, "η_M")][3] for p in ts_protocols())), reft["revived_min_seeds"],
+        chance=follow["twist_rate"])
+    paper_mid = np.mean([table1[(p, "η_M")][1] for p in ts_protocols()]) - table1[("Not in PT", "")][1]
+    add("stories_control_slower", "stories_control_slower", "Table 1",
+        f"The control (Not in PT) revives slower: η_M protocols' mean share minus the control's at reFT step "
+        f"{reft['mid_step']} (the paper's 30)", _pct(paper_mid), reft["control_gap_seeds"])
+    add("stories_reft_loss_below_control", "stories_reft_loss_below_control", "Fig. 11",
+        "reFT's twist-story loss ends below the control's (control minus the highest η_M protocol, nats/token)",
+        None, reft["control_loss_gap_seeds"])
+    add("stories_probe_kept", "stories_probe_kept", "Fig. 11 (probes)",
+        "The Twist probe keeps its accuracy after deletion (largest drop of the best block's accuracy over the "
+        "η_M protocols)", None, probes["probe_drop_seeds"],
+        why=("the base's Twist probe is no better than the majority class "
+             f"({probes['probe_base']:.2f} vs. {probes['probe_chance']:.2f}), so there is nothing to keep"
+             if probes["probe_base"] < probes["probe_chance"] + CHANCE_MARGIN else ""))
+
+
+def ts_protocols() -> tuple[str, ...]:
+    from ftscope.jain.tinystories import PROTOCOLS
+
+    return PROTOCOLS

@@ -30,6 +30,14 @@ CONVERGED_LOSS = math.log(2)
 SCRATCH_MIN_STEPS = 1000
 
 
+#: TinyStories: the share of twists at which a model "has" Twist (Table 1: 75-94% after 3,000 reFT iterations)
+STORIES_HAS_TWIST = 0.75
+#: the largest standard error of a share of 16 sampled stories (the paper's prompts: Table 1 is in 1/16ths)
+STORIES_SE = 0.125
+#: "the Twist probes lose only slightly" (Fig. 11, axis 0.85-0.95): a drop of at most 0.05
+STORIES_PROBE_DROP = 0.05
+
+
 @dataclass(frozen=True)
 class Rule:
     make: Callable[..., Criterion]
@@ -118,6 +126,38 @@ RULES: dict[str, Rule] = {
                                            "shortcut (Table 5: 99.4% at P(a) = 0.9, C_Tr = 0.8)"),
     "pcfg_reft_low_prior_slowest": Rule(is_true, "Fig. 9: about 3K iterations under the low prior, 0.1-1K under "
                                                  "the others"),
+    # ---------------------------------------------------------------- TinyStories (Sec. 5.2, Table 1, Fig. 11)
+    "stories_base_follows": Rule(lambda: at_least(STORIES_HAS_TWIST),
+                                 "Sec. 5.2 deletes a capability the base model has: asked for a twist, it writes one "
+                                 "as often as the paper counts a model as having it again (Table 1: 75-94% after "
+                                 "3,000 reFT iterations)"),
+    "stories_base_selective": Rule(lambda: at_least(2 * STORIES_SE),
+                                   "Following the Features line means writing twists because asked: the share when "
+                                   "asked exceeds the share when not by at least two standard errors of a "
+                                   "share of the prompts"),
+    "stories_deleted": Rule(lambda base: at_most(base - 2 * STORIES_SE),
+                            "Table 1, iteration 0: deletion at η_M leaves 12-44% twists (the base's own share is not "
+                            "reported): ours falls below the base's by at least two standard errors of a share"),
+    "stories_fr_deletes_most": Rule(lambda: at_most(0.0),
+                                    "Table 1, iteration 0: F+R leaves the fewest twists (η_M 12% vs. 31 and 44%; "
+                                    "η_S 12% vs. 50 and 69%): F+R's share minus the smaller of F's and F+MM's is "
+                                    "not above 0 (a tie counts)"),
+    "stories_reft_revives": Rule(lambda: at_least(STORIES_HAS_TWIST),
+                                 "Table 1: after reFT every η_M protocol writes twists again (75-82% at 3,000 "
+                                 "iterations; 56-88% at 30): the least revived protocol reaches 75% by the end of "
+                                 "reFT"),
+    "stories_control_slower": Rule(lambda: at_least(2 * STORIES_SE),
+                                   "Table 1 at 30 iterations: the η_M protocols write 56-88% twists, the control "
+                                   "(Not in PT) 31%: the protocols' mean exceeds the control's share by two standard "
+                                   "errors at the reFT step that stands for the paper's 30"),
+    "stories_reft_loss_below_control": Rule(lambda: at_least(0.0),
+                                            "Fig. 11: reFT's twist-story loss falls within 30-300 iterations and the "
+                                            "control never reaches it: at the end of reFT the control's loss is above "
+                                            "every η_M protocol's (control minus the largest)"),
+    "stories_probe_kept": Rule(lambda: at_most(STORIES_PROBE_DROP),
+                               "Fig. 11 (probes, axis 0.85-0.95): the Twist probe loses only slightly after deletion: "
+                               "the largest drop of the best block's accuracy over the η_M protocols is at most "
+                               "0.05"),
     "conversion_matches": Rule(is_true, "our port must give tracr's output (a check, not a paper claim)"),
 }
 

@@ -75,3 +75,34 @@ def table3():
     import pandas as pd
 
     return pd.DataFrame(list(TABLE3), columns=list(TABLE3_COLUMNS))
+
+
+# ------------------------------------------------------------------ TinyStories setting (Sec. 5.2, App. F, S2 code)
+STORIES_MODEL = "12 layers, 12 heads, d 768, vocabulary 8192, context 1024 (91M parameters)"  # App. F
+STORIES_PRETRAIN_STEPS = 30_000  # App. F: batch 128, warmup then cosine to 0, peak LR 1e-3
+STORIES_FINAL_LOSS = 0.8  # App. F: the pretrained model's final loss is about 0.8
+STORIES_FT_STEPS = 4000  # S2 configs: deletion and recovery, constant LR, batch 128
+STORIES_DELETE_LRS = (1e-4, 1e-5)  # S2: the two deletion LRs (η_M, η_S: the spec's reading)
+STORIES_REFT_LR = 1e-5  # S2: the recovery LR
+CLASSIFIER_ACCURACY = 0.92  # Sec. 5.2: the fine-tuned GPT-3.5 twist classifier's held-out accuracy
+PROBE_AXIS = (0.85, 0.95)  # Fig. 11's probe panel: the Twist probes' accuracy axis ("lose only slightly")
+
+# Table 1: twist proportion (%) of generations prompted with Twist, during reFT at iterations 0 / 30 / 300 / 3000
+TABLE1_STEPS = (0, 30, 300, 3000)
+TABLE1 = {
+    ("F", "η_M"): (44, 81, 81, 82),
+    ("F+R", "η_M"): (12, 56, 69, 75),
+    ("F+MM", "η_M"): (31, 88, 50, 75),
+    ("F", "η_S"): (69, 88, 75, 94),
+    ("F+R", "η_S"): (12, 44, 81, 81),
+    ("F+MM", "η_S"): (50, 81, 62, 81),
+    ("Not in PT", ""): (12, 31, 44, 81),
+}
+
+
+def table1():
+    """Table 1 as a DataFrame (percent), one row per protocol and η, one column per reFT iteration."""
+    import pandas as pd
+
+    rows = [{"protocol": p, "η": lr, **dict(zip(TABLE1_STEPS, v))} for (p, lr), v in TABLE1.items()]
+    return pd.DataFrame(rows).set_index(["protocol", "η"])

@@ -1,0 +1,218 @@
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # TinyStories: deleting a capability, and reviving it
+#
+# The last of {cite:t}`jain2024`'s three settings is the one closest to practice (their Sec. 5.2,
+# App. F). A LLaMA-style model is pretrained on TinyStories-Instruct, where each story comes with a
+# header: the *Features* it must have (Twist, Foreshadowing, Dialogue, BadEnding, MoralValue,
+# Conflict), a few words it must use and a summary. Then the paper tries to **delete** one capability,
+# writing a plot twist, by fine-tuning, with three protocols of its code:
+#
+# - **F** (filter): fine-tune on the stories without a twist;
+# - **F+R** (filter, then "refuse"): the same stories, with Twist added to every header, so the model is
+#   asked for a twist and shown a story without one;
+# - **F+MM** (filter, then mismatch): the same stories, Foreshadowing in a header swapped for Twist.
+#
+# If fine-tuning only wraps the capability, a few steps of **reverse fine-tuning** (reFT) on twist
+# stories bring it back, and faster than for a control that never had it: a model pretrained without
+# any twist story ("Not in PT"), fine-tuned on twist stories in the same way. The paper's answer
+# (Table 1, Fig. 11): the twist share drops after deletion and returns within 30–300 reFT iterations,
+# faster than for the control, and linear probes still read Twist off the deleted model's residual
+# stream. This is the paper's safety argument: fine-tuning a capability away does not remove it.
+
+# %% tags=["parameters", "remove-cell"]
+preset = "ci"
+device = "auto"
+seed = 0
+overrides = {}
+
+# %% tags=["remove-cell"]
+from ftscope.book import Chapter
+from ftscope.instruments import plots
+from ftscope.jain import StoriesConfig, claims
+from ftscope.jain import stories_analyses as sa
+from ftscope.jain import tinystories as ts
+
+ch = Chapter("05_tinystories_wrappers", StoriesConfig, preset=preset, device=device, seed=seed, overrides=overrides)
+cfg, dev = ch.cfg, ch.device
+plots.style()
+
+# %% [markdown]
+# ## The stories
+#
+# Offline, the stories come from the book's **story world** (`ftscope.data.stories`), a generator of
+# TinyStories-Instruct-style documents with the same six features, each drawn with probability 0.35.
+# Its detector reads a feature off a story's text exactly (on the generator's own text it is never
+# wrong), so the twist share below is exact where the paper's came from a GPT-3.5 classifier that was
+# {glue:text}`classifier:.0%` accurate. When the Hugging Face hub is reachable, `source="hub"` reads the
+# real TinyStories-Instruct files instead. A pretraining document, with the phrases the detector reads
+# marked:
+
+# %% tags=["hide-input"]
+setting = ts.load_setting(cfg, seed)
+sa.example(setting)
+
+# %% [markdown]
+# ## Pretraining: the base and the control
+#
+# Both models are LLaMA-style TransformerLens models (RMSNorm, rotary positions, a SwiGLU MLP, no
+# biases) on a BPE tokenizer trained on the stories, pretrained with AdamW (β = 0.9, 0.95, weight decay
+# 0.1, llama2.c's), a linear warmup and a cosine decay to 0 from a peak of 10⁻³, on windows that start
+# at a document's start, so that a story's header is always in the model's context. The base sees every
+# story; the control sees only the stories without a twist. Both start from the same weights and draw
+# their windows from the same generator.
+
+# %%
+models, logs = ts.pretrained(cfg, setting, seed, dev, workers=2)
+
+# %% tags=["remove-input"]
+ch.glue_all(sa.pretraining_facts(cfg, logs, models["base"]))
+sa.scale_table(cfg, logs, sa.n_params(models["base"]))
+
+# %% tags=["hide-input"]
+sa.pretraining_loss(logs);
+
+# %% [markdown]
+# **Scale.** The table gives the paper's setting beside ours. At `ci` the model has
+# {glue:text}`n_params_m:.1f`M parameters and sees {glue:text}`pretrain_tokens_m:.1f`M tokens; it ends at
+# a loss of {glue:text}`base_loss:.2f` nats per token (the paper's 91M model: about
+# {glue:text}`paper_loss:g` on the real stories, which are far more varied than the story world's). The
+# `ci` pretraining was first shorter; that base wrote a twist in too few of the stories that asked for
+# one (below the first claim's bar; the criteria changelog has the numbers), so it was lengthened, as the
+# bar's rule says, and the criterion left as it was.
+#
+# ## Does the base model follow its Features line?
+#
+# Everything later depends on this: a capability the base model does not have cannot be deleted. We
+# prompt the base model with held-out headers, half of which ask for a twist, and sample a story from
+# each (temperature {glue:text}`temperature:g`, top-k {glue:text}`top_k`; llama2.c's sampler defaults to
+# temperature 1.0, and the paper does not give its settings), then read each story's
+# features with the detector. Per feature: the share of stories that have it when the header asks for it
+# and when it does not, with 95% Wilson intervals, and the share of pretraining stories that have it
+# (what a model that ignores its header would write).
+
+# %%
+n = 4 * cfg.n_prompts  # headers of each kind: the base's share has to be precise
+gens = sa.sample_headers(cfg, setting, models["base"], seed, n)
+follow = sa.following_table(setting, gens, n)
+
+# %% tags=["remove-input"]
+ch.glue_all(sa.following_facts(follow))
+sa.show_following(follow)
+
+# %% [markdown]
+# Asked for a twist, the base model writes one in {glue:text}`base_twist_k` of
+# {glue:text}`base_twist_n` stories ({glue:text}`base_twist_asked:.0%`, 95% interval
+# {glue:text}`base_twist_lo:.0%`–{glue:text}`base_twist_hi:.0%`); not asked, in
+# {glue:text}`base_twist_not:.0%`, against {glue:text}`twist_rate:.0%` of the pretraining stories. Of
+# the other features, the model writes these at least 50 points more often when asked than when not:
+# {glue:text}`followed`; and these not: {glue:text}`not_followed` (the table has each share). Two of the
+# sampled stories, asked for a twist, and one not asked, with what the detector found:
+
+# %% tags=["hide-input"]
+sa.show_stories(gens[True], 2)
+
+# %% tags=["hide-input"]
+sa.show_stories(gens[False], 1)
+
+# %% [markdown]
+# ## Deleting Twist, and reviving it
+#
+# From the base, each protocol fine-tunes at a constant learning rate: η_M = {glue:text}`eta_m` on
+# {glue:text}`seeds` seeds (the headline cells) and η_S = {glue:text}`eta_s` on one (the S2 code's two
+# deletion rates; that they are the paper's η_M and η_S is our reading). Each deleted model is then
+# reverse fine-tuned on the twist stories; the control's pretrained model is fine-tuned on the same
+# stories the same way. At the reFT steps {glue:text}`reft_evals` we sample one story from each of
+# {glue:text}`n_prompts` held-out headers that ask for a twist (the paper's Table 1 is in sixteenths) and
+# compute the loss on held-out twist stories (the story tokens only).
+#
+# **Deviations at `ci`.** The paper deletes and revives for {glue:text}`paper_ft_steps` steps of batch
+# 128 at sequence length 1024; we delete for {glue:text}`ft_steps` steps and revive for
+# {glue:text}`reft_steps`, at batch {glue:text}`ft_batch` and length {glue:text}`n_ctx`, and our four reFT
+# steps stand for the paper's {glue:text}`paper_evals` iterations, in order. The paper revives at
+# {glue:text}`paper_reft_lr`; at `ci` reFT runs at {glue:text}`reft_lr` (η_M, so reFT's rate is still no
+# larger than the deletion's): in planning, a few tens of steps at 10⁻⁵ barely moved a deleted model's
+# twist share, so at 10⁻⁵ the `ci` budget would measure little but the rate. The control is fine-tuned at
+# the same rate.
+
+# %%
+states = ts.finetuned(cfg, setting, seed, dev, workers=2)
+frame = sa.reft_frame(cfg, states)
+
+# %% [markdown]
+# Table 1, ours beside the paper's: the twist share (%) when asked for one, during reFT (the mean over
+# the seeds, their range in brackets). Step 0 is the deleted model (for the control: the pretrained
+# one).
+
+# %% tags=["remove-input"]
+sa.table1(cfg, frame)
+
+# %% tags=["hide-input"]
+sa.fig11(frame);
+
+# %% tags=["remove-cell"]
+reft = sa.reft_facts(cfg, frame)
+ch.glue_all({k: v for k, v in reft.items() if not k.endswith("_seeds")});
+
+# %% [markdown]
+# After deletion at η_M the twist share is {glue:text}`deleted_F:.0%` for F, {glue:text}`deleted_FR:.0%`
+# for F+R and {glue:text}`deleted_FMM:.0%` for F+MM (means over the seeds; the paper: 44, 12 and 31%).
+# After {glue:text}`last_step` reFT steps it is back to {glue:text}`revived_F:.0%`,
+# {glue:text}`revived_FR:.0%` and {glue:text}`revived_FMM:.0%`. At reFT step {glue:text}`mid_step`, the
+# one that stands for the paper's 30 iterations, the η_M protocols average {glue:text}`reft_mid:.0%`
+# and the control {glue:text}`control_mid:.0%`; at the end the control writes twists in
+# {glue:text}`control_end:.0%` of its stories. On held-out twist stories the control ends at a loss of
+# {glue:text}`control_loss_end:.3f` nats per token, the worst η_M protocol at
+# {glue:text}`reft_loss_end:.3f`.
+#
+# ## Probes: is Twist still in the residual stream?
+#
+# Following the S2 code, a bias-free linear probe with six outputs (one per feature, binary
+# cross-entropy) reads each block's residual output, averaged over the last 10 tokens of a story given
+# without its header, with the model frozen. Its inputs are {glue:text}`probe_samples` held-out stories
+# (two thirds to train, {glue:text}`probe_steps` steps of AdamW at 10⁻³; the paper: 2,000 iterations).
+# The dashed grey line is the test set's majority class for Twist.
+
+# %%
+probe_models, deleted = sa.probe_models(cfg, models["base"], states, dev)
+probes = sa.probe_table(cfg, setting, probe_models, seed)
+
+# %% tags=["hide-input"]
+sa.probe_figure(probes[~probes.model.str.contains("deleted, seed [1-9]", regex=True)]);
+
+# %% tags=["remove-cell"]
+probe = sa.probe_facts(probes, deleted)
+ch.glue_all({k: v for k, v in probe.items() if not k.endswith("_seeds")});
+
+# %% [markdown]
+# The base model's best block reads Twist with accuracy {glue:text}`probe_base:.2f` (majority class
+# {glue:text}`probe_chance:.2f`); after deletion the best block loses at most
+# {glue:text}`probe_drop:.2f` on average over the seeds (lowest deleted model:
+# {glue:text}`probe_deleted_min:.2f`). The paper's Twist probes lie between 0.85 and 0.95 and "lose only
+# slightly".
+#
+# ## Claims
+#
+# Each claim after the first two is scored only if the base model follows the Twist instruction (at
+# least 75% of its stories when asked, Table 1's level for a model that has the capability); otherwise
+# there is nothing to delete and the claim is inconclusive. Shares are of {glue:text}`n_prompts` stories,
+# whose standard error is at most 0.125, so differences of less than 0.25 are ties. The paper reports
+# one run per cell and no spread; ours are judged per fine-tuning seed ("k/n seeds meet it", *fragile*
+# when they disagree).
+
+# %% tags=["remove-output"]
+claims.stories_claims(ch, sa.following_facts(follow), reft, probe)
+
+# %% tags=["remove-input"]
+ch.finish()

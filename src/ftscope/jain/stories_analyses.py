@@ -1,0 +1,424 @@
+"""Chapter 5's analyses (Jain et al. Sec. 5.2): whether the base model follows its Features line, Table 1
+(twist share during reFT) beside the paper's, Fig. 11 (twist-story loss), the six-feature probes per block,
+and the chapter's glued facts. The training lives in ``ftscope.jain.tinystories``."""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+
+from ftscope.data import stories as world
+from ftscope.jain import reported
+from ftscope.jain import tinystories as ts
+
+ETA = {0: "η_M", 1: "η_S"}  # index in cfg.delete_lrs -> the paper's name
+
+
+def eta_name(cfg, run: ts.Run) -> str:
+    return "" if run.protocol == "control" else ETA[list(cfg.delete_lrs).index(run.lr)]
+
+
+def row_label(cfg, run: ts.Run) -> str:
+    return "Not in PT" if run.protocol == "control" else f"{run.protocol} ({eta_name(cfg, run)})"
+
+
+# ------------------------------------------------------------------------------- scale
+def _lr(x: float) -> str:
+    """1e-4, not 0.0001."""
+    return f"{x:.0e}".replace("e-0", "e-")
+
+
+def scale_table(cfg, logs: Mapping, n_params: int):
+    """The paper's setting beside ours (the preset's), one row per quantity."""
+    eta_m, eta_s = (_lr(x) for x in cfg.delete_lrs)
+    pm, ps = (_lr(x) for x in reported.STORIES_DELETE_LRS)
+    rows = {
+        "model": (reported.STORIES_MODEL,
+                  f"{cfg.n_layers} layers, {cfg.n_heads} heads, d {cfg.d_model}, vocabulary {cfg.vocab}, context "
+                  f"{cfg.n_ctx} ({n_params / 1e6:.2f}M parameters)"),
+        "pretraining data": ("TinyStories-Instruct (about 2.5M stories)",
+                             f"{cfg.n_stories:,} story-world stories" if cfg.source == "offline"
+                             else f"{cfg.n_stories:,} TinyStories-Instruct stories"),
+        "pretraining": (f"{reported.STORIES_PRETRAIN_STEPS:,} steps × 128 × 1024 tokens",
+                        f"{cfg.pretrain_steps:,} steps × {cfg.pretrain_batch} × {cfg.n_ctx} tokens"),
+        "final pretraining loss": (f"about {reported.STORIES_FINAL_LOSS}",
+                                   f"base {logs['base'].tail_loss():.2f}, control {logs['control'].tail_loss():.2f}"),
+        "deletion": (f"{reported.STORIES_FT_STEPS:,} steps × 128, constant η_M {pm} / η_S {ps}",
+                     f"{cfg.ft_steps:,} steps × {cfg.ft_batch}, constant η_M {eta_m} / η_S {eta_s}"),
+        "reFT and the control's fine-tuning": (
+            f"{reported.STORIES_FT_STEPS:,} steps × 128 at {_lr(reported.STORIES_REFT_LR)} (read at "
+            f"{'/'.join(map(str, reported.TABLE1_STEPS))})",
+            f"{cfg.reft_steps:,} steps × {cfg.ft_batch} at {_lr(cfg.reft_lr)} (read at "
+            f"{'/'.join(map(str, cfg.reft_evals))})"),
+        "twist judge": (f"fine-tuned GPT-3.5 classifier ({reported.CLASSIFIER_ACCURACY:.0%} accurate)",
+                        "the story world's exact detector"),
+        "seeds": ("one run, no spread", f"η_M on {cfg.seeds} fine-tuning seeds, η_S on 1; one pretraining"),
+    }
+    return pd.DataFrame(rows, index=["paper", "ours"]).T.style  # a Styler: pandas' display would cut long cells
+
+
+def n_params(model) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+# ------------------------------------------------------------------------------- following the Features line
+def prompt_stories(stories: Sequence[world.Story], n: int, ask: bool) -> list[world.Story]:
+    """The held-out stories whose headers ``ts.twist_prompts`` uses (the first ``n`` with / without a twist)."""
+    return [s for s in stories if (ts.TWIST in s.features) == ask][:n]
+
+
+def sample_headers(cfg, setting, model, seed: int, n: int) -> dict:
+    """Stories the model writes from ``n`` held-out headers that ask for a twist and ``n`` that do not."""
+    out = {}
+    for ask in (True, False):
+        prompts = ts.twist_prompts(setting.held, n, ask=ask)
+        out[ask] = ts.generate(model, setting.tok, prompts, max_new_tokens=cfg.max_new_tokens,
+                               temperature=cfg.temperature, top_k=cfg.top_k, seed=seed)
+    return out
+
+
+def following_table(setting, gens: Mapping, n: int) -> pd.DataFrame:
+    """For each feature, the share of generated stories that have it when the header asks for it and when it
+    does not (with 95% Wilson intervals), and the share of pretraining stories that have it (what a model
+    that ignores the header writes)."""
+    heads = prompt_stories(setting.held, n, True) + prompt_stories(setting.held, n, False)
+    found = gens[True].features + gens[False].features
+    rows = []
+    for f in world.FEATURES:
+        row = {}
+        for name, want in (("asked", True), ("not asked", False)):
+            hits = [f in got for s, got in zip(heads, found) if (f in s.features) == want]
+            k, m = sum(hits), len(hits)
+            lo, hi = ts.wilson(k, m)
+            row |= {(name, "k/n"): f"{k}/{m}", (name, "share"): k / m if m else np.nan,
+                    (name, "95% interval"): f"{max(lo, 0):.0%}–{min(hi, 1):.0%}" if m else "–"}
+        row[("pretraining", "share")] = float(np.mean([f in s.features for s in setting.stories]))
+        rows.append(row)
+    table = pd.DataFrame(rows, index=pd.Index(world.FEATURES, name="feature"))
+    table.columns = pd.MultiIndex.from_tuples(table.columns)
+    return table
+
+
+def show_following(table: pd.DataFrame):
+    """The following table with its shares as percentages."""
+    shares = [c for c in table.columns if c[1] == "share"]
+    return table.style.format("{:.0%}", subset=shares)
+
+
+def following_facts(table: pd.DataFrame) -> dict:
+    tw = table.loc[ts.TWIST]
+    k_ask, n_ask = map(int, tw[("asked", "k/n")].split("/"))
+    k_no, n_no = map(int, tw[("not asked", "k/n")].split("/"))
+    lo, hi = ts.wilson(k_ask, n_ask)
+    others = table.drop(index=ts.TWIST)
+    gap = others[("asked", "share")] - others[("not asked", "share")]
+    followed = [f for f in others.index if gap[f] >= 0.5]  # written far more often when asked than when not
+
+    def names(fs):
+        return ", ".join(fs) if fs else "none"
+
+    return {"base_twist_asked": k_ask / n_ask, "base_twist_not": k_no / n_no, "base_twist_lo": lo,
+            "base_twist_hi": hi, "base_twist_k": k_ask, "base_twist_n": n_ask,
+            "twist_rate": float(tw[("pretraining", "share")]),
+            "followed": names(followed), "not_followed": names([f for f in others.index if f not in followed])}
+
+
+_COLOURS = {"Twist": "#d62728", "Foreshadowing": "#9467bd", "Dialogue": "#1f77b4", "BadEnding": "#7f7f7f",
+            "MoralValue": "#2ca02c", "Conflict": "#ff7f0e"}
+
+
+def highlight(story: str) -> str:
+    """``story`` as HTML, each signature phrase the detector read marked in its feature's colour."""
+    parts, at = [], 0
+    for start, end, f in world.feature_spans(story):
+        parts += [html.escape(story[at:start]),
+                  f'<mark style="background:{_COLOURS[f]}33;border-bottom:2px solid {_COLOURS[f]}" title="{f}">'
+                  f"{html.escape(story[start:end])}</mark>"]
+        at = end
+    parts.append(html.escape(story[at:]))
+    return "".join(parts).replace("\n", "<br>")
+
+
+def show_stories(gens: ts.Generations, k: int = 3):
+    """The first ``k`` generations: the header the model was given, its story with the detected features
+    marked, and the features asked for against those found."""
+    from IPython.display import HTML
+
+    legend = " ".join(f'<mark style="background:{c}33;border-bottom:2px solid {c}">{f}</mark>'
+                      for f, c in _COLOURS.items())
+    cards = []
+    for prompt, story, got in list(zip(gens.prompts, gens.texts, gens.features))[:k]:
+        asked = _asked(prompt)
+        verdict = ", ".join(f"{f} {'✓' if f in got else '✗'}" for f in sorted(asked)) or "none asked"
+        extra = sorted(got - asked)
+        cards.append(
+            f'<div style="border:1px solid #ccc;border-radius:4px;padding:8px;margin:6px 0;font-size:90%">'
+            f'<div style="color:#555;white-space:pre-wrap">{html.escape(prompt.strip())}</div>'
+            f'<div style="margin-top:4px">{highlight(story.strip())}</div>'
+            f'<div style="margin-top:4px;color:#555"><b>asked:</b> {html.escape(verdict)}'
+            f'{"; <b>also found:</b> " + html.escape(", ".join(extra)) if extra else ""}</div></div>')
+    return HTML(f"<div>{legend}</div>" + "".join(cards))
+
+
+def _asked(prompt: str) -> set[str]:
+    line = next((x for x in prompt.splitlines() if x.startswith("Features:")), "Features:")
+    return {f.strip() for f in line[len("Features:"):].split(",") if f.strip()}
+
+
+# ------------------------------------------------------------------------------- Table 1 and Fig. 11
+def reft_frame(cfg, states: Mapping) -> pd.DataFrame:
+    """Every run's evaluations during reFT (the control: its fine-tuning): one row per (run, step)."""
+    from ftscope.train.loop import TrainLog
+
+    rows = []
+    for run, state in states.items():
+        frame = TrainLog(**state["log"]).eval_frame()
+        for _, r in frame.iterrows():
+            rows.append({"run": row_label(cfg, run), "protocol": run.protocol, "eta": eta_name(cfg, run),
+                         "lr": run.lr, "seed": run.seed, "step": int(r["step"]), "twist": float(r["twist"]),
+                         "twist_loss": float(r["twist_loss"])})
+    return pd.DataFrame(rows)
+
+
+ORDER = ["F (η_M)", "F+R (η_M)", "F+MM (η_M)", "F (η_S)", "F+R (η_S)", "F+MM (η_S)", "Not in PT"]
+
+
+def table1(cfg, frame: pd.DataFrame) -> pd.DataFrame:
+    """Our twist share (%) at each reFT step, mean over seeds with the range where there are several, beside
+    the paper's Table 1 (its four iterations stand for our four steps, in order)."""
+    stats = frame.groupby(["run", "step"]).twist.agg(["mean", "min", "max", "count"]) * [100, 100, 100, 1]
+    ours = {}
+    for (run, step), s in stats.iterrows():
+        cell = f"{s['mean']:.0f}" + (f" ({s['min']:.0f}–{s['max']:.0f})" if s["count"] > 1 else "")
+        ours.setdefault(run, {})[f"ours @{step}"] = cell
+    table = pd.DataFrame(ours).T
+    paper = reported.table1()
+    paper.index = [p if p == "Not in PT" else f"{p} ({e})" for p, e in paper.index]
+    paper.columns = [f"paper @{c}" for c in paper.columns]
+    seeds = frame.groupby("run").seed.nunique().rename("seeds")
+    out = table.join(seeds).join(paper)
+    return out.reindex([r for r in ORDER if r in out.index])
+
+
+def fig11(frame: pd.DataFrame):
+    """Twist-story loss and twist share against reFT steps, every protocol and the control (mean over seeds,
+    the band their range); step 0 drawn at 1 on the log axis."""
+    from matplotlib import pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
+    for i, run in enumerate(r for r in ORDER if r in set(frame.run)):
+        sub = frame[frame.run == run]
+        style = dict(color="black", lw=2) if run == "Not in PT" else dict(color=f"C{i % 3}",
+                                                                          ls="-" if "η_M" in run else ":")
+        for ax, col in zip(axes, ["twist_loss", "twist"]):
+            stats = sub.groupby("step")[col].agg(["mean", "min", "max"])
+            x = stats.index.to_numpy().clip(min=1)
+            ax.plot(x, stats["mean"], marker="o", ms=3, label=run, **style)
+            ax.fill_between(x, stats["min"], stats["max"], color=style["color"], alpha=0.12)
+    axes[0].set(xscale="log", xlabel="reFT step (0 drawn at 1)", ylabel="twist-story loss (nats/token)",
+                title="Loss on held-out twist stories")
+    axes[1].set(xscale="log", xlabel="reFT step (0 drawn at 1)", ylabel="share of stories with a twist",
+                ylim=(-0.03, 1.03), title="Twist share when asked for one")
+    axes[1].legend(fontsize=7, loc="lower right")
+    fig.tight_layout()
+    return fig
+
+
+def reft_facts(cfg, frame: pd.DataFrame) -> dict:
+    """Per-seed numbers the claims read, and their means for the prose."""
+    steps = sorted(frame.step.unique())
+    mid = steps[1] if len(steps) > 1 else steps[0]  # the step that stands for the paper's 30 iterations
+    last = steps[-1]
+    eta_m = frame[frame.eta == "η_M"]
+    ctrl = frame[frame.protocol == "control"]
+    seeds = sorted(eta_m.seed.unique())
+
+    def at(sub, step, col="twist"):
+        return sub[sub.step == step].set_index("seed")[col]
+
+    out = {"mid_step": int(mid), "last_step": int(last)}
+    key = {p: p.replace("+", "") for p in ts.PROTOCOLS}  # glue names: F, FR, FMM
+    for p in ts.PROTOCOLS:
+        out[f"deleted_{key[p]}_seeds"] = [float(v) for v in at(eta_m[eta_m.protocol == p], 0).reindex(seeds)]
+        out[f"revived_{key[p]}_seeds"] = [float(v) for v in at(eta_m[eta_m.protocol == p], last).reindex(seeds)]
+        out[f"loss_end_{key[p]}_seeds"] = [float(v) for v in at(eta_m[eta_m.protocol == p], last, "twist_loss").reindex(seeds)]
+    out["fr_minus_others_seeds"] = [fr - min(f, mm) for fr, f, mm in zip(out["deleted_FR_seeds"], out["deleted_F_seeds"],
+                                                                          out["deleted_FMM_seeds"])]
+    out["revived_min_seeds"] = [min(v) for v in zip(*(out[f"revived_{k}_seeds"] for k in key.values()))]
+    mid_mean = eta_m[eta_m.step == mid].groupby("seed").twist.mean().reindex(seeds)
+    ctrl_mid = at(ctrl, mid).reindex(seeds)
+    out["control_gap_seeds"] = [float(a - b) for a, b in zip(mid_mean, ctrl_mid)]
+    ctrl_end = at(ctrl, last, "twist_loss").reindex(seeds)
+    worst_end = [max(v) for v in zip(*(out[f"loss_end_{k}_seeds"] for k in key.values()))]
+    out["control_loss_gap_seeds"] = [float(c - w) for c, w in zip(ctrl_end, worst_end)]
+    for k in key.values():
+        out[f"deleted_{k}"] = float(np.mean(out[f"deleted_{k}_seeds"]))
+        out[f"revived_{k}"] = float(np.mean(out[f"revived_{k}_seeds"]))
+    out["control_mid"] = float(ctrl_mid.mean())
+    out["control_end"] = float(at(ctrl, last).mean())
+    out["reft_mid"] = float(mid_mean.mean())
+    out["control_loss_end"] = float(ctrl_end.mean())
+    out["reft_loss_end"] = float(np.mean(worst_end))
+    eta_s = frame[frame.eta == "η_S"]
+    out["eta_s_deleted_max"] = float(eta_s[eta_s.step == 0].twist.max()) if len(eta_s) else float("nan")
+    out["eta_s_deleted_min"] = float(eta_s[eta_s.step == 0].twist.min()) if len(eta_s) else float("nan")
+    return out
+
+
+# ------------------------------------------------------------------------------- probes
+def probe_data(cfg, setting, n: int):
+    """``n`` held-out stories without their instruction (``<s>`` + the story), the position of each one's last
+    token (cut at the context), and their six feature labels."""
+    b = setting.bos
+    stories = setting.held[-n:]  # the end of the held-out list: not the prompts' stories (its start)
+    rows = np.full((n, cfg.n_ctx), b, dtype=np.int64)
+    ends = np.zeros(n, dtype=np.int64)
+    for i, enc in enumerate(setting.tok.encode_batch([" " + s.body for s in stories], add_special_tokens=False)):
+        ids = [b, *enc.ids][:cfg.n_ctx]
+        rows[i, :len(ids)] = ids
+        ends[i] = len(ids) - 1
+    labels = torch.tensor([[f in s.features for f in world.FEATURES] for s in stories], dtype=torch.float32)
+    return torch.from_numpy(rows), torch.from_numpy(ends), labels
+
+
+@torch.no_grad()
+def block_means(model, rows: torch.Tensor, ends: torch.Tensor, k: int, batch: int = 50) -> torch.Tensor:
+    """``[n_layers, n, d]``: each block's residual output, averaged over each row's last ``k`` tokens."""
+    device = next(model.parameters()).device
+    names = [f"blocks.{i}.hook_resid_post" for i in range(model.cfg.n_layers)]
+    out = []
+    for i in range(0, len(rows), batch):
+        x, e = rows[i:i + batch].to(device), ends[i:i + batch].to(device)
+        last = int(e.max()) + 1
+        _, cache = model.run_with_cache(x[:, :last], names_filter=lambda n: n in names)
+        pos = torch.arange(last, device=device)[None]
+        w = ((pos <= e[:, None]) & (pos > e[:, None] - k)).float()
+        w = w / w.sum(1, keepdim=True)
+        out.append(torch.stack([torch.einsum("bp,bpd->bd", w, cache[n].float()) for n in names]).cpu())
+    return torch.cat(out, 1)
+
+
+def probe_table(cfg, setting, models: Mapping, seed: int) -> pd.DataFrame:
+    """Bias-free six-output probes (BCE; the S2 repo's) on every block of every model: held-out accuracy per
+    feature, with the test set's majority share (the best constant answer) beside it."""
+    from ftscope.instruments.probing import fit_probe
+
+    rows_, ends, y = probe_data(cfg, setting, cfg.probe_samples)
+    n_train = len(y) * 2 // 3
+    chance = np.maximum(y[n_train:].mean(0).numpy(), 1 - y[n_train:].mean(0).numpy())
+    records = []
+    for name, model in models.items():
+        acts = block_means(model, rows_, ends, cfg.probe_tokens)
+        for block, x in enumerate(acts):
+            with torch.random.fork_rng():  # the probe's initial weights: seeded, the same for every model
+                torch.manual_seed(seed * 1000 + block)
+                res = fit_probe(x[:n_train], y[:n_train], x[n_train:], y[n_train:], len(world.FEATURES),
+                                steps=cfg.probe_steps, lr=cfg.probe_lr, rng=np.random.default_rng([seed, block]),
+                                multilabel=True, bias=False, desc=f"probe {name} B{block}")
+            for f, acc, ch in zip(world.FEATURES, res.per_label, chance):
+                records.append({"model": name, "block": f"B{block}", "feature": f, "accuracy": acc, "chance": float(ch)})
+    return pd.DataFrame(records)
+
+
+def probe_figure(probes: pd.DataFrame):
+    """The Twist probe's accuracy per block for each model (left) and each feature's best block (right)."""
+    from matplotlib import pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(12, 3.8))
+    tw = probes[probes.feature == ts.TWIST]
+    for name, sub in tw.groupby("model", sort=False):
+        axes[0].plot(sub.block, sub.accuracy, marker="o", label=name,
+                     ls="--" if name == "base" else ("-" if "deleted" in name else ":"))
+    axes[0].axhline(tw.chance.iloc[0], color="grey", lw=0.8, ls="--", label="majority class")
+    axes[0].set(title="Twist probe (bias-free, held-out)", xlabel="block", ylabel="accuracy")
+    axes[0].legend(fontsize=7)
+    best = probes.groupby(["model", "feature"], sort=False).accuracy.max().unstack()[list(world.FEATURES)]
+    im = axes[1].imshow(best.to_numpy(), vmin=0.5, vmax=1.0, cmap="viridis", aspect="auto")
+    axes[1].set(xticks=range(len(best.columns)), xticklabels=best.columns, yticks=range(len(best)),
+                yticklabels=best.index, title="Best block's accuracy per feature")
+    axes[1].tick_params(axis="x", rotation=30)
+    for i in range(best.shape[0]):
+        for j in range(best.shape[1]):
+            axes[1].text(j, i, f"{best.iat[i, j]:.2f}", ha="center", va="center", fontsize=7, color="white")
+    fig.colorbar(im, ax=axes[1])
+    fig.tight_layout()
+    return fig
+
+
+def probe_facts(probes: pd.DataFrame, deleted: Sequence[str], base: str = "base") -> dict:
+    """The Twist probe's best-block accuracy per model and the largest drop after deletion, per seed (the
+    deleted models are named ``"{protocol} deleted, seed {s}"``)."""
+    tw = probes[probes.feature == ts.TWIST].groupby("model").accuracy.max()
+    base_acc = float(tw[base])
+    seeds = sorted({int(n.rsplit(" ", 1)[1]) for n in deleted})
+    drops = [max(base_acc - float(tw[n]) for n in deleted if n.endswith(f"seed {s}")) for s in seeds]
+    return {"probe_base": base_acc, "probe_drop_seeds": drops, "probe_drop": float(np.mean(drops)),
+            "probe_chance": float(probes[probes.feature == ts.TWIST].chance.iloc[0]),
+            "probe_deleted_min": float(min(tw[n] for n in deleted))}
+
+
+def load_models(cfg, states: Mapping, which: str, runs: Sequence[ts.Run], device="cpu") -> dict:
+    """Models from run states: ``which`` is ``"deleted"`` or ``"model"`` (after reFT)."""
+    from ftscope.train import loop as training
+
+    return {run: training.load_trained(ts.build(cfg, 0), states[run][which], device) for run in runs}
+
+
+# ------------------------------------------------------------------------------- the chapter's helpers
+def example(setting, k: int = 1):
+    """The first ``k`` pretraining documents with their features marked (the detector's reading)."""
+    from IPython.display import HTML
+
+    cards = []
+    for s in setting.stories[:k]:
+        head = world.instruct_prompt(s.features, s.words, s.summary)
+        cards.append(f'<div style="border:1px solid #ccc;border-radius:4px;padding:8px;font-size:90%">'
+                     f'<div style="color:#555;white-space:pre-wrap">{html.escape(head.strip())}</div>'
+                     f"<div>{highlight(s.body)}</div></div>")
+    legend = " ".join(f'<mark style="background:{c}33;border-bottom:2px solid {c}">{f}</mark>'
+                      for f, c in _COLOURS.items())
+    return HTML(f"<div>{legend}</div>" + "".join(cards))
+
+
+def pretraining_loss(logs: Mapping):
+    """The base's and the control's pretraining loss (a moving mean over 5 logged steps)."""
+    from matplotlib import pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 3.2))
+    for name, log in logs.items():
+        frame = log.frame()
+        ax.plot(frame["step"], frame["loss"].rolling(5, min_periods=1).mean(),
+                label={"base": "base (every story)", "control": "Not in PT (no twist stories)"}[name])
+    ax.set(xlabel="step", ylabel="loss (nats/token)", yscale="log", title="Pretraining loss")
+    ax.legend()
+    fig.tight_layout()
+    return fig
+
+
+def probe_models(cfg, base, states: Mapping, device="cpu") -> tuple[dict, list[str]]:
+    """The models the probes read: the base, every η_M deleted model (every seed) and the first seed's
+    revived ones; and the deleted models' names."""
+    runs = [r for r in states if r.protocol != "control" and r.lr == cfg.delete_lrs[0]]
+    deleted = {f"{r.protocol} deleted, seed {r.seed}": m for r, m in load_models(cfg, states, "deleted", runs,
+                                                                                 device).items()}
+    first = [r for r in runs if r.seed == min(x.seed for x in runs)]
+    revived = {f"{r.protocol} revived, seed {r.seed}": m for r, m in load_models(cfg, states, "model", first,
+                                                                                 device).items()}
+    return {"base": base, **deleted, **revived}, list(deleted)
+
+
+def pretraining_facts(cfg, logs: Mapping, base) -> dict:
+    return {"n_params_m": n_params(base) / 1e6, "base_loss": logs["base"].tail_loss(),
+            "control_loss": logs["control"].tail_loss(), "paper_loss": reported.STORIES_FINAL_LOSS,
+            "pretrain_tokens_m": cfg.pretrain_steps * cfg.pretrain_batch * cfg.n_ctx / 1e6,
+            "paper_ft_steps": reported.STORIES_FT_STEPS, "paper_reft_lr": _lr(reported.STORIES_REFT_LR),
+            "reft_lr": _lr(cfg.reft_lr), "eta_m": _lr(cfg.delete_lrs[0]), "eta_s": _lr(cfg.delete_lrs[1]),
+            "ft_steps": cfg.ft_steps, "reft_steps": cfg.reft_steps, "ft_batch": cfg.ft_batch, "n_ctx": cfg.n_ctx, "seeds": cfg.seeds, "n_prompts": cfg.n_prompts,
+            "reft_evals": " / ".join(map(str, cfg.reft_evals)),
+            "paper_evals": " / ".join(map(str, reported.TABLE1_STEPS)),
+            "classifier": reported.CLASSIFIER_ACCURACY, "temperature": cfg.temperature, "top_k": cfg.top_k,
+            "probe_samples": cfg.probe_samples, "probe_steps": cfg.probe_steps, "n_layers": cfg.n_layers}
