@@ -176,6 +176,13 @@ ch.glue_all({k: v for k, v in reft.items() if not k.endswith("_seeds")});
 # {glue:text}`control_loss_end:.3f` nats per token, the worst η_M protocol at
 # {glue:text}`reft_loss_end:.3f`.
 #
+# Where F leaves most twists in place (as it does at `ci`), the reason is in its data: F never shows the
+# model a header that asks for a twist, so nothing in it contradicts the instruction the base learned,
+# and the model can only forget it slowly, by seeing fewer twists. F+R and F+MM pair a Twist header
+# with a story without one on every step, and delete within the budget. The paper's F ran for
+# {glue:text}`paper_ft_steps` steps of batch 128 at length 1024, thousands of times our fine-tuning tokens (the scale table),
+# long enough for that slow forgetting; whether ours would follow with more steps is not tested here.
+#
 # ## Probes: is Twist still in the residual stream?
 #
 # Following the S2 code, a bias-free linear probe with six outputs (one per feature, binary
