@@ -108,7 +108,7 @@ gens = sa.sample_headers(cfg, setting, models["base"], seed, n)
 follow = sa.following_table(setting, gens, n)
 
 # %% tags=["remove-input"]
-ch.glue_all(sa.following_facts(follow))
+follow_facts = ch.glue_all(sa.following_facts(follow))
 sa.show_following(follow)
 
 # %% [markdown]
@@ -219,7 +219,7 @@ ch.glue_all({k: v for k, v in probe.items() if not k.endswith("_seeds")});
 # when they disagree).
 
 # %% tags=["remove-output"]
-claims.stories_claims(ch, sa.following_facts(follow), reft, probe)
+claims.stories_claims(ch, follow_facts, reft, probe)
 
 # %% tags=["remove-input"]
 ch.finish()

@@ -35,7 +35,7 @@ def test_following_table_counts_asked_and_not_asked():
     n = 8
     # a model that copies the held-out story of its header follows every feature exactly
     gens = {ask: ts.Generations(ts.twist_prompts(setting.held, n, ask),
-                                [" " + s.body for s in sa.prompt_stories(setting.held, n, ask)]) for ask in (True, False)}
+                                [" " + s.body for s in ts.asking_stories(setting.held, n, ask)]) for ask in (True, False)}
     table = sa.following_table(setting, gens, n)
     assert list(table.index) == list(world.FEATURES)
     assert table.loc["Twist", ("asked", "k/n")] == f"{n}/{n}" and table.loc["Twist", ("not asked", "k/n")] == f"0/{n}"

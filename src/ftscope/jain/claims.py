@@ -9,6 +9,7 @@ import pandas as pd
 from ftscope.jain import pcfg, reported
 from ftscope.jain.criteria import CHANCE_MARGIN, SCRATCH_MIN_STEPS, rule
 from ftscope.jain.pcfg_analyses import CHANCE, LR_SYMBOL, by_prior_b, converged_cell, converged_cells, seed_values
+from ftscope.jain.tinystories import PROTOCOLS
 from ftscope.train.answers import two_standard_errors
 
 
@@ -328,7 +329,7 @@ def stories_claims(ch, follow: dict, reft: dict, probes: dict) -> None:
         "... and far less often when it does not (share asked minus share not asked)",
         None, follow["base_twist_asked"] - follow["base_twist_not"])
     base = follow["base_twist_asked"]
-    for p in ts_protocols():
+    for p in PROTOCOLS:
         add(f"stories_deleted_{p.replace('+', '').lower()}", "stories_deleted", "Table 1",
             f"Deletion by {p} at η_M lowers the twist share below the base's (reFT iteration 0)",
             _pct(table1[(p, "η_M")][0]), reft[f"deleted_{p.replace('+', '')}_seeds"], chance=follow["twist_rate"],
@@ -339,9 +340,9 @@ def stories_claims(ch, follow: dict, reft: dict, probes: dict) -> None:
         reft["fr_minus_others_seeds"])
     add("stories_reft_revives", "stories_reft_revives", "Table 1",
         f"reFT revives Twist after every η_M protocol (the least revived protocol's share after {cfg.reft_steps} "
-        "steps)", _pct(min(table1[(p, "η_M")][3] for p in ts_protocols())), reft["revived_min_seeds"],
+        "steps)", _pct(min(table1[(p, "η_M")][3] for p in PROTOCOLS)), reft["revived_min_seeds"],
         chance=follow["twist_rate"])
-    paper_mid = np.mean([table1[(p, "η_M")][1] for p in ts_protocols()]) - table1[("Not in PT", "")][1]
+    paper_mid = np.mean([table1[(p, "η_M")][1] for p in PROTOCOLS]) - table1[("Not in PT", "")][1]
     add("stories_control_slower", "stories_control_slower", "Table 1",
         f"The control (Not in PT) revives slower: η_M protocols' mean share minus the control's at reFT step "
         f"{reft['mid_step']} (the paper's 30)", _pct(paper_mid), reft["control_gap_seeds"])
@@ -354,9 +355,3 @@ def stories_claims(ch, follow: dict, reft: dict, probes: dict) -> None:
         why=("the base's Twist probe is no better than the majority class "
              f"({probes['probe_base']:.2f} vs. {probes['probe_chance']:.2f}), so there is nothing to keep"
              if probes["probe_base"] < probes["probe_chance"] + CHANCE_MARGIN else ""))
-
-
-def ts_protocols() -> tuple[str, ...]:
-    from ftscope.jain.tinystories import PROTOCOLS
-
-    return PROTOCOLS

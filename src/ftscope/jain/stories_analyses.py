@@ -66,11 +66,6 @@ def n_params(model) -> int:
 
 
 # ------------------------------------------------------------------------------- following the Features line
-def prompt_stories(stories: Sequence[world.Story], n: int, ask: bool) -> list[world.Story]:
-    """The held-out stories whose headers ``ts.twist_prompts`` uses (the first ``n`` with / without a twist)."""
-    return [s for s in stories if (ts.TWIST in s.features) == ask][:n]
-
-
 def sample_headers(cfg, setting, model, seed: int, n: int) -> dict:
     """Stories the model writes from ``n`` held-out headers that ask for a twist and ``n`` that do not."""
     out = {}
@@ -85,7 +80,7 @@ def following_table(setting, gens: Mapping, n: int) -> pd.DataFrame:
     """For each feature, the share of generated stories that have it when the header asks for it and when it
     does not (with 95% Wilson intervals), and the share of pretraining stories that have it (what a model
     that ignores the header writes)."""
-    heads = prompt_stories(setting.held, n, True) + prompt_stories(setting.held, n, False)
+    heads = ts.asking_stories(setting.held, n, True) + ts.asking_stories(setting.held, n, False)
     found = gens[True].features + gens[False].features
     rows = []
     for f in world.FEATURES:
@@ -148,8 +143,6 @@ def show_stories(gens: ts.Generations, k: int = 3):
     marked, and the features asked for against those found."""
     from IPython.display import HTML
 
-    legend = " ".join(f'<mark style="background:{c}33;border-bottom:2px solid {c}">{f}</mark>'
-                      for f, c in _COLOURS.items())
     cards = []
     for prompt, story, got in list(zip(gens.prompts, gens.texts, gens.features))[:k]:
         asked = _asked(prompt)
@@ -161,7 +154,13 @@ def show_stories(gens: ts.Generations, k: int = 3):
             f'<div style="margin-top:4px">{highlight(story.strip())}</div>'
             f'<div style="margin-top:4px;color:#555"><b>asked:</b> {html.escape(verdict)}'
             f'{"; <b>also found:</b> " + html.escape(", ".join(extra)) if extra else ""}</div></div>')
-    return HTML(f"<div>{legend}</div>" + "".join(cards))
+    return HTML(_legend() + "".join(cards))
+
+
+def _legend() -> str:
+    """The features' colours, as a line of HTML."""
+    return "<div>" + " ".join(f'<mark style="background:{c}33;border-bottom:2px solid {c}">{f}</mark>'
+                              for f, c in _COLOURS.items()) + "</div>"
 
 
 def _asked(prompt: str) -> set[str]:
@@ -379,9 +378,7 @@ def example(setting, k: int = 1):
         cards.append(f'<div style="border:1px solid #ccc;border-radius:4px;padding:8px;font-size:90%">'
                      f'<div style="color:#555;white-space:pre-wrap">{html.escape(head.strip())}</div>'
                      f"<div>{highlight(s.body)}</div></div>")
-    legend = " ".join(f'<mark style="background:{c}33;border-bottom:2px solid {c}">{f}</mark>'
-                      for f, c in _COLOURS.items())
-    return HTML(f"<div>{legend}</div>" + "".join(cards))
+    return HTML(_legend() + "".join(cards))
 
 
 def pretraining_loss(logs: Mapping):

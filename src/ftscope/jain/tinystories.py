@@ -166,13 +166,19 @@ def lm_loss(model, batch: torch.Tensor) -> torch.Tensor:
 
 
 # ------------------------------------------------------------------------------- evaluation
-def twist_prompts(stories: Sequence[world.Story], n: int, ask: bool = True) -> list[str]:
-    """``n`` instruction headers of held-out stories (the first ``n`` with a twist when ``ask``, without one
-    otherwise), each with the story's own Features, Words and Summary, ending in ``"Story: "``."""
+def asking_stories(stories: Sequence[world.Story], n: int, ask: bool = True) -> list[world.Story]:
+    """The first ``n`` of ``stories`` with a twist when ``ask``, without one otherwise: the stories whose
+    headers ``twist_prompts`` gives."""
     chosen = [s for s in stories if (TWIST in s.features) == ask][:n]
     if len(chosen) < n:
         raise ValueError(f"only {len(chosen)} of {len(stories)} stories {'have' if ask else 'lack'} a twist; {n} asked for")
-    return [world.instruct_prompt(s.features, s.words, s.summary) for s in chosen]
+    return chosen
+
+
+def twist_prompts(stories: Sequence[world.Story], n: int, ask: bool = True) -> list[str]:
+    """``n`` instruction headers of held-out stories (``asking_stories``), each with the story's own Features,
+    Words and Summary, ending in ``"Story: "``."""
+    return [world.instruct_prompt(s.features, s.words, s.summary) for s in asking_stories(stories, n, ask)]
 
 
 @dataclass(frozen=True)
