@@ -75,9 +75,10 @@ def test_plan_writes_every_training_and_the_status_table_sums_them_by_chapter(tm
 def test_each_papers_plan_counts_its_chapters():
     from ftscope.horn.bench import works as horn_works
     from ftscope.jain.bench import works as jain_works
+    from ftscope.zhang.bench import works as zhang_works
 
-    works = [*jain_works("smoke"), *horn_works("smoke")]
-    assert {w.chapter for w in works} == {"02", "03", "04", "05", "08", "09"}
+    works = [*jain_works("smoke"), *zhang_works("smoke"), *horn_works("smoke")]
+    assert {w.chapter for w in works} == {"02", "03", "04", "05", "06", "08", "09"}
     assert all(w.flops > 0 and w.memory_bytes > 0 for w in works)
     from ftscope.jain.tinystories import StoriesConfig, deletion_runs
 

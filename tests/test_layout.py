@@ -65,7 +65,7 @@ def test_the_command_imports_no_torch():
     assert out.stdout.strip() == "[]"
 
 
-@pytest.mark.parametrize("package", ["book", "train", "instruments", "jain", "horn"])
+@pytest.mark.parametrize("package", ["book", "train", "instruments", "jain", "horn", "zhang"])
 def test_every_public_name_resolves(package):
     mod = importlib.import_module(f"ftscope.{package}")
     names = mod.__all__

@@ -1,5 +1,5 @@
 """``python -m ftscope.bench``: every paper's training loops timed against the machine's matmul
-peak (``book.bench`` measures, ``jain.bench`` and ``horn.bench`` say what to run); with ``--plan``,
+peak (``book.bench`` measures, ``jain.bench``, ``zhang.bench`` and ``horn.bench`` say what to run); with ``--plan``,
 every chapter's training counted and its time on one H100 estimated (``book.bench.plan``).
 ``ftscope bench`` and ``ftscope plan`` run this in a process of their own, so the command itself
 imports no torch."""
@@ -14,15 +14,18 @@ from ftscope.config import DEVICES, PRESETS
 from ftscope.horn import bench as horn_bench
 from ftscope.jain import bench as jain_bench
 from ftscope.paths import Project
+from ftscope.zhang import bench as zhang_bench
 
 
 def loops(preset: str, device):
     yield from jain_bench.loops(preset, device)
+    yield from zhang_bench.loops(preset, device)
     yield from horn_bench.loops(preset, device)
 
 
 def works(preset: str):
     yield from jain_bench.works(preset)
+    yield from zhang_bench.works(preset)
     yield from horn_bench.works(preset)
 
 

@@ -30,7 +30,7 @@ class OptimConfig:
     momentum: float = 0.9  # sgd only
     betas: tuple[float, float] = (0.9, 0.95)  # adamw only
     weight_decay: float = 0.0
-    schedule: Literal["cosine", "constant", "step"] = "cosine"
+    schedule: Literal["cosine", "linear", "constant", "step"] = "cosine"
     warmup: float = 0.2
     final_lr_ratio: float = 0.01  # the papers' "cosine to max/100"
     grad_clip: float | None = None  # max global grad norm; None = no clipping
@@ -40,15 +40,16 @@ class OptimConfig:
     def __post_init__(self) -> None:
         if self.optimizer not in ("sgd", "adamw"):
             raise ValueError(f"unknown optimizer {self.optimizer!r}; valid choices: 'sgd', 'adamw'")
-        if self.schedule not in ("cosine", "constant", "step"):
-            raise ValueError(f"unknown schedule {self.schedule!r}; valid choices: 'cosine', 'constant', 'step'")
+        if self.schedule not in ("cosine", "linear", "constant", "step"):
+            raise ValueError(f"unknown schedule {self.schedule!r}; valid choices: 'cosine', 'linear', 'constant', "
+                             "'step'")
         if not 0.0 <= self.warmup < 1.0:
             raise ValueError(f"warmup is a fraction of the steps in [0, 1), got {self.warmup}")
 
 
 def lr_multiplier(step: int, steps: int, cfg: OptimConfig) -> float:
-    """Learning-rate factor at 0-based ``step``: linear warmup, then cosine down to ``final_lr_ratio``
-    (or, for ``step``, ``gamma`` per milestone passed)."""
+    """Learning-rate factor at 0-based ``step``: linear warmup, then cosine (or a straight line, for ``linear``)
+    down to ``final_lr_ratio`` (or, for ``step``, ``gamma`` per milestone passed)."""
     if cfg.schedule == "constant":
         return 1.0
     warmup_steps = int(round(cfg.warmup * steps))
@@ -56,6 +57,8 @@ def lr_multiplier(step: int, steps: int, cfg: OptimConfig) -> float:
         return (step + 1) / warmup_steps
     if cfg.schedule == "step":
         return cfg.gamma ** sum(step >= round(m * steps) for m in cfg.milestones)
+    if cfg.schedule == "linear":  # HF's get_linear_schedule_with_warmup, ending at final_lr_ratio
+        return cfg.final_lr_ratio + (1.0 - cfg.final_lr_ratio) * (steps - step) / max(1, steps - warmup_steps)
     progress_frac = (step - warmup_steps) / max(1, steps - warmup_steps)
     cosine = 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress_frac)))
     return cfg.final_lr_ratio + (1.0 - cfg.final_lr_ratio) * cosine

@@ -1,0 +1,23 @@
+"""Zhang & Wu (2024), *Dissecting learning and forgetting in language model finetuning*: its setting and its
+reported numbers, on a world in which topic, style and facts are explicit.
+
+- ``world``: the generator (topics, styles, a knowledge base with known and novel facts), skeletons and
+  their single-factor variants, the validity checks, ``probe_set`` (the contract) and the oracle.
+- ``setting``: ``ZhangConfig``, the word-level tokenizer, the corpora, the GPT-2 model, pretraining and
+  the fine-tuning grid as cached cells.
+- ``decompose``: per-token losses, the topic / style / factual components (per token and per document,
+  bootstrap intervals), position profiles, the factual contrast at each object.
+- ``analyses``: chapter 06's tables, figures and facts; ``claims``: its criteria and claims.
+- ``reported``: the paper's setup and Table 1 (the paper gives directions, no numbers).
+"""
+
+from ftscope._exports import lazy_exports
+
+_EXPORTS = {
+    **dict.fromkeys(["World", "WorldParams", "probe_set", "ANALOGS"], "world"),
+    **dict.fromkeys(["ZhangConfig", "load_setting", "pretrained", "finetuned"], "setting"),
+    **dict.fromkeys(["components", "score", "position_profile"], "decompose"),
+    **dict.fromkeys(["world", "setting", "decompose", "analyses", "claims", "reported"], ""),
+}
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
+__all__ = sorted(_EXPORTS)

@@ -1,0 +1,68 @@
+"""Zhang & Wu's training loop for ``ftscope bench`` (``book.bench``): chapter 6's GPT-2 at a preset's sizes,
+on random words of its vocabulary (the world is not needed to time it); and for ``ftscope plan``, every
+training of chapter 6 counted (``works``): the pretraining, the learning-rate grid and the other seeds."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterator
+
+import numpy as np
+import torch
+
+from ftscope.book.bench import Loop, Work, parameters
+from ftscope.train.loop import train
+from ftscope.zhang.setting import ZhangConfig, build, lm_loss, pretrain_optim
+from ftscope.zhang.world import World
+
+#: the world's mean document length in tokens (``<s>`` and the words; about 62 at the spec's parameters), the
+#: tokens a padded batch holds per document
+MEAN_DOC_TOKENS = 64
+
+
+def gpt2_flops_per_token(model) -> float:
+    """Training FLOPs per token of a ``GPT2LMHeadModel``: 6 x the weights of its matmuls (attention and MLP
+    matrices, and the tied unembedding) + 12 x layers x context x width (attention scores and mixing)."""
+    c = model.config
+    matmul = sum(p.numel() for name, p in model.transformer.h.named_parameters() if p.dim() == 2)
+    return 6 * (matmul + c.n_embd * c.vocab_size) + 12 * c.n_layer * c.n_positions * c.n_embd
+
+
+def gpt2_activation_floats(model, tokens: int) -> float:
+    """Floats the backward keeps for ``tokens`` tokens (an estimate, as ``book.bench``'s for TransformerLens):
+    per layer and token 11 x width + 2 x the MLP's 4 x width + 2 x heads x context, and 2 x the vocabulary."""
+    c = model.config
+    return float(tokens * (c.n_layer * (11 * c.n_embd + 8 * c.n_embd + 2 * c.n_head * c.n_positions)
+                           + 2 * c.vocab_size))
+
+
+def _vocab(cfg: ZhangConfig) -> int:
+    return len(World(cfg.world_params).vocabulary()) + 3
+
+
+def loops(preset: str, device) -> Iterator[Loop]:
+    cfg = ZhangConfig.from_preset(preset)
+    model = build(cfg, _vocab(cfg), 0)
+    vocab = model.config.vocab_size
+    length = min(cfg.n_ctx + 1, MEAN_DOC_TOKENS)
+
+    def run(steps):
+        train(copy.deepcopy(model), lambda r: torch.as_tensor(r.integers(3, vocab, (cfg.pretrain_batch, length))),
+              lm_loss, steps, pretrain_optim(cfg), rng=np.random.default_rng(0), device=device, desc="bench")
+
+    yield Loop("Zhang GPT-2 pretraining (random words)", "06", 1, cfg.pretrain_batch * length,
+               gpt2_flops_per_token(model), run, "Hugging Face GPT2LMHeadModel")
+
+
+def works(preset: str) -> Iterator[Work]:
+    cfg = ZhangConfig.from_preset(preset)
+    model = build(cfg, _vocab(cfg), 0)
+    per_token, params = gpt2_flops_per_token(model), parameters(model)
+
+    def work(what, runs, steps, batch):
+        tokens = batch * MEAN_DOC_TOKENS
+        return Work("06", what, runs, steps, tokens, per_token, params, gpt2_activation_floats(model, tokens))
+
+    yield work("pretraining", 1, cfg.pretrain_steps, cfg.pretrain_batch)
+    yield work("fine-tuning: the learning-rate grid and the other seeds", len(cfg.lr_grid) + cfg.seeds - 1,
+               cfg.ft_steps, cfg.ft_batch)

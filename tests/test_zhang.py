@@ -1,0 +1,260 @@
+"""Part II's world, setting and measurement: the generator's variants are single-factor interventions, the
+contract holds, the oracle is the generator's own arithmetic, and the decomposition computes the contrasts."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from ftscope.config import ConfigError
+from ftscope.train.loop import OptimConfig, lr_multiplier
+from ftscope.zhang import decompose as D
+from ftscope.zhang import setting as S
+from ftscope.zhang import world as W
+
+SMALL = W.WorldParams(entities=20, objects=6, lexicon=12)
+
+
+@pytest.fixture(scope="module")
+def world():
+    return W.World(SMALL)
+
+
+def test_probe_set_contract_is_deterministic_and_complete():
+    a = W.probe_set(5, seed=3)
+    assert a == W.probe_set(5, seed=3) and a != W.probe_set(5, seed=4)
+    assert len(a) == 5 and all(set(row) == {"orig", "nontopic", "casual", "rap", "counterfactual"} for row in a)
+    c4 = W.probe_set(4, seed=3, analog="c4")
+    assert all(set(row) == {"orig", "bio", "academic", "counterfactual"} for row in c4)
+    assert all(isinstance(t, str) and t for row in a + c4 for t in row.values())
+    with pytest.raises(ValueError, match="valid choices: 'pubmed', 'c4'"):
+        W.probe_set(2, seed=0, analog="wiki")
+    with pytest.raises(ValueError, match="positive int"):
+        W.probe_set(0, seed=0)
+
+
+@pytest.mark.parametrize("analog", ["pubmed", "c4"])
+def test_every_variant_passes_the_validity_checks(world, analog):
+    rows = W.probe_variants(world, world.probe_skeletons(60, 1, analog), analog)
+    checks = W.validity(world, rows, analog)
+    assert set(checks) == set(W.ANALOGS[analog]["variants"])
+    for name, c in checks.items():
+        assert c["same sentences"] == 1.0
+        if name == "counterfactual":
+            assert c["only objects differ"] == 1.0 and c["length ratio"] == 1.0
+        if name in ("nontopic", "bio"):
+            assert c["no source-topic word left"] == 1.0 and c["length ratio"] == 1.0
+
+
+def test_validity_catches_a_variant_that_changes_more_than_its_factor(world):
+    rows = W.probe_variants(world, world.probe_skeletons(10, 1), "pubmed")
+    for row in rows:  # a "counterfactual" that also changes the style is not one
+        row["counterfactual"] = world.variant(row["counterfactual"], "casual")
+    assert W.validity(world, rows, "pubmed")["counterfactual"]["only objects differ"] == 0.0
+
+
+def test_variants_change_one_factor_of_the_skeleton(world):
+    sk = world.probe_skeletons(1, 2)[0]
+    non = world.variant(sk, "nontopic")
+    assert non.topic in W.GENERAL and non.style == sk.style and non.anchor == sk.anchor
+    assert all(s.obj == world.kb[non.topic][s.entity, s.relation] for s in non.slots if s.kind == "fact")
+    cf = world.variant(sk, "counterfactual")
+    assert all(a.obj != b.obj for a, b in zip(sk.slots, cf.slots) if a.kind == "fact")
+    assert world.variant(sk, "rap").slots == sk.slots and world.variant(sk, "rap").style == "rap"
+    with pytest.raises(ValueError, match="changes the topic of a bio"):
+        world.variant(sk, "bio")
+    with pytest.raises(ValueError, match="valid choices"):
+        world.variant(sk, "poem")
+
+
+def test_pretraining_states_known_facts_only_and_finetuning_novel_ones_too(world):
+    def novel(sks):
+        return [sum(world.novel[s.entity, s.relation] for s in sk.slots if s.kind == "fact") for sk in sks
+                if sk.topic == W.BIO]
+
+    pt = world.pretraining_skeletons(3000, 0)
+    assert sum(novel(pt)) == 0 and 0.02 < np.mean([sk.topic == W.BIO for sk in pt]) < 0.08
+    assert np.mean([sk.style == "academic" for sk in pt]) == pytest.approx(0.1, abs=0.02)
+    ft = world.finetuning_skeletons(1000, 0)
+    assert all(sk.topic == W.BIO and sk.style == "academic" for sk in ft)
+    assert np.mean(novel(ft)) == pytest.approx(SMALL.novel_per_doc, rel=0.15)
+    assert all(any(s.kind == "fact" for s in sk.slots) for sk in pt + ft)
+
+
+def test_oracle_is_the_generators_arithmetic(world):
+    p = SMALL
+    sk = world.probe_skeletons(1, 5)[0]
+    o = world.oracle(sk)
+    n_novel = sum(world.novel[s.entity, s.relation] for s in sk.slots if s.kind == "fact")
+    true_p = 1 - p.eps + p.eps / p.objects
+    assert o["topic"] == pytest.approx(-math.log(p.p_bio)) and o["style"] == pytest.approx(-math.log(0.1))
+    assert o["facts"] == pytest.approx(n_novel * math.log(true_p * p.objects))
+    assert o["factual_contrast"] == pytest.approx(n_novel * math.log(true_p / (p.eps / p.objects)))
+    general = world.probe_skeletons(1, 5, "c4")[0]
+    assert world.oracle(general)["topic"] == -math.inf and world.oracle(general)["factual_contrast"] == 0.0
+
+
+def test_entropy_bound_counts_every_choice_of_a_two_slot_world():
+    w = W.World(W.WorldParams(entities=2, objects=2, lexicon=3, sentences=(2, 2), fact_share=0.5, p_bio=0.5,
+                              style_mix=(1.0, 0.0, 0.0, 0.0)))
+    sk = next(s for s in w.pretraining_skeletons(50, 0)
+              if s.topic != W.BIO and [x.kind for x in s.slots] == ["fill", "fact"] and s.slots[1].entity == s.anchor
+              and s.slots[1].obj == w.kb[s.topic][s.anchor, s.slots[1].relation])
+    # a general topic (0.5 / 4), web (1), two sentences (1), the anchor (1/2), opener and closer (1/3, 1/2); the
+    # kinds (fill, fact): 1/4 drawn plus 1/4 × 1/2 from a draw without a fact; the filler: template (1/6) and
+    # three lexicon words (1/3 each); the fact: template (1/4), the anchor again (0.7 + 0.3/2), a relation (1/6),
+    # the true object (0.95 + 0.05/2)
+    expected = (math.log(0.5 / 4) - math.log(2) - math.log(3) - math.log(2) + math.log(0.25 + 0.125)
+                - math.log(6) - 3 * math.log(3) - math.log(4) + math.log(0.85) - math.log(6) + math.log(0.975))
+    assert w.pretraining_log_prob(sk) == pytest.approx(expected)
+
+
+def test_object_positions_point_at_the_objects(world):
+    sk = world.probe_skeletons(1, 7)[0]
+    words = world.render(sk).split(" ")
+    objects = {w for objs in world.objects[W.BIO] for w in objs}
+    positions = world.object_positions(sk)
+    assert len(positions) == sum(s.kind == "fact" for s in sk.slots)
+    assert all(words[i] in objects for i, _ in positions)
+
+
+# ----------------------------------------------------------------------------- setting
+def test_word_tokenizer_is_exact_on_the_world_and_refuses_other_words(world):
+    tok = S.word_tokenizer(world.vocabulary())
+    text = world.render(world.probe_skeletons(1, 0)[0])
+    ids = S.encode(tok, [text], n_ctx=400)[0]
+    assert ids[0] == S.BOS and len(ids) == len(text.split(" ")) + 1
+    assert tok.decode(ids[1:].tolist()) == text
+    with pytest.raises(ValueError, match="outside the world's vocabulary"):
+        S.encode(tok, ["abstract : zzzq"], n_ctx=10)
+
+
+def test_one_epoch_shows_every_document_once():
+    docs = [np.array([0, i + 2]) for i in range(10)]
+    sample = S.epoch_batches(docs, 4, np.random.default_rng(0))
+    seen = torch.cat([sample(None)[:, 1] for _ in range(3)]).tolist()
+    assert sorted(seen) == list(range(2, 12))
+    assert sample(None).shape[0] == 4  # a new order after the epoch
+
+
+def test_padded_batches_mask_the_pads_in_the_loss():
+    cfg = S.ZhangConfig.from_preset("smoke")
+    model = S.build(cfg, 20, seed=0)
+    short, long = np.array([0, 5, 6]), np.array([0, 5, 6, 7, 8, 9])
+    both = S.lm_loss(model, S.pad([short, long]))
+    with torch.no_grad():
+        alone = sum(torch.nn.functional.cross_entropy(model(input_ids=torch.from_numpy(d[None, :-1])).logits[0],
+                                                      torch.from_numpy(d[1:]), reduction="sum") for d in (short, long))
+    assert both.item() == pytest.approx(alone.item() / 7, rel=1e-5)
+
+
+def test_config_checks_names_and_shapes():
+    with pytest.raises(ConfigError, match="valid choices"):
+        S.ZhangConfig.from_preset("ci", dropout=0.1)
+    with pytest.raises(ConfigError, match="multiple of n_head"):
+        S.ZhangConfig.from_preset("smoke", n_embd=30, n_head=4)
+    with pytest.raises(ConfigError, match="style_mix|p_academic"):
+        S.ZhangConfig.from_preset("smoke", p_academic=1.0)
+    cfg = S.ZhangConfig.from_preset("ci", p_academic=0.2)
+    assert cfg.world_params.p_style["academic"] == 0.2 and sum(cfg.world_params.style_mix) == pytest.approx(1)
+    assert cfg.ft_steps == -(-cfg.ft_docs // cfg.ft_batch) and S.early_step(cfg) in S.snapshot_steps(cfg)
+
+
+def test_linear_schedule_is_hfs():
+    cfg = OptimConfig(schedule="linear", warmup=0.1, final_lr_ratio=0.0)
+    lrs = [lr_multiplier(s, 100, cfg) for s in range(100)]
+    assert lrs[0] == pytest.approx(0.1) and lrs[9] == pytest.approx(1.0) and lrs[10] == pytest.approx(1.0)
+    assert lrs[55] == pytest.approx(0.5) and lrs[99] == pytest.approx(1 / 90) and np.all(np.diff(lrs[10:]) < 0)
+
+
+def test_choose_lr_takes_the_lowest_finite_validation_loss():
+    assert S.choose_lr({1e-4: 2.0, 1e-3: 1.5, 3e-3: float("nan")}) == 1e-3
+    with pytest.raises(ValueError, match="diverged"):
+        S.choose_lr({1e-3: float("nan")})
+
+
+# ----------------------------------------------------------------------------- decomposition
+def _scores(changes: dict, n_docs=40, length=20, seed=0):
+    """Base and fine-tuned scores whose per-token change is ``changes[variant]`` on every token."""
+    rng = np.random.default_rng(seed)
+    base = {v: [rng.random(length) + 1 for _ in range(n_docs)] for v in changes}
+    ft = {v: [b - changes[v] for b in base[v]] for v in changes}
+    return D.Scores(base), D.Scores(ft)
+
+
+def test_components_are_the_contrasts_per_token_and_per_document():
+    changes = {"orig": 1.0, "nontopic": -0.5, "casual": 0.2, "rap": 0.4, "counterfactual": 0.9}
+    base, ft = _scores(changes)
+    dec = D.components(base, ft, "pubmed", n_boot=20)
+    tok = dec.values["token"]
+    assert tok["total"] == pytest.approx(1.0) and tok["topic"] == pytest.approx(1.5)
+    assert tok["style"] == pytest.approx(0.7) and tok["factual"] == pytest.approx(0.1)
+    assert tok["topic (facts kept)"] == pytest.approx(1.4)
+    assert tok["residual"] == pytest.approx(1.0 - 1.5 - 0.7 - 0.1)
+    assert dec.values["doc"]["topic"] == pytest.approx(30.0) and dec.ratios["doc"]["factual"] == pytest.approx(0.1)
+    lo, hi = dec.ci["token"]["topic"]
+    assert lo == pytest.approx(1.5) and hi == pytest.approx(1.5)  # every skeleton the same: no spread
+
+
+def test_c4_components_and_forgetting_signs():
+    base, ft = _scores({"orig": -0.3, "bio": 0.1, "academic": -0.1, "counterfactual": -0.29})
+    tok = D.components(base, ft, "c4", n_boot=5).values["token"]
+    assert tok["total"] == pytest.approx(-0.3) and tok["topic"] == pytest.approx(-0.4)
+    assert tok["style"] == pytest.approx(-0.2) and tok["factual"] == pytest.approx(-0.01)
+
+
+def test_position_tenths_sum_to_the_per_document_component():
+    rng = np.random.default_rng(1)
+    variants = ("orig", "nontopic", "casual", "rap", "counterfactual")
+    base = D.Scores({v: [rng.random(int(rng.integers(15, 40))) + 2 for _ in range(30)] for v in variants})
+    ft = D.Scores({v: [b - rng.random(len(b)) for b in base.nll[v]] for v in variants})
+    prof = D.position_profile(base, ft, "pubmed")
+    dec = D.components(base, ft, "pubmed", n_boot=0)
+    for name in ("topic", "style", "factual"):
+        assert prof["by_decile"][name].sum() == pytest.approx(dec.values["doc"][name], rel=1e-6)
+    front = np.zeros(20)
+    front[:4] = 1.0
+    base = D.Scores({v: [np.full(20, 2.0)] for v in variants})
+    ft = D.Scores({v: [np.full(20, 2.0) - (front if v == "orig" else 0)] for v in variants})
+    assert D.start_share(D.position_profile(base, ft, "pubmed"), "topic", 2) == pytest.approx(1.0)
+
+
+def test_object_contrasts_read_the_objects_and_the_oracle(world):
+    from ftscope.zhang.setting import word_tokenizer
+
+    tok = word_tokenizer(world.vocabulary())
+    probe = D.probes(world, tok, 12, 0, "pubmed", n_ctx=400)
+    base = D.Scores({v: [np.full(len(ids) - 1, 3.0) for ids in probe.ids[v]] for v in probe.variants})
+    ft_nll = {v: [x.copy() for x in base.nll[v]] for v in probe.variants}
+    for i, row in enumerate(probe.rows):  # the fine-tuned model learned every novel object: 2 nats better
+        for pos, novel in world.object_positions(row["orig"]):
+            ft_nll["orig"][i][pos] -= 2.0 if novel else 0.0
+    out = D.object_contrasts(world, probe, base, D.Scores(ft_nll))
+    assert out["novel"]["mean"] == pytest.approx(2.0) and out["known"]["mean"] == pytest.approx(0.0)
+    p = world.params
+    assert out["novel"]["oracle"] == pytest.approx(math.log((1 - p.eps + p.eps / p.objects) / (p.eps / p.objects)))
+
+
+def test_gpt2_flops_count_the_matmuls_the_unembedding_and_the_attention():
+    from ftscope.zhang.bench import gpt2_flops_per_token
+
+    cfg = S.ZhangConfig.from_preset("smoke", n_layer=2)
+    model = S.build(cfg, 50, seed=0)
+    d = cfg.n_embd
+    assert gpt2_flops_per_token(model) == 6 * (2 * 12 * d * d + d * 50) + 12 * 2 * cfg.n_ctx * d
+
+
+def test_the_repositorys_loss_is_a_mean_of_batch_means():
+    nll = [np.array([1.0, 1.0]), np.array([3.0]), np.array([5.0, 5.0, 5.0])]
+    assert D.repo_loss(nll, batch=2) == pytest.approx(((1 + 1 + 3) / 3 + 5) / 2)
+    base, ft = D.Scores({"orig": nll}), D.Scores({"orig": [x - 1 for x in nll]})
+    table = D.split_losses(base, ft)["orig"]
+    assert table["base, pooled (nats/token)"] == pytest.approx(20 / 6)
+    assert table["fine-tuned, per document (nats)"] == pytest.approx((0 + 2 + 12) / 3)
+
+
+def test_the_pubmed_analog_comes_in_every_size_as_a_prefix_of_the_largest(world):
+    big = world.finetuning_skeletons(max(S.FT_SIZES), seed=0)
+    for n in S.FT_SIZES:
+        assert world.finetuning_skeletons(n, seed=0) == big[:n]
