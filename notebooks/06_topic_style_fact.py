@@ -126,7 +126,7 @@ ch.glue_all({"bound": bound, "val_pt": base_state["val_pt"], "gap": gap, "gap_le
 
 # %%
 fts = zs.finetuned(cfg, setting, seed, dev)
-fts.grid_frame().style.format({"learning rate": "{:g}", "validation loss": "{:.4f}"})
+fts.grid_frame().style.format({"validation loss": "{:.4f}"}).format_index("{:g}")
 
 # %% tags=["remove-cell"]
 ch.glue_all({"lr": fts.lr, "base_val": fts.base_val, "ft_val": fts.grid[fts.lr]});

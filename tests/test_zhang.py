@@ -258,3 +258,11 @@ def test_the_pubmed_analog_comes_in_every_size_as_a_prefix_of_the_largest(world)
     big = world.finetuning_skeletons(max(S.FT_SIZES), seed=0)
     for n in S.FT_SIZES:
         assert world.finetuning_skeletons(n, seed=0) == big[:n]
+
+
+def test_the_validation_splits_are_held_out():
+    cfg = S.ZhangConfig.from_preset("smoke")
+    setting = S.load_setting(cfg, seed=0)
+    seen = {tuple(d) for d in setting.pretrain + setting.finetune}
+    assert len(setting.val_pt) == len(setting.val) == cfg.val_docs
+    assert not any(tuple(d) in seen for d in setting.val_pt + setting.val)

@@ -130,8 +130,8 @@ def _components(delta: dict, count: dict, analog: str, idx: np.ndarray, per: str
     out = {"total": r("orig")}
     for name, (a, b) in CONTRASTS[analog].items():
         out[name] = r(a) - r(b)
-    if analog == "pubmed":
-        out["style"] = (out["style (casual)"] + out["style (rap)"]) / 2
+        if name == "style (rap)":  # the style component, the mean of its two contrasts, right after them
+            out["style"] = (out["style (casual)"] + out["style (rap)"]) / 2
     out["residual"] = out["total"] - out["topic"] - out["style"] - out["factual"]
     return out
 

@@ -162,7 +162,8 @@ class Setting:
     tok: object
     pretrain: list  # ids per document
     finetune: list
-    val: list
+    val: list  # held out, the fine-tuning distribution (the learning-rate grid)
+    val_pt: list  # held out, the pretraining mix (the base's convergence)
     digest: str
 
     @property
@@ -172,7 +173,8 @@ class Setting:
 
 def load_setting(cfg: ZhangConfig, seed: int = 0) -> Setting:
     """The world of ``cfg``, its tokenizer, and the pretraining, fine-tuning and validation documents (drawn
-    with ``seed``; the validation split from its own generator)."""
+    with ``seed``; each validation split, of the fine-tuning data and of the pretraining mix, from its own
+    generator)."""
     import hashlib
 
     world = W.World(cfg.world_params)
@@ -180,10 +182,11 @@ def load_setting(cfg: ZhangConfig, seed: int = 0) -> Setting:
     pt = [world.render(s) for s in world.pretraining_skeletons(cfg.pt_docs, seed)]
     ft = [world.render(s) for s in world.finetuning_skeletons(cfg.ft_docs, seed)]
     val = [world.render(s) for s in world.finetuning_skeletons(cfg.val_docs, 1000 + seed)]
+    val_pt = [world.render(s) for s in world.pretraining_skeletons(cfg.val_docs, 2000 + seed)]
     h = hashlib.sha256()
-    for part in (pt, ft, val):
+    for part in (pt, ft, val, val_pt):
         h.update("\n".join(part).encode())
-    return Setting(cfg, world, tok, encode(tok, pt, cfg.n_ctx), encode(tok, ft, cfg.n_ctx), encode(tok, val, cfg.n_ctx),
+    return Setting(cfg, world, tok, *(encode(tok, part, cfg.n_ctx) for part in (pt, ft, val, val_pt)),
                    h.hexdigest()[:16])
 
 
@@ -300,7 +303,7 @@ def pretrain_cell(cfg: ZhangConfig, setting: Setting, seed: int, device="cpu"):
                              optim, rng=np.random.default_rng([seed, 6]), device=device,
                              log_every=max(1, cfg.pretrain_steps // 100), desc="pretrain")
         return {**training.checkpoint_state(model, log), "val_ft": mean_loss(model, setting.val),
-                "val_pt": mean_loss(model, setting.pretrain[-cfg.val_docs:])}
+                "val_pt": mean_loss(model, setting.val_pt)}
 
     return Cell("zhang-base", spec, run)
 
@@ -358,7 +361,7 @@ class FineTunes:
 
         df = pd.DataFrame({"learning rate": list(self.grid), "validation loss": list(self.grid.values())})
         df["chosen"] = df["learning rate"] == self.lr
-        return df
+        return df.set_index("learning rate")
 
 
 def choose_lr(grid: dict) -> float:
