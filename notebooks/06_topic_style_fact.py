@@ -104,7 +104,7 @@ ch.glue_all(za.validity_facts(validity));
 # %%
 base, base_state = zs.pretrained(cfg, setting, seed, dev)
 bound = za.entropy_bound(setting.world)
-za.scale_table(cfg, setting, zs.n_params(base))
+za.scale_table(cfg, setting, base)
 
 # %% tags=["hide-input"]
 za.pretraining_figure(base_state, bound);

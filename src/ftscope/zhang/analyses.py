@@ -66,8 +66,11 @@ def validity_facts(table: pd.DataFrame) -> dict:
             "rap_length": float(table.loc[("pubmed", "rap"), "length ratio"])}
 
 
-def scale_table(cfg: S.ZhangConfig, setting: S.Setting, base_params: int) -> pd.DataFrame:
+def scale_table(cfg: S.ZhangConfig, setting: S.Setting, base) -> pd.DataFrame:
     """Paper beside ours: models, data and fine-tuning."""
+    from ftscope.book.bench import parameters
+
+    base_params = parameters(base)
     pretrain_tokens = cfg.pretrain_steps * cfg.pretrain_batch * np.mean([len(d) for d in setting.pretrain])
     ours = {"model": f"GPT-2, {cfg.n_layer} layers, d {cfg.n_embd}", "parameters": f"{base_params / 1e6:.2f}M",
             "tokenizer": f"word-level, {setting.vocab_size:,} words",
@@ -131,14 +134,15 @@ def study(cfg: S.ZhangConfig, setting: S.Setting, probes: dict, base, fts: S.Fin
 
     dyn = probes["pubmed"].subset(cfg.dynamics_probes)
     base_scores = {a: D.score(base, p) for a, p in probes.items()}
-    base_dyn = D.Scores({v: x[:cfg.dynamics_probes] for v, x in base_scores["pubmed"].nll.items()})
+    base_dyn = base_scores["pubmed"].subset(cfg.dynamics_probes)
     finals, snaps = [], []
     for run in progress(fts.runs, desc="scoring the fine-tuned models", total=len(fts.runs)):
         steps = sorted(run["snapshots"])
         finals.append({a: D.score(S.load_weights(cfg, setting, run["snapshots"][steps[-1]], device), p)
                        for a, p in probes.items()})
-        snaps.append({s: D.score(S.load_weights(cfg, setting, run["snapshots"][s], device), dyn) if s else base_dyn
-                      for s in steps})  # step 0 is the base
+        ends = {0: base_dyn, steps[-1]: finals[-1]["pubmed"].subset(cfg.dynamics_probes)}  # scored above
+        snaps.append({s: ends[s] if s in ends else D.score(S.load_weights(cfg, setting, run["snapshots"][s], device),
+                                                           dyn) for s in steps})
     return Study(probes, base_scores, finals, snaps, base_dyn, steps, cfg.bootstrap)
 
 

@@ -31,10 +31,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-import torch
 
 from ftscope.zhang import world as W
-from ftscope.zhang.setting import encode, pad
+from ftscope.zhang.setting import encode, token_losses
 
 #: each analog's components: name -> (plus split, minus split); "total" is the original's change
 CONTRASTS = {
@@ -82,21 +81,14 @@ class Scores:
     def doc_counts(self, variant: str) -> np.ndarray:
         return np.array([len(x) for x in self.nll[variant]])
 
+    def subset(self, n: int) -> Scores:
+        """The scores of the first ``n`` documents of every split (``Probes.subset``'s)."""
+        return Scores({v: x[:n] for v, x in self.nll.items()})
 
-@torch.no_grad()
-def score(model, probe: Probes, batch: int = 64) -> Scores:
+
+def score(model, probe: Probes) -> Scores:
     """Every probe document's per-token losses under ``model``."""
-    device = next(model.parameters()).device
-    out = {}
-    for variant, docs in probe.ids.items():
-        rows = []
-        for i in range(0, len(docs), batch):
-            x = pad(docs[i:i + batch]).to(device)
-            logits = model(input_ids=x[:, :-1]).logits.float()  # right-padded: pads are never attended to
-            nll = torch.nn.functional.cross_entropy(logits.transpose(1, 2), x[:, 1:], reduction="none").cpu().numpy()
-            rows += [nll[j, :len(d) - 1].copy() for j, d in enumerate(docs[i:i + batch])]
-        out[variant] = rows
-    return Scores(out)
+    return Scores({variant: token_losses(model, docs) for variant, docs in probe.ids.items()})
 
 
 def repo_loss(nll: Sequence[np.ndarray], batch: int = 8) -> float:
@@ -123,15 +115,20 @@ def _changes(base: Scores, ft: Scores, variants: Sequence[str]):
     return ({v: base.doc_sums(v) - ft.doc_sums(v) for v in variants}, {v: base.doc_counts(v) for v in variants})
 
 
-def _components(delta: dict, count: dict, analog: str, idx: np.ndarray, per: str) -> dict[str, float]:
-    def r(v):
-        return float(delta[v][idx].sum() / (count[v][idx].sum() if per == "token" else len(idx)))
-
-    out = {"total": r("orig")}
+def contrasts(r: dict, analog: str) -> dict:
+    """``{"total": r["orig"], component: r[plus] - r[minus], ...}`` of ``analog`` (``CONTRASTS``), from each
+    split's change ``r`` (numbers, or arrays of them), the style component the mean of its two contrasts."""
+    out = {"total": r["orig"]}
     for name, (a, b) in CONTRASTS[analog].items():
-        out[name] = r(a) - r(b)
-        if name == "style (rap)":  # the style component, the mean of its two contrasts, right after them
+        out[name] = r[a] - r[b]
+        if name == "style (rap)":  # right after the two contrasts it is the mean of
             out["style"] = (out["style (casual)"] + out["style (rap)"]) / 2
+    return out
+
+
+def _components(delta: dict, count: dict, analog: str, idx: np.ndarray, per: str) -> dict[str, float]:
+    r = {v: float(delta[v][idx].sum() / (count[v][idx].sum() if per == "token" else len(idx))) for v in delta}
+    out = contrasts(r, analog)
     out["residual"] = out["total"] - out["topic"] - out["style"] - out["factual"]
     return out
 
@@ -146,14 +143,6 @@ class Decomposition:
     ci: dict
     ratios: dict
     ratio_ci: dict
-
-    def frame(self, per: str = "token"):
-        import pandas as pd
-
-        names = [n for n in self.values[per]]
-        return pd.DataFrame({"change": [self.values[per][n] for n in names],
-                             "95% CI": [f"[{self.ci[per][n][0]:.3g}, {self.ci[per][n][1]:.3g}]" for n in names],
-                             "share of total": [self.ratios[per].get(n, np.nan) for n in names]}, index=names)
 
 
 def _interval(samples: list[float]) -> tuple[float, float]:
@@ -201,12 +190,7 @@ def position_profile(base: Scores, ft: Scores, analog: str, max_pos: int = 80) -
             edges = np.linspace(0, len(d), DECILES + 1).round().astype(int)
             per_doc.append([d[edges[k]:edges[k + 1]].sum() for k in range(DECILES)])
         dec[v] = np.mean(per_doc, axis=0)
-    by_dec = {"total": dec["orig"]}
-    for name, (a, b) in CONTRASTS[analog].items():
-        by_dec[name] = dec[a] - dec[b]
-    if analog == "pubmed":
-        by_dec["style"] = (by_dec["style (casual)"] + by_dec["style (rap)"]) / 2
-    return {"by_position": by_pos, "by_decile": by_dec}
+    return {"by_position": by_pos, "by_decile": contrasts(dec, analog)}
 
 
 def start_share(profile: dict, component: str, tenths: int = 1) -> float:
@@ -230,9 +214,7 @@ def object_contrasts(world: W.World, probe: Probes, base: Scores, ft: Scores) ->
             c = ((base.nll["orig"][i][j] - ft.nll["orig"][i][j])
                  - (base.nll["counterfactual"][i][j] - ft.nll["counterfactual"][i][j]))
             out["novel" if novel else "known"].append(float(c))
-    p = world.params
-    true_p = (1 - p.eps) + p.eps / p.objects
-    oracle = {"known": 0.0, "novel": float(np.log(true_p) - np.log(p.eps / p.objects))}
+    oracle = {"known": 0.0, "novel": world.params.novel_fact_contrast}
     return {k: {"mean": float(np.mean(v)) if v else float("nan"), "n": len(v), "oracle": oracle[k],
                 "values": np.asarray(v)} for k, v in out.items()}
 

@@ -157,7 +157,6 @@ def pad(docs: Sequence[np.ndarray]) -> torch.Tensor:
 # ----------------------------------------------------------------------------- the setting
 @dataclass(frozen=True)
 class Setting:
-    cfg: ZhangConfig
     world: W.World
     tok: object
     pretrain: list  # ids per document
@@ -186,7 +185,7 @@ def load_setting(cfg: ZhangConfig, seed: int = 0) -> Setting:
     h = hashlib.sha256()
     for part in (pt, ft, val, val_pt):
         h.update("\n".join(part).encode())
-    return Setting(cfg, world, tok, *(encode(tok, part, cfg.n_ctx) for part in (pt, ft, val, val_pt)),
+    return Setting(world, tok, *(encode(tok, part, cfg.n_ctx) for part in (pt, ft, val, val_pt)),
                    h.hexdigest()[:16])
 
 
@@ -235,10 +234,6 @@ def build(cfg: ZhangConfig, vocab_size: int, seed: int):
     return model.eval()
 
 
-def n_params(model) -> int:
-    return sum(p.numel() for p in model.parameters())
-
-
 def pretrain_optim(cfg: ZhangConfig):
     from ftscope.train.loop import OptimConfig
 
@@ -271,17 +266,22 @@ def snapshot_steps(cfg: ZhangConfig) -> list[int]:
 
 
 @torch.no_grad()
-def mean_loss(model, docs: Sequence[np.ndarray], batch: int = 64) -> float:
-    """Per-token mean loss over ``docs`` (every real token weighs the same)."""
+def token_losses(model, docs: Sequence[np.ndarray], batch: int = 64) -> list[np.ndarray]:
+    """Each document's per-token losses under ``model`` (the loss of every word after ``<s>``)."""
     device = next(model.parameters()).device
-    total = count = 0.0
+    out = []
     for i in range(0, len(docs), batch):
         x = pad(docs[i:i + batch]).to(device)
-        nll = torch.nn.functional.cross_entropy(model(input_ids=x[:, :-1]).logits.float().transpose(1, 2), x[:, 1:],
-                                                ignore_index=PAD, reduction="sum")
-        total += float(nll)
-        count += float((x[:, 1:] != PAD).sum())
-    return total / count
+        logits = model(input_ids=x[:, :-1]).logits.float()  # right-padded: pads are never attended to
+        nll = torch.nn.functional.cross_entropy(logits.transpose(1, 2), x[:, 1:], reduction="none").cpu().numpy()
+        out += [nll[j, :len(d) - 1].copy() for j, d in enumerate(docs[i:i + batch])]
+    return out
+
+
+def mean_loss(model, docs: Sequence[np.ndarray]) -> float:
+    """Per-token mean loss over ``docs`` (every real token weighs the same)."""
+    losses = token_losses(model, docs)
+    return float(sum(x.sum(dtype=np.float64) for x in losses) / sum(len(x) for x in losses))
 
 
 # ----------------------------------------------------------------------------- cached runs

@@ -166,6 +166,16 @@ class WorldParams:
     def p_style(self) -> dict[str, float]:
         return dict(zip(STYLES, self.style_mix))
 
+    def p_object(self, true: bool) -> float:
+        """The probability that a fact sentence states its pair's true object (``true``) or one given wrong
+        object: with probability ε it states a uniformly random object."""
+        return (1 - self.eps) * true + self.eps / self.objects
+
+    @property
+    def novel_fact_contrast(self) -> float:
+        """The oracle's factual contrast of one novel fact, log q(true)/q(wrong) (the base's guess is uniform)."""
+        return math.log(self.p_object(True)) - math.log(self.p_object(False))
+
 
 def _words(rng: np.random.Generator, n: int, suffixes: Sequence[str], taken: set[str]) -> list[str]:
     """``n`` new words of one or two syllables and a suffix, none in ``taken`` (which they join)."""
@@ -357,8 +367,7 @@ class World:
             lp += math.log(0.7 + 0.3 / p.entities if s.entity == sk.anchor else 0.3 / p.entities)
             known = n_rel if sk.topic != BIO else max(1, int((~self.novel[s.entity]).sum()))
             lp += -math.log(known)
-            true = s.obj == self.kb[sk.topic][s.entity, s.relation]
-            lp += math.log((1 - p.eps) + p.eps / p.objects if true else p.eps / p.objects)
+            lp += math.log(p.p_object(s.obj == self.kb[sk.topic][s.entity, s.relation]))
         return lp
 
     # ------------------------------------------------------------------ oracle
@@ -371,13 +380,11 @@ class World:
         (1/|O|); a known pair's object has the same probability under both (the same ε-noise), log-ratio 0.
         Topics and styles that fine-tuning never writes have q = 0: their log-ratio is -inf."""
         p, n_obj = self.params, self.params.objects
-        true_p = (1 - p.eps) + p.eps / n_obj
         topic = -math.log(p.p_bio) if sk.topic == BIO else -math.inf
         style = -math.log(p.p_style["academic"]) if sk.style == "academic" else -math.inf
         novel = [s for s in sk.slots if s.kind == "fact" and sk.topic == BIO and self.novel[s.entity, s.relation]]
-        facts = sum(math.log(true_p * n_obj) if s.obj == self.kb[BIO][s.entity, s.relation]
-                    else math.log(p.eps) for s in novel)
-        contrast = len(novel) * (math.log(true_p) - math.log(p.eps / n_obj)) if sk.topic == BIO else 0.0
+        facts = sum(math.log(p.p_object(s.obj == self.kb[BIO][s.entity, s.relation]) * n_obj) for s in novel)
+        contrast = len(novel) * p.novel_fact_contrast
         return {"topic": topic, "style": style, "facts": facts, "factual_contrast": contrast, "novel_facts": len(novel),
                 "facts_stated": sum(s.kind == "fact" for s in sk.slots)}
 
