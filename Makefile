@@ -43,7 +43,7 @@ test: $(STAMP) lint        ## the test suite (small data the project makes itsel
 lint: $(STAMP)
 	$(BIN)/ruff check .
 
-data: $(STAMP)             ## Part III corpora (python, lua, english, stories) into data/<corpus>/, each with a manifest.json
+data: $(STAMP)             ## Part III corpora (python, lua, english, stories) and pubmed abstracts into data/<corpus>/, each with a manifest.json
 	$(BIN)/ftscope data fetch
 
 # Everything but torch comes from requirements.lock, every file checked against its hash.

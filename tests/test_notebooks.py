@@ -46,6 +46,7 @@ def test_notebook_declares_its_parameters_and_name(name):
 # a later chapter reuses what an earlier one trained (same config, data and code): with one cache for
 # the test session, these checkpoints must not be trained again by the chapter named on the left
 REUSES = {"04_pcfg_finetuning": ("03_pcfg_pretraining", "pcfg-"),
+          "07_capacity_and_data": ("06_topic_style_fact", ("zhang-base", "zhang-ft-")),
           "09_universal_features": ("08_universal_models", "horn-")}
 RAN: set[str] = set()
 

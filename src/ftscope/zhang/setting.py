@@ -197,9 +197,11 @@ def random_batches(docs: Sequence[np.ndarray], batch: int) -> Callable[[np.rando
     return sample
 
 
-def epoch_batches(docs: Sequence[np.ndarray], batch: int, rng: np.random.Generator) -> Callable[[np.random.Generator], torch.Tensor]:
+def epoch_batches(docs: Sequence[np.ndarray], batch: int, rng: np.random.Generator,
+                  collate: Callable[[list], torch.Tensor] = pad) -> Callable[[np.random.Generator], torch.Tensor]:
     """``sample(_)``: the documents in one order drawn from ``rng``, ``batch`` at a time (one epoch, as
-    ``Trainer`` walks a shuffled data set); after the last batch it starts a new order."""
+    ``Trainer`` walks a shuffled data set), made a batch by ``collate`` (right-padded by default); after the last
+    batch it starts a new order."""
     state = {"order": rng.permutation(len(docs)), "at": 0}
 
     def sample(_: np.random.Generator) -> torch.Tensor:
@@ -207,7 +209,7 @@ def epoch_batches(docs: Sequence[np.ndarray], batch: int, rng: np.random.Generat
             state["order"], state["at"] = rng.permutation(len(docs)), 0
         pick = state["order"][state["at"]: state["at"] + batch]
         state["at"] += batch
-        return pad([docs[i] for i in pick])
+        return collate([docs[i] for i in pick])
 
     return sample
 
@@ -265,14 +267,20 @@ def snapshot_steps(cfg: ZhangConfig) -> list[int]:
     return sorted({*log_steps(cfg.ft_steps, cfg.snapshots), early_step(cfg)})
 
 
+def hf_logits(model, x: torch.Tensor) -> torch.Tensor:
+    return model(input_ids=x).logits
+
+
 @torch.no_grad()
-def token_losses(model, docs: Sequence[np.ndarray], batch: int = 64) -> list[np.ndarray]:
-    """Each document's per-token losses under ``model`` (the loss of every word after ``<s>``)."""
+def token_losses(model, docs: Sequence[np.ndarray], batch: int = 64, logits_fn: Callable = hf_logits
+                 ) -> list[np.ndarray]:
+    """Each document's per-token losses under ``model`` (the loss of every token after the first); ``logits_fn(model,
+    ids)`` gives the logits (a Hugging Face model's by default; chapter 07 passes TransformerLens's)."""
     device = next(model.parameters()).device
     out = []
     for i in range(0, len(docs), batch):
         x = pad(docs[i:i + batch]).to(device)
-        logits = model(input_ids=x[:, :-1]).logits.float()  # right-padded: pads are never attended to
+        logits = logits_fn(model, x[:, :-1]).float()  # right-padded: pads are never attended to
         nll = torch.nn.functional.cross_entropy(logits.transpose(1, 2), x[:, 1:], reduction="none").cpu().numpy()
         out += [nll[j, :len(d) - 1].copy() for j, d in enumerate(docs[i:i + batch])]
     return out
@@ -317,33 +325,66 @@ def pretrained(cfg: ZhangConfig, setting: Setting, seed: int, device="cpu", echo
     return training.load_trained(build(cfg, setting.vocab_size, 0), state["model"], device), state
 
 
-def finetune_cell(cfg: ZhangConfig, setting: Setting, base_cell, lr: float, run_seed: int, seed: int, device="cpu"):
-    """One epoch of fine-tuning on the PubMed analog at ``lr``, the documents in the order of ``run_seed``;
-    its state keeps the weights at every snapshot step and the validation loss at the end."""
+def _digest(docs: Sequence[np.ndarray]) -> str:
+    import hashlib
+
+    h = hashlib.sha256()
+    for d in docs:
+        h.update(d.tobytes())
+        h.update(b"\0")
+    return h.hexdigest()[:16]
+
+
+def finetune_cell(cfg: ZhangConfig, setting: Setting, base_cell, lr: float, run_seed: int, seed: int, device="cpu",
+                  *, docs: Sequence[np.ndarray] | None = None, tag: str = "", rank: int | None = None,
+                  snapshots: bool = True):
+    """One epoch of fine-tuning at ``lr``, the documents in the order of ``run_seed``: on the PubMed analog
+    (``setting.finetune``) or on ``docs`` (chapter 07's arms, named by ``tag``), all the weights or, with
+    ``rank``, LoRA adapters of that rank (``capacity.lora``, folded into the weights at the end). Its state keeps
+    the weights at every snapshot step (only the last without ``snapshots``) and the validation loss at the end."""
     from ftscope.train import loop as training
     from ftscope.train.cells import Cell
 
+    data = setting.finetune if docs is None else list(docs)
+    if docs is not None and not tag:
+        raise ValueError("a fine-tuning run on its own documents needs a tag to name its cell")
+    n_steps = -(-len(data) // cfg.ft_batch)  # one epoch
     optim = finetune_optim(cfg, lr)
-    steps = snapshot_steps(cfg)
+    steps = snapshot_steps(cfg) if snapshots else [n_steps]
     spec = {"model": cfg.model_fields(), "docs": setting.digest, "seed": seed, "run_seed": run_seed,
-            "batch": cfg.ft_batch, "steps": cfg.ft_steps, "optim": optim.__dict__, "snapshots": steps}
+            "batch": cfg.ft_batch, "steps": n_steps, "optim": optim.__dict__, "snapshots": steps}
+    if docs is not None:
+        spec["ft_docs"] = _digest(data)
+    if rank is not None:
+        spec["lora_rank"] = rank
 
     def run():
+        from ftscope.zhang.capacity import lora, merged
+
         model, _ = pretrained(cfg, setting, seed, device, echo=lambda _: None)
+        if rank is not None:
+            model = lora(model, rank)
         snaps = {}
 
         def snap(m) -> dict:
-            snaps[len(snaps)] = _state(m)
+            snaps[len(snaps)] = _state(merged(m, copy=True) if rank is not None else m)
             return {}
 
-        log = training.train(model, epoch_batches(setting.finetune, cfg.ft_batch, np.random.default_rng([seed, run_seed,
-                                                                                                           61])),
-                             lm_loss, cfg.ft_steps, optim, rng=np.random.default_rng(0), device=device, evaluate=snap,
-                             eval_at=steps, log_every=1, desc=f"fine-tune lr {lr:g} seed {run_seed}")
+        log = training.train(model, epoch_batches(data, cfg.ft_batch, np.random.default_rng([seed, run_seed, 61])),
+                             lm_loss, n_steps, optim, rng=np.random.default_rng(0), device=device, evaluate=snap,
+                             eval_at=steps, log_every=1, desc=f"fine-tune {tag or 'lr'} {lr:g} seed {run_seed}")
+        if rank is not None:
+            model = merged(model)
         return {"snapshots": {s: snaps[i] for i, s in enumerate(steps)}, "log": log.to_dict(),
                 "val_ft": mean_loss(model, setting.val)}
 
-    return Cell(f"zhang-ft-{lr:g}-s{run_seed}", spec, run, deps=(base_cell,))
+    name = f"zhang-ft-{lr:g}-s{run_seed}" if docs is None else f"zhang-{tag}-{lr:g}-s{run_seed}"
+    return Cell(name if rank is None else f"{name}-r{rank}", spec, run, deps=(base_cell,))
+
+
+def final_weights(state: dict) -> dict:
+    """A fine-tuning run's weights at its last step."""
+    return state["snapshots"][max(state["snapshots"])]
 
 
 @dataclass(frozen=True)

@@ -272,10 +272,16 @@ class World:
             out.append(self.skeleton(rng, topic, style, "known", id=i))
         return out
 
-    def finetuning_skeletons(self, n: int, seed: int) -> list[Skeleton]:
-        """The PubMed analog: bio × academic, every bio fact (known and novel)."""
+    def finetuning_skeletons(self, n: int, seed: int, topic: str = BIO, style: str = "academic") -> list[Skeleton]:
+        """The PubMed analog: bio × academic, every bio fact (known and novel). Another ``topic`` (``"general"``:
+        the general topics in turn, as the C4 analog's probes) or ``style`` gives chapter 07's independence
+        runs (bio × web, general × academic) from the same generator."""
+        if topic not in (BIO, "general") or style not in STYLES:
+            raise ValueError(f"a fine-tuning set's topic is {BIO!r} or 'general' and its style one of "
+                             f"{', '.join(map(repr, STYLES))}; got {topic!r}, {style!r}")
         rng = np.random.default_rng([self.params.seed, seed, 2])
-        return [self.skeleton(rng, BIO, "academic", "all", id=i) for i in range(n)]
+        return [self.skeleton(rng, BIO if topic == BIO else GENERAL[i % len(GENERAL)], style, "all", id=i)
+                for i in range(n)]
 
     def probe_skeletons(self, n: int, seed: int, analog: str = "pubmed") -> list[Skeleton]:
         """``n`` held-out skeletons of ``analog`` (their own generator), every fact stated truly."""
