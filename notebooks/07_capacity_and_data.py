@@ -39,12 +39,15 @@ from ftscope.horn import HornConfig
 from ftscope.horn import setup as hs
 from ftscope.horn import training as ht
 from ftscope.instruments import plots
+
+# %% tags=["remove-cell"]
 from ftscope.zhang import analyses as za
 from ftscope.zhang import arms as zarms
 from ftscope.zhang import claims, hub
 from ftscope.zhang import realtext as zr
 from ftscope.zhang import setting as zs
 
+# %% tags=["remove-cell"]
 ch = Chapter("07_capacity_and_data", zarms.ArmsConfig, preset=preset, device=device, seed=seed, overrides=overrides)
 cfg, dev = ch.cfg, ch.device
 zc = cfg.base_config()
@@ -234,13 +237,16 @@ ch.glue_all({f"mix_{k}": v for k, v in mix.items()});
 # %%
 hcfg = HornConfig.from_preset(preset)
 corpora = hs.load_corpora(hcfg, seed=seed)
-hbase, hlog, _ = ht.pretrained_base(hcfg, corpora, seed, dev)
+english = hs.eval_blocks(corpora.streams["english"]["val"], cfg.english_blocks, hcfg.n_ctx, seed)
+eb = zr.EnglishBase(hcfg, corpora, ht.base_cell(hcfg, corpora, seed, dev), lambda: ht.build(hcfg, 0), ht.lm_loss,
+                    english)
+hbase, hlog = eb.pretrained(dev)
+
+# %%
 abstracts = zr.load_abstracts(corpora.tokenizer, hcfg.n_ctx, cfg.pubmed_heldout, cfg.pubmed_train, seed,
                               allow_fixture=hcfg.fixture_fallback)
-runs = [zr.finetune_cell(hcfg, corpora, abstracts, s, cfg.pubmed_snapshots, seed, dev).get()[0]
-        for s in range(cfg.seeds)]
-real = zr.measure(hcfg, corpora, hbase, hlog.__dict__, abstracts, runs, cfg.pubmed_dynamics, cfg.english_blocks,
-                  seed, dev)
+runs = zr.finetunes(eb, abstracts, cfg.seeds, cfg.pubmed_snapshots, seed, dev)
+real = zr.measure(eb, hbase, hlog, abstracts, runs, cfg.pubmed_dynamics, dev)
 
 # %% tags=["remove-cell"]
 real_facts = zr.facts(real, abstracts, claims.START_TENTHS) | {"n_ctx": hcfg.n_ctx, "plateau_level": zr.PLATEAU}
@@ -288,13 +294,9 @@ zr.position_figure(real, abstracts, claims.START_TENTHS);
 
 # %%
 if hub_available(hub.REPOS["pubmed"]):
-    finals = [zr.load(hcfg, run["snapshots"][max(run["snapshots"])], dev) for run in runs]
-    display(zr.hub_components(corpora.tokenizer, hcfg.n_ctx, hbase, finals, cfg.pubmed_heldout))
+    display(zr.hub_components(eb, hbase, runs, cfg.pubmed_heldout, dev))
 else:
-    ch.skip(paper=claims.PAPER, reference="Sec. 3 (the derived sets on real abstracts)",
-            statement="The decomposition on the paper's own ChatGPT-rewritten abstracts and C4 pages",
-            why="the Hugging Face hub is not reachable from this build; the loader and the components from split "
-                "losses are tested on files the tests write, and run here when the hub answers")
+    ch.skip(paper=claims.PAPER, **zr.HUB_SKIP)
     print("The hub is not reachable: the paper's derived sets are not scored in this build.")
 
 # %% [markdown]
