@@ -15,7 +15,7 @@ PIP    ?= pip==26.3
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.ftscope-installed
 
-.PHONY: book run bench plan build claims status test lint data lock clean
+.PHONY: book run bench plan build check-book chromium claims status test lint data lock clean
 
 book: run bench plan build ## execute every notebook at PRESET (cached), time the training loops, count paper's cost, render the book
 
@@ -31,17 +31,24 @@ plan: $(STAMP)             ## every chapter's training at the paper preset count
 build: $(STAMP)            ## render _build/html from the executed notebooks; warnings are errors
 	$(BIN)/ftscope build --preset $(PRESET)
 
+check-book: $(STAMP) chromium ## open every page of the built book in headless Chromium: JS errors, images, plots, glue, widths
+	$(BIN)/ftscope check-book
+
+chromium:                  ## Debian's headless browser, for check-book and its tests (installed if missing)
+	@command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium)
+
 claims: $(STAMP)           ## print the scorecard; fails if a claim failed or a verdict differs from book/expected
 	$(BIN)/ftscope claims --preset $(PRESET) --strict
 
 status: $(STAMP)           ## each notebook's last duration, device, preset and cache state
 	$(BIN)/ftscope status
 
-test: $(STAMP) lint        ## the test suite (small data the project makes itself)
+test: $(STAMP) chromium lint ## the test suite (small data the project makes itself)
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check notebooks
 
 data: $(STAMP)             ## Part III corpora (python, lua, english, stories) and pubmed abstracts into data/<corpus>/, each with a manifest.json
 	$(BIN)/ftscope data fetch

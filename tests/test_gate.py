@@ -1,6 +1,7 @@
 """The verdict gate: a changed, new or vanished claim fails `ftscope claims --strict`; a fragile flip does not."""
 
 import json
+import re
 
 import pytest
 
@@ -101,7 +102,13 @@ def test_the_scorecard_counts_per_paper_and_lists_what_is_not_attempted(tmp_path
     assert counts["horn2024"]["not reproduced"] == 1 and counts["horn2024"]["not attempted"] == 0
     monkeypatch.setattr(report, "results", lambda project, preset: docs)
     md = report.scorecard_markdown(None, "ci")
-    assert "| jain2024 | 1 | 0 | 1 | 0 | 1 | 1 |" in md and "◻️ inconclusive" in md
-    assert "✅ reproduced, fragile (1/2 seeds)" in md and "| 0.42 |" in md
-    assert "| jain2024 | App. E.1 | x | y |" in md
+    assert "3 claims, 1 reproduced, 1 not reproduced, 1 inconclusive, 0 failed; 1 fragile" in md
+    jain = md[md.index("Jain et al."):md.index("Horn &")]
+    for badge in ("1 reproduced", "1 inconclusive", "1 fragile", "1 not attempted"):
+        assert badge in jain
+    assert "not reproduced" not in jain.split("</tr>")[0]  # no zero-count badges
+    rows = {m.group(1): m.group(2) for m in re.finditer(r'<tr id="claim-(\w+)" data-miss="(\d)"', md)}
+    assert rows == {"a": "1", "b": "1", "c": "1"}  # fragile, inconclusive and not reproduced are all misses
+    assert "fragile 1/2" in md and "chance 0.42" in md and 'id="sc-misses-only"' in md
+    assert "App. E.1" in md and "<p>y</p>" in md
     assert "Table 3 says so" in report.criteria_markdown(None, "ci")

@@ -1,4 +1,4 @@
-"""The ``ftscope`` command: run, build, claims, status, bench, plan, data."""
+"""The ``ftscope`` command: run, build, check-book, claims, status, bench, plan, data."""
 
 from __future__ import annotations
 
@@ -26,6 +26,11 @@ def _parser() -> argparse.ArgumentParser:
 
     b = sub.add_parser("build", help="render the book (jupyter-book, warnings as errors)")
     b.add_argument("--preset", default="ci", choices=PRESETS)
+
+    k = sub.add_parser("check-book", help="open every page of the built book in headless Chromium; fail on "
+                       "JavaScript errors, broken images, unrendered plots, missing glue, tables wider than the page")
+    k.add_argument("--width", type=int, default=1280, help="the window width in px")
+    k.add_argument("--settle", type=float, default=1.5, help="seconds to let each page draw after it loads")
 
     c = sub.add_parser("claims", help="print the scorecard")
     c.add_argument("--preset", default="ci", choices=PRESETS)
@@ -75,6 +80,23 @@ def _data(project: Project, args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_book(project: Project, args: argparse.Namespace) -> int:
+    from ftscope.book.browser import check_book
+
+    if args.width < 320:
+        raise ConfigError(f"--width {args.width}: give a window width of at least 320 px")
+    html, shots = project.root / "_build" / "html", project.root / "_build" / "screenshots"
+    try:
+        reports = check_book(html, shots, width=args.width, settle_s=args.settle)
+    except (FileNotFoundError, RuntimeError) as err:
+        print(f"ftscope: error: {err}", file=sys.stderr)
+        return 2
+    bad = [r for r in reports if r.problems]
+    print(f"[check-book] {len(reports)} pages at {args.width} px, {len(bad)} with problems; "
+          f"screenshots in {shots.relative_to(project.root)}/")
+    return 1 if bad else 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     project = Project.here()
@@ -102,6 +124,8 @@ def main(argv: list[str] | None = None) -> int:
                 return 2
             return subprocess.call([sys.executable, "-m", "ftscope.bench", "--plan", "--preset", args.preset,
                                     "--utilisation", str(args.utilisation)], cwd=project.root)
+        if args.command == "check-book":
+            return _check_book(project, args)
         from ftscope.book import report as book
 
         if args.command == "build":

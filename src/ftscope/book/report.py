@@ -7,12 +7,15 @@ hand; the tables they include are generated here from ``results/<preset>/*.json`
 
 from __future__ import annotations
 
+import os
+import re
 import subprocess
 import sys
+from html import escape
 from pathlib import Path
 from typing import Any
 
-from ftscope.book import gate
+from ftscope.book import gate, site
 from ftscope.book.bench import bench_path, bench_table, plan_path, plan_table
 from ftscope.book.claims import fmt, fmt_ours, validate_result
 from ftscope.book.runner import installed_versions, load_result, notebook_names, publish, state
@@ -61,60 +64,179 @@ def scorecard_rows(project: Project, preset: str) -> list[dict[str, Any]]:
     return [claim for doc in results(project, preset).values() for claim in doc["claims"]]
 
 
-def scorecard_markdown(project: Project, preset: str) -> str:
+PAPER_NAMES = {"jain2024": "Jain et al. (ICLR 2024)", "zhang2024": "Zhang & Wu (ICLR 2024)",
+               "horn2024": "Horn & Elliott (2024)"}
+BADGE_CLASS = {"reproduced": "sc-reproduced", "not reproduced": "sc-not-reproduced",
+               "inconclusive": "sc-inconclusive", "failed": "sc-failed", "fragile": "sc-fragile",
+               "not attempted": "sc-not-attempted"}
+MISSES = ("not reproduced", "inconclusive", "failed", "fragile")
+
+
+def is_miss(claim: dict[str, Any]) -> bool:
+    """What the scorecard's "misses" filter keeps: every claim that is not a plain, stable reproduction."""
+    return claim["verdict"] != "reproduced" or bool(claim.get("fragile"))
+
+
+def title_of(claim: dict[str, Any], width: int = 72) -> str:
+    """The claim's short title: its recorded ``title``, else its statement cut at a word under ``width``
+    characters (the whole statement unfolds beneath it)."""
+    text = claim.get("title") or claim["statement"]
+    if len(text) <= width:
+        return text
+    return text[:width].rsplit(" ", 1)[0].rstrip(",;:(") + " …"
+
+
+def chapter_title(project: Project | None, preset: str, name: str) -> str:
+    """The first heading of the chapter's executed notebook (its name where there is none)."""
+    import json
+
+    path = None if project is None else project.results(preset) / f"{name}.ipynb"
+    if path is not None and path.exists():
+        for cell in json.loads(path.read_text())["cells"]:
+            src = "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
+            if cell["cell_type"] == "markdown" and (m := re.search(r"^# (.+)$", src, re.M)):
+                return m.group(1).strip()
+    return name
+
+
+def _badge(kind: str, text: str, href: str | None = None) -> str:
+    tag = f'<a class="sc-badge {BADGE_CLASS[kind]}" href="{href}">' if href else \
+        f'<span class="sc-badge {BADGE_CLASS[kind]}">'
+    return tag + escape(text) + ("</a>" if href else "</span>")
+
+
+def _counts(claims: list[dict[str, Any]], skipped: int = 0) -> dict[str, int]:
+    n = {k: sum(c["verdict"] == k for c in claims) for k in VERDICT_MARK}
+    n["fragile"] = sum(bool(c.get("fragile")) for c in claims)
+    n["not attempted"] = skipped
+    return n
+
+
+def _badges(n: dict[str, int], anchor: str) -> str:
+    """Coloured count badges; the misses link to the filtered view, the rest to ``anchor``."""
+    return " ".join(_badge(k, f"{n[k]} {k}", "#misses" if k in MISSES else anchor)
+                    for k in COUNT_COLUMNS if n[k])
+
+
+def _ours_cell(c: dict[str, Any]) -> str:
+    out = f"<strong>{escape(fmt(c['ours']))}</strong>"
+    if c.get("spread"):
+        out += f'<br><span class="sc-small">{escape(fmt(c["spread"][0]))}–{escape(fmt(c["spread"][1]))}'
+        meeting = c.get("seeds_meeting")
+        out += (f", {meeting}/{len(c['seeds'])} seeds" if meeting is not None else f", {len(c['seeds'])} seeds")
+        out += "</span>"
+    if c.get("chance") is not None:
+        out += f'<br><span class="sc-small">chance {escape(fmt(c["chance"]))}</span>'
+    return out
+
+
+def _claim_row(c: dict[str, Any]) -> str:
+    verdict = _badge(c["verdict"], c["verdict"]) + (
+        " " + _badge("fragile", f"fragile {c['seeds_meeting']}/{len(c['seeds'])}") if c.get("fragile") else "")
+    details = (f"<p><strong>The paper ({escape(c['reference'])}):</strong> {escape(c['statement'])}</p>"
+               + (f"<p><strong>Our note:</strong> {escape(c['note'])}</p>" if c.get("note") else "")
+               + (f"<p><strong>Criterion's basis:</strong> {escape(c['basis'])}</p>" if c.get("basis") else "")
+               + f"<p><code>{escape(c['id'])}</code></p>")
+    miss = "1" if is_miss(c) else "0"
+    return (f'<tr id="claim-{escape(c["id"])}" data-miss="{miss}"><td>{verdict}</td>'
+            f"<td><details><summary>{escape(title_of(c))}</summary>{details}</details></td>"
+            f"<td>{_ours_cell(c)}</td><td>{escape(fmt(c['paper_value']))}</td>"
+            f"<td><code>{escape(c['criterion'])}</code></td></tr>")
+
+
+CLAIMS_HEAD = ('<colgroup><col style="width:17%"><col style="width:39%"><col style="width:18%">'
+               '<col style="width:9%"><col style="width:17%"></colgroup>'
+               "<thead><tr><th>Verdict</th><th>Claim (click for the paper's statement and our note)</th>"
+               "<th>Ours (seed range)</th><th>Paper</th><th>Criterion</th></tr></thead>")
+
+
+def scorecard_markdown(project: Project | None, preset: str) -> str:
+    """The scorecard as the book shows it (HTML inside Markdown): per paper and per chapter, coloured counts
+    of each verdict; a switch that shows only the misses; one compact table per chapter (verdict first, the
+    paper's statement and our note folded under the claim's title); the results no chapter attempts."""
     docs = results(project, preset)
     rows = [claim for doc in docs.values() for claim in doc["claims"]]
-    counts = {v: sum(r["verdict"] == v for r in rows) for v in VERDICT_MARK}
-    lines = [
-        f"Preset **{preset}**: {len(rows)} claims, "
-        + ", ".join(f"{n} {v}" for v, n in counts.items())
-        + f"; {sum(bool(r.get('fragile')) for r in rows)} fragile (seeds disagree).",
-        "",
-        "| Paper | " + " | ".join(COUNT_COLUMNS) + " |",
-        "|---|" + "---|" * len(COUNT_COLUMNS),
-    ]
-    for paper, n in counts_by_paper(docs).items():
-        lines.append(f"| {paper} | " + " | ".join(str(n[k]) for k in COUNT_COLUMNS) + " |")
-    lines += [
-        "",
-        "| Chapter | Claim | Paper | Paper's statement | Paper | Ours | Chance | Criterion | Verdict | Notes |",
-        "|---|---|---|---|---|---|---|---|---|---|",
-    ]
-    for r in rows:
-        chapter = f"{{doc}}`{r['chapter']} </book/chapters/{r['chapter']}>`"
-        lines.append("| " + " | ".join([
-            chapter, f"`{r['id']}`", _cell(f"{r['paper']}, {r['reference']}"), _cell(r["statement"]),
-            _cell(r["paper_value"]), _cell(fmt_ours(r)), _cell(r.get("chance")), _cell(r["criterion"]),
-            _mark(r), _cell(r.get("note", "")),
-        ]) + " |")
+    total = _counts(rows, sum(len(d.get("not_attempted", [])) for d in docs.values()))
+    lines = [f"Preset **{preset}**: {len(rows)} claims, "
+             + ", ".join(f"{total[v]} {v}" for v in VERDICT_MARK)
+             + f"; {total['fragile']} fragile (seeds disagree); {total['not attempted']} results not attempted.",
+             ""]
+    summary = ['<div class="ftscope-scorecard">',
+               '<table class="ftscope-table sc-summary" id="sc-summary"><colgroup><col style="width:38%">'
+               '<col style="width:62%"></colgroup><thead><tr><th>Paper / chapter</th><th>Claims</th></tr></thead>'
+               "<tbody>"]
+    papers: dict[str, list[str]] = {}
+    for name, doc in docs.items():
+        for c in doc["claims"] + doc.get("not_attempted", []):
+            papers.setdefault(c["paper"], [])
+            if name not in papers[c["paper"]]:
+                papers[c["paper"]].append(name)
+    for paper, names in papers.items():
+        claims = [c for n in names for c in docs[n]["claims"] if c["paper"] == paper]
+        skipped = sum(s["paper"] == paper for n in names for s in docs[n].get("not_attempted", []))
+        summary.append(f'<tr class="sc-paper"><td><strong>{escape(PAPER_NAMES.get(paper, paper))}</strong></td>'
+                       f"<td>{_badges(_counts(claims, skipped), '#sc-' + names[0])}</td></tr>")
+        for n in names:
+            doc = docs[n]
+            summary.append(f'<tr class="sc-chapter"><td><a href="#sc-{n}">{escape(chapter_title(project, preset, n))}'
+                           f"</a></td><td>{_badges(_counts(doc['claims'], len(doc.get('not_attempted', []))), '#sc-' + n)}"
+                           "</td></tr>")
     if not rows:
-        lines.append("| – | – | – | no chapter has recorded a claim at this preset yet | – | – | – | – | – | – |")
-    skipped = [(doc["notebook"], s) for doc in docs.values() for s in doc.get("not_attempted", [])]
+        summary.append("<tr><td>–</td><td>no chapter has recorded a claim at this preset yet</td></tr>")
+    summary += ["</tbody></table>",
+                '<p class="sc-filter"><label><input type="checkbox" id="sc-misses-only"> Show only the misses '
+                "(not reproduced, inconclusive, failed or fragile)</label> · "
+                '<a href="#misses" id="sc-jump-misses">jump to the misses</a></p>',
+                '<span id="misses"></span>']
+    for name, doc in docs.items():
+        if not doc["claims"]:
+            continue
+        summary.append(f'<section class="sc-section" id="sc-{name}"><h3>'
+                       f'<a href="chapters/{name}.html">{escape(chapter_title(project, preset, name))}</a></h3>'
+                       f'<table class="ftscope-table sc-claims">{CLAIMS_HEAD}<tbody>'
+                       + "".join(_claim_row(c) for c in doc["claims"]) + "</tbody></table></section>")
+    skipped = [(n, s) for n, doc in docs.items() for s in doc.get("not_attempted", [])]
     if skipped:
-        lines += ["", "**Not attempted** (results of the papers no chapter reproduces, and why):", "",
-                  "| Paper | Where | Result | Why not | Chapter |", "|---|---|---|---|---|"]
-        lines += [f"| {s['paper']} | {_cell(s['reference'])} | {_cell(s['statement'])} | {_cell(s['why'])} "
-                  f"| {{doc}}`{name} </book/chapters/{name}>` |" for name, s in skipped]
-    return "\n".join(lines) + "\n"
+        summary.append('<section class="sc-section sc-skipped" id="sc-not-attempted"><h3>Not attempted</h3>'
+                       "<p>Results of the papers no chapter reproduces, and why.</p>"
+                       '<table class="ftscope-table sc-claims"><colgroup><col style="width:20%">'
+                       '<col style="width:60%"><col style="width:20%"></colgroup><thead><tr><th>Paper</th>'
+                       "<th>Result (click for why not)</th><th>Chapter</th></tr></thead><tbody>"
+                       + "".join(f'<tr data-miss="1"><td>{escape(PAPER_NAMES.get(s["paper"], s["paper"]))}, '
+                                 f"{escape(s['reference'])}</td><td><details><summary>{escape(s['statement'])}"
+                                 f"</summary><p>{escape(s['why'])}</p></details></td>"
+                                 f'<td><a href="chapters/{n}.html">{escape(n)}</a></td></tr>' for n, s in skipped)
+                       + "</tbody></table></section>")
+    summary.append("</div>")
+    return "\n".join(lines) + "\n" + "".join(summary) + "\n"
+
+
+def _short_time(iso: str) -> str:
+    return iso[:16].replace("T", " ")
 
 
 def status_markdown(project: Project, preset: str) -> str:
     versions = installed_versions()
-    lines = [
-        "| Notebook | Preset | Device | Seed | Duration (s) | Finished (UTC) | Commit | Cache |",
-        "|---|---|---|---|---|---|---|---|",
-    ]
+    rows = []
     for name in notebook_names(project):
         doc = load_result(project, preset, name)
+        st = escape(state(project, preset, name, versions))
         if doc is None:
-            lines.append(f"| {name} | {preset} | – | – | – | – | – | {state(project, preset, name, versions)} |")
+            rows.append(f"<tr><td>{escape(name)}</td><td>{preset}</td><td>–</td><td>–</td><td>–</td><td>–</td>"
+                        f"<td>–</td><td>{st}</td></tr>")
             continue
         run = doc["run"]
-        lines.append(
-            f"| {{doc}}`{name} </book/chapters/{name}>` | {doc['preset']} | {doc['device']} | {doc['seed']} "
-            f"| {run['duration_s']:.1f} | {run['finished']} | `{run['commit'][:12]}` "
-            f"| {state(project, preset, name, versions)} |"
-        )
+        rows.append(f'<tr><td><a href="chapters/{name}.html">{escape(name)}</a></td><td>{doc["preset"]}</td>'
+                    f"<td>{escape(str(doc['device']))}</td><td>{doc['seed']}</td>"
+                    f'<td style="text-align:right">{run["duration_s"]:.0f}</td><td>{_short_time(run["finished"])}</td>'
+                    f"<td><code>{run['commit'][:8]}</code></td><td>{st}</td></tr>")
+    table = ('<table class="ftscope-table sc-status" id="status-table"><colgroup><col style="width:27%">'
+             '<col style="width:8%"><col style="width:8%"><col style="width:6%"><col style="width:10%">'
+             '<col style="width:16%"><col style="width:11%"><col style="width:14%"></colgroup>'
+             "<thead><tr><th>Notebook</th><th>Preset</th><th>Device</th><th>Seed</th><th>Seconds</th>"
+             "<th>Finished (UTC)</th><th>Commit</th><th>Cache</th></tr></thead><tbody>" + "".join(rows)
+             + "</tbody></table>")
+    lines = [table]
     total = sum(d["run"]["duration_s"] for d in results(project, preset).values())
     lines += ["", f"Total execution time at **{preset}**: {total:.0f} s.", "",
               "## Training loops against the machine's peak", "",
@@ -146,19 +268,24 @@ def write_generated(project: Project, preset: str) -> None:
 
 
 def sync_chapters(project: Project, preset: str) -> list[str]:
-    """Put each notebook's executed copy at ``preset`` where the book reads it; name the missing."""
+    """Put each notebook's executed copy at ``preset`` where the book reads it, with its re-run box on top;
+    name the missing."""
     missing = []
     for name in notebook_names(project):
         if (project.results(preset) / f"{name}.ipynb").exists():
             publish(project, preset, name)
+            site.add_rerun_box(project.chapters / f"{name}.ipynb",
+                               site.rerun_box(name, site.measured(project, name), site.planned_seconds(project, name)))
         else:
             missing.append(name)
     return missing
 
 
-def build(project: Project, preset: str, echo=print) -> int:
-    """Render the book from the executed notebooks at ``preset``; warnings are errors."""
+def build(project: Project, preset: str, echo=print, environ=None) -> int:
+    """Render the book from the executed notebooks at ``preset``; warnings are errors. The repository and
+    launch buttons come from ``environ`` (``ftscope.book.site``)."""
     check_preset(preset)
+    config = site.write_book_config(project, os.environ if environ is None else environ)
     missing = sync_chapters(project, preset)
     if missing:
         echo(f"[ftscope] no executed notebook at preset {preset!r} for: {', '.join(missing)}; "
@@ -166,7 +293,7 @@ def build(project: Project, preset: str, echo=print) -> int:
         return 2
     write_generated(project, preset)
     cmd = [str(Path(sys.executable).with_name("jupyter-book")), "build", str(project.root), "--builder", "html",
-           "-W", "-n", "--keep-going"]
+           "--config", str(config), "-W", "-n", "--keep-going"]
     echo("[ftscope] " + " ".join(cmd))
     return subprocess.run(cmd, cwd=project.root).returncode
 

@@ -1,0 +1,57 @@
+"""``ftscope check-book`` in a real headless Chromium, on pages made to break each way it looks for."""
+
+from pathlib import Path
+
+import pytest
+
+from ftscope.book import browser
+
+GOOD = "<html><body><h1>Fine</h1><p>All well.</p></body></html>"
+BAD = """<html><body style="margin:0">
+<script>throw new Error("boom from the page")</script>
+<img src="missing.png">
+<div style="width:300px"><table class="ftscope-table" id="wide" style="width:900px"><tr><td>x</td></tr></table></div>
+<p>The value is {glue:text}`answer` here.</p>
+<div class="plotly-graph-div"></div><script type="application/json">{"type":"sankey"}</script>
+</body></html>"""
+WIDE = '<html><body><div style="width:4000px">a page that scrolls sideways</div></body></html>'
+
+
+@pytest.fixture(scope="module")
+def checked(tmp_path_factory):
+    root = tmp_path_factory.mktemp("html")
+    (root / "index.html").write_text(GOOD)
+    (root / "bad.html").write_text(BAD)
+    (root / "wide.html").write_text(WIDE)
+    for skipped in ("_static/x.html", "search.html"):
+        (root / skipped).parent.mkdir(exist_ok=True)
+        (root / skipped).write_text(BAD)
+    shots = root.parent / "shots"
+    return {r.page: r for r in browser.check_book(root, shots, width=800, settle_s=0.2, echo=lambda _: None)}, shots
+
+
+def test_a_good_page_passes_and_every_page_gets_a_screenshot(checked):
+    reports, shots = checked
+    assert sorted(reports) == ["bad.html", "index.html", "wide.html"]  # static files and search left out
+    assert reports["index.html"].problems == []
+    for r in reports.values():
+        assert Path(r.screenshot).parent == shots and Path(r.screenshot).read_bytes()[:4] == b"\x89PNG"
+
+
+def test_each_kind_of_breakage_is_reported(checked):
+    problems = "\n".join(checked[0]["bad.html"].problems)
+    assert "boom from the page" in problems
+    assert "image did not load: missing.png" in problems
+    assert "table wider than its column: wide" in problems
+    assert "glued value missing: {glue:text}`answer`" in problems
+    assert "1 of 1 plotly figures did not render" in problems
+    assert "carries a Sankey diagram but none was drawn" in problems
+
+
+def test_a_page_wider_than_the_window_is_reported(checked):
+    assert any("wider" in p and "than the window (800 px)" in p for p in checked[0]["wide.html"].problems)
+
+
+def test_no_book_no_check(tmp_path):
+    with pytest.raises(FileNotFoundError, match="ftscope build"):
+        browser.check_book(tmp_path, tmp_path / "shots")
