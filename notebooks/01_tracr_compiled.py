@@ -33,9 +33,18 @@ from IPython.display import Markdown
 
 from ftscope.book import Chapter
 from ftscope.instruments import plots
-from ftscope.jain import TracrConfig, claims, compiled_analyses, counter_batch, figures, max_id_batch
+from ftscope.jain import (
+    TracrConfig,
+    claims,
+    compiled_analyses,
+    counter_batch,
+    figures,
+    max_id_batch,
+)
 
-ch = Chapter("01_tracr_compiled", TracrConfig, preset=preset, device=device, seed=seed, overrides=overrides)
+ch = Chapter(
+    "01_tracr_compiled", TracrConfig, preset=preset, device=device, seed=seed, overrides=overrides
+)
 cfg = ch.cfg
 plots.style()
 
@@ -54,8 +63,7 @@ Markdown(compiled_analyses.program_source())
 from ftscope.jain import reported
 
 ch.glue("paper_counter_len", reported.COUNTER_INPUT_LEN)
-ch.glue("mlp_exactness", cfg.mlp_exactness);
-
+ch.glue("mlp_exactness", cfg.mlp_exactness)
 # %% [markdown]
 # We compile the Counter for `a` over the vocabulary a–i, on inputs of a fixed length, and
 # the Max identifier over a–z on inputs of distinct letters. The paper does not give the
@@ -106,21 +114,31 @@ exact
 # ## How the circuits work: attention
 #
 # The Counter's first block is a `SelectorWidth`: every query position attends to the
-# BOS token and to the positions whose token is `a` (red on the key axis), and the MLP
+# BOS token and to the positions whose token is `a` (red on the key axis of
+# {numref}`fig-01-counter-attention`), and the MLP
 # turns the share of attention left on BOS into the count. The Max identifier's first
 # block does the sorting the paper describes ("Block-0 sorts"): each token attends to the
 # tokens smaller than itself, and the number of them is its rank; Block 2 reads the
-# answer out of the position whose rank is 4.
+# answer out of the position whose rank is 4 ({numref}`fig-01-maxid-attention`).
 
-# %%
+# %% mystnb={"figure": {"name": "fig-01-counter-attention", "caption": "Attention pattern (query position × key position) of each of the compiled Counter's three blocks on one input; key tokens `a` are marked in red. The compiled model behind the Counter attention maps of the paper's Fig. 10."}}
 example = counter_batch(counter, np.random.default_rng(seed + 1), 1, cfg.counter_len, c=0.0)
-figures.attention_by_block(counter, example, "Counter (count a): attention by block", highlight="a");
-
-# %%
-example = max_id_batch(max_id, np.random.default_rng(seed + 2), 1, cfg.max_id_len, c=0.0, k_pt=cfg.max_id_k_pt,
-                       k_ft=cfg.max_id_k_ft)
-figures.attention_by_block(max_id, example, "Max identifier: attention by block");
-
+plots.show(
+    figures.attention_by_block(
+        counter, example, "Counter (count a): attention by block", highlight="a"
+    )
+)
+# %% tags=["hide-input"] mystnb={"figure": {"name": "fig-01-maxid-attention", "caption": "Attention pattern (query position × key position) of each of the compiled Max identifier's three blocks on one input of distinct letters. The compiled model behind the paper's account of the Max identifier's attention in Sec. 5 (Block 0 sorts, Block 2 reads out)."}}
+example = max_id_batch(
+    max_id,
+    np.random.default_rng(seed + 2),
+    1,
+    cfg.max_id_len,
+    c=0.0,
+    k_pt=cfg.max_id_k_pt,
+    k_ft=cfg.max_id_k_ft,
+)
+plots.show(figures.attention_by_block(max_id, example, "Max identifier: attention by block"))
 # %% [markdown]
 # ## Claims
 #

@@ -41,7 +41,9 @@ from ftscope.instruments import plots
 from ftscope.jain import TracrConfig, claims, figures, reported
 from ftscope.jain import compiled_analyses as ca
 
-ch = Chapter("02_tracr_finetuning", TracrConfig, preset=preset, device=device, seed=seed, overrides=overrides)
+ch = Chapter(
+    "02_tracr_finetuning", TracrConfig, preset=preset, device=device, seed=seed, overrides=overrides
+)
 cfg, dev = ch.cfg, ch.device
 plots.style()
 
@@ -71,7 +73,9 @@ ca.settings(cfg, preset, dev)
 
 # %%
 counter, max_id = ca.compiled_models(cfg, dev)
-tests = ca.test_sets(cfg, counter, max_id, seed, dev)  # the same test sets for every model: Counter, Max id
+tests = ca.test_sets(
+    cfg, counter, max_id, seed, dev
+)  # the same test sets for every model: Counter, Max id
 
 # %% [markdown]
 # ## Table 3: what fine-tuning learns
@@ -99,9 +103,8 @@ tests = ca.test_sets(cfg, counter, max_id, seed, dev)  # the same test sets for 
 grid, models = ca.finetune_grid(cfg, counter, max_id, tests, seed, dev)
 ca.convergence_table(grid)
 
-# %% tags=["hide-input"]
-figures.table3(grid, preset, cfg.steps);
-
+# %% tags=["hide-input"] mystnb={"figure": {"name": "fig-02-table3", "caption": "Accuracy (%) of the pretraining (O_PT) and fine-tuning (O_FT) answers at C_Te = 1 and C_Te = 0 of each fine-tuned run, ours (mean over seeds, left) beside the paper's on the same rows (right; blank where the paper has no cell). The paper's Table 3."}}
+plots.show(figures.table3(grid, preset, cfg.steps))
 # %% tags=["remove-cell"]
 facts |= ch.glue_all(ca.table3_facts(cfg, grid))
 
@@ -109,7 +112,7 @@ facts |= ch.glue_all(ca.table3_facts(cfg, grid))
 ca.table3_with_chance(grid)
 
 # %% [markdown]
-# The paper reads its Table 3 as a wrapper: fine-tuned on perfectly correlated data
+# The paper reads its Table 3 (ours beside it in {numref}`fig-02-table3`) as a wrapper: fine-tuned on perfectly correlated data
 # (C_Tr = 1), the model answers count(b) on correlated test data but not on uncorrelated
 # data, and no longer answers count(a) — it keeps counting `a` inside and adds one. Here,
 # with C_Tr = 1, O_FT accuracy is at least {glue:text}`ctr1_ft_cte1_min:.1%` at C_Te = 1
@@ -121,11 +124,11 @@ ca.table3_with_chance(grid)
 # {glue:text}`chance_counter_pt_cte0:.1%` for count(a) at C_Te = 0, so "no longer answers
 # count(a)" means no better than that guess (the largest η's O_PT is
 # {glue:text}`ctr1_pt_cte0_max:.1%`). All numbers are means over seeds; the claims at the end
-# of the chapter hold each seed against the paper's number.
+# of the chapter hold each seed against the paper's number. {numref}`fig-02-counter-c-tr` shows the
+# Counter's two accuracies at C_Te = 0 against C_Tr.
 
-# %% tags=["hide-input"]
-figures.counter_by_c_tr(grid);
-
+# %% tags=["hide-input"] mystnb={"figure": {"name": "fig-02-counter-c-tr", "caption": "Count-b (O_FT, left) and count-a (O_PT, right) accuracy at C_Te = 0 of the fine-tuned Counters against C_Tr, one line per learning rate η (mean over seeds, error bars their range); dashed: the chance level of a constant answer. Extends the Counter rows of the paper's Table 3 over C_Tr; no figure of the paper."}}
+plots.show(figures.counter_by_c_tr(grid))
 # %% [markdown]
 # ## Attention: is the capability still used? (Fig. 10)
 #
@@ -134,17 +137,16 @@ figures.counter_by_c_tr(grid);
 # puts most weight on `a`: Block 1, as in the paper; tracr leaves Block 0's attention empty).
 # After fine-tuning we measure how much of that block's attention lands on `a` and on `b`. For the Max identifier we compare Block 0 — the block
 # that sorts — with the compiled model's, as the Pearson correlation of all attention
-# weights on the test inputs.
+# weights on the test inputs ({numref}`fig-02-maxid-block0` shows it on one input).
 
 # %%
 attn_layer, attention, sorting = ca.attention_tables(cfg, counter, max_id, models, tests)
 display(ca.attention_display(attention))
 sorting.pivot(index="η", columns="seed", values="similarity").round(3)
 
-# %% tags=["hide-input"]
+# %% tags=["hide-input"] mystnb={"figure": {"name": "fig-02-maxid-block0", "caption": "Block 0 (sorting) attention pattern of the Max identifier on one fresh input: the compiled model beside its fine-tunes (C_Tr = 0) at each learning rate η, seed 0. Goes with the attention analysis of the paper's Fig. 10, which shows the Counter."}}
 seed0 = ca.first_seed(models)  # this figure and the moved-weights table read seed 0's models
-figures.max_id_block0(cfg, max_id, seed0, seed, dev);
-
+plots.show(figures.max_id_block0(cfg, max_id, seed0, seed, dev))
 # %% tags=["remove-cell"]
 attn_facts, attn_seeds = ca.attention_facts(cfg, attn_layer, attention, sorting)
 facts |= ch.glue_all(attn_facts)
@@ -167,19 +169,17 @@ facts |= ch.glue_all(attn_facts)
 # answer back. Following the paper's Alg. 3 we compute the loss on the *pretraining* task
 # (count a on uncorrelated inputs), score every weight by gradient × weight, zero the K
 # weights with the largest score, and measure both answers on uncorrelated test data, on
-# every seed's models (the figure: mean over seeds, the band their range).
+# every seed's models ({numref}`fig-02-pruning`: mean over seeds, the band their range).
 
 # %%
 pruning = ca.pruning_sweep(cfg, counter, models, tests[0], seed, dev)
 
-# %% tags=["hide-input"]
-figures.tracr_pruning(pruning);
-
+# %% tags=["hide-input"] mystnb={"figure": {"name": "fig-02-pruning", "caption": "Accuracy on the test data against K: count a (O_PT, left) and count b at C_Te = 1 (O_FT, middle) after zeroing the top-K weights by grad·weight, and count a after resetting the K most-changed weights to their compiled values (right); one line per fine-tuned model, mean over seeds, band their range. The paper's Fig. 55 (App. G.1)."}}
+plots.show(figures.tracr_pruning(pruning))
 # %% tags=["remove-cell"]
 prune_table, prune_facts = ca.pruning_summary(cfg, pruning)
 facts |= ch.glue_all(prune_facts)
-ch.glue("paper_prune_gain", reported.PRUNE_ONE_WEIGHT_GAIN);
-
+ch.glue("paper_prune_gain", reported.PRUNE_ONE_WEIGHT_GAIN)
 # %% tags=["remove-input"]
 prune_table
 
@@ -218,15 +218,14 @@ moved
 # it (the paper's Def. 1). We train a linear probe on the residual stream at the answer
 # position, before each block (B0) and after each (B1–B3), to predict the number of `a`s,
 # on the compiled model and on each model fine-tuned with C_Tr = 1, on every seed (table:
-# mean over seeds; figure: the band is their range).
+# mean over seeds; {numref}`fig-02-probes`: the band is their range).
 
 # %%
 probes = ca.probe_sweep(cfg, counter, models, seed, dev)
 ca.probe_table(probes)
 
-# %% tags=["hide-input"]
-figures.tracr_probes(probes);
-
+# %% tags=["hide-input"] mystnb={"figure": {"name": "fig-02-probes", "caption": "Held-out accuracy of a linear probe for count(a) at the answer position, before the first block (B0) and after each block, for the compiled Counter (dashed) and each model fine-tuned with C_Tr = 1 (mean over seeds, band their range). Tests the paper's Def. 1; the paper probes only its PCFG models (Fig. 8)."}}
+plots.show(figures.tracr_probes(probes))
 # %% tags=["remove-cell"]
 facts |= ch.glue_all(ca.probe_facts(cfg, probes))
 
@@ -255,9 +254,8 @@ facts |= ch.glue_all(ca.probe_facts(cfg, probes))
 # %%
 reft, scratch = ca.reverse_finetune(cfg, counter, models, tests[0], seed, dev)
 
-# %% tags=["hide-input"]
-figures.tracr_reft(reft, scratch, cfg.reft_level, cfg.reft_lr_factor);
-
+# %% tags=["hide-input"] mystnb={"figure": {"name": "fig-02-reft", "caption": "Count-a accuracy (C_Te = 0) during reverse fine-tuning (reFT) and Scr.+FT, one panel per fine-tuning learning rate η, one line per seed, log step axis (step 0 drawn at 1); dotted: the revival level. The largest η has no Scr.+FT. The paper's Fig. 27 (and Fig. 43 for the largest η)."}}
+plots.show(figures.tracr_reft(reft, scratch, cfg.reft_level, cfg.reft_lr_factor))
 # %% tags=["remove-cell"]
 reft_table, reft_facts = ca.reft_summary(cfg, reft, scratch)
 facts |= ch.glue_all(reft_facts)
@@ -271,8 +269,8 @@ reft_table
 # {glue:text}`reft_n_faster:.1f` of the {glue:text}`reft_n` fine-tuned models (mean over seeds).
 # After the largest learning rate (η = {glue:text}`reft_large_lr:g`), reFT reaches it at step
 # {glue:text}`reft_large_steps:g` (mean over seeds; inf: on no seed within the budget).
-# Steps are counted at the evaluation points of the
-# plot, and "inf" means the level was not reached within the budget of
+# Steps are counted at the evaluation points of
+# {numref}`fig-02-reft`, and "inf" means the level was not reached within the budget of
 # {glue:text}`reft_budget` steps. When Scr.+FT never reaches it, the speed-up is a lower
 # bound (the budget over reFT's steps); when neither reaches it, or the lower bound falls
 # short of twice, the budget does not decide ("decided" is false:

@@ -54,24 +54,26 @@ from ftscope.instruments import plots
 from ftscope.jain import PcfgConfig, claims, figures, pcfg
 from ftscope.jain import pcfg_analyses as pa
 
-ch = Chapter("03_pcfg_pretraining", PcfgConfig, preset=preset, device=device, seed=seed, overrides=overrides)
+ch = Chapter(
+    "03_pcfg_pretraining", PcfgConfig, preset=preset, device=device, seed=seed, overrides=overrides
+)
 cfg, dev, rng = ch.cfg, ch.device, ch.rng
 plots.style()
 
 # %% [markdown]
 # ## The grammar and its strings
 #
-# One derivation from the start symbol, and what a few thousand derivations look like:
+# One derivation from the start symbol, and what a few thousand derivations look like
+# ({numref}`fig-03-grammar`):
 
 # %%
 print(pcfg.GRAMMAR_TEXT)
 print("".join(pcfg.generate(rng)))
 
-# %% tags=["hide-input"]
+# %% tags=["hide-input"] mystnb={"figure": {"name": "fig-03-grammar", "caption": "Derivations of the grammar: the distribution of derivation lengths (left), the share of each letter (middle), and the counts of `a` and `b` in the counted span of a text window (right). No counterpart in the paper, which gives the grammar itself (its Fig. 14)."}}
 stats = pa.grammar_stats(cfg, rng)
 ch.glue_all(pa.grammar_facts(cfg, stats) | pa.pretraining_protocol(cfg))
-figures.grammar(stats, cfg.window);
-
+plots.show(figures.grammar(stats, cfg.window))
 # %% [markdown]
 # Derivations are between {glue:text}`len_min` and a few hundred letters long (median
 # {glue:text}`len_median:.0f`); texts are windows of {glue:text}`window` letters cut from a
@@ -134,18 +136,19 @@ pa.scale_table(cfg, dev)
 # block is computed there alone.
 
 # %%
-models, logs = pa.pretrain_all(cfg, seed, dev)  # seed 0: the three priors and b_only, which chapter 4 fine-tunes
+models, logs = pa.pretrain_all(
+    cfg, seed, dev
+)  # seed 0: the three priors and b_only, which chapter 4 fine-tunes
 seed_models = pa.pretrain_seeds(cfg, seed, dev, models)  # and the priors on every further seed
 
-# %% tags=["hide-input"]
-figures.pretraining_loss(logs);
-
+# %% tags=["hide-input"] mystnb={"figure": {"name": "fig-03-pretraining-loss", "caption": "Answer loss (log scale, a moving mean over logged steps) against the pretraining step, one line per operand prior, including the b-only prior of the Scr.+FT baseline (first seed). No counterpart in the paper."}}
+plots.show(figures.pretraining_loss(logs))
 # %% [markdown]
 # ## What each prior taught
 #
 # Accuracy of each pretrained model on fresh samples of every family and operand, the same
-# samples for every model, averaged over the {glue:text}`pretrain_seeds` pretraining seeds (the
-# loss curves above are the first seed's). The last row is the chance level of each test set: the accuracy of
+# samples for every model, averaged over the {glue:text}`pretrain_seeds` pretraining seeds
+# ({numref}`fig-03-family-accuracy`; the loss curves of {numref}`fig-03-pretraining-loss` are the first seed's). The last row is the chance level of each test set: the accuracy of
 # always giving its commonest answer (a count task whose counts are nearly constant can be
 # "solved" that way, so an accuracy means something only above it).
 
@@ -154,9 +157,8 @@ eval_rng = np.random.default_rng(seed + 20_000)
 acc_seeds = pa.family_tables(cfg, seed_models, eval_rng)  # per seed, on the same tests
 acc = pa.seed_mean(acc_seeds)  # mean over the pretraining seeds (b_only: the first seed's)
 
-# %% tags=["hide-input"]
-figures.family_heatmap(acc);
-
+# %% tags=["hide-input"] mystnb={"figure": {"name": "fig-03-family-accuracy", "caption": "Accuracy (%) of each pretrained model (rows: operand prior) on fresh samples of every task family and operand (columns), mean over the pretraining seeds; the last row is each test set's chance level. Its task-C columns correspond to the paper's Table 5, before fine-tuning."}}
+plots.show(figures.family_heatmap(acc))
 # %% [markdown]
 # The row the paper reports (Table 5, "before fine-tuning") is task C for `a` and for `b`.
 # Ours beside the paper's at {glue:text}`paper_steps_main` and {glue:text}`paper_steps_short` pretraining steps:
@@ -165,8 +167,7 @@ figures.family_heatmap(acc);
 pa.before_table(cfg, acc)
 
 # %% tags=["remove-cell"]
-ch.glue_all(pa.pretraining_facts(cfg, models, acc, eval_rng, dev));
-
+ch.glue_all(pa.pretraining_facts(cfg, models, acc, eval_rng, dev))
 # %% [markdown]
 # Counting `a` is learned under every prior (worst {glue:text}`count_a_min:.0%`). Counting
 # `b` follows the prior: {glue:text}`count_b_low:.0%` under the low prior, where pretraining

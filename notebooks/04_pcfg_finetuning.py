@@ -41,7 +41,9 @@ from ftscope.instruments import plots
 from ftscope.jain import PcfgConfig, claims, figures
 from ftscope.jain import pcfg_analyses as pa
 
-ch = Chapter("04_pcfg_finetuning", PcfgConfig, preset=preset, device=device, seed=seed, overrides=overrides)
+ch = Chapter(
+    "04_pcfg_finetuning", PcfgConfig, preset=preset, device=device, seed=seed, overrides=overrides
+)
 cfg, dev = ch.cfg, ch.device
 plots.style()
 
@@ -96,14 +98,13 @@ base, tests, before = pa.starting_points(cfg, seed, dev)
 grid = pa.finetune_grid(cfg, base, tests, seed, dev)
 means = pa.grid_means(grid)
 
-# %% tags=["hide-input"]
-figures.table5(*pa.table5(cfg, means, before), preset);
-
+# %% tags=["hide-input"] mystnb={"figure": {"name": "fig-04-table5", "caption": "Accuracy (%) of count a and count b at C_Te = 1 and C_Te = 0 before fine-tuning and after fine-tuning to count b, per prior, η and C_Tr: ours (mean over seeds, left) beside the paper's on the same rows (right; blank where the paper has no cell). The paper's Table 5."}}
+plots.show(figures.table5(*pa.table5(cfg, means, before), preset))
 # %% tags=["remove-cell"]
 facts |= ch.glue_all(pa.table5_facts(cfg, means, before) | pa.convergence_facts(grid))
 
 # %% [markdown]
-# Under the low prior, fine-tuning with C_Tr = 1 at η_L and η_M gives a model that answers
+# Under the low prior ({numref}`fig-04-table5`), fine-tuning with C_Tr = 1 at η_L and η_M gives a model that answers
 # count(b) on correlated data (C_Te = 1: {glue:text}`pcfg_wrapper_ft_cte1_medium:.0%` at η_M;
 # chance {glue:text}`chance_ft_cte1:.0%`) but not on uncorrelated data (C_Te = 0:
 # {glue:text}`pcfg_wrapper_ft_cte0_large:.1%` at η_L, {glue:text}`pcfg_wrapper_ft_cte0_medium:.1%`
@@ -144,12 +145,11 @@ facts |= ch.glue_all(pa.correlation_facts(cfg, grid))
 # ## Fig. 6: how fast count-a collapses
 #
 # Count-a accuracy on uncorrelated test texts during fine-tuning at η_M, for each prior
-# and C_Tr:
+# and C_Tr ({numref}`fig-04-collapse`):
 
-# %% tags=["hide-input"]
+# %% tags=["hide-input"] mystnb={"figure": {"name": "fig-04-collapse", "caption": "Count-a accuracy on uncorrelated test texts (C_Te = 0) while fine-tuning to count b at η_M, one panel per prior and one line per C_Tr (band: range over seeds; symlog step axis). The paper's Fig. 6."}}
 mid = pa.medium_curves(grid)
-figures.collapse(mid, preset);
-
+plots.show(figures.collapse(mid, preset))
 # %% tags=["remove-cell"]
 kept, collapse_facts = pa.collapse(mid)
 facts |= ch.glue_all(collapse_facts)
@@ -174,19 +174,23 @@ kept.unstack("c_tr").round(2)
 # {glue:text}`prune_k_min`–{glue:text}`prune_k_max` (App. D, Alg. 3).
 # Zeroing a unit changes the loss by about −grad·w, so the top-scored neurons are those
 # whose removal helps count-a most: the wrapper, if it sits in a few neurons. Every seed's
-# model is pruned; the figure shows the mean over seeds (the band: their range).
+# model is pruned; {numref}`fig-04-pruning` shows the mean over seeds (the band: their range).
 
 # %%
 prune_lr, prune_converged = pa.prune_target(grid)
 pruned = pa.prune_neurons(cfg, grid.models, prune_lr, tests, seed, dev)
 
-# %% tags=["hide-input"]
-figures.pcfg_pruning(pruned, before.loc["low", "acc_pt_cte0"], pa.LR_SYMBOL[prune_lr]);
-
+# %% tags=["hide-input"] mystnb={"figure": {"name": "fig-04-pruning", "caption": "The four accuracies (count a and count b, at C_Te = 1 and C_Te = 0) of the low-prior models fine-tuned with C_Tr = 1 against the number K of MLP neurons pruned (mean over seeds, band their range); dotted: count-a accuracy before fine-tuning. The paper's Fig. 7."}}
+plots.show(figures.pcfg_pruning(pruned, before.loc["low", "acc_pt_cte0"], pa.LR_SYMBOL[prune_lr]))
 # %% tags=["remove-cell"]
 facts |= ch.glue_all(pa.pruning_facts(pruned, before, pa.n_neurons(base["low"])))
-facts |= ch.glue_all({"prune_lr": prune_lr, "prune_lr_symbol": pa.LR_SYMBOL[prune_lr],
-                      "prune_converged": prune_converged})
+facts |= ch.glue_all(
+    {
+        "prune_lr": prune_lr,
+        "prune_lr_symbol": pa.LR_SYMBOL[prune_lr],
+        "prune_converged": prune_converged,
+    }
+)
 
 # %% [markdown]
 # The models pruned here were fine-tuned at {glue:text}`prune_lr_symbol`; the numbers are means
@@ -207,14 +211,13 @@ facts |= ch.glue_all({"prune_lr": prune_lr, "prune_lr_symbol": pa.LR_SYMBOL[prun
 # both on uncorrelated texts. Probes train with AdamW at {glue:text}`probe_lr:g` and the paper's step schedule
 # (×0.1 at 1/2, 3/4 and 7/8 of the steps; the paper: {glue:text}`paper_probe_steps` steps, ours below) on fresh
 # samples, and are tested on the C_Te = 0 test set. The pretrained models are probed once,
-# every seed's fine-tuned models each (the figure: mean over seeds and its interval).
+# every seed's fine-tuned models each ({numref}`fig-04-probes`: mean over seeds and its interval).
 
 # %%
 probes = pa.probe_sweep(cfg, base, grid.models, tests, seed, dev)
 
-# %% tags=["hide-input"]
-figures.pcfg_probes(probes);
-
+# %% tags=["hide-input"] mystnb={"figure": {"name": "fig-04-probes", "caption": "Held-out accuracy of linear probes per block at `<art>` on C_Te = 0 test texts, for count a and count b (rows) under each prior (columns), for the pretrained and the fine-tuned models (colours; mean over seeds and its interval). The paper's Fig. 8."}}
+plots.show(figures.pcfg_probes(probes))
 # %% tags=["remove-cell"]
 probe_table, probe_facts = pa.probe_summary(probes, grid)
 facts |= ch.glue_all(probe_facts)
@@ -239,15 +242,14 @@ probe_table
 # model pretrained never to see `a` (prior (0, 1, 0)), fine-tuned on the same data with
 # the same recipe: how long it takes to learn count-a from a related start. "Revived"
 # means reaching a share `reft_level` of the pretrained model's count-a accuracy. Every
-# seed's models are reverse fine-tuned, and Scr.+FT runs once per seed (the figure: one line
+# seed's models are reverse fine-tuned, and Scr.+FT runs once per seed ({numref}`fig-04-reft`: one line
 # per seed; the table: seed 0).
 
 # %%
 reft, scratch = pa.reverse_finetune(cfg, base, grid.models, tests, seed, dev)
 
-# %% tags=["hide-input"]
-figures.pcfg_reft(reft, scratch, pa.LR_SYMBOL[cfg.reft_lr]);
-
+# %% tags=["hide-input"] mystnb={"figure": {"name": "fig-04-reft", "caption": "Count-a accuracy on uncorrelated texts (C_Te = 0) during reverse fine-tuning of the models fine-tuned at η_L with C_Tr = 1, one colour per prior, and during Scr.+FT (dashed); one line per seed, symlog step axis. The paper's Fig. 9."}}
+plots.show(figures.pcfg_reft(reft, scratch, pa.LR_SYMBOL[cfg.reft_lr]))
 # %% tags=["remove-cell"]
 reft_table, reft_facts = pa.reft_summary(cfg, reft, scratch, before)
 facts |= ch.glue_all(reft_facts)

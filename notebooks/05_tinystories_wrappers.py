@@ -44,7 +44,14 @@ from ftscope.jain import StoriesConfig, claims
 from ftscope.jain import stories_analyses as sa
 from ftscope.jain import tinystories as ts
 
-ch = Chapter("05_tinystories_wrappers", StoriesConfig, preset=preset, device=device, seed=seed, overrides=overrides)
+ch = Chapter(
+    "05_tinystories_wrappers",
+    StoriesConfig,
+    preset=preset,
+    device=device,
+    seed=seed,
+    overrides=overrides,
+)
 cfg, dev = ch.cfg, ch.device
 plots.style()
 
@@ -80,13 +87,12 @@ models, logs = ts.pretrained(cfg, setting, seed, dev, workers=2)
 ch.glue_all(sa.pretraining_facts(cfg, logs, models["base"]))
 sa.scale_table(cfg, logs, sa.n_params(models["base"]))
 
-# %% tags=["hide-input"]
-sa.pretraining_loss(logs);
-
+# %% tags=["hide-input"] mystnb={"figure": {"name": "fig-05-pretraining-loss", "caption": "Pretraining loss (nats per token, log scale, a moving mean) against the step, for the base model (every story) and the control Not in PT (no twist stories). No counterpart in the paper."}}
+plots.show(sa.pretraining_loss(logs))
 # %% [markdown]
 # **Scale.** The table gives the paper's setting beside ours. At `ci` the model has
 # {glue:text}`n_params_m:.1f`M parameters and sees {glue:text}`pretrain_tokens_m:.1f`M tokens; it ends at
-# a loss of {glue:text}`base_loss:.2f` nats per token (the paper's 91M model: about
+# a loss of {glue:text}`base_loss:.2f` nats per token ({numref}`fig-05-pretraining-loss`; the paper's 91M model: about
 # {glue:text}`paper_loss:g` on the real stories, which are far more varied than the story world's). The
 # `ci` pretraining was first shorter; that base wrote a twist in too few of the stories that asked for
 # one (below the first claim's bar; the criteria changelog has the numbers), so it was lengthened, as the
@@ -158,20 +164,18 @@ frame = sa.reft_frame(cfg, states)
 # %% tags=["remove-input"]
 sa.table1(cfg, frame)
 
-# %% tags=["hide-input"]
-sa.fig11(frame);
-
+# %% tags=["hide-input"] mystnb={"figure": {"name": "fig-05-reft", "caption": "Loss on held-out twist stories (left) and the share of stories with a twist when asked for one (right) against the reFT step (log axis, step 0 drawn at 1), for each deletion protocol at η_M (solid) and η_S (dotted) and for the control Not in PT (black); mean over seeds, band their range. The paper's Fig. 11 (loss) and Table 1 (twist share)."}}
+plots.show(sa.fig11(frame))
 # %% tags=["remove-cell"]
 reft = sa.reft_facts(cfg, frame)
-ch.glue_all({k: v for k, v in reft.items() if not k.endswith("_seeds")});
-
+ch.glue_all({k: v for k, v in reft.items() if not k.endswith("_seeds")})
 # %% [markdown]
 # After deletion at η_M the twist share is {glue:text}`deleted_F:.0%` for F, {glue:text}`deleted_FR:.0%`
 # for F+R and {glue:text}`deleted_FMM:.0%` for F+MM (means over the seeds; the paper: 44, 12 and 31%).
 # After {glue:text}`last_step` reFT steps it is back to {glue:text}`revived_F:.0%`,
 # {glue:text}`revived_FR:.0%` and {glue:text}`revived_FMM:.0%`. At reFT step {glue:text}`mid_step`, the
 # one that stands for the paper's 30 iterations, the η_M protocols average {glue:text}`reft_mid:.0%`
-# and the control {glue:text}`control_mid:.0%`; at the end the control writes twists in
+# and the control {glue:text}`control_mid:.0%` ({numref}`fig-05-reft`, right); at the end the control writes twists in
 # {glue:text}`control_end:.0%` of its stories. On held-out twist stories the control ends at a loss of
 # {glue:text}`control_loss_end:.3f` nats per token, the worst η_M protocol at
 # {glue:text}`reft_loss_end:.3f`.
@@ -189,19 +193,17 @@ ch.glue_all({k: v for k, v in reft.items() if not k.endswith("_seeds")});
 # cross-entropy) reads each block's residual output, averaged over the last 10 tokens of a story given
 # without its header, with the model frozen. Its inputs are {glue:text}`probe_samples` held-out stories
 # (two thirds to train, {glue:text}`probe_steps` steps of AdamW at 10⁻³; the paper: 2,000 iterations).
-# The dashed grey line is the test set's majority class for Twist.
+# In {numref}`fig-05-probes` the dashed grey line is the test set's majority class for Twist.
 
 # %%
 probe_models, deleted = sa.probe_models(cfg, models["base"], states, dev)
 probes = sa.probe_table(cfg, setting, probe_models, seed)
 
-# %% tags=["hide-input"]
-sa.probe_figure(probes[~probes.model.str.contains("deleted, seed [1-9]", regex=True)]);
-
+# %% tags=["hide-input"] mystnb={"figure": {"name": "fig-05-probes", "caption": "Left: accuracy per block of the Twist probe for the base model, the first seed's deleted and revived models (dashed grey: the test set's majority class). Right: the best block's accuracy for each of the six features and each model. The probe panel of the paper's Fig. 11."}}
+plots.show(sa.probe_figure(probes[~probes.model.str.contains("deleted, seed [1-9]", regex=True)]))
 # %% tags=["remove-cell"]
 probe = sa.probe_facts(probes, deleted)
-ch.glue_all({k: v for k, v in probe.items() if not k.endswith("_seeds")});
-
+ch.glue_all({k: v for k, v in probe.items() if not k.endswith("_seeds")})
 # %% [markdown]
 # The base model's best block reads Twist with accuracy {glue:text}`probe_base:.2f` (majority class
 # {glue:text}`probe_chance:.2f`); after deletion the best block loses at most

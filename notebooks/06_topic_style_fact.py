@@ -41,7 +41,9 @@ from ftscope.zhang import ZhangConfig, claims
 from ftscope.zhang import analyses as za
 from ftscope.zhang import setting as zs
 
-ch = Chapter("06_topic_style_fact", ZhangConfig, preset=preset, device=device, seed=seed, overrides=overrides)
+ch = Chapter(
+    "06_topic_style_fact", ZhangConfig, preset=preset, device=device, seed=seed, overrides=overrides
+)
 cfg, dev = ch.cfg, ch.device
 plots.style()
 
@@ -80,10 +82,26 @@ validity = za.validity_table(setting.world, probes)
 za.show_validity(validity)
 
 # %% tags=["remove-cell"]
-ch.glue_config(cfg, ["entities", "objects", "lexicon", "eps", "p_bio", "p_academic", "novel_per_doc", "ft_docs",
-                     "probes", "dynamics_probes", "ft_steps", "ft_batch", "bootstrap", "seeds"])
-ch.glue_all(za.validity_facts(validity));
-
+ch.glue_config(
+    cfg,
+    [
+        "entities",
+        "objects",
+        "lexicon",
+        "eps",
+        "p_bio",
+        "p_academic",
+        "novel_per_doc",
+        "ft_docs",
+        "probes",
+        "dynamics_probes",
+        "ft_steps",
+        "ft_batch",
+        "bootstrap",
+        "seeds",
+    ],
+)
+ch.glue_all(za.validity_facts(validity))
 # %% [markdown]
 # Every check holds on {glue:text}`valid_min:.0%` of the skeletons. Casual variants are
 # {glue:text}`casual_length:.0%` and rap variants {glue:text}`rap_length:.0%` as long as their
@@ -106,15 +124,15 @@ base, base_state = zs.pretrained(cfg, setting, seed, dev)
 bound = za.entropy_bound(setting.world)
 za.scale_table(cfg, setting, base)
 
-# %% tags=["hide-input"]
-za.pretraining_figure(base_state, bound);
-
+# %% tags=["hide-input"] mystnb={"figure": {"name": "fig-06-pretraining", "caption": "Training loss (per batch) of the base model against the pretraining step; dashed: the generator's entropy bound; dotted: the validation loss on the pretraining mix. No counterpart in the paper."}}
+plots.show(za.pretraining_figure(base_state, bound))
 # %% tags=["remove-cell"]
 ok, gap = claims.converged(base_state["val_pt"], bound)
-ch.glue_all({"bound": bound, "val_pt": base_state["val_pt"], "gap": gap, "gap_level": claims.CONVERGED_GAP});
-
+ch.glue_all(
+    {"bound": bound, "val_pt": base_state["val_pt"], "gap": gap, "gap_level": claims.CONVERGED_GAP}
+)
 # %% [markdown]
-# The dashed line is the generator's **entropy bound**: the mean of −log p(x) per word of pretraining
+# The dashed line in {numref}`fig-06-pretraining` is the generator's **entropy bound**: the mean of −log p(x) per word of pretraining
 # documents under the generator itself, counted over its choices ({glue:text}`bound:.3f` nats per token;
 # no model can do better, up to texts that two skeletons render alike). The base model's validation loss
 # on the pretraining mix is {glue:text}`val_pt:.3f`, {glue:text}`gap:.3f` above it; the claims are
@@ -129,8 +147,7 @@ fts = zs.finetuned(cfg, setting, seed, dev)
 fts.grid_frame().style.format({"validation loss": "{:.4f}"}).format_index("{:g}")
 
 # %% tags=["remove-cell"]
-ch.glue_all({"lr": fts.lr, "base_val": fts.base_val, "ft_val": fts.grid[fts.lr]});
-
+ch.glue_all({"lr": fts.lr, "base_val": fts.base_val, "ft_val": fts.grid[fts.lr]})
 # %% [markdown]
 # One epoch at {glue:text}`lr:g` takes the validation loss from {glue:text}`base_val:.3f` to
 # {glue:text}`ft_val:.3f` nats per token. The grid spans the paper's order of learning rates: its
@@ -166,15 +183,13 @@ za.split_table(st).style.format("{:.3f}")
 # Above, each split's loss under the base and the first seed's fine-tuned model: as the repository's
 # `Trainer.evaluate` prints it (the mean over batches of 8 documents of each batch's token mean), pooled
 # over the split's tokens (what the components per token use; the two differ only in how batches are
-# weighed), and per document. The components, and the total change R(orig):
+# weighed), and per document. The components, and the total change R(orig) ({numref}`fig-06-decomposition`):
 
-# %% tags=["hide-input"]
+# %% tags=["hide-input"] mystnb={"figure": {"name": "fig-06-decomposition", "caption": "The total change of log-likelihood per token, R(orig), and its topic, style, factual and residual components on the PubMed analog (left, learning) and the C4 analog (right, forgetting): bars the mean over seeds, dots each seed, whiskers seed 0's 95% bootstrap interval. The analog of the paper's decomposition (Sec. 3); the C4 side corresponds to its Fig. 4."}}
 pub, c4 = st.decompositions("pubmed"), st.decompositions("c4")
-za.decomposition_figure(pub, c4);
-
+plots.show(za.decomposition_figure(pub, c4))
 # %% tags=["remove-cell"]
-ch.glue_all(za.decomposition_facts(pub, c4));
-
+ch.glue_all(za.decomposition_facts(pub, c4))
 # %% [markdown]
 # On the PubMed analog the topic component is {glue:text}`pm_token_topic_share:.2f` of the total change
 # per token, style {glue:text}`pm_token_style_share:.2f`, and the factual component
@@ -212,19 +227,21 @@ za.show_lr_table(za.lr_table(cfg, setting, st, fts, dev))
 # %% [markdown]
 # ## Position: where in the text the change sits
 #
-# The paper reports that the topic and style change concentrates at the beginning of a text. Left, the
+# The paper reports that the topic and style change concentrates at the beginning of a text. In
+# {numref}`fig-06-position`, left, the
 # mean change of each split's log-likelihood at each token position (the words are tokens, so the
 # position is the word's); right, each component split into tenths of its document (per-document nats,
 # so the ten values sum to the component).
 
-# %% tags=["hide-input"]
+# %% tags=["hide-input"] mystnb={"figure": {"name": "fig-06-position", "caption": "Left: the mean change of each split's log-likelihood at each token position (mean over seeds). Right: each component split into tenths of its document (per-document nats; one line per seed). The analog of the paper's position analysis (Sec. 3)."}}
 profiles = st.profiles()
-za.position_figure(profiles);
-
+plots.show(za.position_figure(profiles))
 # %% tags=["remove-cell"]
 position = za.position_facts(profiles)
-ch.glue_all({k: v for k, v in position.items() if not k.endswith("_seeds")} | {"start_tenths": claims.START_TENTHS});
-
+ch.glue_all(
+    {k: v for k, v in position.items() if not k.endswith("_seeds")}
+    | {"start_tenths": claims.START_TENTHS}
+)
 # %% [markdown]
 # The first token of an original gains {glue:text}`first_token_change:.2f` nats, the tokens from the
 # eleventh on {glue:text}`later_token_change:.2f` each on average: the opener word announces the style
@@ -240,18 +257,17 @@ ch.glue_all({k: v for k, v in position.items() if not k.endswith("_seeds")} | {"
 # ## Dynamics: what is learned first
 #
 # The chosen rate's runs keep their weights at log-spaced steps of the epoch; each snapshot scores the
-# first {glue:text}`dynamics_probes` probe skeletons. Left, the components per token against the step;
+# first {glue:text}`dynamics_probes` probe skeletons. In {numref}`fig-06-dynamics`, left, the components per
+# token against the step;
 # right, each as a share of its value at the end of the epoch. The dotted line is a quarter of the epoch,
 # where the claims read them.
 
-# %% tags=["hide-input"]
+# %% tags=["hide-input"] mystnb={"figure": {"name": "fig-06-dynamics", "caption": "Left: the total change and each component per token against the fine-tuning step (log axis, one line per seed). Right: each component as a share of its value at the end of the epoch; dotted: a quarter of the epoch, where the claims read them. The analog of the paper's training-dynamics analysis (Sec. 3)."}}
 dyn = za.dynamics_frame(st)
-za.dynamics_figure(dyn, zs.early_step(cfg));
-
+plots.show(za.dynamics_figure(dyn, zs.early_step(cfg)))
 # %% tags=["remove-cell"]
 dynamics = za.dynamics_facts(dyn, zs.early_step(cfg))
-ch.glue_all({k: v for k, v in dynamics.items() if not k.endswith("_seeds")});
-
+ch.glue_all({k: v for k, v in dynamics.items() if not k.endswith("_seeds")})
 # %% [markdown]
 # After {glue:text}`early_step` of {glue:text}`ft_steps_total` steps the topic component has reached
 # {glue:text}`early_topic:.0%` of its final value and style {glue:text}`early_style:.0%`; the factual
@@ -281,15 +297,13 @@ ch.glue_all({k: v for k, v in dynamics.items() if not k.endswith("_seeds")});
 oracle, objs = za.oracle_frame(setting.world, st)
 oracle.style.format({"oracle": "{:.2f}", "model (per document)": "{:.2f}"}, na_rep="—")
 
-# %% tags=["hide-input"]
-za.oracle_figure(objs);
-
+# %% tags=["hide-input"] mystnb={"figure": {"name": "fig-06-oracle", "caption": "The factual contrast at each object token of known and of novel facts (all seeds pooled; boxes), against the oracle's value (red). No counterpart in the paper, which had no oracle."}}
+plots.show(za.oracle_figure(objs))
 # %% tags=["remove-cell"]
 oracle_facts = za.oracle_facts(oracle, objs)
-ch.glue_all({k: v for k, v in oracle_facts.items() if not k.endswith("_seeds")});
-
+ch.glue_all({k: v for k, v in oracle_facts.items() if not k.endswith("_seeds")})
 # %% [markdown]
-# At the object of a novel fact the model gained {glue:text}`novel_fact_contrast:.2f` nats over its
+# At the object of a novel fact ({numref}`fig-06-oracle`) the model gained {glue:text}`novel_fact_contrast:.2f` nats over its
 # counterfactual, of the {glue:text}`oracle_novel_fact:.2f` the data supports
 # ({glue:text}`novel_realised:.1%`); at a known fact {glue:text}`known_fact_contrast:.2f` (oracle: 0),
 # the flattening described above. At this world's parameters the oracle's factual contrast per
@@ -313,9 +327,18 @@ ch.glue_all({k: v for k, v in oracle_facts.items() if not k.endswith("_seeds")})
 # the paper's sentence before the run; judged per fine-tuning seed ("k/n seeds meet it", *fragile* when
 # they disagree), and scored only if the base model reached its loss level.
 
-# %% tags=["remove-output"]
-claims.record_claims(ch, converged=ok, gap=gap, pub=pub, c4=c4, position=position, dynamics=dynamics,
-                     oracle=oracle_facts, lr=fts.lr)
+# %% tags=["remove-output", "hide-input"]
+claims.record_claims(
+    ch,
+    converged=ok,
+    gap=gap,
+    pub=pub,
+    c4=c4,
+    position=position,
+    dynamics=dynamics,
+    oracle=oracle_facts,
+    lr=fts.lr,
+)
 
 # %% tags=["remove-input"]
 ch.finish()

@@ -48,7 +48,14 @@ from ftscope.zhang import realtext as zr
 from ftscope.zhang import setting as zs
 
 # %% tags=["remove-cell"]
-ch = Chapter("07_capacity_and_data", zarms.ArmsConfig, preset=preset, device=device, seed=seed, overrides=overrides)
+ch = Chapter(
+    "07_capacity_and_data",
+    zarms.ArmsConfig,
+    preset=preset,
+    device=device,
+    seed=seed,
+    overrides=overrides,
+)
 cfg, dev = ch.cfg, ch.device
 zc = cfg.base_config()
 plots.style()
@@ -72,10 +79,20 @@ ok, gap = claims.converged(base_state["val_pt"], bound)
 probes = za.probe_sets(zc, setting, seed)
 
 # %% tags=["remove-cell"]
-ch.glue_config(cfg, ["ft_docs", "ft_steps", "ft_batch", "seeds", "sweep_probes", "lora_grid_rank", "bootstrap",
-                     "pubmed_dynamics"])
-ch.glue_all({"full_lr": fts.lr, "gap": gap, "gap_level": claims.CONVERGED_GAP});
-
+ch.glue_config(
+    cfg,
+    [
+        "ft_docs",
+        "ft_steps",
+        "ft_batch",
+        "seeds",
+        "sweep_probes",
+        "lora_grid_rank",
+        "bootstrap",
+        "pubmed_dynamics",
+    ],
+)
+ch.glue_all({"full_lr": fts.lr, "gap": gap, "gap_level": claims.CONVERGED_GAP})
 # %% [markdown]
 # The base model is {glue:text}`gap:.3f` nats per token above the generator's entropy bound on held-out
 # pretraining documents (the claims' level: {glue:text}`gap_level`).
@@ -97,10 +114,15 @@ arms = zarms.run_arms(cfg, setting, fts, seed, dev)
 scores = zarms.score_arms(cfg, setting, arms, probes, base, dev)
 
 # %% tags=["remove-cell"]
-ch.glue_all({"lora_lr": arms.lora_lr, "lora_factors": ", ".join(f"{f:g}" for f in cfg.lora_lr_factors),
-             "ranks": ", ".join(map(str, cfg.ranks)), "paper_ranks": ", ".join(map(str, zarms.ArmsConfig().ranks)),
-             "n_runs": len({id(r.state) for r in arms.runs})});
-
+ch.glue_all(
+    {
+        "lora_lr": arms.lora_lr,
+        "lora_factors": ", ".join(f"{f:g}" for f in cfg.lora_lr_factors),
+        "ranks": ", ".join(map(str, cfg.ranks)),
+        "paper_ranks": ", ".join(map(str, zarms.ArmsConfig().ranks)),
+        "n_runs": len({id(r.state) for r in arms.runs}),
+    }
+)
 # %% [markdown]
 # ## Capacity: LoRA ranks (Fig. 6)
 #
@@ -108,19 +130,18 @@ ch.glue_all({"lora_lr": arms.lora_lr, "lora_factors": ", ".join(f"{f:g}" for f i
 # the paper chose every rate by a grid on a validation split; here the LoRA rate is chosen on the
 # validation split at rank {glue:text}`lora_grid_rank` (the released one) among {glue:text}`lora_factors`
 # times full fine-tuning's rate, and it is {glue:text}`lora_lr:g`. This run's ranks are
-# {glue:text}`ranks`; the `paper` preset runs the paper's {glue:text}`paper_ranks`. Left, each component
+# {glue:text}`ranks`; the `paper` preset runs the paper's {glue:text}`paper_ranks`. In
+# {numref}`fig-07-capacity`, left, each component
 # against the rank, full fine-tuning at the right; right, each as a share of the total change.
 
-# %% tags=["hide-input"]
-zarms.capacity_figure(scores);
-
+# %% tags=["hide-input"] mystnb={"figure": {"name": "fig-07-capacity", "caption": "The total change and each component per token (left) and the topic, style and factual shares of the total (right) against the LoRA rank, full fine-tuning at the right; a line through the seeds' mean, each seed a dot. The analog of the paper's Fig. 6."}}
+plots.show(zarms.capacity_figure(scores))
 # %%
 zarms.summary(scores, "capacity", [*zarms.COMPONENTS, "factual share", "novel fact at the object"])
 
 # %% tags=["remove-cell"]
 cap = zarms.arm_facts(scores, "capacity", min(cfg.ranks), zarms.FULL)
-ch.glue_all(cap);
-
+ch.glue_all(cap)
 # %% [markdown]
 # A rank-{glue:text}`lo` adapter learns {glue:text}`topic_ratio:.0%` of full fine-tuning's topic component
 # and {glue:text}`style_ratio:.0%` of its style component; its total change is
@@ -138,22 +159,25 @@ ch.glue_all(cap);
 #
 # ## Data: the size of the fine-tuning set
 #
-# Each component against the number of fine-tuning documents (one epoch each; log axis). The paper
+# Each component against the number of fine-tuning documents (one epoch each; log axis;
+# {numref}`fig-07-data`). The paper
 # fine-tuned on up to a million abstracts; the `paper` preset runs {glue:text}`paper_sizes`, this run
 # {glue:text}`sizes`.
 
-# %% tags=["hide-input"]
-zarms.data_figure(scores);
-
+# %% tags=["hide-input"] mystnb={"figure": {"name": "fig-07-data", "caption": "The total change and each component per token (left) and the contrast at the objects of novel facts (right) against the number of fine-tuning documents (log axis; one epoch each). The analog of the paper's data-size experiment (Sec. 3)."}}
+plots.show(zarms.data_figure(scores))
 # %%
 zarms.summary(scores, "data", [*zarms.COMPONENTS, "novel fact at the object"])
 
 # %% tags=["remove-cell"]
 data = zarms.arm_facts(scores, "data", cfg.sizes[-2], cfg.sizes[-1])
-ch.glue_all({f"data_{k}": v for k, v in data.items()}
-            | {"sizes": ", ".join(f"{n:,}" for n in cfg.sizes),
-               "paper_sizes": ", ".join(f"{n:,}" for n in zarms.ArmsConfig().sizes)});
-
+ch.glue_all(
+    {f"data_{k}": v for k, v in data.items()}
+    | {
+        "sizes": ", ".join(f"{n:,}" for n in cfg.sizes),
+        "paper_sizes": ", ".join(f"{n:,}" for n in zarms.ArmsConfig().sizes),
+    }
+)
 # %% [markdown]
 # With {glue:text}`data_lo:,` documents the topic component is {glue:text}`data_topic_ratio:.0%` and the
 # style component {glue:text}`data_style_ratio:.0%` of their values with {glue:text}`data_hi:,`: at these
@@ -170,19 +194,17 @@ ch.glue_all({f"data_{k}": v for k, v in data.items()}
 # Fine-tuning on bio × web shifts the topic prior and leaves the style where it is; on general × academic
 # the reverse. If the biases are learned independently, the bio × web run learns the same topic bias as
 # the bio × academic run, and the general × academic run the same style bias. Each run is scored on the
-# same PubMed-analog probes (bio × academic and its variants): the general × academic run's topic
+# same PubMed-analog probes (bio × academic and its variants; {numref}`fig-07-independence`): the general × academic run's topic
 # component is negative, since it moves probability towards the general topics.
 
-# %% tags=["hide-input"]
-zarms.independence_figure(scores);
-
+# %% tags=["hide-input"] mystnb={"figure": {"name": "fig-07-independence", "caption": "The topic and style components on the PubMed-analog probes of the runs fine-tuned on bio × academic, bio × web (the topic shift alone) and general × academic (the style shift alone); bars the seeds' mean, dots each seed. The analog of the paper's independence experiment (Sec. 3)."}}
+plots.show(zarms.independence_figure(scores))
 # %%
 zarms.summary(scores, "independence", zarms.COMPONENTS)
 
 # %% tags=["remove-cell"]
 ind = zarms.independence_facts(scores)
-ch.glue_all(ind);
-
+ch.glue_all(ind)
 # %% [markdown]
 # Each single-factor run learns its own factor and hardly the other (the table: bio × web's style
 # component and general × academic's topic component are near zero). But the topic bias learned from
@@ -198,20 +220,19 @@ ch.glue_all(ind);
 #
 # ## Mixing in unbiased data
 #
-# Replay of pretraining documents, against the fraction of the mixed fine-tuning set: the biases and the
+# Replay of pretraining documents, against the fraction of the mixed fine-tuning set ({numref}`fig-07-mixing`):
+# the biases and the
 # factual component learned on the PubMed analog (left), and the change on the C4 analog (right; below 0
 # is forgetting).
 
-# %% tags=["hide-input"]
-zarms.mixing_figure(scores);
-
+# %% tags=["hide-input"] mystnb={"figure": {"name": "fig-07-mixing", "caption": "Against the replay fraction of the fine-tuning set: the topic, style and factual components learned on the PubMed analog (left) and the change R(orig) on the C4 analog (right; below 0 is forgetting). The analog of the paper's data-mixing experiment (Sec. 3)."}}
+plots.show(zarms.mixing_figure(scores))
 # %%
 zarms.summary(scores, "mixing", [*zarms.COMPONENTS, "C4 total"])
 
 # %% tags=["remove-cell"]
 mix = zarms.arm_facts(scores, "mixing", max(cfg.mixes), 0.0)
-ch.glue_all({f"mix_{k}": v for k, v in mix.items()});
-
+ch.glue_all({f"mix_{k}": v for k, v in mix.items()})
 # %% [markdown]
 # With a replay fraction of {glue:text}`mix_lo:g` the topic component is {glue:text}`mix_topic_ratio:.0%`
 # and the style component {glue:text}`mix_style_ratio:.0%` of their values without replay, while the loss
@@ -234,42 +255,60 @@ ch.glue_all({f"mix_{k}": v for k, v in mix.items()});
 # fine-tuning settings, on {glue:text}`seeds` orders of the blocks. Its tokenizer never saw biomedical text,
 # and the held-out abstracts are scored on their first {glue:text}`n_ctx` tokens, the model's context.
 
-# %%
+# %% tags=["hide-input"]
 hcfg = HornConfig.from_preset(preset)
 corpora = hs.load_corpora(hcfg, seed=seed)
 english = hs.eval_blocks(corpora.streams["english"]["val"], cfg.english_blocks, hcfg.n_ctx, seed)
-eb = zr.EnglishBase(hcfg, corpora, ht.base_cell(hcfg, corpora, seed, dev), lambda: ht.build(hcfg, 0), ht.lm_loss,
-                    english)
+eb = zr.EnglishBase(
+    hcfg,
+    corpora,
+    ht.base_cell(hcfg, corpora, seed, dev),
+    lambda: ht.build(hcfg, 0),
+    ht.lm_loss,
+    english,
+)
 hbase, hlog = eb.pretrained(dev)
 
-# %%
-abstracts = zr.load_abstracts(corpora.tokenizer, hcfg.n_ctx, cfg.pubmed_heldout, cfg.pubmed_train, seed,
-                              allow_fixture=hcfg.fixture_fallback)
+# %% tags=["hide-input"]
+abstracts = zr.load_abstracts(
+    corpora.tokenizer,
+    hcfg.n_ctx,
+    cfg.pubmed_heldout,
+    cfg.pubmed_train,
+    seed,
+    allow_fixture=hcfg.fixture_fallback,
+)
 runs = zr.finetunes(eb, abstracts, cfg.seeds, cfg.pubmed_snapshots, seed, dev)
 real = zr.measure(eb, hbase, hlog, abstracts, runs, cfg.pubmed_dynamics, dev)
 
 # %% tags=["remove-cell"]
-real_facts = zr.facts(real, abstracts, claims.START_TENTHS) | {"n_ctx": hcfg.n_ctx, "plateau_level": zr.PLATEAU}
-ch.glue_all({k: v for k, v in real_facts.items() if not k.endswith("_seeds")}
-            | {"start_tenths": claims.START_TENTHS,
-               "pm_corpus": len(load_corpus("pubmed", allow_fixture=hcfg.fixture_fallback, seed=seed))});
-
+real_facts = zr.facts(real, abstracts, claims.START_TENTHS) | {
+    "n_ctx": hcfg.n_ctx,
+    "plateau_level": zr.PLATEAU,
+}
+ch.glue_all(
+    {k: v for k, v in real_facts.items() if not k.endswith("_seeds")}
+    | {
+        "start_tenths": claims.START_TENTHS,
+        "pm_corpus": len(load_corpus("pubmed", allow_fixture=hcfg.fixture_fallback, seed=seed)),
+    }
+)
 # %% [markdown]
 # **Learning and forgetting.** On the held-out abstracts the loss falls from {glue:text}`base_pubmed:.3f`
 # by {glue:text}`learn:.3f` nats per token; on English validation text it rises from
 # {glue:text}`base_english:.3f` by {glue:text}`forget:.3f`: the forgetting the paper measured on C4.
-# Its course over the epoch (held-out abstracts scored on the first {glue:text}`pubmed_dynamics`):
+# Its course over the epoch ({numref}`fig-07-real-dynamics`; held-out abstracts scored on the first
+# {glue:text}`pubmed_dynamics`):
 
-# %% tags=["hide-input"]
-zr.dynamics_figure(real);
-
+# %% tags=["hide-input"] mystnb={"figure": {"name": "fig-07-real-dynamics", "caption": "Loss on held-out PubMed abstracts (left) and on English validation text (right) against the fine-tuning step of Part III's base model, one line per seed. Learning and forgetting on real abstracts, the counterpart of the paper's Sec. 3 and its Fig. 4 (forgetting on C4)."}}
+plots.show(zr.dynamics_figure(real))
 # %% [markdown]
-# **Position.** Left, the change at each token position of the held-out abstracts; right, each
+# **Position.** In {numref}`fig-07-real-position`, left, the change at each token position of the held-out
+# abstracts; right, each
 # abstract's change split into tenths (per-document nats), the first {glue:text}`start_tenths` shaded.
 
-# %% tags=["hide-input"]
-zr.position_figure(real, abstracts, claims.START_TENTHS);
-
+# %% tags=["hide-input"] mystnb={"figure": {"name": "fig-07-real-position", "caption": "Left: the change of log-likelihood per token at each position of the held-out abstracts (one line per seed). Right: each abstract's change per tenth (per-document nats), the first tenths the claims read shaded. The paper's position analysis (Sec. 3), on real abstracts."}}
+plots.show(zr.position_figure(real, abstracts, claims.START_TENTHS))
 # %% [markdown]
 # The first token gains {glue:text}`first_token:.2f` nats and the tokens from the eleventh on
 # {glue:text}`later_tokens:.2f` each, and the first {glue:text}`start_tenths` tenths hold
@@ -324,9 +363,16 @@ else:
 # second-last tenth of its steps to the last (the fall was {glue:text}`base_plateau:.1%`, negative where
 # the loss rose).
 
-# %% tags=["remove-output"]
-claims.record_arms_claims(ch, converged=ok, gap=gap, scores=scores, cfg=cfg, real=real_facts,
-                          plateaued=real_facts["base_plateau"] <= zr.PLATEAU)
+# %% tags=["remove-output", "hide-input"]
+claims.record_arms_claims(
+    ch,
+    converged=ok,
+    gap=gap,
+    scores=scores,
+    cfg=cfg,
+    real=real_facts,
+    plateaued=real_facts["base_plateau"] <= zr.PLATEAU,
+)
 
 # %% tags=["remove-input"]
 ch.finish()

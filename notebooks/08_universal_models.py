@@ -51,7 +51,14 @@ from ftscope.instruments import merging, plots
 
 # %% tags=["remove-cell"]
 started = time.time()
-ch = Chapter("08_universal_models", H.HornConfig, preset=preset, device=device, seed=seed, overrides=overrides)
+ch = Chapter(
+    "08_universal_models",
+    H.HornConfig,
+    preset=preset,
+    device=device,
+    seed=seed,
+    overrides=overrides,
+)
 cfg, dev, rng = ch.cfg, ch.device, ch.rng
 paper_cfg = H.paper_config()
 plots.style()
@@ -69,11 +76,16 @@ plots.style()
 # Each corpus is split {glue:text}`train_pct:.0f`/{glue:text}`val_pct:.0f` by document with a fixed seed;
 # at this preset each is cut to {glue:text}`corpus_chars:,` characters (0 means all of it).
 
-# %%
+# %% tags=["hide-input"]
 corpora = H.load_corpora(cfg, seed=seed)
 display(H.corpus_table(corpora))
-ch.glue_all({"corpus_chars": cfg.corpus_chars, "train_pct": 100 * (1 - cfg.val_fraction),
-                "val_pct": 100 * cfg.val_fraction})
+ch.glue_all(
+    {
+        "corpus_chars": cfg.corpus_chars,
+        "train_pct": 100 * (1 - cfg.val_fraction),
+        "val_pct": 100 * cfg.val_fraction,
+    }
+)
 
 # %% [markdown]
 # ## The story world
@@ -136,11 +148,13 @@ display(H.model_table(cfg, corpora, base_model))
 # our AdamW decays every trained tensor (the `Trainer` exempts norm weights), and the weights
 # start from TransformerLens' initialisation, not Hugging Face Mistral's.
 
-# %%
+# %% mystnb={"figure": {"name": "fig-08-loss-curves", "caption": "Training loss against the step of the base model (English + Python) and of the stories and Lua fine-tunes, one panel each (the chapter's first model seed). No counterpart in the paper."}}
 ch.glue_config(cfg, ["base_lr", "ft_lr", "base_wd", "ft_wd", "base_batch", "ft_batch"])
 ch.glue_config(paper_cfg, ["base_lr", "ft_lr", "base_batch", "n_ctx"], prefix="paper_")
 fts, ft_logs = H.finetunes(cfg, corpora, seed, dev)
-fig = H.loss_curves({"base (English + Python)": base_log, **{f"fine-tune: {d}": ft_logs[d] for d in H.DOMAINS}})
+fig = H.loss_curves(
+    {"base (English + Python)": base_log, **{f"fine-tune: {d}": ft_logs[d] for d in H.DOMAINS}}
+)
 
 # %% [markdown]
 # ## Accuracy on each domain
@@ -153,16 +167,20 @@ fig = H.loss_curves({"base (English + Python)": base_log, **{f"fine-tune: {d}": 
 #
 # The paper trains each model once. We train the base model on {glue:text}`model_seeds`
 # seeds (initialisation and batch order), fine-tune and merge each, and report every
-# statistic of this chapter per seed; the table is the mean over the seeds (the curves above
-# are seed {glue:text}`seed`'s; the next chapter's SAEs read seed {glue:text}`seed`'s models).
+# statistic of this chapter per seed; the table is the mean over the seeds (the curves of
+# {numref}`fig-08-loss-curves` are seed {glue:text}`seed`'s; the next chapter's SAEs read seed {glue:text}`seed`'s models).
 
-# %%
+# %% tags=["hide-input"]
 evalsets = H.validation_sets(cfg, corpora, seed)
 runs = H.seed_runs(cfg, corpora, evalsets, H.model_seeds(cfg, seed), dev)
 acc = H.seed_accuracy(runs)
 ch.glue_config(cfg, ["eval_blocks", "n_ctx", "model_seeds"])
-ch.glue_all({**{f"paper_acc_{k}": v for k, v in H.PAPER_ACC.items()}, "seed": seed, **H.seed_gains(runs)})
-display(acc.drop(index="luastories").style.format("{:.3f}").background_gradient(axis=None, cmap="Blues"))
+ch.glue_all(
+    {**{f"paper_acc_{k}": v for k, v in H.PAPER_ACC.items()}, "seed": seed, **H.seed_gains(runs)}
+)
+display(
+    acc.drop(index="luastories").style.format("{:.3f}").background_gradient(axis=None, cmap="Blues")
+)
 
 # %% [markdown]
 # Fine-tuning on Lua raises accuracy on Lua by {glue:text}`gain_lua:.3f` on average
@@ -193,10 +211,10 @@ display(report.frame().sort_values("cos").style.format({"cos": "{:.5f}"}))
 #
 # As in the authors' sweep, t = 0 is the stories fine-tune and t = 1 the Lua fine-tune, in
 # steps of {glue:text}`sweep_step`; each merge is scored on the stories and the Lua
-# validation blocks, for each model seed (the line is their mean, the shade their range).
+# validation blocks, for each model seed ({numref}`fig-08-sweep`: the line is their mean, the shade their range).
 # Dashed lines are the base model (the paper draws them but its values were not found).
 
-# %%
+# %% mystnb={"figure": {"name": "fig-08-sweep", "caption": "Top-1 next-token accuracy of the SLERP merges on the stories and Lua validation blocks against the interpolation weight t (0 = the stories fine-tune, 1 = the Lua fine-tune): ours (left; line the mean over model seeds, shade their range, dashed the base model) beside the paper's sweep (right). The paper's Fig. 5."}}
 ch.glue("sweep_step", cfg.sweep_step)
 fig = H.sweep_figure([r.curves for r in runs], acc.loc["base"], title=f"ours ({preset})")
 
@@ -240,11 +258,14 @@ display(H.seed_summary_table(runs).style.format(precision=3))
 # (flattened), which is what the sweep above does. mergekit 0.1.5, the current release, takes
 # one angle per **output row** of each weight as a Hugging Face checkpoint lays it out (a row of
 # `q_proj`, `up_proj`, `lm_head`, …; each element of a norm's weight vector, which therefore
-# always falls back to linear interpolation). The same sweep under both rules:
+# always falls back to linear interpolation). The same sweep under both rules
+# ({numref}`fig-08-merge-rules`):
 
-# %%
+# %% mystnb={"figure": {"name": "fig-08-merge-rules", "caption": "Accuracy of the SLERP merges of the first seed's fine-tunes on each domain against t, with one angle per tensor (mergekit 0.0.4.1, the paper's rule) and one angle per output row (mergekit 0.1.5). No counterpart in the paper."}}
 domain_sets = {d: evalsets[d] for d in H.DOMAINS}
-curves_by_rule, rules_facts = H.compare_rules(cfg, fts["stories"], fts["lua"], domain_sets, runs[0].curves, dev)
+curves_by_rule, rules_facts = H.compare_rules(
+    cfg, fts["stories"], fts["lua"], domain_sets, runs[0].curves, dev
+)
 ch.glue_all(rules_facts)
 fig = H.rules_figure(curves_by_rule)
 
@@ -263,10 +284,15 @@ fig = H.rules_figure(curves_by_rule)
 # {glue:text}`merge_t` were counted from the stories model instead, the merge would sit right at
 # the curves' crossing; the paper's config names Lua as the base, which we follow.)
 
-# %%
+# %% tags=["hide-input"]
 models = runs[0].models  # seed's base, fine-tunes and LuaStories
-ch.glue_all({"merge_t": cfg.merge_t, "paper_params_m": H.PAPER_PARAMS / 1e6,
-                "paper_base_tokens_b": H.PAPER_BASE_TOKENS / 1e9})
+ch.glue_all(
+    {
+        "merge_t": cfg.merge_t,
+        "paper_params_m": H.PAPER_PARAMS / 1e6,
+        "paper_base_tokens_b": H.PAPER_BASE_TOKENS / 1e9,
+    }
+)
 display(acc.style.format("{:.3f}").background_gradient(axis=None, cmap="Blues"))
 
 # %% [markdown]
@@ -278,8 +304,9 @@ display(acc.style.format("{:.3f}").background_gradient(axis=None, cmap="Blues"))
 
 # %%
 prompts = story_world.generate_stories(16, seed=seed + 7)
-follow, text = H.instruction_following({m: models[m] for m in ("stories", "luastories")}, prompts, tok, cfg.n_ctx,
-                                       seed, dev)
+follow, text = H.instruction_following(
+    {m: models[m] for m in ("stories", "luastories")}, prompts, tok, cfg.n_ctx, seed, dev
+)
 print(text[:400])
 display(pd.Series(follow, name="share of requested features detected").to_frame())
 

@@ -57,12 +57,36 @@ from ftscope.instruments import plots
 
 # %% tags=["remove-cell"]
 started = time.time()
-ch = Chapter("09_universal_features", H.HornConfig, preset=preset, device=device, seed=seed, overrides=overrides)
+ch = Chapter(
+    "09_universal_features",
+    H.HornConfig,
+    preset=preset,
+    device=device,
+    seed=seed,
+    overrides=overrides,
+)
 cfg, dev, rng = ch.cfg, ch.device, ch.rng
-ch.glue_config(cfg, ["sae_context", "sae_betas", "sae_expansion", "d_sae", "sae_tokens", "match_blocks",
-                        "min_fires", "sae_seeds"])
-ch.glue_all({"threshold": cfg.match_threshold, "paper_threshold": H.paper_config().match_threshold,
-                "paper_sae_expansion": H.paper_config().sae_expansion, "paper_sae_l1": H.PAPER_SAE_L1})
+ch.glue_config(
+    cfg,
+    [
+        "sae_context",
+        "sae_betas",
+        "sae_expansion",
+        "d_sae",
+        "sae_tokens",
+        "match_blocks",
+        "min_fires",
+        "sae_seeds",
+    ],
+)
+ch.glue_all(
+    {
+        "threshold": cfg.match_threshold,
+        "paper_threshold": H.paper_config().match_threshold,
+        "paper_sae_expansion": H.paper_config().sae_expansion,
+        "paper_sae_l1": H.PAPER_SAE_L1,
+    }
+)
 plots.style()
 
 # %% [markdown]
@@ -98,16 +122,19 @@ display(saes.quality_table().style.format("{:.3f}"))
 # models saw a different sample). A feature is *alive* if it fires at least
 # {glue:text}`min_fires` times there; matching uses alive features only.
 
-# %%
+# %% tags=["hide-input"]
 matching = H.match_features(cfg, saes, H.shared_rows(cfg, corpora, seed), dev)
 display(matching.alive_counts().to_frame())
 flows = matching.flow_table()
-display(flows.style.format({c: "{:.1%}" for c in ("persist", "disappear", "emerge", "persist, same SAE seed")},
-                          na_rep="—"))
+display(
+    flows.style.format(
+        {c: "{:.1%}" for c in ("persist", "disappear", "emerge", "persist, same SAE seed")},
+        na_rep="—",
+    )
+)
 
 # %% tags=["remove-cell"]
-ch.glue_all(matching.seed_facts());
-
+ch.glue_all(matching.seed_facts())
 # %% [markdown]
 # The table gives each share as the mean over the SAE seeds with its range: the base model's
 # k-th SAE against the other model's next one, so that no two SAEs compared share a seed. At r ≥
@@ -125,16 +152,18 @@ ch.glue_all(matching.seed_facts());
 # ceiling for any persistence share measured this way: a feature "lost" between two models may
 # only have been found by one dictionary and not the other. A share inside the control's range
 # says nothing about what fine-tuning did to the model; the claims below count a difference
-# only outside it. Each pair's share per SAE seed, against the control's range (grey):
+# only outside it. Each pair's share per SAE seed, against the control's range (grey;
+# {numref}`fig-09-seed-control`):
 
-# %% tags=["hide-input"]
+# %% tags=["hide-input"] mystnb={"figure": {"name": "fig-09-seed-control", "caption": "Share of the parent model's alive features that persist in the child, for each pair of models, one dot per SAE seed, against the range of the seed control (grey band: two SAEs of the base model). No counterpart in the paper, which reports no seed control."}}
 fig = H.seed_control_figure(matching)
 
 # %% [markdown]
 # The shares depend on the threshold; the paper uses {glue:text}`paper_threshold` throughout.
-# Each line is the mean over SAE seeds, its band their range; the seed control is dashed:
+# In {numref}`fig-09-threshold` each line is the mean over SAE seeds, its band their range; the seed
+# control is dashed:
 
-# %% tags=["hide-input"]
+# %% tags=["hide-input"] mystnb={"figure": {"name": "fig-09-threshold", "caption": "Share of parent features that persist against the correlation threshold, one line per pair of models (mean over SAE seeds, band their range), the seed control dashed; the vertical line marks the chapter's threshold. No counterpart in the paper, which uses one threshold."}}
 sweep = matching.threshold_sweep(cfg.thresholds)
 fig = H.threshold_figure(sweep, cfg.match_threshold)
 
@@ -144,11 +173,15 @@ fig = H.threshold_figure(sweep, cfg.match_threshold)
 # activation per token, over the tokens both features fired on, at least two). On our first
 # SAEs and the seed control, at r ≥ {glue:text}`threshold`:
 
-# %%
+# %% tags=["hide-input"]
 profiles = H.token_profile_table(matching)
 display(profiles.style.format("{:.1%}"))
-ch.glue_all({"profile_control": float(profiles.iloc[-1, 1]), "profile_min": float(profiles.iloc[:, 1].min())});
-
+ch.glue_all(
+    {
+        "profile_control": float(profiles.iloc[-1, 1]),
+        "profile_min": float(profiles.iloc[:, 1].min()),
+    }
+)
 # %% [markdown]
 # With token profiles at least {glue:text}`profile_min:.0%` of the base features "persist" into
 # every model, and {glue:text}`profile_control:.0%` between two SAEs of the base model: two
@@ -160,9 +193,10 @@ ch.glue_all({"profile_control": float(profiles.iloc[-1, 1]), "profile_min": floa
 # ## The flows (Fig. 2)
 #
 # The paper's Fig. 2 draws the flows from the base model through the two fine-tunes into
-# LuaStories as a Sankey diagram. Ours, at r ≥ {glue:text}`threshold` (hover for counts):
+# LuaStories as a Sankey diagram. Ours ({numref}`fig-09-sankey`), at r ≥ {glue:text}`threshold`
+# (hover for counts):
 
-# %%
+# %% mystnb={"figure": {"name": "fig-09-sankey", "caption": "Feature flows from the base model through the Lua and stories fine-tunes into LuaStories, with the features that disappear and emerge, at the chapter's correlation threshold (Sankey diagram; hover for counts). The paper's Fig. 2."}}
 display(HTML(H.sankey(matching).to_html(include_plotlyjs=True, full_html=False)))
 
 # %% [markdown]
@@ -180,13 +214,20 @@ display(HTML(H.sankey(matching).to_html(include_plotlyjs=True, full_html=False))
 # share of them that are punctuation, whitespace or single characters measures how
 # "low-level" it is.
 
-# %%
+# %% tags=["hide-input"]
 strings = corpora.token_strings
 lowlevel = H.lowlevel_enrichment(matching, strings)
 enrichment, enrichment_control = H.lowlevel_seeds(matching, strings)
-ch.glue_all({"top_k": H.TOP_K, "low_persist": lowlevel.low_persist, "low_all": lowlevel.low_all,
-             "enrich_mean": float(np.nanmean(enrichment)), "enrich_control_lo": min(enrichment_control),
-             "enrich_control_hi": max(enrichment_control)})
+ch.glue_all(
+    {
+        "top_k": H.TOP_K,
+        "low_persist": lowlevel.low_persist,
+        "low_all": lowlevel.low_all,
+        "enrich_mean": float(np.nanmean(enrichment)),
+        "enrich_control_lo": min(enrichment_control),
+        "enrich_control_hi": max(enrichment_control),
+    }
+)
 display(lowlevel.examples)
 
 # %% [markdown]
@@ -209,10 +250,12 @@ eq = H.case_study(matching, on_eq, control=H.SEED_CONTROL)
 eq_seeds = H.seed_case_studies(matching, on_eq)
 ch.glue_all({"eq_feat": eq.feature, "eq_min_r": eq.min_r})
 display(eq.table())
+
+# %% tags=["hide-input"] mystnb={"figure": {"name": "fig-09-assignment", "caption": "The assignment feature on example texts: each token shaded by the activation of the base feature most selective for `=` and of its best match in every other model. The paper's Fig. 3."}}
 H.highlight(saes, corpora.tokenizer, strings, eq.features(), H.ASSIGNMENT_TEXTS, cfg.n_ctx)
 
 # %% [markdown]
-# Base feature {glue:text}`eq_feat` fires on `=`; its weakest best match among the other three
+# Base feature {glue:text}`eq_feat` fires on `=` ({numref}`fig-09-assignment`); its weakest best match among the other three
 # models has r = {glue:text}`eq_min_r:.2f`.
 #
 # **Universal along the chains.** Fig. 3 follows one feature; the same question asked of every
@@ -221,10 +264,14 @@ H.highlight(saes, corpora.tokenizer, strings, eq.features(), H.ASSIGNMENT_TEXTS,
 # SAE seed at every step)? Beside them, the same chain through three SAEs of the unchanged
 # base model:
 
-# %%
+# %% tags=["hide-input"]
 chains = H.chain_table(matching)
-ch.glue_all({"chain_both": float(chains["both chains"].mean()),
-             "chain_control": float(chains["control: base → base → base"].mean())})
+ch.glue_all(
+    {
+        "chain_both": float(chains["both chains"].mean()),
+        "chain_control": float(chains["control: base → base → base"].mean()),
+    }
+)
 display(chains.style.format({c: "{:.0f}" if "count" in c else "{:.1%}" for c in chains.columns}))
 
 # %% [markdown]
@@ -233,18 +280,26 @@ display(chains.style.format({c: "{:.0f}" if "count" in c else "{:.1%}" for c in 
 #
 # ## A feature that disappears: Python's `try`/`except` (Fig. 4)
 
-# %%
+# %% tags=["hide-input"]
 on_te = F.word_positions(matching.rows, strings.__getitem__, ["try", "except"])
 te = H.case_study(matching, on_te, control=H.SEED_CONTROL)
 te_seeds = H.seed_case_studies(matching, on_te)
 te_lua_r = te.matches["lua"][1]
-ch.glue_all({"ft_steps": H.ft_steps(cfg, corpora, "lua"), "te_feat": te.feature, "te_lua_r": te_lua_r,
-                "te_outcome": H.disappearance(te_lua_r, cfg.match_threshold)})
+ch.glue_all(
+    {
+        "ft_steps": H.ft_steps(cfg, corpora, "lua"),
+        "te_feat": te.feature,
+        "te_lua_r": te_lua_r,
+        "te_outcome": H.disappearance(te_lua_r, cfg.match_threshold),
+    }
+)
 display(te.table())
+
+# %% tags=["hide-input"] mystnb={"figure": {"name": "fig-09-try-except", "caption": "The `try`/`except` feature on example Python texts: each token shaded by the activation of the base feature and of its best match in the Lua fine-tune. The paper's Fig. 4."}}
 H.highlight(saes, corpora.tokenizer, strings, te.features(["lua"]), H.TRY_EXCEPT_TEXTS, cfg.n_ctx)
 
 # %% [markdown]
-# Base feature {glue:text}`te_feat` fires on `try`/`except`; its best match in the Lua
+# Base feature {glue:text}`te_feat` fires on `try`/`except` ({numref}`fig-09-try-except`); its best match in the Lua
 # fine-tune has r = {glue:text}`te_lua_r:.2f`, {glue:text}`te_outcome`. Its best match in
 # another SAE of the *base* model (the table's last row) is the yardstick: a Lua match no weaker
 # than that is no evidence that the Lua model lost the feature. The claim asks, on every SAE
@@ -270,15 +325,22 @@ H.highlight(saes, corpora.tokenizer, strings, te.features(["lua"]), H.TRY_EXCEPT
 # how far a feature is a function of the current token alone, a lower bound on what a
 # language-model explainer could capture.
 
-# %%
+# %% tags=["hide-input"] mystnb={"figure": {"name": "fig-09-proxy", "caption": "Histograms (density) of the proxy interpretability score of all alive Lua features and of the Lua features that persist into LuaStories. The shape of the paper's Fig. 6, with a token-lookup proxy in place of GPT-4's explanations."}}
 proxy_lua, proxy_kept = H.proxy_scores(matching, "lua", "luastories")
 fig = H.proxy_figure(proxy_lua, proxy_kept)
 proxy_gaps, proxy_control = H.proxy_seeds(matching, "lua", "luastories")
-ch.glue_all({"proxy_median": float(np.nanmedian(proxy_lua)), "proxy_gap": float(np.nanmean(proxy_gaps)),
-             "proxy_control_lo": min(proxy_control), "proxy_control_hi": max(proxy_control)});
+ch.glue_all(
+    {
+        "proxy_median": float(np.nanmedian(proxy_lua)),
+        "proxy_gap": float(np.nanmean(proxy_gaps)),
+        "proxy_control_lo": min(proxy_control),
+        "proxy_control_hi": max(proxy_control),
+    }
+)
+
 
 # %% [markdown]
-# The median proxy score of the Lua SAE's features is {glue:text}`proxy_median:.2f`. Over the
+# The median proxy score of the Lua SAE's features ({numref}`fig-09-proxy`) is {glue:text}`proxy_median:.2f`. Over the
 # SAE seeds, the Lua features that persist into LuaStories score {glue:text}`proxy_gap:+.3f`
 # above all Lua features at the median; between two SAEs of the base model the shared
 # features score {glue:text}`proxy_control_lo:+.3f` to {glue:text}`proxy_control_hi:+.3f` above
@@ -300,9 +362,19 @@ ch.glue_all({"proxy_median": float(np.nanmedian(proxy_lua)), "proxy_gap": float(
 #
 # ## Claims
 
-# %% tags=["remove-output"]
-H.record_feature_claims(ch, cfg, saes, matching, (enrichment, enrichment_control), assignment=eq_seeds,
-                        try_except=te_seeds, sweep=sweep, proxy=(proxy_gaps, proxy_control), chains=chains)
+# %% tags=["remove-output", "hide-input"]
+H.record_feature_claims(
+    ch,
+    cfg,
+    saes,
+    matching,
+    (enrichment, enrichment_control),
+    assignment=eq_seeds,
+    try_except=te_seeds,
+    sweep=sweep,
+    proxy=(proxy_gaps, proxy_control),
+    chains=chains,
+)
 ch.glue("duration", time.time() - started)
 
 # %% tags=["remove-input"]

@@ -102,7 +102,7 @@ def test_chapter_glues_named_numbers_and_config_fields(monkeypatch):
     monkeypatch.setattr(Chapter, "glue", lambda self, name, value, display=False: glued.setdefault(name, value))
     ch = Chapter("toy", TracrConfig, preset="smoke", device="cpu", seed=0)
     facts = {"a": 1, "b": "x"}
-    assert ch.glue_all(facts) is facts and glued == facts
+    assert ch.glue_all(facts) == facts and glued == facts
     ch.glue_config(ch.cfg, ["steps", "batch"], prefix="ours_")
     assert glued["ours_steps"] == ch.cfg.steps == 20 and glued["ours_batch"] == ch.cfg.batch
 

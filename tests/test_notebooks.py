@@ -39,7 +39,7 @@ def test_notebook_declares_its_parameters_and_name(name):
     source = (REPO / "notebooks" / f"{name}.py").read_text()
     runner.to_ipynb(REPO / "notebooks" / f"{name}.py")  # exactly one parameters cell with preset/device/seed
     assert re.search(r"^overrides\s*=", source, re.M)
-    assert f'Chapter("{name}"' in source, "the Chapter must carry the notebook's own name"
+    assert re.search(rf'Chapter\(\s*"{name}"', source), "the Chapter must carry the notebook's own name"
     assert "ch.finish()" in source
 
 

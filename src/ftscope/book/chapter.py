@@ -17,6 +17,14 @@ from ftscope.book.claims import GLUE_PREFIX, PAPERS, RECORD_NAME, Claim, fmt_our
 from ftscope.config import ChapterConfig, check_device, check_preset, resolve_device
 
 
+class Glued(dict):
+    """The numbers a chapter glued: a dict that a notebook cell does not display. (The formatter removes
+    the trailing semicolon that once hid a cell's last value; a figure cell must have one output.)"""
+
+    def _ipython_display_(self) -> None:
+        pass
+
+
 class Chapter:
     def __init__(
         self,
@@ -50,12 +58,13 @@ class Chapter:
         glue(name, value, display=display)
         return value
 
-    def glue_all(self, values: Mapping[str, Any]) -> Mapping[str, Any]:
-        """Glue every named number of ``values`` (``{glue:text}`name``` in the prose); returns ``values``,
-        so an analysis's dict of named numbers (its *facts*) can be glued and handed to its claims."""
+    def glue_all(self, values: Mapping[str, Any]) -> Glued:
+        """Glue every named number of ``values`` (``{glue:text}`name``` in the prose); returns them (a
+        ``Glued`` dict), so an analysis's dict of named numbers (its *facts*) can be glued and handed to its
+        claims, and a cell that ends with this call shows no output."""
         for name, value in values.items():
             self.glue(name, value)
-        return values
+        return Glued(values)
 
     def glue_config(self, cfg: ChapterConfig, names: Iterable[str], prefix: str = "") -> None:
         """Glue config fields (or properties) under their own names, with an optional ``prefix``

@@ -13,13 +13,14 @@ import torch
 from ftscope.horn.setup import DOMAINS, HornConfig
 from ftscope.horn.training import build, evaluate
 from ftscope.instruments import merging as merge
+from ftscope.instruments import plots
 from ftscope.progress import progress
 from ftscope.train import loop as training
 
 # The axes of each TransformerLens weight that index the output rows of the Hugging Face (Mistral) tensor
 # mergekit reads: W_Q [heads, d_model, d_head] is q_proj.weight [heads·d_head, d_model], W_in [d_model, d_mlp]
 # is up_proj.weight [d_mlp, d_model], W_U [d_model, vocab] is lm_head.weight [vocab, d_model], …
-DOMAIN_COLOURS = {"stories": "tab:orange", "lua": "tab:blue"}  # the sweep figures' colour per domain
+DOMAIN_COLOURS = {d: plots.colour(d) for d in ("stories", "lua")}  # the sweep figures' colour per domain
 HF_ROW_AXES = {"W_E": (0,), "W_Q": (0, 2), "_W_K": (0, 2), "_W_V": (0, 2), "W_K": (0, 2), "W_V": (0, 2),
                "W_O": (2,), "W_in": (1,), "W_gate": (1,), "W_out": (1,), "W_U": (1,), "w": (0,)}
 

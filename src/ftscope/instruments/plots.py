@@ -6,9 +6,34 @@ import matplotlib.pyplot as plt
 import numpy as np
 import seaborn as sns
 
+PALETTE = "colorblind"  # seaborn's colour-blind-safe palette, the book's one palette
+# The same thing has the same colour in every chapter: a protocol (reFT, Scr.+FT), a component of the
+# probability change (topic, style, factual), a fine-tuning domain (Lua, stories). Indices into PALETTE.
+ROLE_INDEX = {"reFT": 0, "Scr.+FT": 1, "topic": 0, "style": 1, "factual": 2, "novel fact at the object": 2,
+              "C4": 3, "lua": 0, "stories": 1, "luastories": 2, "residual": 7}
+NEUTRAL = {"total": "black", "base": "black", "orig": "black", "control": "grey", "chance": "grey"}
+
+
+def colour(name: str) -> str:
+    """The book's colour for a named protocol, component or domain (hex); matplotlib's cycle is not used for
+    these, so that a name keeps its colour whatever else is in the figure. Unknown names raise KeyError."""
+    if name in NEUTRAL:
+        return NEUTRAL[name]
+    return sns.color_palette(PALETTE).as_hex()[ROLE_INDEX[name]]
+
 
 def style() -> None:
-    sns.set_theme(context="notebook", style="whitegrid", font_scale=0.9)
+    """The book's one plotting style: seaborn's white grid with its colour-blind-safe palette."""
+    sns.set_theme(context="notebook", style="whitegrid", font_scale=0.9, palette=PALETTE)
+
+
+def show(fig) -> None:
+    """Show a figure as its cell's one output and close it (the inline backend would show an open figure a
+    second time, and a figure cell must have one output: the book numbers and captions it)."""
+    from IPython.display import display
+
+    display(fig)
+    plt.close(fig)
 
 
 def attention_maps(patterns: list[np.ndarray], labels: list[str], titles: list[str], suptitle: str = "",

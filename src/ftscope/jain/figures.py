@@ -120,7 +120,7 @@ def tracr_reft(reft: dict, scratch: dict, level: float, lr_factor: float):
     fig, axes = plt.subplots(1, len(lrs), figsize=(4 * len(lrs), 3.4), sharey=True, squeeze=False)
     axes = axes[0]
     for ax, lr in zip(axes, lrs):
-        for kind, logs, color in (("reFT", reft, "C0"), ("Scr.+FT", scratch, "C1")):
+        for kind, logs, color in (("reFT", reft, plots.colour("reFT")), ("Scr.+FT", scratch, plots.colour("Scr.+FT"))):
             for i, log in enumerate(log for (k, _), log in logs.items() if k == lr):
                 frame = log.eval_frame()
                 ax.plot(frame.step.clip(lower=1), frame["count a"], marker="o", ms=3, color=color, alpha=0.8,
@@ -212,10 +212,13 @@ def pcfg_reft(reft: dict, scratch, lr_symbol: str):
     one line per seed."""
     fig, ax = plt.subplots(figsize=(7, 3.4))
     runs = [(f"reFT, {p} prior", log) for (p, _), log in reft.items()] + [("Scr.+FT", log) for log in scratch.values()]
-    colors, seen = {}, set()
+    reft_names = list(dict.fromkeys(name for name, _ in runs if name != "Scr.+FT"))
+    shades = sns.dark_palette(plots.colour("reFT"), n_colors=len(reft_names) + 1, reverse=True).as_hex()
+    colors = {"Scr.+FT": plots.colour("Scr.+FT"), **dict(zip(reft_names, shades))}  # reFT: shades of its blue
+    seen = set()
     for name, log in runs:
         frame = log.eval_frame()
-        color = colors.setdefault(name, f"C{len(colors)}")
+        color = colors[name]
         ax.plot(frame["step"], frame["count a"], marker="o", ms=3, color=color, alpha=0.8,
                 ls="--" if name == "Scr.+FT" else "-", label=None if name in seen else name)
         seen.add(name)

@@ -12,16 +12,18 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
+from ftscope.instruments import plots
 from ftscope.zhang import decompose as D
 from ftscope.zhang import reported as R
 from ftscope.zhang import setting as S
 from ftscope.zhang import world as W
 from ftscope.zhang.claims import START_TENTHS
 
-COLOURS = {"topic": "#1f77b4", "style": "#ff7f0e", "factual": "#2ca02c", "residual": "#7f7f7f", "total": "black"}
+COLOURS = {n: plots.colour(n) for n in ("topic", "style", "factual", "residual", "total")}
 ALIGNED = ("nontopic", "bio", "counterfactual")  # variants that keep every word's position
-VARIANT_COLOURS = {"orig": "black", "nontopic": "#1f77b4", "bio": "#1f77b4", "casual": "#ff7f0e", "rap": "#d62728",
-                   "academic": "#ff7f0e", "counterfactual": "#2ca02c"}
+VARIANT_COLOURS = {"orig": "black", "nontopic": plots.colour("topic"), "bio": plots.colour("topic"),
+                   "casual": plots.colour("style"), "rap": plots.colour("C4"), "academic": plots.colour("style"),
+                   "counterfactual": plots.colour("factual")}
 
 
 # ----------------------------------------------------------------------------- the world
@@ -350,7 +352,7 @@ def oracle_figure(objs: Sequence[dict]):
                       for i, o in enumerate(objs) for k in ("known", "novel")])
     sns.boxplot(data=data, x="fact", y="contrast", ax=ax, color="#cfe3cf", fliersize=1.5, width=0.5)
     for j, k in enumerate(("known", "novel")):
-        ax.hlines(objs[0][k]["oracle"], j - 0.35, j + 0.35, color="#d62728", lw=2, label="oracle" if j == 0 else None)
+        ax.hlines(objs[0][k]["oracle"], j - 0.35, j + 0.35, color=plots.colour("C4"), lw=2, label="oracle" if j == 0 else None)
     ax.axhline(0, color="black", lw=0.6)
     ax.set(ylabel="factual contrast at the object (nats)", xlabel="",
            title="what the model learned of each fact, and what the data supports")

@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 
 from ftscope.config import ConfigError
+from ftscope.instruments import plots
 from ftscope.zhang import decompose as D
 from ftscope.zhang import setting as S
 
@@ -273,9 +274,10 @@ def independence_facts(scores: pd.DataFrame) -> dict:
 
 
 # ----------------------------------------------------------------------------- figures
-COLOURS = {"total": "black", "topic": "#1f77b4", "style": "#ff7f0e", "factual": "#2ca02c",
-           "novel fact at the object": "#2ca02c", "C4 total": "#d62728", "topic share": "#1f77b4",
-           "style share": "#ff7f0e", "factual share": "#2ca02c"}
+COLOURS = {"total": "black", "topic": plots.colour("topic"), "style": plots.colour("style"),
+           "factual": plots.colour("factual"), "novel fact at the object": plots.colour("factual"),
+           "C4 total": plots.colour("C4"), "topic share": plots.colour("topic"), "style share": plots.colour("style"),
+           "factual share": plots.colour("factual")}
 
 
 def _curves(ax, df: pd.DataFrame, x, columns: Sequence[str]) -> None:
