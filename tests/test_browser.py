@@ -52,6 +52,38 @@ def test_a_page_wider_than_the_window_is_reported(checked):
     assert any("wider" in p and "than the window (800 px)" in p for p in checked[0]["wide.html"].problems)
 
 
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _scorecard_page(root: Path, script: str) -> None:
+    from ftscope.book import report
+
+    hit = {"id": "hit", "chapter": "c1", "paper": "jain2024", "reference": "T", "statement": "s", "ours": 1.0,
+           "paper_value": None, "criterion": ">= 0", "verdict": "reproduced"}
+    claims = [hit, {**hit, "id": "miss", "verdict": "not reproduced"},
+              {**hit, "id": "shaky", "fragile": True, "seeds": [1, -1], "seeds_meeting": 1},
+              {**hit, "id": "hit2", "chapter": "c2"}]
+    docs = {"c1": {"claims": claims[:3]}, "c2": {"claims": claims[3:]}}
+    orig = report.results
+    report.results = lambda project, preset: docs
+    try:
+        body = report.scorecard_markdown(None, "ci").split("\n", 2)[2]
+    finally:
+        report.results = orig
+    style = (REPO / "_static" / "ftscope.css").read_text()
+    (root / "index.html").write_text(f"<html><head><style>{style}</style><script>{script}</script></head>"
+                                     f"<body>{body}</body></html>")
+
+
+def test_the_scorecard_switch_shows_exactly_the_misses(tmp_path):
+    _scorecard_page(tmp_path, (REPO / "_static" / "ftscope.js").read_text())
+    [page] = browser.check_book(tmp_path, tmp_path / "shots", settle_s=0.2, echo=lambda _: None)
+    assert page.problems == []
+    _scorecard_page(tmp_path, "")  # without the book's script the switch does nothing: caught
+    [page] = browser.check_book(tmp_path, tmp_path / "shots", settle_s=0.2, echo=lambda _: None)
+    assert page.problems == ["the misses-only switch shows 2 reproduced claims and 2 of 2 misses"]
+
+
 def test_no_book_no_check(tmp_path):
     with pytest.raises(FileNotFoundError, match="ftscope build"):
         browser.check_book(tmp_path, tmp_path / "shots")

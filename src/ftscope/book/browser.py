@@ -8,7 +8,8 @@ given window width; the check fails when a page
 - shows an image that did not load,
 - has a plotly figure that did not render (and, where the page carries a Sankey diagram, no Sankey drawn),
 - shows a glue role that was not replaced by its value,
-- is wider than the window (the page scrolls sideways), or has a scorecard or status table wider than its column.
+- is wider than the window (the page scrolls sideways), or has a scorecard or status table wider than its column,
+- has a scorecard whose misses-only switch does not show exactly the misses (or, switched off, everything).
 
 A full-page screenshot of each page is saved under ``_build/screenshots/``.
 """
@@ -48,6 +49,16 @@ PROBE = r"""
   out.wide_tables = [...document.querySelectorAll('table.ftscope-table')]
       .filter(t => t.getBoundingClientRect().width > t.parentElement.clientWidth + 1)
       .map(t => t.id || t.className);
+  const box = document.getElementById('sc-misses-only');  // the scorecard's misses-only switch, tried
+  if (box) {
+    const shown = (sel) => [...document.querySelectorAll(sel)].filter(r => r.offsetParent !== null).length;
+    box.click();
+    out.filter = {hits_shown: shown('tr[data-miss="0"]'), misses_shown: shown('tr[data-miss="1"]'),
+                  misses: document.querySelectorAll('tr[data-miss="1"]').length};
+    box.click();
+    out.filter.hits_after = shown('tr[data-miss="0"]');
+    out.filter.hits = document.querySelectorAll('tr[data-miss="0"]').length;
+  }
   out.height = document.documentElement.scrollHeight;
   return JSON.stringify(out);
 })()
@@ -87,6 +98,12 @@ def problems_of(probe: dict, errors: list[str]) -> list[str]:
     if probe["page_width"] > probe["window_width"]:
         out.append(f"the page is wider ({probe['page_width']} px) than the window ({probe['window_width']} px)")
     out += [f"table wider than its column: {t}" for t in probe["wide_tables"]]
+    if f := probe.get("filter"):
+        if f["hits_shown"] or f["misses_shown"] != f["misses"]:
+            out.append(f"the misses-only switch shows {f['hits_shown']} reproduced claims and "
+                       f"{f['misses_shown']} of {f['misses']} misses")
+        if f["hits_after"] != f["hits"]:
+            out.append(f"switched off, the scorecard shows {f['hits_after']} of {f['hits']} reproduced claims")
     return out
 
 

@@ -22,14 +22,8 @@ from ftscope.book.runner import installed_versions, load_result, notebook_names,
 from ftscope.config import check_preset
 from ftscope.paths import Project
 
-VERDICT_MARK = {"reproduced": "✅ reproduced", "not reproduced": "❌ not reproduced",
-                "inconclusive": "◻️ inconclusive", "failed": "⚠️ failed"}
-COUNT_COLUMNS = ("reproduced", "not reproduced", "inconclusive", "failed", "fragile", "not attempted")
-
-
-def _mark(claim: dict[str, Any]) -> str:
-    return VERDICT_MARK[claim["verdict"]] + (f", fragile ({claim['seeds_meeting']}/{len(claim['seeds'])} seeds)"
-                                            if claim.get("fragile") else "")
+VERDICTS = ("reproduced", "not reproduced", "inconclusive", "failed")
+COUNT_COLUMNS = (*VERDICTS, "fragile", "not attempted")
 
 
 def counts_by_paper(docs: dict[str, dict[str, Any]]) -> dict[str, dict[str, int]]:
@@ -106,7 +100,7 @@ def _badge(kind: str, text: str, href: str | None = None) -> str:
 
 
 def _counts(claims: list[dict[str, Any]], skipped: int = 0) -> dict[str, int]:
-    n = {k: sum(c["verdict"] == k for c in claims) for k in VERDICT_MARK}
+    n = {k: sum(c["verdict"] == k for c in claims) for k in VERDICTS}
     n["fragile"] = sum(bool(c.get("fragile")) for c in claims)
     n["not attempted"] = skipped
     return n
@@ -158,7 +152,7 @@ def scorecard_markdown(project: Project | None, preset: str) -> str:
     rows = [claim for doc in docs.values() for claim in doc["claims"]]
     total = _counts(rows, sum(len(d.get("not_attempted", [])) for d in docs.values()))
     lines = [f"Preset **{preset}**: {len(rows)} claims, "
-             + ", ".join(f"{total[v]} {v}" for v in VERDICT_MARK)
+             + ", ".join(f"{total[v]} {v}" for v in VERDICTS)
              + f"; {total['fragile']} fragile (seeds disagree); {total['not attempted']} results not attempted.",
              ""]
     summary = ['<div class="ftscope-scorecard">',
@@ -312,7 +306,7 @@ def claims_report(project: Project, preset: str, strict: bool, echo=print, write
              + f"[{r['criterion']}] {r['chapter']} ({r['reference']})" + (" FRAGILE" if r.get("fragile") else ""))
     missing = [n for n in notebook_names(project) if n not in docs]
     failed = [r["id"] for r in rows if r["verdict"] == "failed"]
-    counts = {v: sum(r["verdict"] == v for r in rows) for v in VERDICT_MARK}
+    counts = {v: sum(r["verdict"] == v for r in rows) for v in VERDICTS}
     echo(f"{len(rows)} claims at {preset}: " + ", ".join(f"{n} {v}" for v, n in counts.items())
          + f"; {sum(bool(r.get('fragile')) for r in rows)} fragile")
     for paper, n in counts_by_paper(docs).items():
