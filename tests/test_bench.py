@@ -78,13 +78,26 @@ def test_each_papers_plan_counts_its_chapters():
     from ftscope.zhang.bench import works as zhang_works
 
     works = [*jain_works("smoke"), *zhang_works("smoke"), *horn_works("smoke")]
-    assert {w.chapter for w in works} == {"02", "03", "04", "05", "06", "08", "09"}
+    assert {w.chapter for w in works} == {"02", "03", "04", "05", "06", "07", "08", "09"}
     assert all(w.flops > 0 and w.memory_bytes > 0 for w in works)
     from ftscope.jain.tinystories import StoriesConfig, deletion_runs
 
     cfg = StoriesConfig.from_preset("smoke")  # chapter 5: two pretrainings, every deletion, a reFT or control each
     assert [w.runs for w in works if w.chapter == "05"] == [2, len(deletion_runs(cfg)),
                                                              len(deletion_runs(cfg)) + cfg.seeds]
+
+
+def test_chapter_7s_plan_counts_every_arm_at_one_epoch():
+    from ftscope.zhang.arms import ArmsConfig
+    from ftscope.zhang.bench import works as zhang_works
+
+    cfg = ArmsConfig.from_preset("paper")
+    seven = {w.what: w for w in zhang_works("paper") if w.chapter == "07"}
+    assert seven["capacity: LoRA ranks"].runs == len(cfg.ranks) * cfg.seeds
+    assert seven["data: 10,000 documents"].steps == -(-10_000 // cfg.ft_batch)
+    assert seven["mixing: 50% replay"].steps == -(-2 * cfg.ft_docs // cfg.ft_batch)
+    assert sum(w.runs for w in seven.values()) == (len(cfg.lora_lr_factors) + len(cfg.ranks) * cfg.seeds
+                                                   + (len(cfg.sizes) - 1 + 2 + len(cfg.mixes) - 1) * cfg.seeds)
 
 
 def test_plan_refuses_a_bad_utilisation_before_any_work(capsys):

@@ -1,6 +1,8 @@
 """Zhang & Wu's training loop for ``ftscope bench`` (``book.bench``): chapter 6's GPT-2 at a preset's sizes,
 on random words of its vocabulary (the world is not needed to time it); and for ``ftscope plan``, every
-training of chapter 6 counted (``works``): the pretraining, the learning-rate grid and the other seeds."""
+training of chapters 6 and 7 counted (``works``): chapter 6's pretraining, learning-rate grid and other seeds;
+chapter 7's LoRA grid and the runs of its four arms (one epoch each). Chapter 7's fine-tunes of Part III's model on
+real abstracts are Part III's model's and are not counted here (this package does not build it)."""
 
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ import torch
 
 from ftscope.book.bench import Loop, Work, parameters
 from ftscope.train.loop import train
+from ftscope.zhang.arms import PAIRS, ArmsConfig
 from ftscope.zhang.setting import ZhangConfig, build, lm_loss, pretrain_optim
 from ftscope.zhang.world import World
 
@@ -66,3 +69,18 @@ def works(preset: str) -> Iterator[Work]:
     yield work("pretraining", 1, cfg.pretrain_steps, cfg.pretrain_batch)
     yield work("fine-tuning: the learning-rate grid and the other seeds", len(cfg.lr_grid) + cfg.seeds - 1,
                cfg.ft_steps, cfg.ft_batch)
+    arms = ArmsConfig.from_preset(preset)  # chapter 07: the same model, chapter 06's base
+
+    def arm(what, runs, docs):
+        return Work("07", what, runs, -(-docs // arms.ft_batch), arms.ft_batch * MEAN_DOC_TOKENS, per_token, params,
+                    gpt2_activation_floats(model, arms.ft_batch * MEAN_DOC_TOKENS))
+
+    yield arm("LoRA learning-rate grid", len(arms.lora_lr_factors), arms.ft_docs)
+    yield arm("capacity: LoRA ranks", len(arms.ranks) * arms.seeds, arms.ft_docs)
+    for n in arms.sizes:
+        if n != arms.ft_docs:
+            yield arm(f"data: {n:,} documents", arms.seeds, n)
+    yield arm("independence: one factor at a time", (len(PAIRS) - 1) * arms.seeds, arms.ft_docs)
+    for f in arms.mixes:
+        if f:
+            yield arm(f"mixing: {f:.0%} replay", arms.seeds, round(arms.ft_docs / (1 - f)))
