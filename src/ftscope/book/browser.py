@@ -31,6 +31,7 @@ from pathlib import Path
 
 CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome")
 SKIP_DIRS = {"_static", "_sources", "_images", "_downloads", "_sphinx_design_static"}
+WINDOW_HEIGHT = 900  # px: the window a page loads in (its screenshot is then taken at the page's full height)
 SKIP_PAGES = {"genindex.html", "search.html"}  # Sphinx's own index pages, no content of ours
 # Run in the page once it has loaded: what a reader would see broken.
 PROBE = r"""
@@ -128,6 +129,10 @@ class _Page:
                 return msg.get("result", {})
             self.events.append(msg)
 
+    async def viewport(self, width: int, height: int) -> None:
+        await self.call("Emulation.setDeviceMetricsOverride", width=width, height=height, deviceScaleFactor=1,
+                        mobile=False)
+
     async def drain(self, seconds: float) -> None:
         """Collect events for ``seconds``."""
         loop = asyncio.get_running_loop()
@@ -164,8 +169,7 @@ async def _check(pages_: list[Path], html_root: Path, shots: Path, port: int, wi
     page = _Page(await websocket_connect(targets[0]["webSocketDebuggerUrl"], max_message_size=1 << 30))
     for method in ("Page.enable", "Runtime.enable", "Log.enable"):
         await page.call(method)
-    await page.call("Emulation.setDeviceMetricsOverride", width=width, height=900, deviceScaleFactor=1,
-                    mobile=False)
+    await page.viewport(width, WINDOW_HEIGHT)
     reports = []
     for path in pages_:
         rel = path.relative_to(html_root).as_posix()
@@ -180,12 +184,10 @@ async def _check(pages_: list[Path], html_root: Path, shots: Path, port: int, wi
         probe = json.loads(got["result"]["value"])
         report = PageReport(rel, problems_of(probe, page.errors()))
         height = min(int(probe["height"]), 16000)  # the whole page, as tall as a PNG comfortably gets
-        await page.call("Emulation.setDeviceMetricsOverride", width=width, height=height, deviceScaleFactor=1,
-                        mobile=False)
+        await page.viewport(width, height)
         await page.drain(0.3)
         shot = await page.call("Page.captureScreenshot", format="png")
-        await page.call("Emulation.setDeviceMetricsOverride", width=width, height=900, deviceScaleFactor=1,
-                        mobile=False)
+        await page.viewport(width, WINDOW_HEIGHT)
         out = shots / (rel.removesuffix(".html").replace("/", "__") + ".png")
         out.write_bytes(base64.b64decode(shot["data"]))
         report.screenshot = str(out)

@@ -7,6 +7,7 @@ hand; the tables they include are generated here from ``results/<preset>/*.json`
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -26,17 +27,20 @@ VERDICTS = ("reproduced", "not reproduced", "inconclusive", "failed")
 COUNT_COLUMNS = (*VERDICTS, "fragile", "not attempted")
 
 
+def _counts(claims: list[dict[str, Any]], skipped: int = 0) -> dict[str, int]:
+    """How many of ``claims`` have each verdict, how many are fragile; and ``skipped`` results not attempted."""
+    n = {k: sum(c["verdict"] == k for c in claims) for k in VERDICTS}
+    n["fragile"] = sum(bool(c.get("fragile")) for c in claims)
+    n["not attempted"] = skipped
+    return n
+
+
 def counts_by_paper(docs: dict[str, dict[str, Any]]) -> dict[str, dict[str, int]]:
     """Per paper: how many claims have each verdict, how many are fragile, how many results are not attempted."""
-    out: dict[str, dict[str, int]] = {}
-    for doc in docs.values():
-        for c in doc["claims"]:
-            row = out.setdefault(c["paper"], dict.fromkeys(COUNT_COLUMNS, 0))
-            row[c["verdict"]] += 1
-            row["fragile"] += bool(c.get("fragile"))
-        for skipped in doc.get("not_attempted", []):
-            out.setdefault(skipped["paper"], dict.fromkeys(COUNT_COLUMNS, 0))["not attempted"] += 1
-    return out
+    papers = dict.fromkeys(c["paper"] for d in docs.values() for c in d["claims"] + d.get("not_attempted", []))
+    return {p: _counts([c for d in docs.values() for c in d["claims"] if c["paper"] == p],
+                       sum(s["paper"] == p for d in docs.values() for s in d.get("not_attempted", [])))
+            for p in papers}
 
 
 def _cell(text: Any) -> str:
@@ -82,8 +86,6 @@ def title_of(claim: dict[str, Any], width: int = 72) -> str:
 
 def chapter_title(project: Project | None, preset: str, name: str) -> str:
     """The first heading of the chapter's executed notebook (its name where there is none)."""
-    import json
-
     path = None if project is None else project.results(preset) / f"{name}.ipynb"
     if path is not None and path.exists():
         for cell in json.loads(path.read_text())["cells"]:
@@ -97,13 +99,6 @@ def _badge(kind: str, text: str, href: str | None = None) -> str:
     tag = f'<a class="sc-badge {BADGE_CLASS[kind]}" href="{href}">' if href else \
         f'<span class="sc-badge {BADGE_CLASS[kind]}">'
     return tag + escape(text) + ("</a>" if href else "</span>")
-
-
-def _counts(claims: list[dict[str, Any]], skipped: int = 0) -> dict[str, int]:
-    n = {k: sum(c["verdict"] == k for c in claims) for k in VERDICTS}
-    n["fragile"] = sum(bool(c.get("fragile")) for c in claims)
-    n["not attempted"] = skipped
-    return n
 
 
 def _badges(n: dict[str, int], anchor: str) -> str:
@@ -159,21 +154,16 @@ def scorecard_markdown(project: Project | None, preset: str) -> str:
                '<table class="ftscope-table sc-summary" id="sc-summary"><colgroup><col style="width:38%">'
                '<col style="width:62%"></colgroup><thead><tr><th>Paper / chapter</th><th>Claims</th></tr></thead>'
                "<tbody>"]
-    papers: dict[str, list[str]] = {}
-    for name, doc in docs.items():
-        for c in doc["claims"] + doc.get("not_attempted", []):
-            papers.setdefault(c["paper"], [])
-            if name not in papers[c["paper"]]:
-                papers[c["paper"]].append(name)
-    for paper, names in papers.items():
-        claims = [c for n in names for c in docs[n]["claims"] if c["paper"] == paper]
-        skipped = sum(s["paper"] == paper for n in names for s in docs[n].get("not_attempted", []))
+    titles = {n: escape(chapter_title(project, preset, n)) for n in docs}
+    for paper, counts in counts_by_paper(docs).items():
+        names = [n for n, d in docs.items()
+                 if any(c["paper"] == paper for c in d["claims"] + d.get("not_attempted", []))]
         summary.append(f'<tr class="sc-paper"><td><strong>{escape(PAPER_NAMES.get(paper, paper))}</strong></td>'
-                       f"<td>{_badges(_counts(claims, skipped), '#sc-' + names[0])}</td></tr>")
+                       f"<td>{_badges(counts, '#sc-' + names[0])}</td></tr>")
         for n in names:
             doc = docs[n]
-            summary.append(f'<tr class="sc-chapter"><td><a href="#sc-{n}">{escape(chapter_title(project, preset, n))}'
-                           f"</a></td><td>{_badges(_counts(doc['claims'], len(doc.get('not_attempted', []))), '#sc-' + n)}"
+            summary.append(f'<tr class="sc-chapter"><td><a href="#sc-{n}">{titles[n]}</a></td>'
+                           f"<td>{_badges(_counts(doc['claims'], len(doc.get('not_attempted', []))), '#sc-' + n)}"
                            "</td></tr>")
     if not rows:
         summary.append("<tr><td>–</td><td>no chapter has recorded a claim at this preset yet</td></tr>")
@@ -186,7 +176,7 @@ def scorecard_markdown(project: Project | None, preset: str) -> str:
         if not doc["claims"]:
             continue
         summary.append(f'<section class="sc-section" id="sc-{name}"><h3>'
-                       f'<a href="chapters/{name}.html">{escape(chapter_title(project, preset, name))}</a></h3>'
+                       f'<a href="chapters/{name}.html">{titles[name]}</a></h3>'
                        f'<table class="ftscope-table sc-claims">{CLAIMS_HEAD}<tbody>'
                        + "".join(_claim_row(c) for c in doc["claims"]) + "</tbody></table></section>")
     skipped = [(n, s) for n, doc in docs.items() for s in doc.get("not_attempted", [])]

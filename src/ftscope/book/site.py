@@ -12,6 +12,7 @@ The repository is a setting read at build time, never a placeholder in ``_config
 
 from __future__ import annotations
 
+import copy
 import json
 import re
 from collections.abc import Mapping
@@ -21,6 +22,7 @@ from typing import Any
 import yaml
 
 from ftscope.book.bench import _duration, plan_path
+from ftscope.book.runner import load_result
 from ftscope.config import ConfigError
 from ftscope.paths import Project, write_atomic
 
@@ -32,7 +34,7 @@ RERUN_TAG = "ftscope-rerun"
 
 def book_config(base: dict[str, Any], environ: Mapping[str, str]) -> dict[str, Any]:
     """``_config.yml`` with the repository settings of ``environ``: buttons only for a named repository."""
-    cfg = json.loads(json.dumps(base))  # a deep copy
+    cfg = copy.deepcopy(base)
     url = environ.get(REPOSITORY_ENV, "").strip().removesuffix("/")
     html = cfg.setdefault("html", {})
     theme = cfg.setdefault("sphinx", {}).setdefault("config", {}).setdefault("html_theme_options", {})
@@ -79,11 +81,8 @@ def planned_seconds(project: Project, name: str) -> float | None:
 
 def measured(project: Project, name: str, preset: str = "ci") -> dict[str, Any] | None:
     """The last recorded run of a chapter at ``preset`` (its status record), if any."""
-    path = project.results(preset) / f"{name}.json"
-    try:
-        return json.loads(path.read_text())["run"] if path.exists() else None
-    except (ValueError, KeyError):
-        return None
+    doc = load_result(project, preset, name)
+    return None if doc is None else doc["run"]
 
 
 def rerun_box(name: str, ci_run: dict[str, Any] | None, paper_s: float | None) -> str:
