@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from ftscope import sweep
 from ftscope.book import runner
 from ftscope.paths import Project
 
@@ -45,10 +46,14 @@ def test_notebook_declares_its_parameters_and_name(name):
 
 # a later chapter reuses what an earlier one trained (same config, data and code): with one cache for
 # the test session, these checkpoints must not be trained again by the chapter named on the left
-REUSES = {"04_pcfg_finetuning": ("03_pcfg_pretraining", "pcfg-"),
+REUSES = {"04_pcfg_finetuning": ("03_pcfg_pretraining", tuple(f"pcfg-{p}-s" for p in ("low", "medium", "high", "b_only"))),
           "07_capacity_and_data": ("06_topic_style_fact", ("zhang-base", "zhang-ft-")),
           "09_universal_features": ("08_universal_models", "horn-")}
 RAN: set[str] = set()
+# checkpoints a notebook may write that no sweep job declares: token caches (data, not training), and what a
+# chapter's declaration names as trained in the notebook (``Declared.inline``)
+DATA_CACHES = ("horn-tokens-", "jain-stories-tokens-")
+INLINE = {"07_capacity_and_data": ("zhang-pubmed-", "horn-base-")}
 
 
 @pytest.fixture(scope="module")
@@ -67,6 +72,15 @@ def test_notebook_runs_at_smoke(name, tmp_path, shared_cache, monkeypatch):
     assert outcome.status == "executed", outcome.error
     assert outcome.claims and all(c["verdict"] != "failed" for c in outcome.claims), outcome.claims
     RAN.add(name)
+    after = {p.name for p in (shared_cache / "checkpoints").glob("*.pt")}
+    monkeypatch.setenv("FTSCOPE_ROOT", str(tmp_path))  # the declarations read the data the notebook read
+    declared = sweep.declare(name, "smoke", 0, "cpu", {})
+    names = {p.name for job in declared.jobs for p in job.paths(Project(tmp_path))}
+    assert not declared.later, f"{name}: cells still declared later after its notebook ran: {declared.later}"
+    assert names <= after, f"{name} declares cells its notebook did not build: {sorted(names - after)}"
+    undeclared = sorted(n for n in after - {p.name for p in before} - names
+                        if not n.startswith(DATA_CACHES + INLINE.get(name, ())))
+    assert not undeclared, f"{name} trained cells no sweep job declares: {undeclared}"
     if name in REUSES and REUSES[name][0] in RAN:
         new = {p.name for p in set((shared_cache / "checkpoints").glob("*.pt")) - before}
         retrained = sorted(n for n in new if n.startswith(REUSES[name][1]))

@@ -1,4 +1,4 @@
-"""The ``ftscope`` command: run, build, check-book, claims, status, bench, plan, data."""
+"""The ``ftscope`` command: run, sweep, build, check-book, claims, status, bench, plan, data."""
 
 from __future__ import annotations
 
@@ -23,6 +23,12 @@ def _parser() -> argparse.ArgumentParser:
                    help="override one field of the chapter's config (repeatable)")
     r.add_argument("--force", action="store_true", help="re-run even when the cache is fresh")
     r.add_argument("--timeout", type=int, default=None, help="per-cell timeout in seconds")
+    r.add_argument("--cached-only", action="store_true",
+                   help="train nothing: a checkpoint missing from the cache is an error (after `ftscope sweep`)")
+
+    w = sub.add_parser("sweep", add_help=False, help="train chapters' cells as submitit jobs (Slurm or local) "
+                       "into the cache the notebooks read; `ftscope sweep --help` for its options")
+    w.add_argument("rest", nargs=argparse.REMAINDER)
 
     b = sub.add_parser("build", help="render the book (jupyter-book, warnings as errors)")
     b.add_argument("--preset", default="ci", choices=PRESETS)
@@ -97,7 +103,17 @@ def _check_book(project: Project, args: argparse.Namespace) -> int:
     return 1 if bad else 0
 
 
+def _sweep(project: Project, rest: list[str]) -> int:
+    """``ftscope sweep``: declares cells with torch, so ``python -m ftscope.sweep`` in a process of its own."""
+    import subprocess
+
+    return subprocess.call([sys.executable, "-m", "ftscope.sweep", *rest], cwd=project.root)
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["sweep"]:  # its options are ftscope.sweep's own (argparse's REMAINDER cannot pass them on)
+        return _sweep(Project.here(), argv[1:])
     args = _parser().parse_args(argv)
     project = Project.here()
     try:
@@ -105,10 +121,13 @@ def main(argv: list[str] | None = None) -> int:
             from ftscope.book.runner import run
 
             outcomes = run(project, args.names, preset=args.preset, device=args.device, seed=args.seed,
-                           overrides=parse_assignments(args.overrides), force=args.force, timeout=args.timeout)
+                           overrides=parse_assignments(args.overrides), force=args.force, timeout=args.timeout,
+                           cached_only=args.cached_only)
             return 1 if any(o.status == "failed" for o in outcomes) else 0
         if args.command == "data":
             return _data(project, args)
+        if args.command == "sweep":
+            return _sweep(project, args.rest)
         if args.command == "bench":  # in a process of its own: it trains with torch, the command does not
             import subprocess
 

@@ -257,8 +257,10 @@ def execute_one(project: Project, name: str, params: dict[str, Any], key: str, v
 
 def run(project: Project, names: list[str] | None = None, *, preset: str = "ci", device: str = "auto",
         seed: int = 0, overrides: dict[str, Any] | None = None, force: bool = False,
-        timeout: int | None = None, echo=print) -> list[Outcome]:
-    """Run the named notebooks (all when none are named). Every check happens before any compute."""
+        timeout: int | None = None, cached_only: bool = False, echo=print) -> list[Outcome]:
+    """Run the named notebooks (all when none are named). Every check happens before any compute. With
+    ``cached_only`` a notebook may train nothing: a checkpoint missing from the cache fails it
+    (``FTSCOPE_CACHED_ONLY``, for a run after ``ftscope sweep``); a cached-only run is never skipped as fresh."""
     params = parameters(preset, device, seed, overrides)
     names = check_names(project, names)
     for name in names:  # fail on a malformed notebook before executing any of them
@@ -267,13 +269,14 @@ def run(project: Project, names: list[str] | None = None, *, preset: str = "ci",
     outcomes = []
     for name in names:
         key = cache_key(project, name, params, versions)
-        if not force and is_cached(project, preset, name, key):
+        if not (force or cached_only) and is_cached(project, preset, name, key):
             publish(project, preset, name)
             outcomes.append(Outcome(name, "cached", load_result(project, preset, name)["run"]["duration_s"]))
             echo(f"[ftscope] {name}: cached ({preset}, inputs unchanged)")
             continue
         echo(f"[ftscope] {name}: executing at preset={preset} device={device} seed={seed} ...")
-        outcome = execute_one(project, name, params, key, versions, timeout)
+        with _cached_only(cached_only):
+            outcome = execute_one(project, name, params, key, versions, timeout)
         outcomes.append(outcome)
         if outcome.status == "failed":
             echo(f"[ftscope] {name}: FAILED after {outcome.seconds:.1f}s\n{outcome.error}")
@@ -283,6 +286,22 @@ def run(project: Project, names: list[str] | None = None, *, preset: str = "ci",
             echo(f"[ftscope] {name}: done in {outcome.seconds:.1f}s")
     echo(timing_report(outcomes))
     return outcomes
+
+
+@contextmanager
+def _cached_only(on: bool):
+    """``FTSCOPE_CACHED_ONLY=1`` for the kernels started in this block (``train.checkpoints.forbid_training``)."""
+    old = os.environ.get("FTSCOPE_CACHED_ONLY")
+    if on:
+        os.environ["FTSCOPE_CACHED_ONLY"] = "1"
+    try:
+        yield
+    finally:
+        if on:
+            if old is None:
+                os.environ.pop("FTSCOPE_CACHED_ONLY")
+            else:
+                os.environ["FTSCOPE_CACHED_ONLY"] = old
 
 
 def timing_report(outcomes: list[Outcome]) -> str:

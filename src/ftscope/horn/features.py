@@ -23,7 +23,7 @@ import torch
 
 from ftscope.horn.setup import BASE_CORPORA, MIXTURES, Corpora, HornConfig, eval_blocks, sae_rows
 from ftscope.instruments import matching as F
-from ftscope.instruments.sae import cached_sae
+from ftscope.instruments.sae import load_sae, sae_cell
 from ftscope.progress import progress
 
 MODELS = ("base", "lua", "stories", "luastories")
@@ -104,19 +104,33 @@ class SAEs:
         return self.quality[QUALITY_COLUMNS]
 
 
-def train_saes(cfg: HornConfig, corpora: Corpora, models: dict, seed: int) -> SAEs:
-    """Each ``sae_runs`` SAE (cached), trained on ``sae_tokens // sae_context`` blocks of its model's mixture
-    (seed ``seed + 10``) and evaluated on ``SAE_VAL_ROWS`` validation blocks (seed ``seed + 11``)."""
+def sae_cells(cfg: HornConfig, corpora: Corpora, models: dict, seed: int) -> dict:
+    """``{label: Cell}``: each ``sae_runs`` SAE's training cell, on ``sae_tokens // sae_context`` blocks of its
+    model's mixture (seed ``seed + 10``), evaluated on ``SAE_VAL_ROWS`` validation blocks (seed ``seed + 11``)."""
     n_rows = cfg.sae_tokens // cfg.sae_context
-    runs, saes, quality = sae_runs(cfg), {}, {}
-    for label, name, sae_seed in runs:
+    cells = {}
+    for label, name, sae_seed in sae_runs(cfg):
         train_rows = sae_rows(corpora, MIXTURES[name], n_rows, cfg.sae_context, seed + 10)
         val_rows = sae_rows(corpora, MIXTURES[name], SAE_VAL_ROWS, cfg.sae_context, seed + 11, split="val")
-        saes[label], quality[label], _ = cached_sae(
-            label.replace(", SAE seed ", "-s"), models[name], train_rows, val_rows, d_sae=cfg.d_sae,
-            l1=cfg.sae_l1, lr=cfg.sae_lr, betas=cfg.sae_betas, tokens=cfg.sae_tokens,
-            batch_tokens=cfg.sae_batch_tokens, seed=sae_seed)
-    return SAEs(models=models, saes=saes, quality=pd.DataFrame(quality).T, runs=runs)
+        cells[label] = sae_cell(label.replace(", SAE seed ", "-s"), models[name], train_rows, val_rows,
+                                d_sae=cfg.d_sae, l1=cfg.sae_l1, lr=cfg.sae_lr, betas=cfg.sae_betas,
+                                tokens=cfg.sae_tokens, batch_tokens=cfg.sae_batch_tokens, seed=sae_seed)
+    return cells
+
+
+def train_saes(cfg: HornConfig, corpora: Corpora, models: dict, seed: int) -> SAEs:
+    """Each ``sae_runs`` SAE (``sae_cells``, cached) and its quality (one row per label)."""
+    saes, quality = {}, {}
+    for label, cell in sae_cells(cfg, corpora, models, seed).items():
+        state, _ = cell.get()
+        saes[label] = load_sae(state["sae"], next(models[label_model(cfg, label)].parameters()).device)
+        quality[label] = state["metrics"]
+    return SAEs(models=models, saes=saes, quality=pd.DataFrame(quality).T, runs=sae_runs(cfg))
+
+
+def label_model(cfg: HornConfig, label: str) -> str:
+    """The model an SAE label belongs to."""
+    return next(name for lab, name, _ in sae_runs(cfg) if lab == label)
 
 
 def shared_rows(cfg: HornConfig, corpora: Corpora, seed: int) -> torch.Tensor:

@@ -13,7 +13,7 @@ _EXPORTS = {
     **dict.fromkeys(["first_step_reaching", "revival_speedup", "revival_table", "n_faster", "n_undecided", "decided"],
                      "revival"),
     **dict.fromkeys(["MergeReport", "slerp", "slerp_info", "slerp_state_dict"], "merging"),
-    **dict.fromkeys(["cached_sae", "train_sae", "load_sae", "sae_metrics", "geometric_median"], "sae"),
+    **dict.fromkeys(["cached_sae", "sae_cell", "train_sae", "load_sae", "sae_metrics", "geometric_median"], "sae"),
     **dict.fromkeys(["activations", "probing", "pruning", "revival", "merging", "sae", "matching", "plots", "generation"], ""),
 }
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

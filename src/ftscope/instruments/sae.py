@@ -27,7 +27,6 @@ import torch
 
 from ftscope.instruments.activations import HOOK, hook_acts
 from ftscope.paths import Project
-from ftscope.train.checkpoints import cached_state
 
 
 def geometric_median(x: torch.Tensor, iters: int = 100, tol: float = 1e-6) -> torch.Tensor:
@@ -150,9 +149,11 @@ def model_digest(model) -> str:
     return h.hexdigest()[:16]
 
 
-def cached_sae(name: str, model, rows_train: np.ndarray, rows_val: np.ndarray, *, project: Project | None = None,
-               **kw) -> tuple[Any, dict[str, float], bool]:
-    """``train_sae`` cached by the model's weights, the data and every setting; ``(sae, metrics, cached)``."""
+def sae_cell(name: str, model, rows_train: np.ndarray, rows_val: np.ndarray, **kw):
+    """The training cell of ``train_sae(model, rows_train, rows_val, **kw)``, keyed by the model's weights, the
+    data and every setting (a ``train.cells.Cell``; its state holds the SAE's weights and its metrics)."""
+    from ftscope.train.cells import Cell
+
     spec = {"model": model_digest(model), "rows": hashlib.sha256(rows_train.tobytes()).hexdigest()[:16],
             "val": hashlib.sha256(rows_val.tobytes()).hexdigest()[:16],
             **{k: (list(v) if isinstance(v, tuple) else v) for k, v in kw.items()}}
@@ -161,5 +162,11 @@ def cached_sae(name: str, model, rows_train: np.ndarray, rows_val: np.ndarray, *
         sae, metrics = train_sae(model, rows_train, rows_val, **kw)
         return {"sae": {k: v.detach().cpu() for k, v in sae.state_dict().items()}, "metrics": metrics}
 
-    state, cached = cached_state(f"sae-{name}", spec, run, project=project)
+    return Cell(f"sae-{name}", spec, run)
+
+
+def cached_sae(name: str, model, rows_train: np.ndarray, rows_val: np.ndarray, *, project: Project | None = None,
+               **kw) -> tuple[Any, dict[str, float], bool]:
+    """``train_sae`` cached by the model's weights, the data and every setting; ``(sae, metrics, cached)``."""
+    state, cached = sae_cell(name, model, rows_train, rows_val, **kw).get(project)
     return load_sae(state["sae"], next(model.parameters()).device), state["metrics"], cached

@@ -17,7 +17,7 @@ from ftscope.instruments.probing import fit_probe
 from ftscope.instruments.pruning import pruning_curve
 from ftscope.instruments.revival import n_faster, n_undecided, revival_table
 from ftscope.jain import pcfg, reported
-from ftscope.jain.grid import Grid, over_seeds, run_grid, seeds_of
+from ftscope.jain.grid import Grid, over_seeds, seeds_of
 from ftscope.jain.pcfg_training import (
     PcfgConfig,
     copy_model,
@@ -26,6 +26,7 @@ from ftscope.jain.pcfg_training import (
     finetune_counter,
     finetune_counters,
     neuron_units,
+    pretrain_cell,
     pretrained_many,
     probe_positions,
 )
@@ -39,7 +40,9 @@ from ftscope.train.answers import (
     constant_chance,
     two_standard_errors,
 )
-from ftscope.train.loop import log_steps
+from ftscope.train.cells import Cell, Job, get_together
+from ftscope.train.loop import TrainLog, load_trained, log_steps
+from ftscope.train.parts import split_parts
 
 CHANCE = "best constant answer"  # the chance column of family_table
 LR_SYMBOL = {"large": "η_L", "medium": "η_M", "small": "η_S"}
@@ -232,25 +235,63 @@ def job_rng(seed: int, job: dict) -> np.random.Generator:
                                   ("large", "medium", "small").index(job["lr"]), round(job["c_tr"] * 100)])
 
 
-def finetune_grid(cfg: PcfgConfig, base: dict, tests: AnswerTests, seed: int, device) -> Grid:
-    """Every cell of ``cfg.cells`` on ``ft_seeds`` seeds, each run seeded by its cell and seed
-    (``job_rng``), scored at ``ft_evals`` log-spaced steps; each run's row also holds the chance level of
-    each test set (the best constant answer), its training loss over the last 10% of steps and whether
-    that reached ``converged_loss``. The models are kept by (prior, η name, C_Tr, seed)."""
+def grid_runs(cfg: PcfgConfig) -> list[dict]:
+    """Every run of the fine-tuning grid: each cell of ``cfg.cells`` on ``ft_seeds`` seeds."""
+    return [dict(prior=p, lr=lr, c_tr=c, seed=s) for p, lr, c in cfg.cells for s in range(cfg.ft_seeds)]
+
+
+GRID_TOGETHER = 64  # runs of the grid trained together at most (``run_grid``'s ``max_together``)
+
+
+def _grid_states(cfg: PcfgConfig, runs: list[dict], seed: int, device, starts: tuple | None = None) -> list[dict]:
+    """``runs`` fine-tuned from their priors' pretrained models, all together (in parts of at most
+    ``GRID_TOGETHER``), each seeded by its cell and seed (``job_rng``) and scored at ``ft_evals`` log-spaced
+    steps; each run's state: its weights, its log and its final row (the test sets' scores and chance levels,
+    the training loss over the last 10% of steps and whether that reached ``converged_loss``). ``starts`` is
+    ``(base, tests)`` of ``starting_points`` when the caller has them."""
+    base, tests = starts if starts is not None else starting_points(cfg, seed, device)[:2]
     eval_at = log_steps(cfg.ft_steps, cfg.ft_evals)
     chance = chance_scores(tests)
-
-    def fit(jobs):  # every run of the grid has the same architecture: all trained together
+    out = []
+    for part in split_parts(list(range(len(runs))), GRID_TOGETHER):
+        jobs = [runs[i] for i in part]
         models = [copy_model(base[job["prior"]]) for job in jobs]
         logs = finetune_counters(cfg, models, [(cfg.lrs[job["lr"]], job["c_tr"]) for job in jobs],
                                  [job_rng(seed, job) for job in jobs], evaluate=lambda m: answer_scores(m, tests),
                                  eval_at=eval_at, device=device, desc=f"fine-tuning grid: {len(jobs)} runs together",
                                  compile=cfg.compile_grid)
-        return [(model, log, {**log.evals[-1], **chance, "tail_loss": log.tail_loss(),
-                              "converged": log.converged(cfg.converged_loss)}) for model, log in zip(models, logs)]
+        out += [{"model": {k: v.detach().cpu() for k, v in model.state_dict().items()}, "log": log.to_dict(),
+                 "final": {**log.evals[-1], **chance, "tail_loss": log.tail_loss(),
+                           "converged": log.converged(cfg.converged_loss)}} for model, log in zip(models, logs)]
+    return out
 
-    jobs = [dict(prior=p, lr=lr, c_tr=c, seed=s) for p, lr, c in cfg.cells for s in range(cfg.ft_seeds)]
-    return run_grid(jobs, fit, keep=lambda j: (j["prior"], j["lr"], j["c_tr"], j["seed"]), together=lambda j: "all")
+
+def grid_job(cfg: PcfgConfig, seed: int, device, starts: tuple | None = None) -> Job:
+    """The fine-tuning grid as one job of cells, one per run (``grid_runs``), each starting from its prior's
+    pretraining cell; the runs not cached are trained together (``_grid_states``), as they always were."""
+    pre = {prior: pretrain_cell(cfg, prior, seed, device) for prior in cfg.priors}
+    runs = grid_runs(cfg)
+    cells = [Cell(f"pcfg-ft-{r['prior']}-{r['lr']}-c{r['c_tr']:g}-s{r['seed']}",
+                  {"task": "pcfg-finetune", "run": r, "seed": seed, "config": cfg.to_dict()},
+                  lambda r=r: _grid_states(cfg, [r], seed, device)[0], deps=(pre[r["prior"]],)) for r in runs]
+    by_name = {c.name: r for c, r in zip(cells, runs)}
+    return Job(tuple(cells), lambda missing: _grid_states(cfg, [by_name[c.name] for c in missing], seed, device,
+                                                          starts), work=("fine-tuning grid",))
+
+
+def finetune_grid(cfg: PcfgConfig, base: dict, tests: AnswerTests, seed: int, device) -> Grid:
+    """Every run of the grid (``grid_job``: cached cells, those missing trained together), as a ``Grid``: one
+    row per run with its final scores and chance levels, the evaluations along the way, and the models
+    kept by (prior, η name, C_Tr, seed)."""
+    job = grid_job(cfg, seed, device, (base, tests))
+    runs, curves, kept = [], [], {}
+    for r, (state, _) in zip(grid_runs(cfg), get_together(list(job.cells), job.build_many)):
+        log = TrainLog(**state["log"])
+        runs.append({**r, **state["final"]})
+        curves += [{**r, **e} for e in log.evals]
+        kept[(r["prior"], r["lr"], r["c_tr"], r["seed"])] = load_trained(copy_model(base[r["prior"]]), state["model"],
+                                                                       device)
+    return Grid(pd.DataFrame(runs), pd.DataFrame(curves), kept)
 
 
 def grid_means(grid: Grid) -> pd.DataFrame:

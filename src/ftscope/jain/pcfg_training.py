@@ -32,7 +32,7 @@ from ftscope.jain.pcfg import FAMILIES, PRIORS, TERMINALS, Batch, CounterBatch, 
 from ftscope.train import loop as training
 from ftscope.train import models
 from ftscope.train.answers import AnswerLoss, AnswerTests, accuracy, finetune_many
-from ftscope.train.cells import Cell, get_together
+from ftscope.train.cells import Cell, Job, get_together
 from ftscope.train.loop import OptimConfig, TrainLog
 
 
@@ -215,16 +215,22 @@ def pretrain_cell(cfg: PcfgConfig, prior: str, seed: int, device="cpu") -> Cell:
     return Cell(f"pcfg-{prior}-s{seed}", spec, lambda: _pretrain(cfg, prior, seed, device))
 
 
+def pretrain_job(cfg: PcfgConfig, priors: list[str], seed: int, device="cpu") -> Job:
+    """The pretrainings of ``priors`` on ``seed`` as one job: the cells not cached trained together."""
+    cells = [pretrain_cell(cfg, prior, seed, device) for prior in priors]
+    by_name = dict(zip((c.name for c in cells), priors))
+    return Job(tuple(cells), lambda missing: _pretrain_many(cfg, [by_name[c.name] for c in missing], seed, device),
+               work=("pretraining (every prior on every seed, b only once)",))
+
+
 def pretrained_many(cfg: PcfgConfig, priors: list[str], seed: int, device="cpu", *, project=None,
                     echo=print) -> dict[str, tuple]:
     """``pretrained`` for several priors: ``{prior: (model, log, was_cached)}``, the ones not in the
     cache trained together (``_pretrain_many``)."""
     for prior in priors:
         pcfg.operand_prior(prior)  # unknown names fail here, before any compute
-    cells = [pretrain_cell(cfg, prior, seed, device) for prior in priors]
-    by_name = dict(zip((c.name for c in cells), priors))
-    got = get_together(cells, lambda missing: _pretrain_many(cfg, [by_name[c.name] for c in missing], seed, device),
-                       project, echo)
+    job = pretrain_job(cfg, priors, seed, device)
+    got = get_together(list(job.cells), job.build_many, project, echo)
     return {prior: (*_loaded(cfg, seed, device, state), was_cached) for prior, (state, was_cached) in zip(priors, got)}
 
 

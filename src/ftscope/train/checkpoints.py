@@ -14,6 +14,7 @@ Editing what the builder cannot reach (the book machinery, an analysis) keeps th
 A corrupt, truncated or unreadable checkpoint is reported in one line, moved aside and rebuilt.
 Two processes asking for the same checkpoint do not both train it: a lock file serialises them,
 and the file is written under a unique temporary name, then renamed into place.
+With ``FTSCOPE_CACHED_ONLY=1`` a missing checkpoint raises ``NotCached`` instead of being trained.
 """
 
 from __future__ import annotations
@@ -40,6 +41,18 @@ Code = ModuleType | FunctionType | type
 OWN = "ftscope"
 PLAIN = (bool, int, float, complex, str, bytes, type(None))
 VERSIONED = ("torch", "transformer-lens")
+CACHED_ONLY = "FTSCOPE_CACHED_ONLY"
+
+
+class NotCached(RuntimeError):
+    """A checkpoint was asked for under ``FTSCOPE_CACHED_ONLY=1`` and is not in the cache."""
+
+
+def forbid_training(path: Path) -> None:
+    """Raise ``NotCached`` for ``path`` when training is forbidden (``FTSCOPE_CACHED_ONLY=1``)."""
+    if os.environ.get(CACHED_ONLY, "") not in ("", "0"):
+        raise NotCached(f"{path.name} is not in the cache {path.parent} and {CACHED_ONLY} is set: "
+                        "run `ftscope sweep` for this chapter first, or run without --cached-only")
 
 
 def _code_name(obj: Code) -> str:
@@ -219,6 +232,7 @@ def cached_state(name: str, spec: dict[str, Any], train_fn: Callable[[], dict[st
         if path.exists() and (state := _load(path, echo)) is not None:
             echo(f"[checkpoints] {name}: reusing {path.name}")
             return state, True
+        forbid_training(path)
         state = train_fn()
         save_atomic(state, path)
     _describe(path, name, spec, depends_on)

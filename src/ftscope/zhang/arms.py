@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -125,44 +125,61 @@ def _docs(cfg: S.ZhangConfig, setting: S.Setting, skeletons) -> list:
     return S.encode(setting.tok, [setting.world.render(s) for s in skeletons], cfg.n_ctx)
 
 
-def run_arms(cfg: ArmsConfig, setting: S.Setting, fts: S.FineTunes, seed: int, device="cpu") -> Arms:
-    """Every arm's runs on every seed (cached cells): chapter 06's runs (``fts``) are each arm's reference
-    level; the LoRA learning rate is chosen first, on seed 0 at ``lora_grid_rank``."""
-    from ftscope.progress import progress
-
+def _cell_maker(cfg: ArmsConfig, setting: S.Setting, seed: int, device="cpu"):
     zc = cfg.base_config()
     base_cell = S.pretrain_cell(zc, setting, seed, device)
-    seeds = range(cfg.seeds)
 
-    def cell(tag, docs, run_seed, lr=fts.lr, rank=None):
+    def cell(tag, docs, run_seed, lr, rank=None):
         return S.finetune_cell(zc, setting, base_cell, lr, run_seed, seed, device, docs=docs, tag=tag, rank=rank,
                                snapshots=False)
 
-    # the LoRA grid, then every arm's cells
-    grid_lrs = [fts.lr * f for f in cfg.lora_lr_factors]
-    grid_cells = {lr: cell("lora", setting.finetune, 0, lr, cfg.lora_grid_rank) for lr in grid_lrs}
-    grid_states = {lr: c.get(echo=lambda _: None)[0] for lr, c in progress(grid_cells.items(), desc="LoRA grid",
-                                                                             total=len(grid_cells))}
-    lora_grid = {lr: float(s["val_ft"]) for lr, s in grid_states.items()}
-    lora_lr = S.choose_lr(lora_grid)
-    todo = [("capacity", r, s, lambda r=r, s=s: cell("lora", setting.finetune, s, lora_lr, r))
-            for r in cfg.ranks for s in seeds]
+    return cell
+
+
+def lora_grid_cells(cfg: ArmsConfig, setting: S.Setting, lr: float, seed: int, device="cpu") -> dict:
+    """``{LoRA lr: Cell}``: the LoRA learning-rate grid around chapter 06's chosen rate ``lr``, on seed 0 at
+    ``lora_grid_rank``."""
+    cell = _cell_maker(cfg, setting, seed, device)
+    return {lr * f: cell("lora", setting.finetune, 0, lr * f, cfg.lora_grid_rank) for f in cfg.lora_lr_factors}
+
+
+def arm_cells(cfg: ArmsConfig, setting: S.Setting, lr: float, lora_lr: float, seed: int,
+              device="cpu") -> list[tuple[str, Any, int, Any]]:
+    """``(arm, level, seed, Cell)`` of every arm's run on every seed but the reference levels (chapter 06's
+    runs): the LoRA ranks at ``lora_lr``, the data sizes, the other topic-style pairs and the replay mixes."""
+    zc = cfg.base_config()
+    cell = _cell_maker(cfg, setting, seed, device)
+    seeds = range(cfg.seeds)
+    out = [("capacity", r, s, cell("lora", setting.finetune, s, lora_lr, r)) for r in cfg.ranks for s in seeds]
     big = [n for n in cfg.sizes if n > cfg.ft_docs]
     more = _docs(zc, setting, setting.world.finetuning_skeletons(max(big), seed)) if big else []
     for n in cfg.sizes:
         if n != cfg.ft_docs:
             docs = setting.finetune[:n] if n < cfg.ft_docs else more[:n]
-            todo += [("data", n, s, lambda docs=docs, n=n, s=s: cell(f"size{n}", docs, s)) for s in seeds]
+            out += [("data", n, s, cell(f"size{n}", docs, s, lr)) for s in seeds]
     for topic, style in PAIRS[1:]:
         docs = _docs(zc, setting, setting.world.finetuning_skeletons(cfg.ft_docs, seed, topic, style))
-        todo += [("independence", (topic, style), s, lambda docs=docs, t=f"{topic}-{style}", s=s: cell(t, docs, s))
-                 for s in seeds]
+        out += [("independence", (topic, style), s, cell(f"{topic}-{style}", docs, s, lr)) for s in seeds]
     for f in cfg.mixes:
         if f:
             docs = mixed_docs(setting, f, cfg.ft_docs, seed)
-            todo += [("mixing", f, s, lambda docs=docs, f=f, s=s: cell(f"replay{f:g}", docs, s)) for s in seeds]
-    runs = [Run(arm, level, s, make().get(echo=lambda _: None)[0])
-            for arm, level, s, make in progress(todo, desc="chapter 07's fine-tuning runs", total=len(todo))]
+            out += [("mixing", f, s, cell(f"replay{f:g}", docs, s, lr)) for s in seeds]
+    return out
+
+
+def run_arms(cfg: ArmsConfig, setting: S.Setting, fts: S.FineTunes, seed: int, device="cpu") -> Arms:
+    """Every arm's runs on every seed (cached cells): chapter 06's runs (``fts``) are each arm's reference
+    level; the LoRA learning rate is chosen first, on seed 0 at ``lora_grid_rank``."""
+    from ftscope.progress import progress
+
+    grid_cells = lora_grid_cells(cfg, setting, fts.lr, seed, device)
+    grid_states = {lr: c.get(echo=lambda _: None)[0] for lr, c in progress(grid_cells.items(), desc="LoRA grid",
+                                                                             total=len(grid_cells))}
+    lora_grid = {lr: float(s["val_ft"]) for lr, s in grid_states.items()}
+    lora_lr = S.choose_lr(lora_grid)
+    todo = arm_cells(cfg, setting, fts.lr, lora_lr, seed, device)
+    runs = [Run(arm, level, s, cell.get(echo=lambda _: None)[0])
+            for arm, level, s, cell in progress(todo, desc="chapter 07's fine-tuning runs", total=len(todo))]
     # chapter 06's runs are every arm's reference level
     for s, state in enumerate(fts.runs):
         runs += [Run("capacity", FULL, s, state), Run("data", cfg.ft_docs, s, state),
