@@ -221,3 +221,20 @@ def test_a_cell_being_built_elsewhere_is_seen_by_its_lock(tmp_path):
         assert bs.lock_held(path)
     assert not bs.lock_held(path)
     assert bs.short(path.name) == "c@012345"
+
+
+def test_the_dry_run_lists_the_cells_their_state_and_the_cost_of_the_rest(tmp_path):
+    project = Project(tmp_path)
+    base, fts = _cells(project)
+    base.get(project)  # cached
+    declared = Declared([Job((base,), work=("pretraining",)),
+                         Job(tuple(fts), lambda cs: [c.build() for c in cs], work=("fine-tuning",))],
+                        later=["the chosen rate's seeds"], inline=["the probes"])
+    costs = {("07", "pretraining"): 60.0, ("07", "fine-tuning"): 600.0}  # seconds a run, from the plan
+    rnd = bs.plan_round(project, ["07_x"], lambda *a: declared, "paper", 0, "cpu", {}, costs)
+    text = bs.describe(rnd, "paper")
+    assert re.search(r"07_x\s+base@\w{6}\s+cached\s+60 s\s+–", text)
+    assert re.search(r"07_x\s+ft0@\w{6} \+ ft1@\w{6} \+ ft2@\w{6}\s+missing\s+30 min\s+base@\w{6}", text)
+    assert "2 jobs (4 cells): 1 cached, 1 to run, estimated 30 min on one H100" in text
+    assert "later (07_x): the chosen rate's seeds" in text and "in the notebook (07_x): the probes" in text
+    assert bs.estimate("07_x", Job((base,), work=("unknown",)), costs) is None

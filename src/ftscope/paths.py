@@ -7,7 +7,9 @@ papermill from ``notebooks/`` still finds it). ``FTSCOPE_ROOT`` overrides it.
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +25,21 @@ def write_atomic(path: Path, data: bytes | str) -> None:
     else:
         tmp.write_text(data)
     os.replace(tmp, path)
+
+
+@contextlib.contextmanager
+def environ(**values: str) -> Iterator[None]:
+    """Environment variables set for a block (``FTSCOPE_ROOT``, ``FTSCOPE_CACHE``, ...), restored after it."""
+    old = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
 
 
 def find_root(start: Path | None = None) -> Path:

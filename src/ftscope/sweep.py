@@ -10,11 +10,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ftscope.book.sweep import EXECUTORS, SlurmOptions, Sweep, describe, environment, per_run_seconds
+from ftscope.book.sweep import EXECUTORS, SlurmOptions, Sweep, describe, per_run_seconds
 from ftscope.config import DEVICES, PRESETS, ConfigError, check_choice, check_device, check_preset, parse_assignments
 from ftscope.horn.cells import CHAPTERS as HORN
 from ftscope.jain.cells import CHAPTERS as JAIN
-from ftscope.paths import Project
+from ftscope.paths import Project, environ
 from ftscope.zhang.cells import CHAPTERS as ZHANG
 
 #: chapter -> its declaration; 01 compiles its models exactly (nothing to train)
@@ -36,7 +36,7 @@ def build_cells(chapter: str, preset: str, seed: int, device: str, overrides: di
     from ftscope.config import resolve_device
     from ftscope.train.seeding import seed_everything
 
-    with environment(FTSCOPE_ROOT=root, FTSCOPE_CACHE=cache):
+    with environ(FTSCOPE_ROOT=root, FTSCOPE_CACHE=cache):
         seed_everything(seed)  # as the notebook's Chapter does
         dev = resolve_device(device)
         project = Project.here()

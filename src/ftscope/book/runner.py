@@ -24,7 +24,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from contextlib import contextmanager
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib import metadata
@@ -33,7 +33,7 @@ from typing import Any
 
 from ftscope.book.claims import read_record, validate_result
 from ftscope.config import ConfigError, check_choice, check_device, check_preset, resolve_device
-from ftscope.paths import Project, write_atomic
+from ftscope.paths import Project, environ, write_atomic
 
 KERNEL = "python3"
 REQUIRED_PARAMETERS = ("preset", "device", "seed")
@@ -158,20 +158,6 @@ class Outcome:
     claims: list[dict[str, Any]] = field(default_factory=list)
 
 
-@contextmanager
-def _environ(**values: str):
-    old = {k: os.environ.get(k) for k in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for k, v in old.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-
-
 def to_ipynb(py_path: Path):
     """Read a jupytext py:percent notebook, check its parameters cell, pin the kernel."""
     import jupytext
@@ -210,7 +196,7 @@ def execute_one(project: Project, name: str, params: dict[str, Any], key: str, v
         src, dst = Path(tmp) / f"{name}.input.ipynb", Path(tmp) / f"{name}.ipynb"
         nbformat.write(nb, src)
         try:
-            with _environ(FTSCOPE_RUNNER="1", FTSCOPE_ROOT=str(project.root)):
+            with environ(FTSCOPE_RUNNER="1", FTSCOPE_ROOT=str(project.root)):
                 papermill.execute_notebook(
                     str(src), str(dst), parameters=params, kernel_name=KERNEL, cwd=str(project.root),
                     progress_bar=sys.stderr.isatty(), log_output=False, execution_timeout=timeout,
@@ -275,7 +261,8 @@ def run(project: Project, names: list[str] | None = None, *, preset: str = "ci",
             echo(f"[ftscope] {name}: cached ({preset}, inputs unchanged)")
             continue
         echo(f"[ftscope] {name}: executing at preset={preset} device={device} seed={seed} ...")
-        with _cached_only(cached_only):
+        # FTSCOPE_CACHED_ONLY: the kernel trains nothing (train.checkpoints.forbid_training)
+        with environ(FTSCOPE_CACHED_ONLY="1") if cached_only else nullcontext():
             outcome = execute_one(project, name, params, key, versions, timeout)
         outcomes.append(outcome)
         if outcome.status == "failed":
@@ -286,22 +273,6 @@ def run(project: Project, names: list[str] | None = None, *, preset: str = "ci",
             echo(f"[ftscope] {name}: done in {outcome.seconds:.1f}s")
     echo(timing_report(outcomes))
     return outcomes
-
-
-@contextmanager
-def _cached_only(on: bool):
-    """``FTSCOPE_CACHED_ONLY=1`` for the kernels started in this block (``train.checkpoints.forbid_training``)."""
-    old = os.environ.get("FTSCOPE_CACHED_ONLY")
-    if on:
-        os.environ["FTSCOPE_CACHED_ONLY"] = "1"
-    try:
-        yield
-    finally:
-        if on:
-            if old is None:
-                os.environ.pop("FTSCOPE_CACHED_ONLY")
-            else:
-                os.environ["FTSCOPE_CACHED_ONLY"] = old
 
 
 def timing_report(outcomes: list[Outcome]) -> str:

@@ -26,10 +26,8 @@ again. Set ``FTSCOPE_CACHE`` to a folder on the cluster's shared file system (on
 
 from __future__ import annotations
 
-import contextlib
 import fcntl
 import json
-import os
 import shutil
 import sys
 import time
@@ -120,7 +118,15 @@ class Planned:
 
     @property
     def label(self) -> str:
+        if len(self.names) > 3:  # a grid trained together: its first cell and how many
+            return f"{short(self.names[0])} + {len(self.names) - 1} more"
         return " + ".join(short(n) for n in self.names)
+
+    @property
+    def todo_seconds(self) -> float | None:
+        """The estimated cost of the cells not cached."""
+        missing = sum(not c for c in self.cached)
+        return None if self.seconds is None else self.seconds * missing / len(self.names)
 
 
 def short(name: str) -> str:
@@ -208,7 +214,7 @@ def describe(rnd: Round, preset: str) -> str:
         deps = ", ".join(sorted(short(d) for d in j.deps)) or "–"
         lines.append(f"{j.chapter:<24} {j.label:<44} {state:<8} {_duration(j.seconds):>9}  {deps}")
     missing = [j for j in rnd.jobs if not j.done]
-    known = [j.seconds for j in missing if j.seconds is not None]
+    known = [j.todo_seconds for j in missing if j.todo_seconds is not None]
     lines.append(f"{len(rnd.jobs)} jobs ({sum(len(j.names) for j in rnd.jobs)} cells): {len(rnd.jobs) - len(missing)} "
                  f"cached, {len(missing)} to run, estimated {_duration(sum(known))} on one H100 at the plan's "
                  f"assumptions for preset {preset!r}" + (f" ({len(missing) - len(known)} without an estimate)"
@@ -473,18 +479,3 @@ class Sweep:
                     if job.state not in ("COMPLETED", "FINISHED") or job.exception() is not None:
                         failures.append(_failure(planned, job))
         return failures
-
-
-@contextlib.contextmanager
-def environment(**values: str):
-    """Set environment variables for a block (a job's ``FTSCOPE_ROOT`` and ``FTSCOPE_CACHE``)."""
-    old = {k: os.environ.get(k) for k in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for k, v in old.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
