@@ -94,8 +94,7 @@ def make_sweep(args: argparse.Namespace, project: Project, echo=print) -> Sweep:
 
     return Sweep(project, names, declare, build_cells, preset=args.preset, seed=args.seed, device=args.device,
                  overrides=parse_assignments(args.overrides), executor=args.executor, parallel=args.parallel,
-                 slurm=slurm, wait=args.wait, costs=per_run_seconds(works("paper" if args.preset == "paper"
-                                                                           else args.preset)),
+                 slurm=slurm, wait=args.wait, costs=per_run_seconds(works(args.preset)),
                  folder=args.logs, echo=echo)
 
 

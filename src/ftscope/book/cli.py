@@ -26,9 +26,9 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--cached-only", action="store_true",
                    help="train nothing: a checkpoint missing from the cache is an error (after `ftscope sweep`)")
 
-    w = sub.add_parser("sweep", add_help=False, help="train chapters' cells as submitit jobs (Slurm or local) "
-                       "into the cache the notebooks read; `ftscope sweep --help` for its options")
-    w.add_argument("rest", nargs=argparse.REMAINDER)
+    # listed for --help only: main() hands `ftscope sweep ...` to ftscope.sweep, whose options these are
+    sub.add_parser("sweep", add_help=False, help="train chapters' cells as submitit jobs (Slurm or local) "
+                   "into the cache the notebooks read; `ftscope sweep --help` for its options")
 
     b = sub.add_parser("build", help="render the book (jupyter-book, warnings as errors)")
     b.add_argument("--preset", default="ci", choices=PRESETS)
@@ -126,8 +126,6 @@ def main(argv: list[str] | None = None) -> int:
             return 1 if any(o.status == "failed" for o in outcomes) else 0
         if args.command == "data":
             return _data(project, args)
-        if args.command == "sweep":
-            return _sweep(project, args.rest)
         if args.command == "bench":  # in a process of its own: it trains with torch, the command does not
             import subprocess
 

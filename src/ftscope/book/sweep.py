@@ -26,7 +26,6 @@ again. Set ``FTSCOPE_CACHE`` to a folder on the cluster's shared file system (on
 
 from __future__ import annotations
 
-import fcntl
 import json
 import shutil
 import sys
@@ -38,6 +37,7 @@ from typing import Any
 
 from ftscope.config import ConfigError, check_choice
 from ftscope.paths import Project, write_atomic
+from ftscope.train.checkpoints import is_locked
 
 EXECUTORS = ("local", "slurm")
 ALIVE = ("PENDING", "RUNNING", "REQUEUED", "CONFIGURING", "COMPLETING", "RESIZING", "SUSPENDED", "UNKNOWN")
@@ -107,10 +107,14 @@ class Planned:
 
     chapter: str
     job: Any  # train.cells.Job
-    names: tuple[str, ...]
+    paths: tuple[Path, ...]  # its cells' checkpoints
     cached: tuple[bool, ...]
     deps: frozenset[str]
     seconds: float | None
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(p.name for p in self.paths)
 
     @property
     def done(self) -> bool:
@@ -159,17 +163,16 @@ def estimate(chapter: str, job, costs: dict[tuple[str, str], float]) -> float | 
 def plan_round(project: Project, chapters: list[str], declare: Callable, preset: str, seed: int, device: str,
                overrides: dict[str, Any], costs: dict) -> Round:
     """Every chapter's jobs as declared now (a job two chapters share, once)."""
-    jobs: dict[tuple[str, ...], Planned] = {}
+    jobs: dict[tuple[Path, ...], Planned] = {}
     later, inline = [], []
     for chapter in chapters:
         declared = declare(chapter, preset, seed, device, overrides)
         later += [(chapter, w) for w in declared.later]
         inline += [(chapter, w) for w in declared.inline]
         for job in declared.jobs:
-            paths = job.paths(project)
-            names = tuple(p.name for p in paths)
-            if names not in jobs:
-                jobs[names] = Planned(chapter, job, names, tuple(p.exists() for p in paths), frozenset(job.deps(project)),
+            paths = tuple(job.paths(project))
+            if paths not in jobs:
+                jobs[paths] = Planned(chapter, job, paths, tuple(p.exists() for p in paths), frozenset(job.deps(project)),
                                       estimate(chapter, job, costs))
     return Round(list(jobs.values()), later, inline)
 
@@ -225,20 +228,6 @@ def describe(rnd: Round, preset: str) -> str:
 
 
 # ------------------------------------------------------------------------------------ in flight
-def lock_held(path: Path) -> bool:
-    """Whether another process holds the cache lock of checkpoint ``path`` (it is building it)."""
-    lock = path.with_suffix(".lock")
-    if not lock.exists():
-        return False
-    with open(lock, "a") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return True
-        fcntl.flock(handle, fcntl.LOCK_UN)
-    return False
-
-
 class Ledger:
     """``<cache>/sweeps/jobs.json``: the Slurm job that was sent to build each checkpoint, so a sweep run again
     does not queue a cell a second time while its job is still queued or running."""
@@ -252,10 +241,9 @@ class Ledger:
         except (OSError, ValueError):  # none yet, or a corrupt file: start afresh
             return {}
 
-    def record(self, names: Iterable[str], entry: dict) -> None:
-        data = self.read()
-        data.update({n: entry for n in names})
-        write_atomic(self.path, json.dumps(data, indent=1, sort_keys=True))
+    def record(self, entries: dict[str, dict]) -> None:
+        """Add ``{checkpoint name: its job}`` (one read and one write for a whole wave)."""
+        write_atomic(self.path, json.dumps(self.read() | entries, indent=1, sort_keys=True))
 
     def queued(self, names: Iterable[str]) -> dict | None:
         """The recorded Slurm job of any of ``names`` that is still alive, or None."""
@@ -314,6 +302,18 @@ def _failure(planned: Planned, job) -> Failure:
     except Exception as exc:  # noqa: BLE001 - a failed job's exception, reported
         why = f"{type(exc).__name__}: {str(exc).strip().splitlines()[-1] if str(exc).strip() else ''}"
     return Failure(planned, str(job.job_id), str(job.paths.stderr), why + ("\n" + _tail(err) if err else ""))
+
+
+def _reap(running: list[tuple[Planned, Any]], bar) -> list[Failure]:
+    """Take the ended jobs off ``running`` (a tick of ``bar`` each); the failures among them. A job succeeded
+    when it ended FINISHED (local) or COMPLETED (Slurm) without an exception."""
+    failures = []
+    for planned, job in [r for r in running if r[1].done()]:
+        running.remove((planned, job))
+        bar.update(1)
+        if job.state not in ("COMPLETED", "FINISHED") or job.exception() is not None:
+            failures.append(_failure(planned, job))
+    return failures
 
 
 @dataclass
@@ -407,7 +407,7 @@ class Sweep:
 
     def _elsewhere(self, planned: Planned) -> bool:
         """Whether another process is building ``planned``'s cells now (their lock is held)."""
-        return any(lock_held(self.project.cache / "checkpoints" / n) for n in planned.names)
+        return any(is_locked(p) for p in planned.paths)
 
     def _wait_elsewhere(self, planned: Planned) -> None:
         self.echo(f"[sweep] {planned.label}: being built by another process; waiting for it")
@@ -422,7 +422,7 @@ class Sweep:
                 planned = pending.pop(0)
                 if self._elsewhere(planned):
                     self._wait_elsewhere(planned)
-                    if all((self.project.cache / "checkpoints" / n).exists() for n in planned.names):
+                    if all(p.exists() for p in planned.paths):
                         bar.update(1)
                         continue
                 job = executor.submit(self.target, *self._args(planned))
@@ -430,11 +430,7 @@ class Sweep:
                 self.echo(f"[sweep] submitted {planned.label} ({planned.chapter}) as local job {job.job_id}")
                 running.append((planned, job))
             time.sleep(self.poll_s)
-            for planned, job in [r for r in running if r[1].done()]:
-                running.remove((planned, job))
-                bar.update(1)
-                if job.state != "FINISHED" or job.exception() is not None:
-                    failures.append(_failure(planned, job))
+            failures += _reap(running, bar)
         return failures
 
     def _slurm(self, todo: list[list[Planned]], tqdm) -> list[Failure]:
@@ -458,11 +454,10 @@ class Sweep:
             executor.update_parameters(dependency=f"afterok:{':'.join(deps)}" if deps else None)
             with executor.batch():
                 jobs = [executor.submit(self.target, *self._args(p)) for p in fresh]
-            for planned, job in zip(fresh, jobs):
-                self.ledger.record(planned.names, {"executor": "slurm", "job_id": job.job_id,
-                                                   "folder": str(self.folder), "submitted": time.time()})
-                submitted.append((planned, job))
-                self.submitted.append(planned)
+            self.ledger.record({n: {"executor": "slurm", "job_id": job.job_id, "folder": str(self.folder),
+                                    "submitted": time.time()} for planned, job in zip(fresh, jobs) for n in planned.names})
+            submitted += zip(fresh, jobs)
+            self.submitted += fresh
             previous = [jobs[0].job_id.split("_")[0]]
             self.echo(f"[sweep] wave of {len(fresh)} jobs: Slurm array {previous[0]}"
                       + (f", after {', '.join(deps)}" if deps else ""))
@@ -473,9 +468,5 @@ class Sweep:
             running = list(submitted)
             while running:
                 time.sleep(self.poll_s)
-                for planned, job in [r for r in running if r[1].done()]:
-                    running.remove((planned, job))
-                    bar.update(1)
-                    if job.state not in ("COMPLETED", "FINISHED") or job.exception() is not None:
-                        failures.append(_failure(planned, job))
+                failures += _reap(running, bar)
         return failures

@@ -29,7 +29,7 @@ _EXPORTS = {
                     "merging"),
     **dict.fromkeys(["MODELS", "PAIRS", "SEED_CONTROL", "CONTROL", "SAEs", "Matching", "sae_label", "sae_runs",
                      "control_pairs", "partner", "seed_pair", "pair_name", "seed_pairs", "all_pairs", "pairs",
-                     "train_saes", "sae_cells", "label_model", "shared_rows", "CHAINS", "CONTROL_CHAIN", "chain_persist", "chain_table", "match_features", "match_acts", "token_profile_table", "threshold_figure", "seed_control_figure", "sankey"],
+                     "train_saes", "sae_cells", "shared_rows", "CHAINS", "CONTROL_CHAIN", "chain_persist", "chain_table", "match_features", "match_acts", "token_profile_table", "threshold_figure", "seed_control_figure", "sankey"],
                     "features"),
     **dict.fromkeys(["LowLevel", "CaseStudy", "TOP_K", "ASSIGNMENT_TEXTS", "TRY_EXCEPT_TEXTS", "lowlevel_enrichment",
                      "lowlevel_seeds", "token_positions", "case_study", "seed_case_studies", "disappearance", "highlight",

@@ -121,16 +121,12 @@ def sae_cells(cfg: HornConfig, corpora: Corpora, models: dict, seed: int) -> dic
 def train_saes(cfg: HornConfig, corpora: Corpora, models: dict, seed: int) -> SAEs:
     """Each ``sae_runs`` SAE (``sae_cells``, cached) and its quality (one row per label)."""
     saes, quality = {}, {}
-    for label, cell in sae_cells(cfg, corpora, models, seed).items():
+    runs = sae_runs(cfg)
+    for (label, name, _), cell in zip(runs, sae_cells(cfg, corpora, models, seed).values()):
         state, _ = cell.get()
-        saes[label] = load_sae(state["sae"], next(models[label_model(cfg, label)].parameters()).device)
+        saes[label] = load_sae(state["sae"], next(models[name].parameters()).device)
         quality[label] = state["metrics"]
-    return SAEs(models=models, saes=saes, quality=pd.DataFrame(quality).T, runs=sae_runs(cfg))
-
-
-def label_model(cfg: HornConfig, label: str) -> str:
-    """The model an SAE label belongs to."""
-    return next(name for lab, name, _ in sae_runs(cfg) if lab == label)
+    return SAEs(models=models, saes=saes, quality=pd.DataFrame(quality).T, runs=runs)
 
 
 def shared_rows(cfg: HornConfig, corpora: Corpora, seed: int) -> torch.Tensor:

@@ -197,6 +197,20 @@ def _locked(path: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+def is_locked(path: Path) -> bool:
+    """Whether a process holds ``path``'s lock now (``cached_state`` holds it while it builds the checkpoint)."""
+    lock = path.with_suffix(".lock")
+    if not lock.exists():
+        return False
+    with open(lock, "a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        fcntl.flock(handle, fcntl.LOCK_UN)
+    return False
+
+
 def _load(path: Path, echo: Callable[[str], None]) -> Any | None:
     """The saved state, or None after moving an unreadable file aside (reported in one line)."""
     try:
