@@ -15,8 +15,9 @@ REPO = Path(__file__).resolve().parents[1]
 SRC = REPO / "src" / "ftscope"
 # lower number = lower layer; a module may import its own layer or lower ones, never higher ones
 LAYER = {"config": 0, "paths": 0, "progress": 0, "_exports": 0, "data": 1, "train": 2, "instruments": 3, "book": 4,
-         "jain": 5, "horn": 5, "zhang": 5, "bench": 6, "sweep": 6,
-         "__main__": 9}  # bench gathers every paper's loops, sweep every paper's cells
+         "jain": 5, "horn": 5, "zhang": 5, "bench": 6, "sweep": 6, "synthesis": 6,
+         "__main__": 9}  # bench gathers every paper's loops, sweep every paper's cells, synthesis
+# turns each paper's instrument on the others' models
 PAPERS = {"jain", "horn", "zhang"}
 MAX_CELL_LINES = 8
 

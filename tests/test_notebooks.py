@@ -48,7 +48,8 @@ def test_notebook_declares_its_parameters_and_name(name):
 # the test session, these checkpoints must not be trained again by the chapter named on the left
 REUSES = {"04_pcfg_finetuning": ("03_pcfg_pretraining", tuple(f"pcfg-{p}-s" for p in ("low", "medium", "high", "b_only"))),
           "07_capacity_and_data": ("06_topic_style_fact", ("zhang-base", "zhang-ft-")),
-          "09_universal_features": ("08_universal_models", "horn-")}
+          "09_universal_features": ("08_universal_models", "horn-"),
+          "10_three_lenses": ("05_tinystories_wrappers", "jain-stories-")}
 RAN: set[str] = set()
 # checkpoints a notebook may write that no sweep job declares: token caches (data, not training), and what a
 # chapter's declaration names as trained in the notebook (``Declared.inline``)

@@ -1,0 +1,314 @@
+"""The SAE lens (Horn & Elliott's instrument on Jain et al.'s story models): an SAE on a middle block's MLP of
+the base, the deleted models and the revived ones, every SAE read on one shared set of held-out stories, and
+the base's **Twist features** followed through deletion and revival.
+
+- ``sae_cells``: the chapter's SAEs as cached cells (``instruments.sae.sae_cell``), each model's SAE trained
+  on the same pretraining windows; the base has a second SAE (another seed): the seed control.
+- ``shared_set``: held-out stories, half with a twist, each a block from its ``<s>``, with which positions
+  are real tokens and which belong to the story's body.
+- ``twist_features``: the features whose top stories (by their largest activation in the body) are twist
+  stories, by the exact detector, at least ``TWIST_SHARE`` of them.
+- ``lens``: activations, matches (Pearson r over the shared positions, chapter 09's method A) from the base's
+  SAE to every other SAE, and per model what became of the base's Twist features.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import torch
+
+from ftscope.data import stories as world
+from ftscope.instruments import matching as F
+from ftscope.instruments.sae import load_sae, sae_cell
+from ftscope.jain import tinystories as ts
+from ftscope.synthesis.setting import ALSO, PROTOCOL, LensesConfig, StoryModels
+
+#: a Twist feature: at least this share of its top stories have a twist (the shared set holds half; 18 of 20
+#: twist stories happen by chance for a feature blind to twists with probability 2e-4)
+TWIST_SHARE = 0.9
+BASE, CONTROL = "base", "base, SAE seed 2"
+SHARED_START = 1000  # the shared set's stories start here in the held-out list (prompts use its start, probes its end)
+
+
+def hook(cfg: ts.StoriesConfig) -> str:
+    """The middle block's MLP activations (block n_layers // 2)."""
+    return f"blocks.{cfg.n_layers // 2}.mlp.hook_post"
+
+
+def deleted_label(protocol: str, seed: int) -> str:
+    return f"{protocol} deleted, seed {seed}"
+
+
+def revived_label(protocol: str, seed: int) -> str:
+    return f"{protocol} revived, seed {seed}"
+
+
+def sae_plan(sm: StoryModels) -> list[tuple[str, str, object, int]]:
+    """``(label, kind, run or None, SAE seed offset)`` per SAE: the base twice (offsets 0 and 1, the seed
+    control), each F+R deletion seed's deleted and revived model, and F's first seed deleted; every SAE but the
+    base's first has offset 1, so each comparison with the base's first SAE is between two SAE seeds, as the
+    control's is."""
+    plan = [(BASE, "base", None, 0), (CONTROL, "base", None, 1)]
+    for run in sm.runs(PROTOCOL):
+        plan += [(deleted_label(PROTOCOL, run.seed), "deleted", run, 1),
+                 (revived_label(PROTOCOL, run.seed), "model", run, 1)]
+    first = sm.runs(ALSO)[0]
+    plan.append((deleted_label(ALSO, first.seed), "deleted", first, 1))
+    return plan
+
+
+def plan_models(sm: StoryModels) -> dict:
+    """Each planned SAE's model (one model object per distinct model)."""
+    out = {}
+    for label, kind, run, _ in sae_plan(sm):
+        out[label] = sm.base if run is None else sm.model(run, kind)
+    return out
+
+
+def sae_rows(lcfg: LensesConfig, sm: StoryModels, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """The SAEs' data: ``sae_tokens // sae_context`` windows of the pretraining stream (every model's SAE reads
+    the same windows), and 128 held-out stories as validation blocks of ``sae_context`` tokens."""
+    stream = sm.setting.streams["pretrain"]
+    n = lcfg.sae_tokens // lcfg.sae_context
+    starts = np.random.default_rng([seed, 21]).integers(0, len(stream) - lcfg.sae_context, n)
+    train = np.stack([stream[s:s + lcfg.sae_context] for s in starts]).astype(np.int64)
+    texts = [world.instruct_text(s) for s in sm.setting.held[SHARED_START // 2:SHARED_START // 2 + 128]]
+    val = ts.doc_blocks(sm.setting.tok, texts, lcfg.sae_context - 1).numpy()
+    return train, val
+
+
+def sae_cells(lcfg: LensesConfig, sm: StoryModels, seed: int, models: dict | None = None) -> dict:
+    """``{label: Cell}``: each planned SAE's training cell (keyed by its model's weights, the data, every
+    setting)."""
+    models = plan_models(sm) if models is None else models
+    train, val = sae_rows(lcfg, sm, seed)
+    d_sae = lcfg.sae_expansion * sm.cfg.d_mlp
+    cells = {}
+    for label, _, _, offset in sae_plan(sm):
+        name = "stories-" + label.replace(", SAE seed ", "-s").replace(" deleted, seed ", "-del-").replace(
+            " revived, seed ", "-rev-").replace("+", "")
+        cells[label] = sae_cell(name, models[label], train, val, d_sae=d_sae, l1=lcfg.sae_l1, lr=lcfg.sae_lr,
+                                betas=lcfg.sae_betas, tokens=lcfg.sae_tokens, batch_tokens=lcfg.sae_batch_tokens,
+                                seed=lcfg.sae_seed + offset, hook=hook(sm.cfg))
+    return cells
+
+
+@dataclass
+class SAEs:
+    models: dict
+    saes: dict
+    quality: pd.DataFrame
+
+
+def train_saes(lcfg: LensesConfig, sm: StoryModels, seed: int) -> SAEs:
+    """Every planned SAE (cached cells) and its quality (L0, explained variance, CE recovered, dead share)."""
+    models = plan_models(sm)
+    saes, quality = {}, {}
+    for label, cell in sae_cells(lcfg, sm, seed, models).items():
+        state, _ = cell.get()
+        saes[label] = load_sae(state["sae"], sm.device)
+        quality[label] = state["metrics"]
+    cols = ["l0", "explained_variance", "ce_loss_recovered", "dead_fraction"]
+    return SAEs(models, saes, pd.DataFrame(quality).T[cols])
+
+
+# ------------------------------------------------------------------------------- the shared set
+@dataclass
+class Shared:
+    """Held-out stories as blocks from their ``<s>``: ``rows`` [n, n_ctx]; per flattened position, whether it
+    is a real token (``valid``), in the story's body (``body``) and which story it is (``story``);
+    ``twist[i]``: story i has a twist."""
+
+    rows: torch.Tensor
+    valid: torch.Tensor
+    body: torch.Tensor
+    story: torch.Tensor
+    twist: np.ndarray
+    texts: list
+
+
+def shared_set(lcfg: LensesConfig, sm: StoryModels) -> Shared:
+    """``shared_stories`` held-out stories, half with a twist, half without, in alternation; only stories that
+    fit the model's context where enough do (the smallest presets' short contexts cut them)."""
+    tok, n_ctx = sm.setting.tok, sm.cfg.n_ctx
+    pool = sm.setting.held[SHARED_START:]
+    half = lcfg.shared_stories // 2
+    sizes = [len(e.ids) for e in tok.encode_batch([world.instruct_text(s) for s in pool], add_special_tokens=False)]
+    fitting = [s for s, k in zip(pool, sizes) if k + 1 <= n_ctx]  # a story cut short could lose its twist
+    if sum(ts.TWIST in s.features for s in fitting) >= half and sum(ts.TWIST not in s.features for s in fitting) >= half:
+        pool = fitting
+    stories = [s for pair in zip(ts.asking_stories(pool, half, True), ts.asking_stories(pool, half, False))
+               for s in pair]
+    texts = [world.instruct_text(s) for s in stories]
+    rows = ts.doc_blocks(tok, texts, n_ctx)[:, :-1]
+    b = sm.setting.bos
+    starts = [len(tok.encode(t[: t.index("Story: ") + len("Story: ")], add_special_tokens=False).ids) + 1
+              for t in texts]
+    pos = torch.arange(n_ctx)[None]
+    ended = torch.cumsum((rows == b) & (pos > 0), 1) > 0  # from the first <s> after the document's own
+    valid = ~ended
+    body = valid & (pos >= torch.tensor(starts)[:, None])
+    story = torch.arange(len(texts))[:, None].expand(-1, n_ctx)
+    return Shared(rows, valid.flatten(), body.flatten(), story.flatten(),
+                  np.array([ts.TWIST in s.features for s in stories]), texts)
+
+
+def top_story_share(acts: torch.Tensor, shared: Shared, k: int) -> np.ndarray:
+    """Per feature: the share of twist stories among its ``k`` top stories (ranked by the feature's largest
+    activation in a story's body; only stories where it fires); NaN for a feature that fires in fewer than
+    ``k`` stories. ``acts``: [valid positions, F], in the order of ``shared.valid``'s positions."""
+    body = shared.body[shared.valid]
+    story = shared.story[shared.valid][body]
+    n = len(shared.twist)
+    peak = torch.zeros(n, acts.shape[1]).scatter_reduce_(0, story[:, None].expand(-1, acts.shape[1]),
+                                                         acts[body].float(), "amax", include_self=True)
+    vals, idx = peak.topk(k, dim=0)  # (k, F)
+    twist = torch.as_tensor(shared.twist)[idx].float()
+    share = twist.mean(0).numpy()
+    share[(vals > 0).sum(0).numpy() < k] = np.nan
+    return share
+
+
+def twist_features(acts: torch.Tensor, alive: torch.Tensor, shared: Shared, k: int) -> torch.Tensor:
+    """Indices (among all features) of the alive features whose top-``k`` stories are at least ``TWIST_SHARE``
+    twist stories."""
+    share = torch.as_tensor(top_story_share(acts, shared, k))
+    return torch.nonzero(alive & (torch.nan_to_num(share, nan=0.0) >= TWIST_SHARE)).flatten()
+
+
+# ------------------------------------------------------------------------------- the lens
+@dataclass
+class Lens:
+    shared: Shared
+    acts: dict  # label -> [valid positions, d_sae]
+    alive: dict  # label -> bool [d_sae]
+    twist: dict  # label -> indices of its Twist features
+    corr: dict  # label -> Pearson r [alive base features, alive features of the label's SAE]
+    threshold: float
+
+    def _rows(self, label: str, features: torch.Tensor) -> torch.Tensor:
+        """Positions of ``features`` (SAE indices) among ``label``'s alive features."""
+        where = torch.full((len(self.alive[label]),), -1, dtype=torch.long)
+        where[torch.nonzero(self.alive[label]).flatten()] = torch.arange(int(self.alive[label].sum()))
+        return where[features]
+
+    def base_twist_best(self, label: str) -> torch.Tensor:
+        """Each base Twist feature's best match r in ``label``'s SAE."""
+        rows = self._rows(BASE, self.twist[BASE])
+        return self.corr[label][rows].max(1).values if len(rows) and self.corr[label].shape[1] else torch.zeros(0)
+
+    def row(self, label: str) -> dict:
+        """What became of the base's features in ``label``'s SAE, and where ``label``'s own Twist features come
+        from (a match in the base's SAE at the threshold: reused; none: new)."""
+        corr, tau = self.corr[label], self.threshold
+        best = self.base_twist_best(label)
+        child_best = corr.max(0).values if corr.shape[0] else torch.zeros(corr.shape[1])
+        own = self._rows(label, self.twist[label])
+        base_rows = self._rows(BASE, self.twist[BASE])
+        from_twist = (corr[base_rows][:, own].max(0).values >= tau) if len(base_rows) and len(own) else torch.zeros(0)
+        return {"alive": int(self.alive[label].sum()), "Twist features": len(self.twist[label]),
+                "persist (all base features)": float((corr.max(1).values >= tau).float().mean()),
+                "persist (base Twist features)": float((best >= tau).float().mean()) if len(best) else np.nan,
+                "mean best r (base Twist features)": float(best.mean()) if len(best) else np.nan,
+                "reused (all own features)": float((child_best >= tau).float().mean()),
+                "reused (own Twist features)": float((child_best[own] >= tau).float().mean()) if len(own) else np.nan,
+                "from a base Twist feature (own Twist features)": float(from_twist.float().mean()) if len(own)
+                else np.nan}
+
+    def table(self) -> pd.DataFrame:
+        return pd.DataFrame({label: self.row(label) for label in self.corr}).T
+
+
+def lens(lcfg: LensesConfig, sm: StoryModels, saes: SAEs, shared: Shared) -> Lens:
+    """Every SAE's features on the shared set, alive features, Twist features, and Pearson r from the base's
+    SAE to every other one."""
+    acts, alive, twist = {}, {}, {}
+    rows = shared.rows.to(sm.device)
+    for label, sae in saes.saes.items():
+        a = F.feature_acts(saes.models[label], sae.encode, rows, hook=hook(sm.cfg))[shared.valid]
+        acts[label], alive[label] = a, F.alive(a, lcfg.min_fires)
+        twist[label] = twist_features(a, alive[label], shared, lcfg.top_stories)
+    base = acts[BASE][:, alive[BASE]]
+    corr = {label: F.pearson_matrix(base, acts[label][:, alive[label]]) for label in acts if label != BASE}
+    return Lens(shared, acts, alive, twist, corr, lcfg.match_threshold)
+
+
+def lens_facts(lens_: Lens, sm: StoryModels) -> dict:
+    """Per F+R seed: the base Twist features' persistence into the deleted model minus all base features', and
+    the revived model's Twist features' reuse minus all its features'; the seed control's same numbers."""
+    table = lens_.table()
+    seeds = [r.seed for r in sm.runs(PROTOCOL)]
+    dl = [deleted_label(PROTOCOL, s) for s in seeds]
+    rl = [revived_label(PROTOCOL, s) for s in seeds]
+    twist_p, all_p = "persist (base Twist features)", "persist (all base features)"
+    own_r, all_r = "reused (own Twist features)", "reused (all own features)"
+    out = {"n_twist_base": len(lens_.twist[BASE]), "n_alive_base": int(lens_.alive[BASE].sum()),
+           "persist_gap_seeds": [float(table.loc[x, twist_p] - table.loc[x, all_p]) for x in dl],
+           "twist_persist_seeds": [float(table.loc[x, twist_p]) for x in dl],
+           "reuse_gap_seeds": [float(table.loc[x, own_r] - table.loc[x, all_r]) for x in rl],
+           "n_twist_revived_seeds": [int(table.loc[x, "Twist features"]) for x in rl],
+           "control_persist_gap": float(table.loc[CONTROL, twist_p] - table.loc[CONTROL, all_p]),
+           "control_reuse_gap": float(table.loc[CONTROL, own_r] - table.loc[CONTROL, all_r])}
+    for key in (twist_p, all_p):
+        short = "twist" if "Twist" in key else "all"
+        out[f"persist_{short}"] = float(np.mean([table.loc[x, key] for x in dl]))
+        out[f"control_persist_{short}"] = float(table.loc[CONTROL, key])
+    out["persist_twist_f"] = float(table.loc[deleted_label(ALSO, sm.runs(ALSO)[0].seed), twist_p])
+    out["reused_twist"] = float(np.nanmean([table.loc[x, own_r] for x in rl]))
+    out["reused_all"] = float(np.mean([table.loc[x, all_r] for x in rl]))
+    out["from_base_twist"] = float(np.nanmean([table.loc[x, "from a base Twist feature (own Twist features)"]
+                                               for x in rl]))
+    out["persist_gap"] = float(np.mean(out["persist_gap_seeds"]))
+    out["reuse_gap"] = float(np.nanmean(out["reuse_gap_seeds"]))
+    return out
+
+
+def twist_feature_table(lens_: Lens, tok, k: int = 8) -> pd.DataFrame:
+    """The base's Twist features: their top tokens on the shared set (mean activation per token) and their best
+    match r in each other SAE."""
+    feats = lens_.twist[BASE]
+    if not len(feats):
+        return pd.DataFrame()
+    ids = lens_.shared.rows.flatten()[lens_.shared.valid]
+    top = F.top_tokens(lens_.acts[BASE], ids, lambda i: tok.decode([i]), k=k, features=feats.tolist())
+    out = pd.DataFrame({"feature": feats.numpy(), "top tokens": [" ".join(repr(t)[1:-1] for t in tt) for tt in top]})
+    for label in lens_.corr:
+        out[label] = lens_.base_twist_best(label).numpy()
+    return out.set_index("feature")
+
+
+def highlight(lens_: Lens, tok, label: str = BASE):
+    """The strongest Twist feature of ``label``'s SAE on the twist story where it peaks, as token highlights
+    (HTML to display)."""
+    from IPython.display import HTML
+
+    feats = lens_.twist[label]
+    if not len(feats):
+        return HTML("<p>The base's SAE has no Twist feature.</p>")
+    acts = lens_.acts[label][:, feats]
+    f = int(acts.max(0).values.argmax())
+    story = int(lens_.shared.story[lens_.shared.valid][acts[:, f].argmax()])
+    on = lens_.shared.story[lens_.shared.valid] == story
+    ids = lens_.shared.rows.flatten()[lens_.shared.valid][on].tolist()
+    tokens = [tok.decode([i]) for i in ids]
+    title = f"{label}: feature {int(feats[f])} on a held-out twist story"
+    return HTML(F.token_highlight_html(tokens, acts[on, f].numpy(), title=title))
+
+
+def persistence_figure(table: pd.DataFrame):
+    """Per SAE: the share of all base features and of the base's Twist features that it keeps (best match r ≥
+    the threshold); the seed control first."""
+    from matplotlib import pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 3.6))
+    x = np.arange(len(table))
+    ax.bar(x - 0.2, table["persist (all base features)"], 0.4, label="all base features", color="0.6")
+    ax.bar(x + 0.2, table["persist (base Twist features)"], 0.4, label="the base's Twist features", color="C3")
+    ax.set_xticks(x, table.index, rotation=25, ha="right", fontsize=8)
+    ax.set(ylabel="share with a match (r ≥ threshold)", ylim=(0, 1.05), title="Base features kept in each SAE")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
