@@ -73,15 +73,19 @@ ch.glue_all({"n_seeds": len(sm.runs()), "n_layers": sm.cfg.n_layers, "block": sm
 #
 # Horn & Elliott's instrument, as [chapter 9](09_universal_features.ipynb) uses it: a standard ReLU SAE
 # (SAELens) on the MLP activations of block {glue:text}`block` of {glue:text}`n_layers`, one per model, each
-# trained on the same pretraining windows, plus a second SAE of the base with another seed: the **seed
+# trained on the same pretraining windows (Horn & Elliott train each SAE on its own model's data; these
+# models share one story world, and the same windows leave the model as the only difference), plus a
+# second SAE of the base with another seed: the **seed
 # control**, what two SAEs of one unchanged model share. Every SAE reads one shared set of held-out stories
 # (half with a twist), and a base feature is matched to another SAE's features by Pearson r over the shared
 # positions; it is *kept* when its best match has r ≥ {glue:text}`threshold`.
 #
 # A **Twist feature** is found by its top stories and the exact detector: of the
 # {glue:text}`top_stories` stories where it fires hardest in the story's body, at least
-# {glue:text}`twist_share:.0%` have a twist (the shared set holds half). The paper's base SAEs were on a
-# 1-layer model's only MLP; ours is the middle of a deeper model, where chapter 5's probes read Twist.
+# {glue:text}`twist_share:.0%` have a twist (the shared set holds half). Horn & Elliott's SAEs read a
+# 1-layer model's only MLP; ours reads the middle block of a deeper model. Every SAE but the base's first
+# has the same seed, so each comparison with the base's first SAE is between two SAE seeds, as the
+# control's is.
 
 # %%
 saes = fl.train_saes(ch.cfg, sm, seed)
@@ -101,7 +105,10 @@ saes.quality.style.format("{:.3f}")
 # %% [markdown]
 # The table above gives each SAE's quality on held-out stories: L0 (features active per token), the share of
 # the activations' variance it explains, the share of the cross-entropy it recovers when it replaces the MLP
-# (zero ablation as the floor) and the share of dead features.
+# (zero ablation as the floor) and the share of dead features. The next table compares each SAE with the
+# base's first: its alive and Twist features, the share of all base features and of the base's Twist
+# features it keeps (and the mean best r of the latter), and where its own features come from (*reused*:
+# a match in the base's SAE; for its Twist features, also a match among the base's Twist features).
 
 # %% tags=["remove-input"]
 sae_facts = ch.glue_all(fl.lens_facts(lens, sm))
@@ -181,9 +188,7 @@ plots.show(ml.merge_figure(path, curve))
 # F+R deletion:
 
 # %% tags=["remove-input"]
-dc.example(dc.PROBE_SEED + seed).style.set_properties(
-    **{"white-space": "pre-wrap", "text-align": "left"}
-)
+dc.example(seed).style.set_properties(**{"white-space": "pre-wrap", "text-align": "left"})
 
 # %% [markdown]
 # Two fine-tunes are split, on {glue:text}`probes` twins each, per fine-tuning seed: the **F+R deletion**

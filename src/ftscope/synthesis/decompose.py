@@ -199,8 +199,8 @@ def split_facts(splits: Sequence[Split]) -> dict:
     return out
 
 
-def example(twins_seed: int, finetune: str = "deletion") -> pd.DataFrame:
-    """One twin's five documents for ``finetune`` (the first probe)."""
-    twins = variants.twin_stories(1, twins_seed)
-    docs = documents(twins, finetune, twins_seed)
+def example(seed: int, finetune: str = "deletion") -> pd.DataFrame:
+    """The first twin's five documents for ``finetune``, as ``decompose`` writes them for the chapter's ``seed``."""
+    twins = variants.twin_stories(1, PROBE_SEED + seed)
+    docs = documents(twins, finetune, seed)
     return pd.DataFrame({"document": [docs[v][0] for v in VARIANTS]}, index=pd.Index(VARIANTS, name="variant"))
