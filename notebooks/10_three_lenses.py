@@ -82,7 +82,12 @@ ch.glue_all({"n_seeds": len(sm.runs()), "n_layers": sm.cfg.n_layers, "block": sm
 #
 # A **Twist feature** is found by its top stories and the exact detector: of the
 # {glue:text}`top_stories` stories where it fires hardest in the story's body, at least
-# {glue:text}`twist_share:.0%` have a twist (the shared set holds half). Horn & Elliott's SAEs read a
+# {glue:text}`twist_share:.0%` have a twist (the shared set holds half). The detector also says where the
+# twist is written, and Twist features are of two kinds: **event** features fire in the sentence that
+# holds the twist, at least {glue:text}`event_selectivity:g` times as strongly as elsewhere in the story;
+# **instruction** features fire in twist stories before any twist is written, so they read the header's
+# request. (The two were far apart in the first `ci` run, and the bar that splits them was set from it;
+# it sorts features for the text and decides no claim.) Horn & Elliott's SAEs read a
 # 1-layer model's only MLP; ours reads the middle block of a deeper model. Every SAE but the base's first
 # has the same seed, so each comparison with the base's first SAE is between two SAE seeds, as the
 # control's is.
@@ -98,6 +103,7 @@ ch.glue_all(
         "threshold": ch.cfg.match_threshold,
         "top_stories": ch.cfg.top_stories,
         "twist_share": fl.TWIST_SHARE,
+        "event_selectivity": fl.EVENT_SELECTIVITY,
     }
 )
 saes.quality.style.format("{:.3f}")
@@ -112,17 +118,21 @@ saes.quality.style.format("{:.3f}")
 
 # %% tags=["remove-input"]
 sae_facts = ch.glue_all(fl.lens_facts(lens, sm))
-lens.table().style.format("{:.2f}", subset=lens.table().columns[2:])
+lens.table().style.format("{:.2f}", subset=list(lens.table().columns[2:]))
 
-# %% tags=["hide-input"] mystnb={"figure": {"name": "fig-10-persistence", "caption": "Share of the base SAE's features that another SAE keeps (best match r ≥ 0.8 on the shared stories): all alive base features (grey) and the base's Twist features (red). The first bar is the seed control: a second SAE of the unchanged base."}}
+# %% tags=["hide-input"] mystnb={"figure": {"name": "fig-10-persistence", "caption": "Share of the base SAE's features that another SAE keeps (best match r ≥ 0.8 on the shared stories): all alive base features (grey), the base's Twist event features (red) and its Twist instruction features (orange). The first group is the seed control: a second SAE of the unchanged base."}}
 plots.show(fl.persistence_figure(lens.table()))
 
 # %% [markdown]
-# The base's SAE has {glue:text}`n_twist_base` Twist features among {glue:text}`n_alive_base` alive ones.
-# Their top tokens, and the best match of each in every other SAE:
+# The base's SAE has {glue:text}`n_twist_base` Twist features among {glue:text}`n_alive_base` alive ones:
+# {glue:text}`n_event` event and {glue:text}`n_instruction` instruction features. Their kind, their
+# activation in twist sentences over elsewhere, the tokens where each fires most, and its best match in
+# every other SAE:
 
 # %% tags=["remove-input"]
-fl.twist_feature_table(lens, sm.setting.tok).style.format("{:.2f}", subset=list(lens.corr))
+fl.twist_feature_table(lens, sm.setting.tok).style.format(
+    "{:.2f}", subset=[*lens.corr, "in twist sentences / elsewhere"]
+)
 
 # %% tags=["hide-input"]
 fl.highlight(lens, sm.setting.tok)
@@ -132,9 +142,13 @@ fl.highlight(lens, sm.setting.tok)
 # {glue:text}`persist_twist:.0%` of the base's Twist features and {glue:text}`persist_all:.0%` of all its
 # features; two SAEs of the unchanged base share {glue:text}`control_persist_twist:.0%` and
 # {glue:text}`control_persist_all:.0%` (the seed control), so deletion leaves the Twist features as much in
-# place as a second SAE seed does. F's deleted model keeps {glue:text}`persist_twist_f:.0%` of them (F
-# deletes little at this scale, chapter 5). The prediction of the wrapper hypothesis holds here: deleting
-# Twist did not take its features out of the middle block, where chapter 5's probes also still read it.
+# place as a second SAE seed does. By kind: the event features are kept at {glue:text}`persist_event:.0%`
+# (control {glue:text}`control_persist_event:.0%`), the instruction features at
+# {glue:text}`persist_instruction:.0%` (control {glue:text}`control_persist_instruction:.0%`): the F+R
+# deletion trains the model to ignore a request for a twist, and even the features that read that request
+# are still there. F's deleted model keeps {glue:text}`persist_twist_f:.0%` of the Twist features (F deletes
+# little at this scale, chapter 5). The prediction of the wrapper hypothesis holds here: deleting Twist did
+# not take its features out of the middle block, where chapter 5's probes also still read it.
 #
 # **What reFT brings back.** Of the revived models' own Twist features, {glue:text}`reused_twist:.0%` match a
 # feature of the base's SAE (of all their features: {glue:text}`reused_all:.0%`), and
@@ -185,9 +199,9 @@ plots.show(ml.merge_figure(path, curve))
 # each document of a fine-tune has four variants: the header's Twist label toggled (*header*), the
 # characters, places and Words replaced (*topic*), the narration told in a casual voice (*style*), and the
 # ending written the other way (*content*, the analog of chapter 6's facts). One twin's documents for the
-# F+R deletion:
+# F+R deletion (click to show):
 
-# %% tags=["remove-input"]
+# %% tags=["remove-input", "hide-output"]
 dc.example(seed).style.set_properties(**{"white-space": "pre-wrap", "text-align": "left"})
 
 # %% [markdown]
@@ -212,7 +226,7 @@ plots.show(dc.split_figure(splits))
 # Twist label with an ending without a twist. Both single changes take it away, and more: the header
 # contrast is {glue:text}`deletion_header:.0%` of the total and the content contrast
 # {glue:text}`deletion_content:.0%`, because the deleted model is worse than the base at a twist ending
-# under a Twist header and at nothing else. The two contrasts overlap, so the residual is negative
+# under a Twist header. The two contrasts overlap, so the residual is negative
 # ({glue:text}`deletion_residual:.0%`). Topic ({glue:text}`deletion_topic:.0%`) and style
 # ({glue:text}`deletion_style:.0%`) are small: what the deletion learned holds for other characters and
 # for a narration the world never writes.
@@ -231,7 +245,7 @@ plots.show(dc.split_figure(splits))
 #
 # ## Claims
 #
-# Lenses 1 and 2 test Jain et al.'s wrapper hypothesis (and the merge's second claim Horn & Elliott's
+# Lenses 1 and 2 test Jain et al.'s wrapper hypothesis (the merge's second claim tests Horn & Elliott's
 # reading of merges); they are scored only if the base writes twists when asked (chapter 5's bar, 0.75).
 # Lens 3 tests Zhang & Wu's statements on the story fine-tunes, scored where the fine-tune's change on its
 # own documents is above 0 on every seed. Values are per fine-tuning seed.

@@ -63,8 +63,17 @@ def _shared(n_stories: int, length: int, body_from: int) -> features.Shared:
     rows = torch.ones(n_stories, length, dtype=torch.long)
     pos = torch.arange(length)[None].expand(n_stories, -1)
     twist = np.arange(n_stories) % 2 == 0
+    in_twist = ((pos == length - 1) & torch.as_tensor(twist)[:, None]).flatten()
     return features.Shared(rows, torch.ones(n_stories * length, dtype=torch.bool), (pos >= body_from).flatten(),
-                           torch.arange(n_stories)[:, None].expand(-1, length).flatten(), twist, [""] * n_stories)
+                           torch.arange(n_stories)[:, None].expand(-1, length).flatten(), twist, [""] * n_stories,
+                           in_twist)
+
+
+def test_twist_sentences_are_where_the_detector_finds_the_twist():
+    text = "Features: Twist\nWords: a, b, c\nSummary: x.\nStory: Tom ran. To everyone's surprise, it was a cat. The end."
+    [(lo, hi)] = features.twist_sentences(text)
+    assert text[lo:hi] == " To everyone's surprise, it was a cat."  # the space begins its first token
+    assert features.twist_sentences(text.replace("To everyone's surprise, it", "It")) == []
 
 
 def test_twist_features_are_read_off_the_top_stories_bodies():
@@ -82,6 +91,10 @@ def test_twist_features_are_read_off_the_top_stories_bodies():
     alive = torch.tensor([True, True, True, True])
     assert features.twist_features(acts, alive, shared, k=5).tolist() == [0]
     assert features.twist_features(acts, torch.tensor([False, True, True, True]), shared, k=5).tolist() == []
+    acts[:, 0] = torch.where(shared.in_twist, 3.0, 0.0)  # only in the twist sentence: an event feature
+    acts[:, 1] = torch.where(is_twist & shared.body & ~shared.in_twist, 1.0, 0.0)  # before the twist only
+    sel = features.twist_selectivity(acts, shared, torch.tensor([0, 1]))
+    assert sel[0] >= features.EVENT_SELECTIVITY and sel[1] < 1
 
 
 def test_lens_rows_follow_the_base_twist_features():
@@ -89,11 +102,14 @@ def test_lens_rows_follow_the_base_twist_features():
     alive = {features.BASE: torch.tensor([True, False, True]), "child": torch.tensor([True, True])}
     twist = {features.BASE: torch.tensor([2]), "child": torch.tensor([1])}
     corr = {"child": torch.tensor([[0.9, 0.1], [0.2, 0.85]])}  # base alive rows: features 0 and 2
-    lens = features.Lens(shared, {}, alive, twist, corr, threshold=0.8)
+    selectivity = {features.BASE: torch.tensor([30.0]), "child": torch.tensor([0.5])}
+    lens = features.Lens(shared, {}, alive, twist, corr, threshold=0.8, selectivity=selectivity)
+    assert lens.kinds()["event"].tolist() == [2] and lens.kinds("child")["instruction"].tolist() == [1]
     row = lens.row("child")
     assert row["persist (all base features)"] == 1.0
     assert row["persist (base Twist features)"] == 1.0 and row["mean best r (base Twist features)"] == pytest.approx(0.85)
     assert row["reused (own Twist features)"] == 1.0 and row["from a base Twist feature (own Twist features)"] == 1.0
+    assert row["persist (base event features)"] == 1.0 and np.isnan(row["persist (base instruction features)"])
     lens.corr["child"] = torch.tensor([[0.9, 0.1], [0.2, 0.5]])
     row = lens.row("child")
     assert row["persist (base Twist features)"] == 0.0 and row["persist (all base features)"] == 0.5

@@ -29,6 +29,11 @@ from ftscope.synthesis.setting import ALSO, PROTOCOL, LensesConfig, StoryModels
 #: a Twist feature: at least this share of its top stories have a twist (the shared set holds half; 18 of 20
 #: twist stories happen by chance for a feature blind to twists with probability 2e-4)
 TWIST_SHARE = 0.9
+#: a Twist feature is an *event* feature when it fires inside the detector's twist sentences at least this many
+#: times as strongly as elsewhere in the story's body; the others fire in twist stories before any twist is
+#: written (they read the header's request). Set after the first `ci` run, where the two groups were far apart
+#: (above 29 and below 1); it splits the features for the text and claims nothing
+EVENT_SELECTIVITY = 10.0
 BASE, CONTROL = "base", "base, SAE seed 2"
 SHARED_START = 1000  # the shared set's stories start here in the held-out list (prompts use its start, probes its end)
 
@@ -119,8 +124,8 @@ def train_saes(lcfg: LensesConfig, sm: StoryModels, seed: int) -> SAEs:
 @dataclass
 class Shared:
     """Held-out stories as blocks from their ``<s>``: ``rows`` [n, n_ctx]; per flattened position, whether it
-    is a real token (``valid``), in the story's body (``body``) and which story it is (``story``);
-    ``twist[i]``: story i has a twist."""
+    is a real token (``valid``), in the story's body (``body``), in a sentence where the exact detector finds a
+    twist (``in_twist``) and which story it is (``story``); ``twist[i]``: story i has a twist."""
 
     rows: torch.Tensor
     valid: torch.Tensor
@@ -128,6 +133,7 @@ class Shared:
     story: torch.Tensor
     twist: np.ndarray
     texts: list
+    in_twist: torch.Tensor | None = None
 
 
 def shared_set(lcfg: LensesConfig, sm: StoryModels) -> Shared:
@@ -153,7 +159,34 @@ def shared_set(lcfg: LensesConfig, sm: StoryModels) -> Shared:
     body = valid & (pos >= torch.tensor(starts)[:, None])
     story = torch.arange(len(texts))[:, None].expand(-1, n_ctx)
     return Shared(rows, valid.flatten(), body.flatten(), story.flatten(),
-                  np.array([ts.TWIST in s.features for s in stories]), texts)
+                  np.array([ts.TWIST in s.features for s in stories]), texts,
+                  (twist_positions(tok, texts, n_ctx) & valid).flatten())
+
+
+def twist_sentences(text: str) -> list[tuple[int, int]]:
+    """Character spans of the sentences of ``text``'s story (after ``"Story: "``) in which the exact detector
+    finds a twist: from the start of the sentence that holds a Twist signature phrase (the space before it,
+    which begins its first token) to its end."""
+    at = text.index("Story: ") + len("Story: ")
+    body = text[at:]
+    out = []
+    for start, end, feature in world.feature_spans(body):
+        if feature != ts.TWIST:
+            continue
+        lo = max(body.rfind(". ", 0, start), body.rfind("\n", 0, start)) + 1
+        hi = body.find(".", end)
+        out.append((at + lo, at + (len(body) if hi < 0 else hi + 1)))
+    return out
+
+
+def twist_positions(tok, texts: list, n_ctx: int) -> torch.Tensor:
+    """[n, n_ctx] bool: the positions of ``ts.doc_blocks``' rows (``<s>`` first) inside a twist sentence."""
+    out = torch.zeros(len(texts), n_ctx, dtype=torch.bool)
+    for i, (text, enc) in enumerate(zip(texts, tok.encode_batch(list(texts), add_special_tokens=False))):
+        spans = twist_sentences(text)
+        for j, (a, _) in enumerate(enc.offsets[: n_ctx - 1]):
+            out[i, j + 1] = any(lo <= a < hi for lo, hi in spans)
+    return out
 
 
 def top_story_share(acts: torch.Tensor, shared: Shared, k: int) -> np.ndarray:
@@ -179,6 +212,14 @@ def twist_features(acts: torch.Tensor, alive: torch.Tensor, shared: Shared, k: i
     return torch.nonzero(alive & (torch.nan_to_num(share, nan=0.0) >= TWIST_SHARE)).flatten()
 
 
+def twist_selectivity(acts: torch.Tensor, shared: Shared, features: torch.Tensor) -> torch.Tensor:
+    """Per feature of ``features``: its mean activation inside the detector's twist sentences over its mean
+    elsewhere in the stories' bodies."""
+    valid_body, in_twist = shared.body[shared.valid], shared.in_twist[shared.valid]
+    a = acts[:, features].float()
+    return a[in_twist].mean(0) / (a[valid_body & ~in_twist].mean(0) + 1e-6)
+
+
 # ------------------------------------------------------------------------------- the lens
 @dataclass
 class Lens:
@@ -188,6 +229,12 @@ class Lens:
     twist: dict  # label -> indices of its Twist features
     corr: dict  # label -> Pearson r [alive base features, alive features of the label's SAE]
     threshold: float
+    selectivity: dict = None  # label -> twist_selectivity of its Twist features
+
+    def kinds(self, label: str = BASE) -> dict[str, torch.Tensor]:
+        """``label``'s Twist features split into ``event`` and ``instruction`` features (``EVENT_SELECTIVITY``)."""
+        event = self.selectivity[label] >= EVENT_SELECTIVITY
+        return {"event": self.twist[label][event], "instruction": self.twist[label][~event]}
 
     def _rows(self, label: str, features: torch.Tensor) -> torch.Tensor:
         """Positions of ``features`` (SAE indices) among ``label``'s alive features."""
@@ -195,9 +242,9 @@ class Lens:
         where[torch.nonzero(self.alive[label]).flatten()] = torch.arange(int(self.alive[label].sum()))
         return where[features]
 
-    def base_twist_best(self, label: str) -> torch.Tensor:
-        """Each base Twist feature's best match r in ``label``'s SAE."""
-        rows = self._rows(BASE, self.twist[BASE])
+    def base_twist_best(self, label: str, features: torch.Tensor | None = None) -> torch.Tensor:
+        """Each base Twist feature's (or each of ``features``') best match r in ``label``'s SAE."""
+        rows = self._rows(BASE, self.twist[BASE] if features is None else features)
         return self.corr[label][rows].max(1).values if len(rows) and self.corr[label].shape[1] else torch.zeros(0)
 
     def row(self, label: str) -> dict:
@@ -213,13 +260,20 @@ class Lens:
                 "persist (all base features)": float((corr.max(1).values >= tau).float().mean()),
                 "persist (base Twist features)": float((best >= tau).float().mean()) if len(best) else np.nan,
                 "mean best r (base Twist features)": float(best.mean()) if len(best) else np.nan,
+                **{f"persist (base {kind} features)": _share(self.base_twist_best(label, feats) >= tau)
+                   for kind, feats in self.kinds().items()},
                 "reused (all own features)": float((child_best >= tau).float().mean()),
                 "reused (own Twist features)": float((child_best[own] >= tau).float().mean()) if len(own) else np.nan,
                 "from a base Twist feature (own Twist features)": float(from_twist.float().mean()) if len(own)
                 else np.nan}
 
     def table(self) -> pd.DataFrame:
-        return pd.DataFrame({label: self.row(label) for label in self.corr}).T
+        table = pd.DataFrame({label: self.row(label) for label in self.corr}).T
+        return table.astype({"alive": int, "Twist features": int})
+
+
+def _share(hits: torch.Tensor) -> float:
+    return float(hits.float().mean()) if len(hits) else float("nan")
 
 
 def lens(lcfg: LensesConfig, sm: StoryModels, saes: SAEs, shared: Shared) -> Lens:
@@ -233,7 +287,8 @@ def lens(lcfg: LensesConfig, sm: StoryModels, saes: SAEs, shared: Shared) -> Len
         twist[label] = twist_features(a, alive[label], shared, lcfg.top_stories)
     base = acts[BASE][:, alive[BASE]]
     corr = {label: F.pearson_matrix(base, acts[label][:, alive[label]]) for label in acts if label != BASE}
-    return Lens(shared, acts, alive, twist, corr, lcfg.match_threshold)
+    selectivity = {label: twist_selectivity(acts[label], shared, twist[label]) for label in acts}
+    return Lens(shared, acts, alive, twist, corr, lcfg.match_threshold, selectivity)
 
 
 def lens_facts(lens_: Lens, sm: StoryModels) -> dict:
@@ -257,6 +312,10 @@ def lens_facts(lens_: Lens, sm: StoryModels) -> dict:
         out[f"persist_{short}"] = float(np.mean([table.loc[x, key] for x in dl]))
         out[f"control_persist_{short}"] = float(table.loc[CONTROL, key])
     out["persist_twist_f"] = float(table.loc[deleted_label(ALSO, sm.runs(ALSO)[0].seed), twist_p])
+    for kind, feats in lens_.kinds().items():
+        out[f"n_{kind}"] = len(feats)
+        out[f"persist_{kind}"] = float(np.nanmean([table.loc[x, f"persist (base {kind} features)"] for x in dl]))
+        out[f"control_persist_{kind}"] = float(table.loc[CONTROL, f"persist (base {kind} features)"])
     out["reused_twist"] = float(np.nanmean([table.loc[x, own_r] for x in rl]))
     out["reused_all"] = float(np.mean([table.loc[x, all_r] for x in rl]))
     out["from_base_twist"] = float(np.nanmean([table.loc[x, "from a base Twist feature (own Twist features)"]
@@ -266,49 +325,68 @@ def lens_facts(lens_: Lens, sm: StoryModels) -> dict:
     return out
 
 
-def twist_feature_table(lens_: Lens, tok, k: int = 8) -> pd.DataFrame:
-    """The base's Twist features: their top tokens on the shared set (mean activation per token) and their best
-    match r in each other SAE."""
+def peak_tokens(acts: torch.Tensor, ids: torch.Tensor, tok, k: int) -> list[str]:
+    """The first ``k`` distinct tokens at a feature's highest activations (``acts`` over the shared positions)."""
+    out: list[str] = []
+    for i in acts.argsort(descending=True)[: 20 * k].tolist():
+        if acts[i] <= 0 or len(out) == k:
+            break
+        token = tok.decode([int(ids[i])])
+        if token not in out:
+            out.append(token)
+    return out
+
+
+def twist_feature_table(lens_: Lens, tok, k: int = 6) -> pd.DataFrame:
+    """The base's Twist features: their kind (event or instruction, ``EVENT_SELECTIVITY``), their activation in
+    the detector's twist sentences over elsewhere in the body, the tokens at their highest activations on the
+    shared set and their best match r in each other SAE; event features first."""
     feats = lens_.twist[BASE]
     if not len(feats):
         return pd.DataFrame()
     ids = lens_.shared.rows.flatten()[lens_.shared.valid]
-    top = F.top_tokens(lens_.acts[BASE], ids, lambda i: tok.decode([i]), k=k, features=feats.tolist())
-    out = pd.DataFrame({"feature": feats.numpy(), "top tokens": [" ".join(repr(t)[1:-1] for t in tt) for tt in top]})
+    top = [peak_tokens(lens_.acts[BASE][:, f], ids, tok, k) for f in feats.tolist()]
+    event = lens_.selectivity[BASE] >= EVENT_SELECTIVITY
+    out = pd.DataFrame({"feature": feats.numpy(), "kind": np.where(event.numpy(), "event", "instruction"),
+                        "in twist sentences / elsewhere": lens_.selectivity[BASE].numpy(),
+                        "tokens where it fires most": [" · ".join(repr(t)[1:-1] for t in tt) for tt in top]})
     for label in lens_.corr:
         out[label] = lens_.base_twist_best(label).numpy()
-    return out.set_index("feature")
+    return out.sort_values("in twist sentences / elsewhere", ascending=False).set_index("feature")
 
 
 def highlight(lens_: Lens, tok, label: str = BASE):
-    """The strongest Twist feature of ``label``'s SAE on the twist story where it peaks, as token highlights
-    (HTML to display)."""
+    """The strongest Twist event feature of ``label``'s SAE on the twist story where it peaks, as token
+    highlights (HTML to display)."""
     from IPython.display import HTML
 
-    feats = lens_.twist[label]
+    feats = lens_.kinds(label)["event"]
     if not len(feats):
-        return HTML("<p>The base's SAE has no Twist feature.</p>")
+        return HTML("<p>The base's SAE has no Twist event feature.</p>")
     acts = lens_.acts[label][:, feats]
     f = int(acts.max(0).values.argmax())
     story = int(lens_.shared.story[lens_.shared.valid][acts[:, f].argmax()])
     on = lens_.shared.story[lens_.shared.valid] == story
     ids = lens_.shared.rows.flatten()[lens_.shared.valid][on].tolist()
     tokens = [tok.decode([i]) for i in ids]
-    title = f"{label}: feature {int(feats[f])} on a held-out twist story"
+    title = f"{label}'s SAE, Twist event feature {int(feats[f])}, on the held-out story where it peaks"
     return HTML(F.token_highlight_html(tokens, acts[on, f].numpy(), title=title))
 
 
 def persistence_figure(table: pd.DataFrame):
-    """Per SAE: the share of all base features and of the base's Twist features that it keeps (best match r ≥
-    the threshold); the seed control first."""
+    """Per SAE: the share of all base features, of the base's Twist event features and of its Twist instruction
+    features that it keeps (best match r ≥ the threshold); the seed control first."""
     from matplotlib import pyplot as plt
 
     fig, ax = plt.subplots(figsize=(8, 3.6))
     x = np.arange(len(table))
-    ax.bar(x - 0.2, table["persist (all base features)"], 0.4, label="all base features", color="0.6")
-    ax.bar(x + 0.2, table["persist (base Twist features)"], 0.4, label="the base's Twist features", color="C3")
+    bars = (("persist (all base features)", "all base features", "0.6"),
+            ("persist (base event features)", "the base's Twist event features", "C3"),
+            ("persist (base instruction features)", "the base's Twist instruction features", "C1"))
+    for i, (col, name, colour) in enumerate(bars):
+        ax.bar(x + (i - 1) * 0.27, table[col], 0.27, label=name, color=colour)
     ax.set_xticks(x, table.index, rotation=25, ha="right", fontsize=8)
     ax.set(ylabel="share with a match (r ≥ threshold)", ylim=(0, 1.05), title="Base features kept in each SAE")
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.42), ncol=3, frameon=False)
     fig.tight_layout()
     return fig

@@ -103,7 +103,7 @@ def merge_figure(path: pd.DataFrame, curve: pd.DataFrame):
     models against the step."""
     from matplotlib import pyplot as plt
 
-    fig, (ax, bx) = plt.subplots(1, 2, figsize=(11, 3.8))
+    fig, (ax, bx) = plt.subplots(1, 2, figsize=(11, 4.4))
     stats = path.groupby("t")[["twist", "task_loss", "twist_loss"]].agg(["mean", "min", "max"])
     t = stats.index.to_numpy()
     ax.plot(t, stats[("twist", "mean")], "o-", color="C3", label="twist share when asked")
@@ -119,7 +119,8 @@ def merge_figure(path: pd.DataFrame, curve: pd.DataFrame):
     ax2.set_ylabel("loss on the story tokens (nats/token)")
     lines = ax.get_legend_handles_labels()
     lines2 = ax2.get_legend_handles_labels()
-    ax.legend(lines[0] + lines2[0], lines[1] + lines2[1], fontsize=7, loc="center left")
+    ax.legend(lines[0] + lines2[0], lines[1] + lines2[1], fontsize=7, loc="upper center", ncol=2,
+              bbox_to_anchor=(0.5, -0.2), frameon=False)
     rstats = curve.groupby("step").twist.agg(["mean", "min", "max"])
     x = rstats.index.to_numpy().clip(min=1)
     bx.plot(x, rstats["mean"], "o-", color="C3")
