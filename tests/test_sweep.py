@@ -238,3 +238,15 @@ def test_the_dry_run_lists_the_cells_their_state_and_the_cost_of_the_rest(tmp_pa
     assert "2 jobs (4 cells): 1 cached, 1 to run, estimated 30 min on one H100" in text
     assert "later (07_x): the chosen rate's seeds" in text and "in the notebook (07_x): the probes" in text
     assert bs.estimate("07_x", Job((base,), work=("unknown",)), costs) is None
+
+
+def test_declare_resolves_a_device_given_by_name(monkeypatch):
+    import torch
+
+    from ftscope import sweep as top
+
+    seen = []
+    monkeypatch.setitem(top.CHAPTERS, "05_tinystories_wrappers", lambda p, s, device, o: seen.append(device) or [])
+    top.declare("05_tinystories_wrappers", "smoke", 0, "auto", {})
+    # what a declaration loads cached models onto, never the bare name
+    assert seen == [torch.device("cuda" if torch.cuda.is_available() else "cpu")]

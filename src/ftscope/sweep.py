@@ -23,11 +23,15 @@ CHAPTERS = {"01_tracr_compiled": None, **JAIN, **ZHANG, **HORN, **SYNTHESIS}
 
 
 def declare(chapter: str, preset: str, seed: int, device, overrides: dict[str, Any]):
-    """The chapter's ``train.cells.Declared`` (none for a chapter that trains nothing)."""
+    """The chapter's ``train.cells.Declared`` (none for a chapter that trains nothing). A device given by name
+    (``auto``) is resolved here: a declaration that reads cached models (the SAEs' keys are their models'
+    weights) loads them onto it."""
+    from ftscope.config import resolve_device
     from ftscope.train.cells import Declared
 
     check_choice("chapter", chapter, list(CHAPTERS))
     fn = CHAPTERS[chapter]
+    device = resolve_device(device) if isinstance(device, str) else device
     return Declared([]) if fn is None else fn(preset, seed, device, overrides)
 
 

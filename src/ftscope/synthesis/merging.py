@@ -12,9 +12,8 @@ import pandas as pd
 
 from ftscope.instruments.merging import slerp_state_dict
 from ftscope.jain import tinystories as ts
+from ftscope.jain.criteria import STORIES_HAS_TWIST as HAS_TWIST  # chapter 05's bar for having the capability
 from ftscope.synthesis.setting import PROTOCOL, LensesConfig, StoryModels
-
-HAS_TWIST = 0.75  # chapter 05's bar for a model that has the capability (jain.criteria.STORIES_HAS_TWIST)
 
 
 def task_texts(sm: StoryModels) -> list[str]:
