@@ -2,6 +2,7 @@
 scorecard's HTML, and the script mend of the book's Sphinx extension."""
 
 import json
+import re
 
 import nbformat
 import pytest
@@ -87,6 +88,21 @@ def test_the_scorecard_escapes_text_and_shortens_titles(monkeypatch):
     assert "<summary>A statement that goes on for a long while, with &lt;tags&gt; in it, longer …</summary>" in md
     assert 'data-miss="0"' in md
     assert "\n\n" not in md.split("\n", 2)[2]  # one HTML block: a blank line would end it in Markdown
+
+
+def test_a_chapter_with_claims_of_several_papers_is_counted_under_each_by_its_own_claims(monkeypatch):
+    def claim(id, paper, verdict):
+        return {"id": id, "chapter": "c9", "paper": paper, "reference": "T", "paper_value": None, "ours": 1.0,
+                "criterion": ">= 1", "verdict": verdict, "statement": "s"}
+
+    claims = [claim("a", "jain2024", "reproduced"), claim("b", "jain2024", "reproduced"),
+              claim("c", "zhang2024", "not reproduced")]
+    monkeypatch.setattr(report, "results", lambda project, preset: {"c9": {"notebook": "c9", "claims": claims}})
+    rows = re.findall(r'<tr class="sc-(paper|chapter)">(.*?)</tr>', report.scorecard_markdown(None, "ci"))
+    chapter_rows = [row for kind, row in rows if kind == "chapter"]
+    assert len(chapter_rows) == 2
+    assert "2 reproduced" in chapter_rows[0] and "not reproduced" not in chapter_rows[0]
+    assert "1 not reproduced" in chapter_rows[1] and "sc-reproduced" not in chapter_rows[1]
 
 
 class _Script:

@@ -160,11 +160,12 @@ def scorecard_markdown(project: Project | None, preset: str) -> str:
                  if any(c["paper"] == paper for c in d["claims"] + d.get("not_attempted", []))]
         summary.append(f'<tr class="sc-paper"><td><strong>{escape(PAPER_NAMES.get(paper, paper))}</strong></td>'
                        f"<td>{_badges(counts, '#sc-' + names[0])}</td></tr>")
-        for n in names:
+        for n in names:  # a chapter's claims of this paper only (the synthesis chapter tests all three)
             doc = docs[n]
+            mine = [c for c in doc["claims"] if c["paper"] == paper]
+            skipped = sum(s["paper"] == paper for s in doc.get("not_attempted", []))
             summary.append(f'<tr class="sc-chapter"><td><a href="#sc-{n}">{titles[n]}</a></td>'
-                           f"<td>{_badges(_counts(doc['claims'], len(doc.get('not_attempted', []))), '#sc-' + n)}"
-                           "</td></tr>")
+                           f"<td>{_badges(_counts(mine, skipped), '#sc-' + n)}</td></tr>")
     if not rows:
         summary.append("<tr><td>–</td><td>no chapter has recorded a claim at this preset yet</td></tr>")
     summary += ["</tbody></table>",
