@@ -23,7 +23,9 @@ def task_texts(sm: StoryModels) -> list[str]:
 
 def merge_path(lcfg: LensesConfig, sm: StoryModels, seed: int) -> pd.DataFrame:
     """One row per (F+R seed, t): the twist share when asked (chapter 05's prompts and sampler), the twist-story
-    loss and the deletion task's loss of the merge at t; t = 0 is the base (evaluated once)."""
+    loss and the deletion task's loss of the merge at t; t = 0 is the base (evaluated once), and at t = 1, the
+    deleted model, the first two are chapter 05's own measurement (its reFT log at step 0: the same prompts,
+    sampler and seed)."""
     from ftscope.progress import progress
 
     evaluate = ts.twist_eval(sm.cfg, sm.setting, seed)
@@ -41,9 +43,25 @@ def merge_path(lcfg: LensesConfig, sm: StoryModels, seed: int) -> pd.DataFrame:
     for run in progress(runs, desc="merge paths", total=len(runs)):
         deleted = sm.state(run, "deleted")
         for t in lcfg.merge_ts:
-            got = at_base if t == 0.0 else measure(slerp_state_dict(float(t), base, deleted, params=params)[0])
+            if t == 0.0:
+                got = at_base
+            elif t == 1.0:  # the deleted model: chapter 05 evaluated it with the same prompts, sampler and seed
+                got = {**_reft_start(sm, run), "task_loss": ts.story_loss(sm.load(deleted), sm.setting.tok, texts,
+                                                                          sm.cfg.n_ctx)}
+            else:
+                got = measure(slerp_state_dict(float(t), base, deleted, params=params)[0])
             rows.append({"seed": run.seed, "t": float(t), **got})
     return pd.DataFrame(rows)
+
+
+def _reft_start(sm: StoryModels, run: ts.Run) -> dict:
+    """The twist share and twist-story loss chapter 05 measured on ``run``'s deleted model (reFT step 0)."""
+    from ftscope.train.loop import TrainLog
+
+    first = TrainLog(**sm.states[run]["log"]).eval_frame().sort_values("step").iloc[0]
+    if int(first["step"]) != 0:
+        raise ValueError(f"{run.label}: chapter 05's reFT log has no evaluation at step 0")
+    return {"twist": float(first["twist"]), "twist_loss": float(first["twist_loss"])}
 
 
 def reft_curve(sm: StoryModels) -> pd.DataFrame:
