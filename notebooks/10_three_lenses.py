@@ -98,14 +98,7 @@ shared = fl.shared_set(ch.cfg, sm)
 lens = fl.lens(ch.cfg, sm, saes, shared)
 
 # %% tags=["remove-input"]
-ch.glue_all(
-    {
-        "threshold": ch.cfg.match_threshold,
-        "top_stories": ch.cfg.top_stories,
-        "twist_share": fl.TWIST_SHARE,
-        "event_selectivity": fl.EVENT_SELECTIVITY,
-    }
-)
+ch.glue_all(fl.setting_facts(ch.cfg))
 saes.quality.style.format("{:.3f}")
 
 # %% [markdown]
@@ -118,10 +111,11 @@ saes.quality.style.format("{:.3f}")
 
 # %% tags=["remove-input"]
 sae_facts = ch.glue_all(fl.lens_facts(lens, sm))
-lens.table().style.format("{:.2f}", subset=list(lens.table().columns[2:]))
+table = lens.table()
+table.style.format("{:.2f}", subset=list(table.columns[2:]))
 
 # %% tags=["hide-input"] mystnb={"figure": {"name": "fig-10-persistence", "caption": "Share of the base SAE's features that another SAE keeps (best match r ≥ 0.8 on the shared stories): all alive base features (grey), the base's Twist event features (red) and its Twist instruction features (orange). The first group is the seed control: a second SAE of the unchanged base."}}
-plots.show(fl.persistence_figure(lens.table()))
+plots.show(fl.persistence_figure(table))
 
 # %% [markdown]
 # The base's SAE has {glue:text}`n_twist_base` Twist features among {glue:text}`n_alive_base` alive ones:

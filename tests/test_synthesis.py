@@ -65,8 +65,7 @@ def _shared(n_stories: int, length: int, body_from: int) -> features.Shared:
     twist = np.arange(n_stories) % 2 == 0
     in_twist = ((pos == length - 1) & torch.as_tensor(twist)[:, None]).flatten()
     return features.Shared(rows, torch.ones(n_stories * length, dtype=torch.bool), (pos >= body_from).flatten(),
-                           torch.arange(n_stories)[:, None].expand(-1, length).flatten(), twist, [""] * n_stories,
-                           in_twist)
+                           torch.arange(n_stories)[:, None].expand(-1, length).flatten(), twist, in_twist)
 
 
 def test_twist_sentences_are_where_the_detector_finds_the_twist():

@@ -132,8 +132,7 @@ class Shared:
     body: torch.Tensor
     story: torch.Tensor
     twist: np.ndarray
-    texts: list
-    in_twist: torch.Tensor | None = None
+    in_twist: torch.Tensor
 
 
 def shared_set(lcfg: LensesConfig, sm: StoryModels) -> Shared:
@@ -159,7 +158,7 @@ def shared_set(lcfg: LensesConfig, sm: StoryModels) -> Shared:
     body = valid & (pos >= torch.tensor(starts)[:, None])
     story = torch.arange(len(texts))[:, None].expand(-1, n_ctx)
     return Shared(rows, valid.flatten(), body.flatten(), story.flatten(),
-                  np.array([ts.TWIST in s.features for s in stories]), texts,
+                  np.array([ts.TWIST in s.features for s in stories]),
                   (twist_positions(tok, texts, n_ctx) & valid).flatten())
 
 
@@ -229,7 +228,7 @@ class Lens:
     twist: dict  # label -> indices of its Twist features
     corr: dict  # label -> Pearson r [alive base features, alive features of the label's SAE]
     threshold: float
-    selectivity: dict = None  # label -> twist_selectivity of its Twist features
+    selectivity: dict  # label -> twist_selectivity of its Twist features
 
     def kinds(self, label: str = BASE) -> dict[str, torch.Tensor]:
         """``label``'s Twist features split into ``event`` and ``instruction`` features (``EVENT_SELECTIVITY``)."""
@@ -258,14 +257,13 @@ class Lens:
         from_twist = (corr[base_rows][:, own].max(0).values >= tau) if len(base_rows) and len(own) else torch.zeros(0)
         return {"alive": int(self.alive[label].sum()), "Twist features": len(self.twist[label]),
                 "persist (all base features)": float((corr.max(1).values >= tau).float().mean()),
-                "persist (base Twist features)": float((best >= tau).float().mean()) if len(best) else np.nan,
+                "persist (base Twist features)": _share(best >= tau),
                 "mean best r (base Twist features)": float(best.mean()) if len(best) else np.nan,
                 **{f"persist (base {kind} features)": _share(self.base_twist_best(label, feats) >= tau)
                    for kind, feats in self.kinds().items()},
                 "reused (all own features)": float((child_best >= tau).float().mean()),
-                "reused (own Twist features)": float((child_best[own] >= tau).float().mean()) if len(own) else np.nan,
-                "from a base Twist feature (own Twist features)": float(from_twist.float().mean()) if len(own)
-                else np.nan}
+                "reused (own Twist features)": _share(child_best[own] >= tau),
+                "from a base Twist feature (own Twist features)": _share(from_twist)}
 
     def table(self) -> pd.DataFrame:
         table = pd.DataFrame({label: self.row(label) for label in self.corr}).T
@@ -291,6 +289,12 @@ def lens(lcfg: LensesConfig, sm: StoryModels, saes: SAEs, shared: Shared) -> Len
     return Lens(shared, acts, alive, twist, corr, lcfg.match_threshold, selectivity)
 
 
+def setting_facts(lcfg: LensesConfig) -> dict:
+    """The lens's settings the chapter's text cites."""
+    return {"threshold": lcfg.match_threshold, "top_stories": lcfg.top_stories, "twist_share": TWIST_SHARE,
+            "event_selectivity": EVENT_SELECTIVITY}
+
+
 def lens_facts(lens_: Lens, sm: StoryModels) -> dict:
     """Per F+R seed: the base Twist features' persistence into the deleted model minus all base features', and
     the revived model's Twist features' reuse minus all its features'; the seed control's same numbers."""
@@ -302,10 +306,8 @@ def lens_facts(lens_: Lens, sm: StoryModels) -> dict:
     own_r, all_r = "reused (own Twist features)", "reused (all own features)"
     out = {"n_twist_base": len(lens_.twist[BASE]), "n_alive_base": int(lens_.alive[BASE].sum()),
            "persist_gap_seeds": [float(table.loc[x, twist_p] - table.loc[x, all_p]) for x in dl],
-           "twist_persist_seeds": [float(table.loc[x, twist_p]) for x in dl],
            "reuse_gap_seeds": [float(table.loc[x, own_r] - table.loc[x, all_r]) for x in rl],
            "n_twist_revived_seeds": [int(table.loc[x, "Twist features"]) for x in rl],
-           "control_persist_gap": float(table.loc[CONTROL, twist_p] - table.loc[CONTROL, all_p]),
            "control_reuse_gap": float(table.loc[CONTROL, own_r] - table.loc[CONTROL, all_r])}
     for key in (twist_p, all_p):
         short = "twist" if "Twist" in key else "all"
@@ -320,8 +322,6 @@ def lens_facts(lens_: Lens, sm: StoryModels) -> dict:
     out["reused_all"] = float(np.mean([table.loc[x, all_r] for x in rl]))
     out["from_base_twist"] = float(np.nanmean([table.loc[x, "from a base Twist feature (own Twist features)"]
                                                for x in rl]))
-    out["persist_gap"] = float(np.mean(out["persist_gap_seeds"]))
-    out["reuse_gap"] = float(np.nanmean(out["reuse_gap_seeds"]))
     return out
 
 

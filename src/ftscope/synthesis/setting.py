@@ -82,9 +82,7 @@ class StoryModels:
         return self.states[run][which]
 
     def model(self, run: ts.Run, which: str):
-        from ftscope.train import loop as training
-
-        return training.load_trained(ts.build(self.cfg, 0), self.state(run, which), self.device)
+        return self.load(self.state(run, which))
 
     def load(self, weights: dict):
         from ftscope.train import loop as training
