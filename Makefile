@@ -3,9 +3,10 @@
 #   make test   # venv + installs, then lint and the test suite
 # On a GPU: make book PRESET=paper DEVICE=cuda
 
-PRESET ?= ci
+PRESET ?= laptop
 DEVICE ?= auto
 SEED   ?= 0
+WORKERS ?= 2              # pytest-xdist workers for `make test`
 PYTHON ?= python3
 VENV   ?= .venv
 # torch first and alone: on a CPU machine this pin is the local CPU build; pip would
@@ -43,8 +44,8 @@ claims: $(STAMP)           ## print the scorecard; fails if a claim failed or a 
 status: $(STAMP)           ## each notebook's last duration, device, preset and cache state
 	$(BIN)/ftscope status
 
-test: $(STAMP) chromium lint ## the test suite (small data the project makes itself)
-	$(BIN)/python -m pytest
+test: $(STAMP) chromium lint ## the test suite (small data the project makes itself), on WORKERS processes
+	$(BIN)/python -m pytest -n $(WORKERS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -22,7 +22,7 @@
 # their attention implements the program.
 
 # %% tags=["parameters", "remove-cell"]
-preset = "ci"
+preset = "laptop"
 device = "auto"
 seed = 0
 overrides = {}
@@ -68,7 +68,7 @@ ch.glue("mlp_exactness", cfg.mlp_exactness)
 # We compile the Counter for `a` over the vocabulary a–i, on inputs of a fixed length, and
 # the Max identifier over a–z on inputs of distinct letters. The paper does not give the
 # input length of the Counter; its figures show inputs of about {glue:text}`paper_counter_len` tokens, which is what
-# the `paper` preset uses (the `ci` preset uses fewer, the length is in the table below).
+# the `paper` preset uses (the `laptop` preset uses fewer, the length is in the table below).
 # Compilation is deterministic: tracr has no randomness.
 #
 # One setting matters more than it looks: tracr turns numerical-to-categorical maps (here,
@@ -76,7 +76,7 @@ ch.glue("mlp_exactness", cfg.mlp_exactness)
 # sharpness is `mlp_exactness`. With tracr's default ({glue:text}`mlp_exactness`), which we keep because the paper
 # gives no other and a port at the paper's length reproduces its counts to about 99%,
 # counts of 10 or more come out wrong — in tracr itself, not only in our port. At the
-# `ci` length such counts almost never occur; at the paper's length of {glue:text}`paper_counter_len` they do, rarely.
+# `laptop` length such counts almost never occur; at the paper's length of {glue:text}`paper_counter_len` they do, rarely.
 # A larger value makes every count exact, at the price of MLP weights in the thousands,
 # which changes how SGD fine-tuning behaves.
 

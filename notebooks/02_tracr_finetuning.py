@@ -28,7 +28,7 @@
 # 7th-smallest, without correlation (C_Tr = 0), as in the paper's Table 3.
 
 # %% tags=["parameters", "remove-cell"]
-preset = "ci"
+preset = "laptop"
 device = "auto"
 seed = 0
 overrides = {}
@@ -55,7 +55,7 @@ plots.style()
 # {glue:text}`final_lr_ratio:g` times the peak learning rate; cross-entropy on the answer
 # position, all weights trained. **Deviations:** we clip the gradient norm at
 # {glue:text}`grad_clip`, because without it SGD diverges at η = 10⁻² with C_Tr = 1 in our
-# checks; and this rendering ran at the preset shown below, with fewer steps (and, at `ci`,
+# checks; and this rendering ran at the preset shown below, with fewer steps (and, at `laptop`,
 # shorter Counter inputs) than the paper's {glue:text}`paper_steps` iterations on inputs of
 # about {glue:text}`paper_counter_len` tokens. The runs of one task are trained together in parts of
 # at most {glue:text}`together` runs, each part one batched model (`train_many`): each run keeps its
@@ -83,7 +83,7 @@ tests = ca.test_sets(
 # We fine-tune models per learning rate and C_Tr, each on {glue:text}`seeds` seeds (the
 # noise on the compiled weights and the batches differ), and measure the accuracy of the
 # pretraining answer (count a; the {glue:text}`rank_pt`th smallest) and of the fine-tuning
-# answer (count b; the {glue:text}`rank_ft`th smallest) at C_Te = 1 and C_Te = 0. (The `ci`
+# answer (count b; the {glue:text}`rank_ft`th smallest) at C_Te = 1 and C_Te = 0. (The `laptop`
 # preset runs only the cells of Table 3 and the one Fig. 10 needs; `paper` runs the full grid
 # of learning rates × C_Tr.) Beside each accuracy stands its **chance level**: the accuracy
 # of always giving the commonest answer of that test set.
@@ -275,7 +275,7 @@ reft_table
 # bound (the budget over reFT's steps); when neither reaches it, or the lower bound falls
 # short of twice, the budget does not decide ("decided" is false:
 # {glue:text}`reft_n_undecided` here), and the claim is *inconclusive* rather than a miss:
-# a short budget (the `ci` preset's) cannot tell.
+# a short budget (the `laptop` preset's) cannot tell.
 #
 # ## Where we differ from the paper, and what we found out
 #
@@ -290,7 +290,7 @@ reft_table
 #   (another CPU, the runs batched or alone) moves the verdict across it: the claim is marked
 #   fragile. The runs converged by the stated level, but at a higher loss than the smaller
 #   learning rates' (the convergence table). **Scale** (the paper's 10K steps against our
-#   {glue:text}`steps`) is the likely reason for the leftover; we have not tested it at `ci`.
+#   {glue:text}`steps`) is the likely reason for the leftover; we have not tested it at `laptop`.
 # - **The attention does not move to `b`** (Fig. 10). At the medium learning rate without
 #   correlation the share on `b` minus the share on `a` is
 #   {glue:text}`counter_attention_moves_to_b:.2f` (mean over seeds; the criterion asks for at

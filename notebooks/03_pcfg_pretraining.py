@@ -41,7 +41,7 @@
 # reuse; the prior sets how well counting `b` itself was learned.
 
 # %% tags=["parameters", "remove-cell"]
-preset = "ci"
+preset = "laptop"
 device = "auto"
 seed = 0
 overrides = {}
@@ -87,7 +87,7 @@ plots.show(figures.grammar(stats, cfg.window))
 # How much the count labels spread matters for every accuracy in Part I's PCFG chapters: the
 # commonest count(b) is the answer in {glue:text}`count_b_majority:.0%` of windows (the
 # accuracy of always giving it, the chance level the next chapter shows beside each
-# accuracy), and the labels carry {glue:text}`count_b_entropy:.2f` bits. The `ci` window is
+# accuracy), and the labels carry {glue:text}`count_b_entropy:.2f` bits. The `laptop` window is
 # {glue:text}`window` letters (it was 24, where the commonest count covered about 42% of the
 # test texts, too close to the accuracies the claims compare).
 #
@@ -99,7 +99,7 @@ pa.family_examples(cfg, rng)
 # %% [markdown]
 # **Scale.** The paper uses a {glue:text}`paper_window`-letter window, in which the
 # {glue:text}`paper_count_span`-position spans of C, CC
-# and T sit inside the text. The `ci` preset uses a window of {glue:text}`window` letters:
+# and T sit inside the text. The `laptop` preset uses a window of {glue:text}`window` letters:
 # the counted span is then the whole window ({glue:text}`span` positions), T asks for the
 # window's first letter, and the {glue:text}`occurrence`th occurrence that I and IC ask for is often missing
 # (for `a`, in {glue:text}`none_share:.0%` of windows), so they answer `<none>` (IC almost
@@ -115,7 +115,7 @@ pa.family_examples(cfg, rng)
 # fresh samples every step. The paper
 # gives no batch size or weight decay; we use the values shown (weight decay {glue:text}`weight_decay:g` is
 # minGPT's default). **Deviations:** the loss is the cross-entropy of the answer token only
-# (the paper does not say whether it also trains on the text); and at `ci` the model, the
+# (the paper does not say whether it also trains on the text); and at `laptop` the model, the
 # window and the number of steps are far smaller than the paper's
 # ({glue:text}`paper_model` layers / heads / d, {glue:text}`paper_window` letters,
 # {glue:text}`paper_pretrain_steps` steps).
@@ -130,7 +130,7 @@ pa.scale_table(cfg, dev)
 # judged on every seed, and the next chapter fine-tunes the first seed's models.
 # Checkpoints are cached by a hash of their configuration and the code that trains them,
 # so the next chapter (and any re-run) reuses them. The models not in the cache are trained
-# together, as one batched model (`train_many`, compiled with `torch.compile` at `ci`): each keeps
+# together, as one batched model (`train_many`, compiled with `torch.compile` at `laptop`): each keeps
 # its own data, initialisation and schedule and does the arithmetic of a lone run up to the order
 # of floating-point sums. Every model's loss is read at the answer position only, so its last
 # block is computed there alone.

@@ -30,7 +30,7 @@
 # pretraining capability.
 
 # %% tags=["parameters", "remove-cell"]
-preset = "ci"
+preset = "laptop"
 device = "auto"
 seed = 0
 overrides = {}
@@ -53,14 +53,14 @@ plots.style()
 # {glue:text}`final_lr_ratio:g` of the peak, starting from the pretrained checkpoint (the
 # previous chapter's, from the cache). The paper's learning rates are η_L =
 # {glue:text}`paper_eta_l:g`, η_M = {glue:text}`paper_eta_m:g` and η_S = {glue:text}`paper_eta_s:g`
-# for {glue:text}`paper_ft_steps` iterations. **Deviations:** at `ci` we run far fewer steps
+# for {glue:text}`paper_ft_steps` iterations. **Deviations:** at `laptop` we run far fewer steps
 # ({glue:text}`ft_steps`). A learning rate may be scaled up by {glue:text}`lr_reference_steps` /
 # steps (keeping η × steps, how far fine-tuning can move the weights, the paper's), but never
 # past η_L = {glue:text}`max_lr_share:g` × the pretraining rate ({glue:text}`pretrain_lr:g`),
 # the paper's own ratio: the order η_S < η_M < η_L < η_PT is kept (the scale used here is
 # {glue:text}`lr_scale:g`; an earlier version scaled η_L to 6.7 × η_PT, which is not the
 # paper's setting). Weight decay is {glue:text}`weight_decay:g` (not given in the paper); the
-# loss is the answer token's cross-entropy; the `ci` preset runs the cells the figures and
+# loss is the answer token's cross-entropy; the `laptop` preset runs the cells the figures and
 # claims read (below), the `paper` preset the full grid of priors × η × C_Tr (C_Tr among
 # {glue:text}`paper_preset_c_trs`). The paper reports no seeds: every cell is fine-tuned on
 # {glue:text}`ft_seeds` seeds (the pretrained model is the same; the data and its order
@@ -77,7 +77,7 @@ plots.style()
 # answer's share, shown beside each accuracy) differs between C_Te = 1 and C_Te = 0.
 #
 # **How the grid runs.** Every run of the grid is trained together with the others, as one batched
-# model (`train_many`, compiled with `torch.compile` at `ci`): each run keeps its own data,
+# model (`train_many`, compiled with `torch.compile` at `laptop`): each run keeps its own data,
 # learning rate and schedule and does the arithmetic of a run of its own up to the order of
 # floating-point sums.
 
@@ -274,7 +274,7 @@ reft_table
 # ones we looked into (numbers from this rendering's preset; `paper` runs 10K steps on five
 # seeds).
 #
-# - **η_S does not converge at `ci`** (Table 5). The learning rates are the paper's, and
+# - **η_S does not converge at `laptop`** (Table 5). The learning rates are the paper's, and
 #   {glue:text}`ft_steps` steps at η_S = 10⁻⁶ move the model too little to learn the new
 #   answer (training loss above the level on every seed): the three η_S claims are
 #   inconclusive. **Scale** (steps), by construction; the `paper` preset runs 10K steps.

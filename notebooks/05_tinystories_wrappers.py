@@ -32,7 +32,7 @@
 # stream. This is the paper's safety argument: fine-tuning a capability away does not remove it.
 
 # %% tags=["parameters", "remove-cell"]
-preset = "ci"
+preset = "laptop"
 device = "auto"
 seed = 0
 overrides = {}
@@ -90,11 +90,11 @@ sa.scale_table(cfg, logs, sa.n_params(models["base"]))
 # %% tags=["hide-input"] mystnb={"figure": {"name": "fig-05-pretraining-loss", "caption": "Pretraining loss (nats per token, log scale, a moving mean) against the step, for the base model (every story) and the control Not in PT (no twist stories). No counterpart in the paper."}}
 plots.show(sa.pretraining_loss(logs))
 # %% [markdown]
-# **Scale.** The table gives the paper's setting beside ours. At `ci` the model has
+# **Scale.** The table gives the paper's setting beside ours. At `laptop` the model has
 # {glue:text}`n_params_m:.1f`M parameters and sees {glue:text}`pretrain_tokens_m:.1f`M tokens; it ends at
 # a loss of {glue:text}`base_loss:.2f` nats per token ({numref}`fig-05-pretraining-loss`; the paper's 91M model: about
 # {glue:text}`paper_loss:g` on the real stories, which are far more varied than the story world's). The
-# `ci` pretraining was first shorter; that base wrote a twist in too few of the stories that asked for
+# `laptop` pretraining was first shorter; that base wrote a twist in too few of the stories that asked for
 # one (below the first claim's bar; the criteria changelog has the numbers), so it was lengthened, as the
 # bar's rule says, and the criterion left as it was.
 #
@@ -143,13 +143,13 @@ sa.show_stories(gens[False], 1)
 # {glue:text}`n_prompts` held-out headers that ask for a twist (the paper's Table 1 is in sixteenths) and
 # compute the loss on held-out twist stories (the story tokens only).
 #
-# **Deviations at `ci`.** The paper deletes and revives for {glue:text}`paper_ft_steps` steps of batch
+# **Deviations at `laptop`.** The paper deletes and revives for {glue:text}`paper_ft_steps` steps of batch
 # 128 at sequence length 1024; we delete for {glue:text}`ft_steps` steps and revive for
 # {glue:text}`reft_steps`, at batch {glue:text}`ft_batch` and length {glue:text}`n_ctx`, and our four reFT
 # steps stand for the paper's {glue:text}`paper_evals` iterations, in order. The paper revives at
-# {glue:text}`paper_reft_lr`; at `ci` reFT runs at {glue:text}`reft_lr` (η_M, so reFT's rate is still no
+# {glue:text}`paper_reft_lr`; at `laptop` reFT runs at {glue:text}`reft_lr` (η_M, so reFT's rate is still no
 # larger than the deletion's): in planning, a few tens of steps at 10⁻⁵ barely moved a deleted model's
-# twist share, so at 10⁻⁵ the `ci` budget would measure little but the rate. The control is fine-tuned at
+# twist share, so at 10⁻⁵ the `laptop` budget would measure little but the rate. The control is fine-tuned at
 # the same rate.
 
 # %%
@@ -180,7 +180,7 @@ ch.glue_all({k: v for k, v in reft.items() if not k.endswith("_seeds")})
 # {glue:text}`control_loss_end:.3f` nats per token, the worst η_M protocol at
 # {glue:text}`reft_loss_end:.3f`.
 #
-# Where F leaves most twists in place (as it does at `ci`), the reason is in its data: F never shows the
+# Where F leaves most twists in place (as it does at `laptop`), the reason is in its data: F never shows the
 # model a header that asks for a twist, so nothing in it contradicts the instruction the base learned,
 # and the model can only forget it slowly, by seeing fewer twists. F+R and F+MM pair a Twist header
 # with a story without one on every step, and delete within the budget. The paper's F ran for

@@ -29,7 +29,7 @@
 # not numbers: every claim below checks a direction.
 
 # %% tags=["parameters", "remove-cell"]
-preset = "ci"
+preset = "laptop"
 device = "auto"
 seed = 0
 overrides = {}

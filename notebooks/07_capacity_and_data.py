@@ -24,7 +24,7 @@
 # numbers; every claim checks a direction.
 
 # %% tags=["parameters", "remove-cell"]
-preset = "ci"
+preset = "laptop"
 device = "auto"
 seed = 0
 overrides = {}
@@ -343,14 +343,14 @@ else:
 #
 # - **The world, not ChatGPT's rewrites**, for the four arms (chapter 6 says why), and one epoch of a
 #   thousand documents where the paper fine-tuned on up to a million abstracts.
-# - **Fewer levels at `ci`**: LoRA ranks {glue:text}`ranks` (the paper's six at `paper`), sizes up to
+# - **Fewer levels at `laptop`**: LoRA ranks {glue:text}`ranks` (the paper's six at `paper`), sizes up to
 #   {glue:text}`data_hi:,` documents, replay up to {glue:text}`mix_lo:g`; three seeds each.
 # - **The LoRA learning rate** is chosen on the validation split; the released LoRA config keeps full
 #   fine-tuning's rate, and the paper's per-model rates were not found.
 # - **Replay is added**, not substituted: every fine-tuning document is kept and the epoch grows; the
 #   paper's mixing recipe was not found.
 # - **Real abstracts**: Part III's small English-and-Python base and its BPE instead of GPT-2 XL or
-#   LLaMA-2, {glue:text}`heldout:,` held-out abstracts at `ci` (1,000 at `paper`, as the paper), each scored
+#   LLaMA-2, {glue:text}`heldout:,` held-out abstracts at `laptop` (1,000 at `paper`, as the paper), each scored
 #   on its first {glue:text}`n_ctx` tokens, and a rule-made number swap in place of the paper's factual
 #   rewrites; the paper's own rewrites are read from the hub only when it is reachable.
 #

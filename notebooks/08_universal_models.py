@@ -28,11 +28,11 @@
 # with versions, licences and hashes), except the stories, which come from a procedural
 # story world in TinyStories-Instruct form (no real TinyStories text is in any registry).
 # The loaders for the authors' hub datasets are kept (`source="hub"`). The models are
-# smaller at `ci` (the table below), the tokenizer is a byte-level BPE trained on our own
+# smaller at `laptop` (the table below), the tokenizer is a byte-level BPE trained on our own
 # corpora, and TransformerLens' Mistral-style blocks carry biases, which we freeze at zero.
 
 # %% tags=["parameters", "remove-cell"]
-preset = "ci"
+preset = "laptop"
 device = "auto"
 seed = 0
 overrides = {}

@@ -39,7 +39,7 @@
 # {glue:text}`paper_sae_expansion`×.
 
 # %% tags=["parameters", "remove-cell"]
-preset = "ci"
+preset = "laptop"
 device = "auto"
 seed = 0
 overrides = {}

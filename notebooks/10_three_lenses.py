@@ -31,7 +31,7 @@
 # paper's models (`ftscope.synthesis.claims`). They are judged by the same claims API as every chapter.
 
 # %% tags=["parameters", "remove-cell"]
-preset = "ci"
+preset = "laptop"
 device = "auto"
 seed = 0
 overrides = {}
@@ -86,7 +86,7 @@ ch.glue_all({"n_seeds": len(sm.runs()), "n_layers": sm.cfg.n_layers, "block": sm
 # twist is written, and Twist features are of two kinds: **event** features fire in the sentence that
 # holds the twist, at least {glue:text}`event_selectivity:g` times as strongly as elsewhere in the story;
 # **instruction** features fire in twist stories before any twist is written, so they read the header's
-# request. (The two were far apart in the first `ci` run, and the bar that splits them was set from it;
+# request. (The two were far apart in the first `laptop` run, and the bar that splits them was set from it;
 # it sorts features for the text and decides no claim.) Horn & Elliott's SAEs read a
 # 1-layer model's only MLP; ours reads the middle block of a deeper model. Every SAE but the base's first
 # has the same seed, so each comparison with the base's first SAE is between two SAE seeds, as the

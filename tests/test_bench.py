@@ -26,7 +26,7 @@ def test_the_status_table_shows_each_loop_and_its_share(tmp_path):
     path = tmp_path / "bench.json"
     assert "ftscope bench" in bench_table(path)
     row = LoopTiming("PCFG fine-tuning", "04", 3, 2.0, 1000.0, 50.0, 0.25, "train_many")
-    path.write_text(json.dumps({"preset": "ci", "device": "cpu", "threads": 2, "peak_gflop_per_s": 200.0,
+    path.write_text(json.dumps({"preset": "laptop", "device": "cpu", "threads": 2, "peak_gflop_per_s": 200.0,
                                 "when": "now", "loops": [row.__dict__]}))
     table = bench_table(path)
     assert "200 GFLOP/s" in table and "| PCFG fine-tuning | 04 | 3 | 2.00 | 1,000 | 50.0 | 25.0% | train_many |" in table

@@ -46,7 +46,7 @@ def test_a_repository_url_that_is_not_github_is_refused_before_the_build(url):
 def test_the_rerun_box_gives_the_commands_the_measured_and_the_planned_time():
     run = {"duration_s": 578.3, "finished": "2026-12-03T02:07:43+00:00", "commit": "f14fbb258632b7ce"}
     box = site.rerun_box("02_tracr_finetuning", run, 7200.0)
-    for preset in ("smoke", "ci", "paper --device cuda"):
+    for preset in ("smoke", "laptop", "paper --device cuda"):
         assert f"ftscope run 02_tracr_finetuning --preset {preset}" in box
     assert "**10 min**" in box and "**2.0 h** on one H100" in box and "`f14fbb25`" in box
     assert "{download}`02_tracr_finetuning.ipynb <02_tracr_finetuning.ipynb>`" in box
@@ -83,7 +83,7 @@ def test_the_scorecard_escapes_text_and_shortens_titles(monkeypatch):
              "criterion": ">= 0.9 <b>", "verdict": "reproduced",
              "statement": "A statement that goes on for a long while, with <tags> in it, longer than one line can hold"}
     monkeypatch.setattr(report, "results", lambda project, preset: {"c1": {"notebook": "c1", "claims": [claim]}})
-    md = report.scorecard_markdown(None, "ci")
+    md = report.scorecard_markdown(None, "laptop")
     assert "&lt;tags&gt;" in md and "<tags>" not in md and "&gt;= 0.9 &lt;b&gt;" in md
     assert "<summary>A statement that goes on for a long while, with &lt;tags&gt; in it, longer …</summary>" in md
     assert 'data-miss="0"' in md
@@ -98,7 +98,7 @@ def test_a_chapter_with_claims_of_several_papers_is_counted_under_each_by_its_ow
     claims = [claim("a", "jain2024", "reproduced"), claim("b", "jain2024", "reproduced"),
               claim("c", "zhang2024", "not reproduced")]
     monkeypatch.setattr(report, "results", lambda project, preset: {"c9": {"notebook": "c9", "claims": claims}})
-    rows = re.findall(r'<tr class="sc-(paper|chapter)">(.*?)</tr>', report.scorecard_markdown(None, "ci"))
+    rows = re.findall(r'<tr class="sc-(paper|chapter)">(.*?)</tr>', report.scorecard_markdown(None, "laptop"))
     chapter_rows = [row for kind, row in rows if kind == "chapter"]
     assert len(chapter_rows) == 2
     assert "2 reproduced" in chapter_rows[0] and "not reproduced" not in chapter_rows[0]

@@ -67,7 +67,7 @@ def _scorecard_page(root: Path, script: str) -> None:
     orig = report.results
     report.results = lambda project, preset: docs
     try:
-        body = report.scorecard_markdown(None, "ci").split("\n", 2)[2]
+        body = report.scorecard_markdown(None, "laptop").split("\n", 2)[2]
     finally:
         report.results = orig
     style = (REPO / "_static" / "ftscope.css").read_text()

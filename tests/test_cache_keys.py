@@ -99,7 +99,7 @@ def horn_setup(tmp_path_factory):
                                  d_mlp=32, n_heads=2, n_kv_heads=1, d_head=8, n_ctx=16, base_steps=2, ft_steps=2,
                                  base_batch=2, ft_batch=2)
     with pytest.MonkeyPatch.context() as mp:
-        mp.delenv("FTSCOPE_CACHE", raising=False)
+        mp.setenv("FTSCOPE_CACHE", str(project.root / "cache"))
         corpora = horn.load_corpora(cfg, project)
     return cfg, corpora
 

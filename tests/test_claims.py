@@ -60,8 +60,8 @@ def test_bad_claims_are_refused():
 
 def good_result():
     return {
-        "schema": 1, "notebook": "01_x", "preset": "ci", "device": "cpu", "seed": 0,
-        "parameters": {"preset": "ci", "device": "cpu", "seed": 0, "overrides": {}}, "status": "ok",
+        "schema": 1, "notebook": "01_x", "preset": "laptop", "device": "cpu", "seed": 0,
+        "parameters": {"preset": "laptop", "device": "cpu", "seed": 0, "overrides": {}}, "status": "ok",
         "claims": [claim().to_dict()],
         "run": {"commit": "abc", "versions": {"torch": "2.13.0"}, "duration_s": 1.0,
                 "finished": "2026-11-22T00:00:00+00:00", "cache_key": "0" * 64},

@@ -13,21 +13,21 @@ class Demo(ChapterConfig):
     widths: tuple[int, ...] = (4, 8)
     optimizer: Literal["sgd", "adamw"] = "sgd"
     clip: float | None = None
-    PRESETS: ClassVar = {"smoke": dict(steps=5), "ci": dict(steps=50), "paper": {}}
+    PRESETS: ClassVar = {"smoke": dict(steps=5), "laptop": dict(steps=50), "paper": {}}
 
 
 def test_presets_and_single_field_override():
     assert Demo.from_preset("smoke").steps == 5
     assert Demo.from_preset("paper").steps == 1000
-    cfg = Demo.from_preset("ci", lr=1, widths=[1, 2], clip=1)
+    cfg = Demo.from_preset("laptop", lr=1, widths=[1, 2], clip=1)
     assert (cfg.steps, cfg.lr, cfg.widths, cfg.clip) == (50, 1.0, (1, 2), 1.0)
     assert isinstance(cfg.lr, float)
 
 
 @pytest.mark.parametrize("call, names", [
-    (lambda: Demo.from_preset("bogus"), ["'smoke'", "'ci'", "'paper'"]),
-    (lambda: Demo.from_preset("ci", stepz=3), ["'steps'", "'lr'", "'widths'"]),
-    (lambda: Demo.from_preset("ci", optimizer="adam"), ["'sgd'", "'adamw'"]),
+    (lambda: Demo.from_preset("bogus"), ["'smoke'", "'laptop'", "'paper'"]),
+    (lambda: Demo.from_preset("laptop", stepz=3), ["'steps'", "'lr'", "'widths'"]),
+    (lambda: Demo.from_preset("laptop", optimizer="adam"), ["'sgd'", "'adamw'"]),
     (lambda: check_device("tpu"), ["'auto'", "'cpu'", "'cuda'"]),
     (lambda: check_preset("full"), ["'smoke'"]),
 ])
@@ -41,11 +41,11 @@ def test_unknown_names_list_the_valid_choices(call, names):
 @pytest.mark.parametrize("field, value", [("steps", 1.5), ("steps", True), ("lr", "fast"), ("widths", 3)])
 def test_wrong_types_are_rejected(field, value):
     with pytest.raises(ConfigError, match=field):
-        Demo.from_preset("ci", **{field: value})
+        Demo.from_preset("laptop", **{field: value})
 
 
 def test_replace_checks_names():
-    cfg = Demo.from_preset("ci")
+    cfg = Demo.from_preset("laptop")
     assert cfg.replace(steps=7).steps == 7
     with pytest.raises(ConfigError, match="valid choices"):
         cfg.replace(nope=1)

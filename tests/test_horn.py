@@ -51,18 +51,18 @@ def test_mistral_architecture_and_frozen_zero_biases():
 
 
 def test_config_presets_and_bad_fields():
-    ci = HornConfig.from_preset("ci")
-    assert ci.vocab_size == 4096 and ci.d_sae == 4 * 256 and ci.sweep_ts[0] == 0 and ci.sweep_ts[-1] == 1
-    assert len(ci.sweep_ts) == 21
+    laptop = HornConfig.from_preset("laptop")
+    assert laptop.vocab_size == 4096 and laptop.d_sae == 4 * 256 and laptop.sweep_ts[0] == 0 and laptop.sweep_ts[-1] == 1
+    assert len(laptop.sweep_ts) == 21
     assert HornConfig.from_preset("paper").d_model == 512
     with pytest.raises(ConfigError, match="valid choices"):
-        HornConfig.from_preset("ci", vocab=10)
+        HornConfig.from_preset("laptop", vocab=10)
     with pytest.raises(ConfigError, match="n_kv_heads"):
-        HornConfig.from_preset("ci", n_kv_heads=3)
+        HornConfig.from_preset("laptop", n_kv_heads=3)
     with pytest.raises(ConfigError, match="sweep_step"):
-        HornConfig.from_preset("ci", sweep_step=0.3)
+        HornConfig.from_preset("laptop", sweep_step=0.3)
     with pytest.raises(ConfigError, match="valid choices"):
-        HornConfig.from_preset("ci", source="web")
+        HornConfig.from_preset("laptop", source="web")
 
 
 def test_block_sampler_mixes_parts_one_to_one_and_is_seeded():
@@ -155,7 +155,7 @@ def test_take_chars_cuts_long_documents_to_the_budget():
 def test_load_corpora_caches_tokenizer_and_streams(tmp_path, monkeypatch):
     from ftscope.paths import Project
 
-    monkeypatch.delenv("FTSCOPE_CACHE", raising=False)
+    monkeypatch.setenv("FTSCOPE_CACHE", str(tmp_path / "cache"))
     project = Project(tmp_path)
     cfg = HornConfig.from_preset("smoke", corpus_chars=20_000, tokenizer_chars=10_000, vocab_size=300)
     first = horn.load_corpora(cfg, project)

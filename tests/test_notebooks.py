@@ -1,7 +1,6 @@
 """Every notebook belongs to the book and runs end to end at `smoke` (PySDM-style completeness)."""
 
 import re
-import shutil
 from pathlib import Path
 
 import pytest
@@ -44,45 +43,45 @@ def test_notebook_declares_its_parameters_and_name(name):
     assert "ch.finish()" in source
 
 
-# a later chapter reuses what an earlier one trained (same config, data and code): with one cache for
-# the test session, these checkpoints must not be trained again by the chapter named on the left
+# a later chapter reuses what an earlier one trained (same config, data and code): in one smoke book on a cold
+# cache, these checkpoints must not be trained again by the chapter named on the left
 REUSES = {"04_pcfg_finetuning": ("03_pcfg_pretraining", tuple(f"pcfg-{p}-s" for p in ("low", "medium", "high", "b_only"))),
           "07_capacity_and_data": ("06_topic_style_fact", ("zhang-base", "zhang-ft-")),
           "09_universal_features": ("08_universal_models", "horn-"),
           "10_three_lenses": ("05_tinystories_wrappers", "jain-stories-")}
-RAN: set[str] = set()
 # checkpoints a notebook may write that no sweep job declares: token caches (data, not training), and what a
 # chapter's declaration names as trained in the notebook (``Declared.inline``)
 DATA_CACHES = ("horn-tokens-", "jain-stories-tokens-")
 INLINE = {"07_capacity_and_data": ("zhang-pubmed-", "horn-base-")}
 
 
-@pytest.fixture(scope="module")
-def shared_cache(tmp_path_factory):
-    return tmp_path_factory.mktemp("ftscope-cache")
+def smoke_result(name: str) -> dict:
+    project = Project(REPO)
+    result = runner.load_result(project, "smoke", name)
+    assert result is not None, f"no smoke result for {name}: run `make book PRESET=smoke` first (CI does)"
+    return result
 
 
+# The smoke book (`make book PRESET=smoke`, which CI runs) executes every notebook once; these tests read what
+# that run recorded (its claims, and each checkpoint its kernel read or built) instead of executing the
+# notebooks a second time. `make test` leaves them out; CI runs them after the smoke book (`pytest -m smoke_book`).
+@pytest.mark.smoke_book
 @pytest.mark.parametrize("name", NOTEBOOKS)
-def test_notebook_runs_at_smoke(name, tmp_path, shared_cache, monkeypatch):
-    monkeypatch.setenv("FTSCOPE_CACHE", str(shared_cache))
-    (tmp_path / "_toc.yml").write_text("format: jb-book\nroot: intro\n")
-    (tmp_path / "notebooks").mkdir()
-    shutil.copy(REPO / "notebooks" / f"{name}.py", tmp_path / "notebooks")
-    before = set((shared_cache / "checkpoints").glob("*.pt"))
-    [outcome] = runner.run(Project(tmp_path), [name], preset="smoke", device="cpu", echo=lambda *_: None)
-    assert outcome.status == "executed", outcome.error
-    assert outcome.claims and all(c["verdict"] != "failed" for c in outcome.claims), outcome.claims
-    RAN.add(name)
-    after = {p.name for p in (shared_cache / "checkpoints").glob("*.pt")}
-    monkeypatch.setenv("FTSCOPE_ROOT", str(tmp_path))  # the declarations read the data the notebook read
+def test_the_smoke_book_ran_every_notebook_and_built_what_its_cells_declare(name, monkeypatch):
+    result = smoke_result(name)
+    assert result["claims"] and all(c["verdict"] != "failed" for c in result["claims"]), result["claims"]
+    touched = result["run"]["checkpoints"]
+    monkeypatch.setenv("FTSCOPE_ROOT", str(REPO))  # the declarations read the data the notebook read
+    monkeypatch.setenv("FTSCOPE_CACHE", result["run"]["cache"])  # and the cells it built
     declared = sweep.declare(name, "smoke", 0, "cpu", {})
-    names = {p.name for job in declared.jobs for p in job.paths(Project(tmp_path))}
+    names = {p.name for job in declared.jobs for p in job.paths(Project(REPO))}
     assert not declared.later, f"{name}: cells still declared later after its notebook ran: {declared.later}"
-    assert names <= after, f"{name} declares cells its notebook did not build: {sorted(names - after)}"
-    undeclared = sorted(n for n in after - {p.name for p in before} - names
-                        if not n.startswith(DATA_CACHES + INLINE.get(name, ())))
+    assert names <= set(touched), f"{name} declares cells its notebook did not read or build: {sorted(names - set(touched))}"
+    built = {n for n, how in touched.items() if how == "built"}
+    undeclared = sorted(n for n in built - names if not n.startswith(DATA_CACHES + INLINE.get(name, ())))
     assert not undeclared, f"{name} trained cells no sweep job declares: {undeclared}"
-    if name in REUSES and REUSES[name][0] in RAN:
-        new = {p.name for p in set((shared_cache / "checkpoints").glob("*.pt")) - before}
-        retrained = sorted(n for n in new if n.startswith(REUSES[name][1]))
-        assert not retrained, f"{name} trained again what {REUSES[name][0]} had cached: {retrained}"
+    if name in REUSES:
+        upstream = smoke_result(REUSES[name][0])
+        if upstream["run"]["finished"] <= result["run"]["finished"]:  # the upstream chapter ran first
+            retrained = sorted(n for n in built if n.startswith(REUSES[name][1]))
+            assert not retrained, f"{name} trained again what {REUSES[name][0]} had cached: {retrained}"

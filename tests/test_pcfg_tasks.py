@@ -51,16 +51,16 @@ def test_learning_rates_keep_lr_times_steps_but_stay_under_the_pretraining_lr():
     assert PcfgConfig.from_preset("paper").lrs == pytest.approx({"large": 1e-4, "medium": 1e-5, "small": 1e-6})
 
 
-def test_ci_grid_is_a_subset_of_the_full_grid_with_the_cells_the_claims_read():
+def test_laptop_grid_is_a_subset_of_the_full_grid_with_the_cells_the_claims_read():
     full = set(tiny(ft_grid="full", ft_c_trs=(0.0, 0.8, 1.0)).cells)
-    ci = set(tiny(ft_grid="ci", ft_c_trs=(0.0, 0.8, 1.0)).cells)
-    assert ci < full and len(full) == 3 * 3 * 3
+    laptop = set(tiny(ft_grid="laptop", ft_c_trs=(0.0, 0.8, 1.0)).cells)
+    assert laptop < full and len(full) == 3 * 3 * 3
     for lr in ("large", "medium", "small"):
-        assert ("low", lr, 1.0) in ci
+        assert ("low", lr, 1.0) in laptop
     for prior in ("low", "medium", "high"):  # Fig. 6: every prior at C_Tr = 0 and 1 at η_M; reFT starts at η_L
-        assert {(prior, "medium", 0.0), (prior, "medium", 1.0), (prior, "large", 1.0)} <= ci
-    assert ("medium", "medium", 0.8) in ci  # the avoided shortcut (P(a) = 0.9)
-    assert ("high", "small", 1.0) not in ci and ("low", "large", 0.8) not in ci and ("high", "medium", 0.8) not in ci
+        assert {(prior, "medium", 0.0), (prior, "medium", 1.0), (prior, "large", 1.0)} <= laptop
+    assert ("medium", "medium", 0.8) in laptop  # the avoided shortcut (P(a) = 0.9)
+    assert ("high", "small", 1.0) not in laptop and ("low", "large", 0.8) not in laptop and ("high", "medium", 0.8) not in laptop
 
 
 def test_pretraining_is_cached_by_config_and_deterministic(tmp_path, monkeypatch):

@@ -97,7 +97,7 @@ def test_unknown_override_fails_in_the_first_cell_naming_the_fields(toy_project)
 
 
 @pytest.mark.parametrize("kw, message", [
-    (dict(preset="bogus"), "'smoke', 'ci', 'paper'"),
+    (dict(preset="bogus"), "'smoke', 'laptop', 'paper'"),
     (dict(device="tpu"), "'auto', 'cpu', 'cuda'"),
     (dict(seed=-1), "non-negative"),
     (dict(device="cuda"), "no CUDA device"),
@@ -130,7 +130,7 @@ def test_cli_rejects_bogus_preset(toy_project):
     proc = subprocess.run([sys.executable, "-m", "ftscope", "run", "toy_chapter", "--preset", "bogus"],
                           cwd=toy_project.root, capture_output=True, text=True, timeout=60)
     assert proc.returncode != 0
-    assert "'smoke', 'ci', 'paper'" in proc.stderr
+    assert "'smoke', 'laptop', 'paper'" in proc.stderr
     assert not toy_project.results("bogus").exists()
     proc = subprocess.run([sys.executable, "-m", "ftscope", "claims", "--preset", "smoke", "--strict"],
                           cwd=toy_project.root, capture_output=True, text=True, timeout=60)

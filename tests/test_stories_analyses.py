@@ -62,7 +62,7 @@ def _states(cfg, curve):
 
 
 def test_table1_and_reft_facts_read_the_runs():
-    cfg = ts.StoriesConfig.from_preset("ci")
+    cfg = ts.StoriesConfig.from_preset("laptop")
     eta_m = cfg.delete_lrs[0]
     deleted = {"F": 0.5, "F+R": 0.0625, "F+MM": 0.25}
 
@@ -112,13 +112,13 @@ def test_stories_claims_follow_the_gate():
     from ftscope.book import Chapter
     from ftscope.jain import claims
 
-    cfg = ts.StoriesConfig.from_preset("ci")
+    cfg = ts.StoriesConfig.from_preset("laptop")
     frame = sa.reft_frame(cfg, _states(cfg, lambda r, s: (0.0 if s == 0 and r.protocol != "control" else 1.0,
                                                           0.5 if r.protocol != "control" else 0.6)))
     reft = sa.reft_facts(cfg, frame)
     probe = {"probe_base": 0.9, "probe_chance": 0.6, "probe_drop_seeds": [0.01] * cfg.seeds}
     for asked, verdicts in ((1.0, "reproduced"), (0.5, "inconclusive")):
-        ch = Chapter("05_tinystories_wrappers", ts.StoriesConfig, preset="ci", device="cpu", seed=0, overrides={})
+        ch = Chapter("05_tinystories_wrappers", ts.StoriesConfig, preset="laptop", device="cpu", seed=0, overrides={})
         follow = {"base_twist_asked": asked, "base_twist_not": 0.0, "twist_rate": 0.35}
         claims.stories_claims(ch, follow, reft, probe)
         got = {c.id: c.verdict for c in ch.claims}

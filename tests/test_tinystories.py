@@ -133,7 +133,7 @@ def test_story_loss_reads_only_the_story(stories, tok):
 
 
 def test_config_presets_and_errors():
-    cfg = ts.StoriesConfig.from_preset("ci")
+    cfg = ts.StoriesConfig.from_preset("laptop")
     assert cfg.reft_evals[0] == 0 and cfg.reft_evals[-1] == cfg.reft_steps
     paper = ts.StoriesConfig.from_preset("paper")
     assert (paper.n_layers, paper.d_model, paper.n_heads, paper.vocab, paper.n_ctx) == (12, 768, 12, 8192, 1024)

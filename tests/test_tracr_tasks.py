@@ -49,9 +49,9 @@ def test_max_id_letters(c):
 
 def test_config_rejects_inconsistent_choices():
     with pytest.raises(ConfigError, match="at least two"):
-        TracrConfig.from_preset("ci", counter_lrs=(0.1,))
+        TracrConfig.from_preset("laptop", counter_lrs=(0.1,))
     with pytest.raises(ConfigError, match="include 0 and 1"):
-        TracrConfig.from_preset("ci", counter_c_trs=(0.5,))
+        TracrConfig.from_preset("laptop", counter_c_trs=(0.5,))
 
 
 def moved_copy(shape: tuple[int, int], moves: dict[tuple[str, tuple[int, ...]], float]):

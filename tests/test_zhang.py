@@ -151,12 +151,12 @@ def test_padded_batches_mask_the_pads_in_the_loss():
 
 def test_config_checks_names_and_shapes():
     with pytest.raises(ConfigError, match="valid choices"):
-        S.ZhangConfig.from_preset("ci", dropout=0.1)
+        S.ZhangConfig.from_preset("laptop", dropout=0.1)
     with pytest.raises(ConfigError, match="multiple of n_head"):
         S.ZhangConfig.from_preset("smoke", n_embd=30, n_head=4)
     with pytest.raises(ConfigError, match="style_mix|p_academic"):
         S.ZhangConfig.from_preset("smoke", p_academic=1.0)
-    cfg = S.ZhangConfig.from_preset("ci", p_academic=0.2)
+    cfg = S.ZhangConfig.from_preset("laptop", p_academic=0.2)
     assert cfg.world_params.p_style["academic"] == 0.2 and sum(cfg.world_params.style_mix) == pytest.approx(1)
     assert cfg.ft_steps == -(-cfg.ft_docs // cfg.ft_batch) and S.early_step(cfg) in S.snapshot_steps(cfg)
 

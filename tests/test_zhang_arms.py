@@ -15,7 +15,7 @@ from ftscope.zhang import setting as S
 from ftscope.zhang import world as W
 
 
-@pytest.mark.parametrize("preset", ["smoke", "ci", "paper"])
+@pytest.mark.parametrize("preset", ["smoke", "laptop", "paper"])
 def test_the_arms_base_config_is_chapter_06s(preset):
     # the same config means the same cache keys: chapter 07 reads chapter 06's base and runs
     assert A.ArmsConfig.from_preset(preset).base_config() == S.ZhangConfig.from_preset(preset)
@@ -111,8 +111,8 @@ def _frame(topic_r1=0.8, style_r1=0.9):
 
 
 def test_the_arms_claims_read_their_levels(tmp_path):
-    cfg = A.ArmsConfig.from_preset("ci")
-    ch = Chapter("07_capacity_and_data", A.ArmsConfig, preset="ci", device="cpu", seed=0, overrides={})
+    cfg = A.ArmsConfig.from_preset("laptop")
+    ch = Chapter("07_capacity_and_data", A.ArmsConfig, preset="laptop", device="cpu", seed=0, overrides={})
     real = {"start_seeds": [0.3, 0.35, 0.32], "forget_seeds": [0.1, 0.2, 0.15], "n_ctx": 128, "first_token": 1.0,
             "later_tokens": 0.2, "learn": 0.5, "base_plateau": 0.01, "plateau_level": R.PLATEAU}
     C.record_arms_claims(ch, converged=True, gap=0.1, scores=_frame(topic_r1=0.8, style_r1=0.3), cfg=cfg, real=real,
@@ -130,8 +130,8 @@ def test_the_arms_claims_read_their_levels(tmp_path):
 
 
 def test_the_arms_claims_are_inconclusive_without_a_converged_base_or_a_factual_change():
-    cfg = A.ArmsConfig.from_preset("ci")
-    ch = Chapter("07_capacity_and_data", A.ArmsConfig, preset="ci", device="cpu", seed=0, overrides={})
+    cfg = A.ArmsConfig.from_preset("laptop")
+    ch = Chapter("07_capacity_and_data", A.ArmsConfig, preset="laptop", device="cpu", seed=0, overrides={})
     frame = _frame()
     frame.loc[(frame.arm == "capacity") & (frame.level.astype(str) == A.FULL) & (frame.seed == 1), "factual lo"] = -0.01
     real = {"start_seeds": [0.6] * 3, "forget_seeds": [0.1] * 3, "n_ctx": 128, "first_token": 1.0,
@@ -141,6 +141,6 @@ def test_the_arms_claims_are_inconclusive_without_a_converged_base_or_a_factual_
     assert got["zhang_capacity_factual_grows"] == "inconclusive"
     assert got["zhang_capacity_rank1_topic"] == "reproduced"
     assert got["zhang_real_start"] == got["zhang_real_forgetting"] == "inconclusive"
-    ch2 = Chapter("07_capacity_and_data", A.ArmsConfig, preset="ci", device="cpu", seed=0, overrides={})
+    ch2 = Chapter("07_capacity_and_data", A.ArmsConfig, preset="laptop", device="cpu", seed=0, overrides={})
     C.record_arms_claims(ch2, converged=False, gap=0.4, scores=frame, cfg=cfg, real=real, plateaued=True)
     assert {c.verdict for c in ch2.claims if not c.id.startswith("zhang_real")} == {"inconclusive"}

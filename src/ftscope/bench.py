@@ -33,7 +33,7 @@ def works(preset: str):
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="ftscope bench")
-    p.add_argument("--preset", default="ci", choices=PRESETS)
+    p.add_argument("--preset", default="laptop", choices=PRESETS)
     p.add_argument("--device", default="auto", choices=DEVICES)
     p.add_argument("--seconds", type=float, default=3.0)
     p.add_argument("--plan", action="store_true", help="count the trainings instead of timing the loops")

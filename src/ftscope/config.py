@@ -7,9 +7,9 @@ A chapter's settings are a frozen dataclass whose field defaults are the paper's
     class CounterConfig(ChapterConfig):
         steps: int = 10_000
         lr: float = 1e-2
-        PRESETS: ClassVar = {"smoke": dict(steps=20), "ci": dict(steps=500), "paper": {}}
+        PRESETS: ClassVar = {"smoke": dict(steps=20), "laptop": dict(steps=500), "paper": {}}
 
-    cfg = CounterConfig.from_preset("ci", lr=1e-3)   # a single field overridden
+    cfg = CounterConfig.from_preset("laptop", lr=1e-3)   # a single field overridden
 
 Every bad name fails at once, naming the valid choices: an unknown preset, device or
 field, or a value of the wrong type. Derived values are properties, never fields.
@@ -24,7 +24,7 @@ import typing
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal, Union
 
-PRESETS = ("smoke", "ci", "paper")
+PRESETS = ("smoke", "laptop", "paper")
 DEVICES = ("auto", "cpu", "cuda")
 
 

@@ -53,6 +53,40 @@ def find_root(start: Path | None = None) -> Path:
     return here
 
 
+class Ledger:
+    """What this process did, by name (``"corpus" -> "manifest"``, ``"file.pt" -> "built"``), for the runner
+    to read from a notebook's kernel when the notebook ends (``ftscope.book.probe``). Not a ``Mapping`` on
+    purpose: cell keys hash the plain constants a builder's code reads, and what a process has done so far
+    must not enter a key."""
+
+    def __init__(self) -> None:
+        self._notes: dict[str, str] = {}
+
+    def note(self, name: str, what: str) -> None:
+        self._notes[name] = what
+
+    def get(self, name: str) -> str | None:
+        return self._notes.get(name)
+
+    def as_dict(self) -> dict[str, str]:
+        return dict(sorted(self._notes.items()))
+
+    def clear(self) -> None:
+        self._notes.clear()
+
+
+def default_cache() -> Path:
+    """The cell cache: ``$FTSCOPE_CACHE``, else ``$XDG_CACHE_HOME/ftscope``, else ``~/.cache/ftscope``.
+
+    It lies outside the checkout, so every clone and run on one machine shares its cells; a cell's key is
+    its content (spec, the code its builder reaches, library versions), so a shared cache never serves a
+    cell built by other code."""
+    if env := os.environ.get("FTSCOPE_CACHE"):
+        return Path(env)
+    xdg = os.environ.get("XDG_CACHE_HOME", "").strip()
+    return (Path(xdg) if xdg else Path.home() / ".cache") / "ftscope"
+
+
 @dataclass(frozen=True)
 class Project:
     """The folders of one checkout. Tests build one in a temporary folder."""
@@ -79,8 +113,8 @@ class Project:
         return self.root / "results" / preset
 
     @property
-    def cache(self) -> Path:  # checkpoints and data caches shared across notebooks
-        return Path(os.environ.get("FTSCOPE_CACHE", self.root / ".cache" / "ftscope"))
+    def cache(self) -> Path:  # checkpoints and data caches shared across notebooks, clones and runs
+        return default_cache()
 
     @property
     def data(self) -> Path:  # corpora fetched by `make data`

@@ -61,7 +61,7 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="ftscope sweep", description="Train a chapter's cells as jobs (submitit), "
                                 "filling the cache its notebook reads.")
     p.add_argument("names", nargs="*", metavar="NAME", help="chapters (default: all)")
-    p.add_argument("--preset", default="ci", choices=PRESETS)
+    p.add_argument("--preset", default="laptop", choices=PRESETS)
     p.add_argument("--device", default="auto", choices=DEVICES, help="the device each job trains on")
     p.add_argument("--seed", default=0, type=int)
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="FIELD=VALUE",

@@ -105,7 +105,7 @@ class Loop:
     note: str = ""
 
 
-def bench(project, loops: Callable[[str, Any], Iterable[Loop]], preset: str = "ci", device: str = "auto",
+def bench(project, loops: Callable[[str, Any], Iterable[Loop]], preset: str = "laptop", device: str = "auto",
           min_seconds: float = 3.0, echo: Callable[[str], None] = print) -> dict:
     """Measure the peak and every loop ``loops(preset, device)`` yields; write ``results/bench.json``;
     return what it wrote."""
@@ -251,7 +251,7 @@ def _duration(seconds: float) -> str:
 
 def plan_table(path: Path, measured: dict[str, float] | None = None) -> str:
     """The Markdown table of a ``plan-<preset>.json`` by chapter (FLOPs, the largest model and its memory,
-    the estimated H100 time) beside ``measured`` (chapter number -> seconds of notebook time at ``ci``
+    the estimated H100 time) beside ``measured`` (chapter number -> seconds of notebook time at ``laptop``
     on this machine), or a line saying there is none."""
     if not path.exists():
         return "No plan on record: run `ftscope plan --preset paper`."
@@ -266,7 +266,7 @@ def plan_table(path: Path, measured: dict[str, float] | None = None) -> str:
              f"{data['bytes_per_parameter']} bytes a parameter (fp32 weights, gradients, AdamW) plus one step's "
              "activations.", "",
              "| chapter | trainings | training FLOPs | largest model | its memory | est. time, one H100 "
-             "| `ci` here |", "|---|---|---:|---:|---:|---:|---:|"]
+             "| `laptop` here |", "|---|---|---:|---:|---:|---:|---:|"]
     for chapter, rows in chapters.items():
         largest = max(rows, key=lambda r: r["memory_bytes"])
         what = "; ".join(f"{r['what']} ({r['runs']} × {r['steps']:,} steps)" for r in rows)

@@ -28,6 +28,8 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
+from ftscope.config import PRESETS
+
 VERDICTS = ("reproduced", "not reproduced", "inconclusive", "failed")
 PAPERS = ("jain2024", "zhang2024", "horn2024")
 RECORD_NAME = "ftscope_record"
@@ -69,6 +71,16 @@ class Criterion:
             return self.args[0] <= value <= self.args[1]
         target, tol = self.args
         return abs(value - target) <= tol
+
+    def bounds(self) -> list[float]:
+        """The numbers where the verdict changes (none for a boolean test): the gate asks how close a
+        claim's seeds lie to them."""
+        if self.op in ("is_true", "is_false"):
+            return []
+        if self.op == "within":
+            target, tol = self.args
+            return [target - tol, target + tol]
+        return [float(a) for a in self.args]
 
     def describe(self) -> str:
         if self.label:
@@ -181,6 +193,8 @@ class Claim:
     chance: float | None = None  # the best constant answer's accuracy on the same test set
     converged: list | None = None  # per run: whether it reached its stated loss level
     basis: str = ""  # why this criterion: the paper's text it was fixed from, before the run
+    bounds: list | None = None  # the criterion's numbers where the verdict changes (``Criterion.bounds``)
+
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         if isinstance(d["ours"], float) and not math.isfinite(d["ours"]):
@@ -197,6 +211,8 @@ class Claim:
             d.pop("fragile")
         if not d["basis"]:
             d.pop("basis")
+        if not d["bounds"]:
+            d.pop("bounds")
         return d
 
 
@@ -266,7 +282,7 @@ def make_claim(
     return Claim(id=id, chapter=chapter, paper=paper, reference=reference, statement=statement,
                  paper_value=paper_value, criterion=criterion.describe(), verdict=verdict, note=note,
                  fragile=fragile, chance=None if chance is None else float(_plain(chance)), converged=runs,
-                 basis=basis, **seeds)
+                 basis=basis, bounds=criterion.bounds(), **seeds)
 
 
 def fmt(value: Any) -> str:
@@ -320,6 +336,7 @@ CLAIM_SCHEMA = {
         "chance": {"type": "number"},
         "converged": {"type": "array", "items": {"type": "boolean"}, "minItems": 1},
         "basis": {"type": "string"},
+        "bounds": {"type": "array", "items": {"type": "number"}},
     },
     "additionalProperties": False,
 }
@@ -337,7 +354,7 @@ RESULT_SCHEMA = {
     "properties": {
         "schema": {"const": 1},
         "notebook": {"type": "string"},
-        "preset": {"enum": ["smoke", "ci", "paper"]},
+        "preset": {"enum": list(PRESETS)},
         "device": {"type": "string"},  # what the notebook actually ran on ("cpu", "cuda")
         "seed": {"type": "integer", "minimum": 0},
         "parameters": {"type": "object"},

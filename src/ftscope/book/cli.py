@@ -1,4 +1,4 @@
-"""The ``ftscope`` command: run, sweep, build, check-book, claims, status, bench, plan, data."""
+"""The ``ftscope`` command: run, sweep, build, check-book, claims, records, spot-check, status, bench, plan, data."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ def _parser() -> argparse.ArgumentParser:
 
     r = sub.add_parser("run", help="execute notebooks with papermill (cached by content hash)")
     r.add_argument("names", nargs="*", metavar="NAME", help="notebooks to run (default: all)")
-    r.add_argument("--preset", default="ci", choices=PRESETS)
+    r.add_argument("--preset", default="laptop", choices=PRESETS)
     r.add_argument("--device", default="auto", choices=DEVICES)
     r.add_argument("--seed", default=0, type=int)
     r.add_argument("--set", dest="overrides", action="append", default=[], metavar="FIELD=VALUE",
@@ -31,7 +31,7 @@ def _parser() -> argparse.ArgumentParser:
                    "into the cache the notebooks read; `ftscope sweep --help` for its options")
 
     b = sub.add_parser("build", help="render the book (jupyter-book, warnings as errors)")
-    b.add_argument("--preset", default="ci", choices=PRESETS)
+    b.add_argument("--preset", default="laptop", choices=PRESETS)
 
     k = sub.add_parser("check-book", help="open every page of the built book in headless Chromium; fail on "
                        "JavaScript errors, broken images, unrendered plots, missing glue, tables wider than the page")
@@ -39,17 +39,26 @@ def _parser() -> argparse.ArgumentParser:
     k.add_argument("--settle", type=float, default=1.5, help="seconds to let each page draw after it loads")
 
     c = sub.add_parser("claims", help="print the scorecard")
-    c.add_argument("--preset", default="ci", choices=PRESETS)
+    c.add_argument("--preset", default="laptop", choices=PRESETS)
     c.add_argument("--strict", action="store_true",
                    help="exit non-zero when a claim failed or a verdict differs from book/expected/PRESET.yml")
     c.add_argument("--write-expected", action="store_true",
                    help="write book/expected/PRESET.yml from the present results (keeps fragile marks)")
 
+    rc = sub.add_parser("records", help="check that every chapter's committed laptop record is fresh (its inputs "
+                        "unchanged) and that the expectation accepts its verdicts")
+    rc.add_argument("names", nargs="*", metavar="NAME", help="chapters to check (default: all)")
+
+    sc = sub.add_parser("spot-check", help="re-run one chapter at laptop from an empty cache and compare it with "
+                        "its record (the chapter is drawn from the commit hash unless named)")
+    sc.add_argument("name", nargs="?", metavar="NAME", help="the chapter (default: drawn from HEAD's hash)")
+    sc.add_argument("--timeout", type=int, default=None, help="per-cell timeout in seconds")
+
     s = sub.add_parser("status", help="each notebook's last duration, device, preset and cache state")
     s.add_argument("--preset", default=None, choices=PRESETS)
 
     e = sub.add_parser("bench", help="each training loop's speed against this machine's matmul peak")
-    e.add_argument("--preset", default="ci", choices=PRESETS, help="the sizes the loops run at")
+    e.add_argument("--preset", default="laptop", choices=PRESETS, help="the sizes the loops run at")
     e.add_argument("--device", default="auto", choices=DEVICES)
     e.add_argument("--seconds", type=float, default=3.0, help="time each loop for at least this long")
 
@@ -103,6 +112,25 @@ def _check_book(project: Project, args: argparse.Namespace) -> int:
     return 1 if bad else 0
 
 
+def _records(project: Project, args: argparse.Namespace) -> int:
+    from ftscope.book import records
+    from ftscope.book.runner import check_names
+
+    names = check_names(project, args.names)
+    try:
+        result = records.check(project, names)
+    except ValueError as err:  # a malformed record
+        print(f"ftscope: error: {err}", file=sys.stderr)
+        return 1
+    for line in result.notices:
+        print(f"[records] notice: the verdict of an unsettled claim differs from the expectation: {line}")
+    for line in result.failures:
+        print(f"[records] FAIL {line}")
+    print(f"[records] {len(result.fresh)}/{len(names)} chapters have a fresh {records.PRESET} record"
+          + ("" if result.failures else "; every recorded verdict as expected"))
+    return 1 if result.failures else 0
+
+
 def _sweep(project: Project, rest: list[str]) -> int:
     """``ftscope sweep``: declares cells with torch, so ``python -m ftscope.sweep`` in a process of its own."""
     import subprocess
@@ -143,6 +171,12 @@ def main(argv: list[str] | None = None) -> int:
                                     "--utilisation", str(args.utilisation)], cwd=project.root)
         if args.command == "check-book":
             return _check_book(project, args)
+        if args.command == "records":
+            return _records(project, args)
+        if args.command == "spot-check":
+            from ftscope.book.spotcheck import spot_check
+
+            return spot_check(project, args.name, timeout=args.timeout)
         from ftscope.book import report as book
 
         if args.command == "build":

@@ -1,8 +1,10 @@
 """``ftscope build`` / ``claims`` / ``status``: the scorecard and status tables, and the book build.
 
 The scorecard and status pages (``book/scorecard.md``, ``book/status.md``) are written by
-hand; the tables they include are generated here from ``results/<preset>/*.json`` into
-``book/_generated/`` just before Jupyter Book runs, so they can never be typed by hand.
+hand; the tables they include are generated here just before Jupyter Book runs, so they can never be
+typed by hand: at ``laptop`` from the committed reproduction records (``book/records/laptop``, the book's
+numbers; ``ftscope.book.records``), at the other presets from ``results/<preset>/*.json``. Each chapter
+says which run (commit, machine, date) its numbers come from.
 """
 
 from __future__ import annotations
@@ -16,11 +18,11 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
-from ftscope.book import gate, site
+from ftscope.book import gate, records, site
 from ftscope.book.bench import bench_path, bench_table, plan_path, plan_table
 from ftscope.book.claims import fmt, fmt_ours, validate_result
 from ftscope.book.runner import installed_versions, load_result, notebook_names, publish, state
-from ftscope.config import check_preset
+from ftscope.config import ConfigError, check_preset
 from ftscope.paths import Project
 
 VERDICTS = ("reproduced", "not reproduced", "inconclusive", "failed")
@@ -58,8 +60,26 @@ def results(project: Project, preset: str) -> dict[str, dict[str, Any]]:
     return out
 
 
+def book_docs(project: Project, preset: str) -> dict[str, dict[str, Any]]:
+    """What the book shows at ``preset``, by chapter: at ``laptop`` the committed records (a chapter without
+    one shows its local result, if any), elsewhere the local results."""
+    docs = results(project, preset)
+    if preset == records.PRESET:
+        docs.update(records.load_all(project))
+    return dict(sorted(docs.items()))
+
+
+def provenance(doc: dict[str, Any]) -> str:
+    """Which run a chapter's numbers come from: its record, or the local result of this checkout."""
+    if "input_digest" in doc:
+        return "the record of " + records.provenance(doc)
+    run = doc["run"]
+    cpu = run.get("machine", {}).get("cpu", {}).get("model", doc["device"])
+    return f"a local run, commit {run['commit'][:8]}, {cpu}, {run['finished'][:10]}"
+
+
 def scorecard_rows(project: Project, preset: str) -> list[dict[str, Any]]:
-    return [claim for doc in results(project, preset).values() for claim in doc["claims"]]
+    return [claim for doc in book_docs(project, preset).values() for claim in doc["claims"]]
 
 
 PAPER_NAMES = {"jain2024": "Jain et al. (ICLR 2024)", "zhang2024": "Zhang & Wu (ICLR 2024)",
@@ -143,7 +163,7 @@ def scorecard_markdown(project: Project | None, preset: str) -> str:
     """The scorecard as the book shows it (HTML inside Markdown): per paper and per chapter, coloured counts
     of each verdict; a switch that shows only the misses; one compact table per chapter (verdict first, the
     paper's statement and our note folded under the claim's title); the results no chapter attempts."""
-    docs = results(project, preset)
+    docs = book_docs(project, preset)
     rows = [claim for doc in docs.values() for claim in doc["claims"]]
     total = _counts(rows, sum(len(d.get("not_attempted", [])) for d in docs.values()))
     lines = [f"Preset **{preset}**: {len(rows)} claims, "
@@ -178,6 +198,7 @@ def scorecard_markdown(project: Project | None, preset: str) -> str:
             continue
         summary.append(f'<section class="sc-section" id="sc-{name}"><h3>'
                        f'<a href="chapters/{name}.html">{titles[name]}</a></h3>'
+                       f'<p class="sc-source">Numbers from {escape(provenance(doc))}.</p>'
                        f'<table class="ftscope-table sc-claims">{CLAIMS_HEAD}<tbody>'
                        + "".join(_claim_row(c) for c in doc["claims"]) + "</tbody></table></section>")
     skipped = [(n, s) for n, doc in docs.items() for s in doc.get("not_attempted", [])]
@@ -200,39 +221,69 @@ def _short_time(iso: str) -> str:
     return iso[:16].replace("T", " ")
 
 
-def status_markdown(project: Project, preset: str) -> str:
+def _machine(doc: dict[str, Any]) -> str:
+    machine = doc.get("machine") or doc.get("run", {}).get("machine") or {}
+    cpu, torch = machine.get("cpu", {}), machine.get("torch", {})
+    parts = [cpu.get("model", "–")] + ([f"{torch['threads']} thr"] if torch.get("threads") else []) + (
+        [torch["cpu_capability"]] if torch.get("cpu_capability") else [])
+    return ", ".join(parts)
+
+
+def _status_row(name: str, doc: dict[str, Any] | None, state_text: str) -> str:
+    if doc is None:
+        return f"<tr><td>{escape(name)}</td>" + "<td>–</td>" * 5 + f"<td>{escape(state_text)}</td></tr>"
+    run = doc.get("run", doc)  # a result keeps its run's facts under "run"; a record at its top
+    return (f'<tr><td><a href="chapters/{name}.html">{escape(name)}</a></td><td>{escape(str(doc["device"]))}</td>'
+            f'<td style="text-align:right">{run["duration_s"]:.0f}</td><td>{_short_time(run["finished"])}</td>'
+            f"<td><code>{run['commit'][:8]}</code></td><td>{escape(_machine(doc))}</td>"
+            f"<td>{escape(state_text)}</td></tr>")
+
+
+def status_rows(project: Project, preset: str) -> tuple[list[str], dict[str, float]]:
+    """The status table's rows and each chapter's seconds. At ``laptop`` a row is the chapter's committed
+    record and its state is the record's (fresh, or stale naming how many inputs changed); elsewhere a row
+    is the local result and its state the cache's."""
+    rows, seconds = [], {}
+    if preset == records.PRESET:
+        for name in notebook_names(project):
+            doc = records.load(project, name)
+            if doc is None:
+                rows.append(_status_row(name, None, "no record"))
+                continue
+            changed = records.stale_inputs(project, doc)
+            rows.append(_status_row(name, doc, f"stale ({len(changed)} inputs changed)" if changed else "fresh"))
+            seconds[name] = doc["duration_s"]
+        return rows, seconds
     versions = installed_versions()
-    rows = []
     for name in notebook_names(project):
         doc = load_result(project, preset, name)
-        st = escape(state(project, preset, name, versions))
-        if doc is None:
-            rows.append(f"<tr><td>{escape(name)}</td><td>{preset}</td><td>–</td><td>–</td><td>–</td><td>–</td>"
-                        f"<td>–</td><td>{st}</td></tr>")
-            continue
-        run = doc["run"]
-        rows.append(f'<tr><td><a href="chapters/{name}.html">{escape(name)}</a></td><td>{doc["preset"]}</td>'
-                    f"<td>{escape(str(doc['device']))}</td><td>{doc['seed']}</td>"
-                    f'<td style="text-align:right">{run["duration_s"]:.0f}</td><td>{_short_time(run["finished"])}</td>'
-                    f"<td><code>{run['commit'][:8]}</code></td><td>{st}</td></tr>")
-    table = ('<table class="ftscope-table sc-status" id="status-table"><colgroup><col style="width:27%">'
-             '<col style="width:8%"><col style="width:8%"><col style="width:6%"><col style="width:10%">'
-             '<col style="width:16%"><col style="width:11%"><col style="width:14%"></colgroup>'
-             "<thead><tr><th>Notebook</th><th>Preset</th><th>Device</th><th>Seed</th><th>Seconds</th>"
-             "<th>Finished (UTC)</th><th>Commit</th><th>Cache</th></tr></thead><tbody>" + "".join(rows)
-             + "</tbody></table>")
-    lines = [table]
-    total = sum(d["run"]["duration_s"] for d in results(project, preset).values())
-    lines += ["", f"Total execution time at **{preset}**: {total:.0f} s.", "",
-              "## Training loops against the machine's peak", "",
-              "Measured by `ftscope bench` (see its help): each loop's speed, the FLOP/s it achieves and that "
-              "as a share of the machine's fp32 matmul peak.", "", bench_table(bench_path(project)), "",
-              "## The cost of `paper`", "",
-              "Counted by `ftscope plan --preset paper` with the benchmark's FLOPs: each chapter's trainings at the "
-              "paper's sizes, its largest model's memory and the time one H100 would take, beside the chapter's "
-              "notebook time at `ci` on this machine.", "",
-              plan_table(plan_path(project, "paper"), {name[:2]: doc["run"]["duration_s"]
-                                                       for name, doc in results(project, "ci").items()})]
+        rows.append(_status_row(name, doc, state(project, preset, name, versions)))
+        if doc is not None:
+            seconds[name] = doc["run"]["duration_s"]
+    return rows, seconds
+
+
+def status_markdown(project: Project, preset: str) -> str:
+    rows, seconds = status_rows(project, preset)
+    state_head = "Record" if preset == records.PRESET else "Cache"
+    table = ('<table class="ftscope-table sc-status" id="status-table"><colgroup><col style="width:25%">'
+             '<col style="width:7%"><col style="width:8%"><col style="width:15%"><col style="width:10%">'
+             '<col style="width:20%"><col style="width:15%"></colgroup>'
+             "<thead><tr><th>Notebook</th><th>Device</th><th>Seconds</th><th>Finished (UTC)</th><th>Commit</th>"
+             f"<th>Machine</th><th>{state_head}</th></tr></thead><tbody>" + "".join(rows) + "</tbody></table>")
+    where = ("each chapter's committed reproduction record (`book/records/laptop/`): the run whose numbers the "
+             "book shows" if preset == records.PRESET else f"this checkout's last run of each chapter at `{preset}`")
+    lines = [f"Preset **{preset}**, from {where}.", "", table, "",
+             f"Total execution time at **{preset}**: {sum(seconds.values()):.0f} s.", "",
+             "## Training loops against the machine's peak", "",
+             "Measured by `ftscope bench` (see its help): each loop's speed, the FLOP/s it achieves and that "
+             "as a share of the machine's fp32 matmul peak.", "", bench_table(bench_path(project)), "",
+             "## The cost of `paper`", "",
+             "Counted by `ftscope plan --preset paper` with the benchmark's FLOPs: each chapter's trainings at the "
+             "paper's sizes, its largest model's memory and the time one H100 would take, beside the chapter's "
+             "notebook time at `laptop` in its record.", "",
+             plan_table(plan_path(project, "paper"), {name[:2]: doc["duration_s"]
+                                                      for name, doc in records.load_all(project).items()})]
     return "\n".join(lines) + "\n"
 
 
@@ -283,10 +334,16 @@ def build(project: Project, preset: str, echo=print, environ=None) -> int:
     return subprocess.run(cmd, cwd=project.root).returncode
 
 
+SMOKE = "smoke"
+
+
 def claims_report(project: Project, preset: str, strict: bool, echo=print, write_expected: bool = False) -> int:
-    """Print the scorecard. With ``strict``: non-zero when a claim failed, a notebook has no result,
-    or (where ``book/expected/<preset>.yml`` exists) a verdict differs from its expectation or a claim
-    appears or disappears (``ftscope.book.gate``). ``write_expected`` writes that file from the results."""
+    """Print the scorecard of the local results at ``preset``. With ``strict``: non-zero when a claim failed, a
+    notebook has no result, or the gate finds a difference (``ftscope.book.gate``). At ``smoke`` the gate is the
+    smoke gate: every chapter records exactly the claim ids of its ``laptop`` expectation (verdicts at smoke mean
+    nothing). Elsewhere, where ``book/expected/<preset>.yml`` exists, a verdict must match its expectation, a
+    flip of a claim unsettled in this run or in the committed record (at ``laptop``) being a notice.
+    ``write_expected`` writes that file from the results."""
     check_preset(preset)
     docs = results(project, preset)
     rows = [c for d in docs.values() for c in d["claims"]]
@@ -305,19 +362,33 @@ def claims_report(project: Project, preset: str, strict: bool, echo=print, write
     if missing:
         echo(f"no results at {preset} for: {', '.join(missing)}")
     if write_expected:
+        if preset == SMOKE:
+            raise ConfigError("smoke has no expected verdicts: its gate reads the laptop expectation's claim ids")
         echo(f"wrote {gate.write_expected(project, preset, docs).relative_to(project.root)}")
-    expected = gate.load_expected(project, preset)
-    changed, notices = gate.compare(docs, expected) if expected is not None else ([], [])
-    for line in notices:
-        echo(f"verdict flip of a fragile claim: {line}")
+    gate_preset = records.PRESET if preset == SMOKE else preset
+    expected = gate.load_expected(project, gate_preset)
+    notices: list[str] = []
     if expected is None:
-        echo(f"no expected verdicts at {preset} ({gate.expected_path(project, preset).relative_to(project.root)})")
-    elif not changed:
-        echo(f"every verdict as expected at {preset}"
-             + (f" ({len(notices)} fragile claim(s) flipped, listed above)" if notices else ""))
+        changed = []
+        echo(f"no expected verdicts at {gate_preset} "
+             f"({gate.expected_path(project, gate_preset).relative_to(project.root)})")
+    elif preset == SMOKE:
+        changed = gate.compare_ids(docs, expected)
+        if not changed:
+            echo(f"smoke gate: every chapter records exactly the claims of book/expected/{gate_preset}.yml, "
+                 "none failed")
+    else:
+        reference = records.load_all(project) if preset == records.PRESET else None
+        changed, notices = gate.compare(docs, expected, reference)
+        for line in notices:
+            echo(f"notice: the verdict of an unsettled claim flipped: {line}")
+        if not changed:
+            echo(f"every verdict as expected at {preset}"
+                 + (f" ({len(notices)} unsettled claim(s) flipped, listed above)" if notices else ""))
+    what = "claims differ from the laptop expectation" if preset == SMOKE else "verdicts differ from the expectation"
     reasons = ([f"claims failed: {', '.join(failed)}"] if failed else []) + (
         [f"notebooks without results: {', '.join(missing)}"] if missing else []) + (
-        ["verdicts differ from the expectation:\n  " + "\n  ".join(changed)] if changed else [])
+        [f"{what}:\n  " + "\n  ".join(changed)] if changed else [])
     if strict and reasons:
         echo("strict: failing because " + "; ".join(reasons))
         return 1
@@ -328,7 +399,7 @@ def claims_report(project: Project, preset: str, strict: bool, echo=print, write
 
 def status_report(project: Project, preset: str | None, echo=print) -> int:
     versions = installed_versions()
-    presets = [check_preset(preset)] if preset else ["smoke", "ci", "paper"]
+    presets = [check_preset(preset)] if preset else ["smoke", "laptop", "paper"]
     echo(f"{'notebook':<32} {'preset':<6} {'device':<6} {'seconds':>8}  {'finished (UTC)':<25} cache")
     for p in presets:
         for name in notebook_names(project):

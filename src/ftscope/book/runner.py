@@ -2,14 +2,17 @@
 
 For each notebook the runner
 1. checks the request (names, preset, device, seed) before any compute;
-2. hashes everything the result depends on (notebook source, the ``ftscope`` source tree,
-   the parameters, the installed package versions, data manifests) and skips the notebook
-   when ``results/<preset>/<name>.json`` already carries that hash (``force`` re-runs);
-3. executes it with papermill in the project root, parameters injected after the cell
-   tagged ``parameters``;
-4. on success writes the executed notebook where the book reads it (``book/chapters``),
-   archives it per preset, and writes the claims with the run's metadata; on failure prints
-   the failing cell's error, keeps the last good notebook and result, and saves the failed
+2. skips the notebook when ``results/<preset>/<name>.json`` is fresh: its key hashes the chapter's
+   *inputs* (the notebook, the ``ftscope`` source files its kernel had imported, the lock file, the data
+   manifests it read; the list is the last run's), the parameters and the installed versions (``force``
+   re-runs);
+3. executes it with papermill in the project root, parameters injected after the cell tagged
+   ``parameters``, and one cell appended that reports the inputs, the checkpoints and the machine
+   (``ftscope.book.probe``; the cell is dropped from the saved notebook);
+4. on success writes the executed notebook where the book reads it (``book/chapters``), archives it per
+   preset, and writes the claims with the run's metadata; at ``laptop`` with the book's parameters (seed 0,
+   no overrides) it also writes the chapter's committed reproduction record (``ftscope.book.records``). On
+   failure it prints the failing cell's error, keeps the last good notebook and result, and saves the failed
    notebook beside them as ``<name>.failed.ipynb``.
 """
 
@@ -31,6 +34,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from ftscope.book import probe as probe_mod
 from ftscope.book.claims import read_record, validate_result
 from ftscope.config import ConfigError, check_choice, check_device, check_preset, resolve_device
 from ftscope.paths import Project, environ, write_atomic
@@ -73,11 +77,11 @@ def parameters(preset: str, device: str, seed: int, overrides: dict[str, Any] | 
     return params
 
 
-# ------------------------------------------------------------------------- the cache key
+# ------------------------------------------------------------------------- inputs and the cache key
 def source_tree(project: Project) -> Path:
     """The ``ftscope`` sources: the checkout's ``src/ftscope`` if present, else the installed package."""
     src = project.root / "src" / "ftscope"
-    return src if src.is_dir() else Path(__file__).resolve().parent
+    return src if src.is_dir() else Path(__file__).resolve().parents[1]
 
 
 def installed_versions() -> dict[str, str]:
@@ -86,22 +90,56 @@ def installed_versions() -> dict[str, str]:
     return dict(sorted(versions.items()))
 
 
-def _hash_files(h, root: Path, pattern: str) -> None:
-    for path in sorted(root.rglob(pattern)):
-        if path.is_file() and "__pycache__" not in path.parts:
-            h.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes() + b"\0")
+SOURCE = "src/ftscope/"
+LOCK = "requirements.lock"
+MISSING = "missing"
 
 
-def cache_key(project: Project, name: str, params: dict[str, Any], versions: dict[str, str]) -> str:
+def input_names(project: Project, name: str, probe: dict[str, Any]) -> list[str]:
+    """What can change a chapter's numbers, as paths from the project root: its notebook, the source files
+    of the ``ftscope`` modules its kernel imported, the lock file, and the data manifests (or bundled
+    fixtures) it read. Nothing else: an edit to a module the chapter never imports leaves it fresh."""
+    names = [f"notebooks/{name}.py", *(SOURCE + m for m in probe["modules"])]
+    if (project.root / LOCK).exists():
+        names.append(LOCK)
+    for corpus, how in probe.get("data", {}).items():
+        if how == "manifest":
+            names.append(f"data/{corpus}/manifest.json")
+        elif (folder := source_tree(project) / "fixtures" / corpus).is_dir():
+            names += [f"{SOURCE}fixtures/{corpus}/{p.name}" for p in sorted(folder.iterdir()) if p.is_file()]
+    return sorted(set(names))
+
+
+def input_path(project: Project, key: str) -> Path:
+    return source_tree(project) / key[len(SOURCE):] if key.startswith(SOURCE) else project.root / key
+
+
+def hash_inputs(project: Project, names: list[str]) -> dict[str, str]:
+    """``{path: sha256}`` of each input as it is now (``missing`` where the file is gone)."""
+    out = {}
+    for key in names:
+        path = input_path(project, key)
+        out[key] = hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else MISSING
+    return out
+
+
+def input_digest(inputs: dict[str, str]) -> str:
     h = hashlib.sha256()
-    h.update(b"notebook\0" + (project.notebooks / f"{name}.py").read_bytes())
-    h.update(b"ftscope\0")
-    _hash_files(h, source_tree(project), "*")
+    for key, sha in sorted(inputs.items()):
+        h.update(f"{key}\0{sha}\0".encode())
+    return h.hexdigest()
+
+
+def changed_inputs(before: dict[str, str], now: dict[str, str]) -> list[str]:
+    """The inputs whose hash differs between two readings (``missing`` included)."""
+    return sorted(k for k in set(before) | set(now) if before.get(k) != now.get(k))
+
+
+def cache_key(digest: str, params: dict[str, Any], versions: dict[str, str]) -> str:
+    h = hashlib.sha256()
+    h.update(b"inputs\0" + digest.encode())
     h.update(b"params\0" + json.dumps(params, sort_keys=True).encode())
     h.update(b"versions\0" + json.dumps(versions, sort_keys=True).encode())
-    if (project.data).is_dir():  # data manifests written by `make data`
-        h.update(b"data\0")
-        _hash_files(h, project.data, "manifest*.json")
     return h.hexdigest()
 
 
@@ -136,10 +174,20 @@ def load_result(project: Project, preset: str, name: str, echo=print) -> dict[st
         return None
 
 
-def is_cached(project: Project, preset: str, name: str, key: str) -> bool:
+def current_key(project: Project, result: dict[str, Any], params: dict[str, Any],
+                versions: dict[str, str]) -> str | None:
+    """The cache key the result would have now: its inputs (as listed at its run) hashed again."""
+    inputs = result["run"].get("inputs")
+    if not inputs:
+        return None
+    return cache_key(input_digest(hash_inputs(project, list(inputs))), params, versions)
+
+
+def is_cached(project: Project, preset: str, name: str, params: dict[str, Any], versions: dict[str, str]) -> bool:
     result = load_result(project, preset, name)
     archived = project.results(preset) / f"{name}.ipynb"
-    return bool(result) and result["run"]["cache_key"] == key and archived.exists()
+    return (bool(result) and archived.exists()
+            and current_key(project, result, params, versions) == result["run"]["cache_key"])
 
 
 def publish(project: Project, preset: str, name: str) -> None:
@@ -156,11 +204,14 @@ class Outcome:
     seconds: float = 0.0
     error: str = ""
     claims: list[dict[str, Any]] = field(default_factory=list)
+    result: dict[str, Any] | None = None  # the results file written (executed) or read (cached)
 
 
-def to_ipynb(py_path: Path):
-    """Read a jupytext py:percent notebook, check its parameters cell, pin the kernel."""
+def to_ipynb(py_path: Path, probe: bool = False):
+    """Read a jupytext py:percent notebook, check its parameters cell, pin the kernel; with ``probe``, append
+    the cell that reports the run's inputs and machine (``ftscope.book.probe``)."""
     import jupytext
+    import nbformat
 
     nb = jupytext.read(py_path)
     tagged = [c for c in nb.cells if "parameters" in c.get("metadata", {}).get("tags", [])]
@@ -170,6 +221,9 @@ def to_ipynb(py_path: Path):
     if missing:
         raise ConfigError(f"{py_path.name}: the parameters cell must define {', '.join(missing)}")
     nb.metadata["kernelspec"] = {"name": KERNEL, "display_name": "Python 3", "language": "python"}
+    if probe:
+        nb.cells.append(nbformat.v4.new_code_cell(probe_mod.CELL_SOURCE,
+                                                  metadata={"tags": [probe_mod.CELL_TAG, "remove-cell"]}))
     return nb
 
 
@@ -182,15 +236,28 @@ def _format_error(err: Exception) -> str:
     return f"{type(err).__name__}: {err}"
 
 
-def execute_one(project: Project, name: str, params: dict[str, Any], key: str, versions: dict[str, str],
-                timeout: int | None) -> Outcome:
-    """Execute one notebook; on success write its results, on failure keep the last good ones."""
+def cell_times(nb) -> list[dict[str, Any]]:
+    """Each code cell's execution time (papermill's), with its first line to tell which cell it is."""
+    out = []
+    for i, cell in enumerate(nb.cells):
+        seconds = cell.get("metadata", {}).get("papermill", {}).get("duration")
+        if cell.cell_type == "code" and seconds is not None:
+            first = next((line for line in cell.source.splitlines() if line.strip()), "")
+            out.append({"cell": i, "seconds": round(float(seconds), 3), "first_line": first[:80]})
+    return out
+
+
+def execute_one(project: Project, name: str, params: dict[str, Any], versions: dict[str, str],
+                timeout: int | None, out_dir: Path | None = None, publish_book: bool = True) -> Outcome:
+    """Execute one notebook; on success write its results (into ``out_dir``, ``results/<preset>`` by default),
+    on failure keep the last good ones. ``publish_book`` copies the executed notebook to where the book reads
+    it and, for the book's own run, writes the chapter's reproduction record."""
     import nbformat
     import papermill
 
-    out_dir = project.results(params["preset"])
+    out_dir = out_dir or project.results(params["preset"])
     out_dir.mkdir(parents=True, exist_ok=True)
-    nb = to_ipynb(project.notebooks / f"{name}.py")
+    nb = to_ipynb(project.notebooks / f"{name}.py", probe=True)
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix=f"ftscope-{name}-") as tmp:
         src, dst = Path(tmp) / f"{name}.input.ipynb", Path(tmp) / f"{name}.ipynb"
@@ -208,12 +275,17 @@ def execute_one(project: Project, name: str, params: dict[str, Any], key: str, v
             if (record["preset"], record["seed"]) != (params["preset"], params["seed"]):
                 raise RuntimeError(f"{name} recorded preset/seed {record['preset']}/{record['seed']}, "
                                    f"expected {params['preset']}/{params['seed']}: is its Chapter given them?")
+            probed = probe_mod.read(executed)
+            if probed is None:
+                raise RuntimeError(f"{name} ran but its kernel did not report its inputs (the runner's last cell)")
         except Exception as err:  # keep the last good result; save the failed notebook beside it
             if dst.exists():
                 shutil.copyfile(dst, out_dir / f"{name}.failed.ipynb")
             return Outcome(name, "failed", time.perf_counter() - started, _format_error(err))
 
     duration = float(executed.metadata.get("papermill", {}).get("duration") or time.perf_counter() - started)
+    inputs = hash_inputs(project, input_names(project, name, probed))
+    digest = input_digest(inputs)
     result = {
         "schema": 1,
         "notebook": name,
@@ -229,19 +301,38 @@ def execute_one(project: Project, name: str, params: dict[str, Any], key: str, v
             "versions": versions,
             "duration_s": duration,
             "finished": datetime.now(UTC).isoformat(timespec="seconds"),
-            "cache_key": key,
+            "cache_key": cache_key(digest, params, versions),
+            "input_digest": digest,
+            "inputs": inputs,
+            "machine": probed["machine"],
+            "cells": cell_times(executed),
+            "checkpoints": probed["checkpoints"],
+            "cache": str(project.cache),
             "config": record.get("config", {}),
         },
     }
     validate_result(result)
     nbformat.write(executed, out_dir / f"{name}.ipynb")
-    write_atomic(result_path(project, params["preset"], name), json.dumps(result, indent=2, sort_keys=True))
+    write_atomic(out_dir / f"{name}.json", json.dumps(result, indent=2, sort_keys=True))
     (out_dir / f"{name}.failed.ipynb").unlink(missing_ok=True)
-    publish(project, params["preset"], name)
-    return Outcome(name, "executed", duration, claims=record["claims"])
+    if publish_book:
+        publish(project, params["preset"], name)
+        _keep_record(project, result)
+    return Outcome(name, "executed", duration, claims=record["claims"], result=result)
 
 
-def run(project: Project, names: list[str] | None = None, *, preset: str = "ci", device: str = "auto",
+def _keep_record(project: Project, result: dict[str, Any]) -> None:
+    """Write the chapter's reproduction record when this is the book's own run of it and the committed one
+    is missing or was made from other inputs (``ftscope.book.records``)."""
+    from ftscope.book import records
+
+    if records.is_book_run(result):
+        old = records.load(project, result["notebook"])
+        if old is None or old["input_digest"] != result["run"]["input_digest"] or old["claims"] != result["claims"]:
+            records.write(project, result)
+
+
+def run(project: Project, names: list[str] | None = None, *, preset: str = "laptop", device: str = "auto",
         seed: int = 0, overrides: dict[str, Any] | None = None, force: bool = False,
         timeout: int | None = None, cached_only: bool = False, echo=print) -> list[Outcome]:
     """Run the named notebooks (all when none are named). Every check happens before any compute. With
@@ -254,16 +345,17 @@ def run(project: Project, names: list[str] | None = None, *, preset: str = "ci",
     versions = installed_versions()
     outcomes = []
     for name in names:
-        key = cache_key(project, name, params, versions)
-        if not (force or cached_only) and is_cached(project, preset, name, key):
+        if not (force or cached_only) and is_cached(project, preset, name, params, versions):
             publish(project, preset, name)
-            outcomes.append(Outcome(name, "cached", load_result(project, preset, name)["run"]["duration_s"]))
+            result = load_result(project, preset, name)
+            _keep_record(project, result)
+            outcomes.append(Outcome(name, "cached", result["run"]["duration_s"], result=result))
             echo(f"[ftscope] {name}: cached ({preset}, inputs unchanged)")
             continue
         echo(f"[ftscope] {name}: executing at preset={preset} device={device} seed={seed} ...")
         # FTSCOPE_CACHED_ONLY: the kernel trains nothing (train.checkpoints.forbid_training)
         with environ(FTSCOPE_CACHED_ONLY="1") if cached_only else nullcontext():
-            outcome = execute_one(project, name, params, key, versions, timeout)
+            outcome = execute_one(project, name, params, versions, timeout)
         outcomes.append(outcome)
         if outcome.status == "failed":
             echo(f"[ftscope] {name}: FAILED after {outcome.seconds:.1f}s\n{outcome.error}")
@@ -290,7 +382,5 @@ def state(project: Project, preset: str, name: str, versions: dict[str, str] | N
     failed = (project.results(preset) / f"{name}.failed.ipynb").exists()
     if result is None:
         return "failed" if failed else "missing"
-    params = params or result["parameters"]
-    key = cache_key(project, name, params, versions or installed_versions())
-    fresh = is_cached(project, preset, name, key)
+    fresh = is_cached(project, preset, name, params or result["parameters"], versions or installed_versions())
     return ("fresh" if fresh else "stale") + (" (last try failed)" if failed else "")

@@ -79,14 +79,14 @@ def planned_seconds(project: Project, name: str) -> float | None:
     return sum(w["seconds"] for w in works) if works else None
 
 
-def measured(project: Project, name: str, preset: str = "ci") -> dict[str, Any] | None:
+def measured(project: Project, name: str, preset: str = "laptop") -> dict[str, Any] | None:
     """The last recorded run of a chapter at ``preset`` (its status record), if any."""
     doc = load_result(project, preset, name)
     return None if doc is None else doc["run"]
 
 
 def rerun_box(name: str, ci_run: dict[str, Any] | None, paper_s: float | None) -> str:
-    """The Markdown of a chapter's re-run box: the commands at each preset, the measured time at ``ci``,
+    """The Markdown of a chapter's re-run box: the commands at each preset, the measured time at ``laptop``,
     the planned time at ``paper`` and the executed notebook to download."""
     ci = (f"**{_duration(ci_run['duration_s'])}** on this book's build machine (CPU, finished "
           f"{ci_run['finished'][:10]}, commit `{ci_run['commit'][:8]}`)" if ci_run else "not measured yet")
@@ -99,11 +99,11 @@ def rerun_box(name: str, ci_run: dict[str, Any] | None, paper_s: float | None) -
         "# a minute: does every code path run?",
         f"ftscope run {name} --preset smoke",
         "# the numbers on this page, on a laptop's CPU",
-        f"ftscope run {name} --preset ci",
+        f"ftscope run {name} --preset laptop",
         "# the paper's scale, on a GPU",
         f"ftscope run {name} --preset paper --device cuda",
         "```",
-        f"At `ci`: {ci}. At `paper`: {paper}.",
+        f"At `laptop`: {ci}. At `paper`: {paper}.",
         f"The executed notebook: {{download}}`{name}.ipynb <{name}.ipynb>`.",
         ":::",
     ])

@@ -324,7 +324,7 @@ class Sweep:
     chapters: list[str]
     declare: Callable  # (chapter, preset, seed, device, overrides) -> train.cells.Declared
     target: Callable  # the job function: target(chapter, preset, seed, device, overrides, names, root, cache)
-    preset: str = "ci"
+    preset: str = "laptop"
     seed: int = 0
     device: str = "auto"
     overrides: dict[str, Any] = field(default_factory=dict)

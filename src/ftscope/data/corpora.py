@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from ftscope.data.sources import HUB
-from ftscope.paths import Project
+from ftscope.paths import Ledger, Project
 
 CORPORA = ("python", "lua", "english", "stories")   # Part III's corpora: horn.setup iterates these, keep as is
 EXTRA = ("pubmed",)                                 # fetched too, for other chapters; not part of Part III
@@ -61,6 +61,12 @@ class Doc:
     text: str
 
 
+#: the corpora this process read, and from where: "manifest" (``data/<name>/``, through its manifest) or
+#: "fixture" (the bundled stand-in). The runner reads it from a notebook's kernel when the notebook ends
+#: (``ftscope.book.probe``): those manifests are inputs of the chapter's numbers.
+READ = Ledger()
+
+
 def _check_name(name: str) -> None:
     if name not in FETCHED:
         raise ValueError(f"unknown corpus {name!r}; choose from {FETCHED}")
@@ -72,6 +78,7 @@ def corpus_manifest(name: str, project: Project | None = None) -> dict[str, Any]
     path = (project or Project.here()).data / name / "manifest.json"
     if not path.is_file():
         raise MissingData(f"data/{name}/manifest.json not found: run `make data`")
+    READ.note(name, "manifest")
     return json.loads(path.read_text())
 
 
@@ -85,6 +92,8 @@ def read_docs(path: Path) -> list[Doc]:
 def fixture_docs(name: str, seed: int = 0) -> list[Doc]:
     """The small stand-in for ``name`` used by smoke runs and tests."""
     _check_name(name)
+    if READ.get(name) is None:
+        READ.note(name, "fixture")
     if name == "python":
         root = Path(sysconfig.get_paths()["stdlib"])
         return [Doc(f"stdlib/{f}", "cpython-stdlib", (root / f).read_text(encoding="utf-8"))

@@ -94,7 +94,7 @@ class HornConfig(ChapterConfig):
                       ft_warmup_steps=1, model_seeds=2, sweep_step=0.25, eval_blocks=8, sae_expansion=2, sae_batch_tokens=192,
                       sae_tokens=3840, sae_lr=1e-3, sae_seeds=2, match_blocks=600,
                       thresholds=(0.5, 0.8), min_fires=2),
-        "ci": dict(corpus_chars=4_000_000, tokenizer_chars=2_000_000, vocab_size=4096,
+        "laptop": dict(corpus_chars=4_000_000, tokenizer_chars=2_000_000, vocab_size=4096,
                    d_model=128, d_mlp=256, n_heads=4, n_kv_heads=2, d_head=32, n_ctx=128,
                    base_batch=16, base_steps=600, base_lr=5e-3, ft_batch=16, ft_steps=120, ft_lr=3e-4,
                    ft_warmup_steps=6, eval_blocks=64, sae_expansion=4, sae_batch_tokens=512,

@@ -62,7 +62,7 @@ class PcfgConfig(ChapterConfig):
     ft_batch: int = 96
     ft_lrs: tuple[float, float, float] = (1e-4, 1e-5, 1e-6)  # η_L, η_M, η_S at 10K steps
     ft_c_trs: tuple[float, ...] = (0.0, 0.5, 0.8, 1.0)
-    ft_grid: Literal["full", "ci"] = "full"  # ci: the cells the claims and figures read (see ``cells``)
+    ft_grid: Literal["full", "laptop"] = "full"  # laptop: the cells the claims and figures read (see ``cells``)
     ft_seeds: int = 5  # seeds of every fine-tuning cell (the paper reports none)
     pretrain_seeds: int = 3  # pretraining seeds chapter 3 judges its claims on (chapter 4 starts from the first)
     correlation: Literal["natural", "edit"] = "natural"  # correlated texts: natural windows by rejection, or edited
@@ -72,7 +72,7 @@ class PcfgConfig(ChapterConfig):
     lr_reference_steps: int = 10_000  # η is scaled by lr_reference_steps / ft_steps (same η·steps as the paper) ...
     max_lr_share: float = 0.1  # ... but never past η_L = this × the pretraining η (the paper's η_L is a tenth of it)
     ft_evals: int = 8  # log-spaced evaluations during fine-tuning (Fig. 6)
-    compile_grid: bool = True  # torch.compile the grid's runs trained together (train_many): ~2x at ci, ~20 s to compile
+    compile_grid: bool = True  # torch.compile the grid's runs trained together (train_many): ~2x at laptop, ~20 s to compile
     eval_samples: int = 2000
     # analyses
     prune_ks: tuple[int, ...] = tuple(range(16))  # Fig. 7: K = 0-15 neurons
@@ -90,11 +90,11 @@ class PcfgConfig(ChapterConfig):
 
     PRESETS: ClassVar = {
         "smoke": dict(window=24, n_layers=1, n_heads=2, d_model=32, pretrain_steps=60, pretrain_batch=32,
-                      ft_steps=10, ft_batch=32, ft_c_trs=(0.0, 1.0), ft_grid="ci", ft_seeds=2, pretrain_seeds=2, ft_evals=3,
+                      ft_steps=10, ft_batch=32, ft_c_trs=(0.0, 1.0), ft_grid="laptop", ft_seeds=2, pretrain_seeds=2, ft_evals=3,
                       eval_samples=200, prune_ks=(0, 1, 2), prune_batch=64, probe_samples=300, probe_steps=40,
                       reft_steps=10, reft_evals=3, compile_grid=False),
-        "ci": dict(window=40, n_layers=2, n_heads=4, d_model=64, pretrain_steps=1500, pretrain_batch=64,
-                   ft_steps=800, ft_batch=32, ft_c_trs=(0.0, 0.8, 1.0), ft_grid="ci", ft_seeds=3, ft_evals=8,
+        "laptop": dict(window=40, n_layers=2, n_heads=4, d_model=64, pretrain_steps=1500, pretrain_batch=64,
+                   ft_steps=800, ft_batch=32, ft_c_trs=(0.0, 0.8, 1.0), ft_grid="laptop", ft_seeds=3, ft_evals=8,
                    eval_samples=600, prune_batch=256, probe_samples=2000, probe_steps=200, reft_steps=200,
                    reft_evals=12),
         "paper": {},
@@ -142,7 +142,7 @@ class PcfgConfig(ChapterConfig):
     def cells(self) -> list[tuple[str, str, float]]:
         """(prior, η name, C_Tr) of every fine-tuning run (seed 0).
 
-        ``full``: every prior × η × C_Tr. ``ci``: every prior at C_Tr = 0 and 1 at η_M (Figs. 5, 6), the
+        ``full``: every prior × η × C_Tr. ``laptop``: every prior at C_Tr = 0 and 1 at η_M (Figs. 5, 6), the
         shortcut cell (``shortcut_prior``, η_M, ``high_c_tr``), C_Tr = 1 at η_L for every prior (the models
         reFT starts from) and at η_S for the low prior (Table 5)."""
         full = [(p, lr, c) for p in self.priors for lr in ("large", "medium", "small") for c in self.ft_c_trs]

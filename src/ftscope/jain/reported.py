@@ -61,7 +61,7 @@ SCRATCH_STEPS = "4.5K"
 # Results of the paper the book does not attempt: (where, what, why not)
 NOT_ATTEMPTED = (
     ("App. E.1", "Mixing pretraining data into fine-tuning (PT/FT ratios 50/50, 10/90, 0.1/99.9) keeps the "
-     "wrapper picture", "each ratio is another grid of PCFG fine-tunes on every prior; not within the ci budget "
+     "wrapper picture", "each ratio is another grid of PCFG fine-tunes on every prior; not within the laptop budget "
      "on 2 cores, and the paper reports it as a robustness check of the same finding"),
     ("App. E.2", "Jailbreak tokens (T_J1, T_J2) recover count(a) after fine-tuning when the prior on b is high",
      "needs the jailbreak task tokens in the PCFG pretraining mix and its own pretrainings; not built yet"),

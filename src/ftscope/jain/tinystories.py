@@ -83,7 +83,7 @@ class StoriesConfig(ChapterConfig):
                       pretrain_steps=30, pretrain_batch=8, pretrain_warmup=0.1, ft_steps=6, ft_batch=8,
                       reft_steps=6, reft_evals=(0, 2, 6), seeds=2, n_prompts=4, max_new_tokens=24, eval_docs=16,
                       probe_steps=20, probe_samples=64),
-        "ci": dict(n_stories=20_000, vocab=2048, n_layers=4, d_model=192, n_heads=6, d_mlp=512, n_ctx=256,
+        "laptop": dict(n_stories=20_000, vocab=2048, n_layers=4, d_model=192, n_heads=6, d_mlp=512, n_ctx=256,
                    pretrain_steps=600, pretrain_batch=16, pretrain_warmup=0.1, ft_steps=60, ft_batch=8,
                    reft_lr=1e-4, reft_steps=30, reft_evals=(0, 3, 10, 30), n_prompts=16, max_new_tokens=200,
                    eval_docs=32, probe_steps=300, probe_samples=450),

@@ -31,7 +31,7 @@ from ftscope.synthesis.setting import ALSO, PROTOCOL, LensesConfig, StoryModels
 TWIST_SHARE = 0.9
 #: a Twist feature is an *event* feature when it fires inside the detector's twist sentences at least this many
 #: times as strongly as elsewhere in the story's body; the others fire in twist stories before any twist is
-#: written (they read the header's request). Set after the first `ci` run, where the two groups were far apart
+#: written (they read the header's request). Set after the first `laptop` run, where the two groups were far apart
 #: (above 29 and below 1); it splits the features for the text and claims nothing
 EVENT_SELECTIVITY = 10.0
 BASE, CONTROL = "base", "base, SAE seed 2"

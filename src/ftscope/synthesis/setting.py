@@ -44,7 +44,7 @@ class LensesConfig(ChapterConfig):
     PRESETS: ClassVar = {
         "smoke": dict(sae_expansion=2, sae_context=32, sae_tokens=3840, sae_batch_tokens=192, sae_lr=1e-3,
                       min_fires=2, shared_stories=16, top_stories=4, merge_ts=(0.0, 0.5, 1.0), probes=8, n_boot=50),
-        "ci": dict(sae_expansion=2, sae_context=64, sae_tokens=100_000, sae_batch_tokens=512, sae_lr=1e-3,
+        "laptop": dict(sae_expansion=2, sae_context=64, sae_tokens=100_000, sae_batch_tokens=512, sae_lr=1e-3,
                    sae_l1=3.0, shared_stories=120, merge_ts=(0.0, 0.25, 0.5, 0.75, 1.0), probes=40, n_boot=200),
         "paper": {},
     }

@@ -35,13 +35,23 @@ from typing import Any
 
 import torch
 
-from ftscope.paths import Project
+from ftscope.paths import Ledger, Project
 
 Code = ModuleType | FunctionType | type
 OWN = "ftscope"
 PLAIN = (bool, int, float, complex, str, bytes, type(None))
 VERSIONED = ("torch", "transformer-lens")
 CACHED_ONLY = "FTSCOPE_CACHED_ONLY"
+
+
+#: what this process did with each checkpoint, by file name: "read" from the cache or "built" (trained and
+#: saved). The runner reads it from a notebook's kernel when the notebook ends (``ftscope.book.probe``).
+TOUCHED = Ledger()
+
+
+def _touch(path: Path, how: str) -> None:
+    if TOUCHED.get(path.name) != "built":  # a cell built here and read again later was built here
+        TOUCHED.note(path.name, how)
 
 
 class NotCached(RuntimeError):
@@ -245,10 +255,12 @@ def cached_state(name: str, spec: dict[str, Any], train_fn: Callable[[], dict[st
     with _locked(path):
         if path.exists() and (state := _load(path, echo)) is not None:
             echo(f"[checkpoints] {name}: reusing {path.name}")
+            _touch(path, "read")
             return state, True
         forbid_training(path)
         state = train_fn()
         save_atomic(state, path)
+        _touch(path, "built")
     _describe(path, name, spec, depends_on)
     return state, False
 
@@ -265,11 +277,15 @@ def load_cached(path: Path, echo: Callable[[str], None] = print) -> Any | None:
     if not path.exists():
         return None
     with _locked(path):
-        return _load(path, echo) if path.exists() else None
+        state = _load(path, echo) if path.exists() else None
+    if state is not None:
+        _touch(path, "read")
+    return state
 
 
 def store(path: Path, name: str, spec: dict[str, Any], state: Any) -> None:
     """Save ``state`` at ``path`` (a ``checkpoint_path``) as ``cached_state`` would have."""
     with _locked(path):
         save_atomic(state, path)
+        _touch(path, "built")
     _describe(path, name, spec, [])

@@ -312,7 +312,7 @@ def train_many(
     called as one batched model (``_Together``), which does the same arithmetic as K separate runs up
     to the order of floating-point sums. ``evaluate`` is one function for every run or one per run.
     ``compile`` lets ``torch.compile`` fuse the runs' forward (``_Together``; ~2x for the PCFG minGPTs
-    at ``ci`` sizes on a CPU after ~20 s of compiling, nothing for tracr's matmul-bound models).
+    at ``laptop`` sizes on a CPU after ~20 s of compiling, nothing for tracr's matmul-bound models).
     The loss is checked after every step; a NaN/inf loss in any run stops them all (``NonFiniteLoss``)."""
     k = len(models)
     if not (k == len(sample_batches) == len(optims) == len(rngs)) or k == 0:

@@ -48,7 +48,7 @@ def _presets(extra: dict) -> dict:
 @dataclass(frozen=True)
 class ArmsConfig(S.ZhangConfig):
     """Chapter 07. Chapter 06's fields (``base_config``) and the arms'; the defaults are the ``paper`` preset: the
-    issue's ranks, sizes and fractions; ``ci`` keeps fewer levels of each at chapter 06's size."""
+    issue's ranks, sizes and fractions; ``laptop`` keeps fewer levels of each at chapter 06's size."""
 
     ranks: tuple[int, ...] = (1, 2, 4, 8, 16, 64)  # Fig. 6's ranks (spec §6.3)
     lora_grid_rank: int = 8  # the released LoRA config's r: the learning rate is chosen at this rank
@@ -67,7 +67,7 @@ class ArmsConfig(S.ZhangConfig):
     PRESETS: ClassVar = _presets({
         "smoke": dict(ranks=(1, 4), lora_grid_rank=4, sizes=(16, 64), mixes=(0.0, 0.5), sweep_probes=12,
                       pubmed_heldout=16, pubmed_train=24, pubmed_dynamics=8, pubmed_snapshots=3, english_blocks=8),
-        "ci": dict(ranks=(1, 8), sizes=(100, 300, 1000), mixes=(0.0, 0.1, 0.3), sweep_probes=100,
+        "laptop": dict(ranks=(1, 8), sizes=(100, 300, 1000), mixes=(0.0, 0.1, 0.3), sweep_probes=100,
                    pubmed_heldout=200, pubmed_train=400, pubmed_dynamics=100, pubmed_snapshots=5, english_blocks=64),
         "paper": {},
     })

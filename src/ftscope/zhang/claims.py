@@ -2,7 +2,7 @@
 
 The paper states directions, not numbers (no share or curve value was found in any source), so each
 criterion turns a sentence of the paper into a test, and every claim has ``paper_value`` None. The
-criteria were fixed before the first ``ci`` run of the chapter, after one pilot run (one seed, three
+criteria were fixed before the first ``laptop`` run of the chapter, after one pilot run (one seed, three
 learning rates) had shown the measurement works; a later change is listed with the old rule and why
 in the book's criteria changelog, never to make a claim pass.
 """

@@ -80,7 +80,7 @@ class ZhangConfig(ChapterConfig):
         "smoke": dict(entities=30, objects=8, lexicon=40, pt_docs=600, ft_docs=64, val_docs=32, probes=24,
                       dynamics_probes=12, n_layer=1, n_embd=32, n_head=2, pretrain_steps=20, pretrain_batch=16,
                       ft_batch=16, lr_grid=(1e-3, 3e-3), seeds=2, snapshots=3, bootstrap=50),
-        "ci": dict(entities=150, pt_docs=20_000, ft_docs=1000, val_docs=200, probes=200, dynamics_probes=100, n_layer=3, n_embd=128,
+        "laptop": dict(entities=150, pt_docs=20_000, ft_docs=1000, val_docs=200, probes=200, dynamics_probes=100, n_layer=3, n_embd=128,
                    n_head=4, n_ctx=128, pretrain_steps=600, pretrain_batch=32, pretrain_lr=3e-3, ft_batch=16,
                    lr_grid=(3e-5, 1e-4, 3e-4), snapshots=6, bootstrap=500),
         "paper": {},
