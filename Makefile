@@ -6,7 +6,8 @@
 PRESET ?= laptop
 DEVICE ?= auto
 SEED   ?= 0
-WORKERS ?= 2              # pytest-xdist workers for `make test`
+# pytest-xdist workers for `make test`
+WORKERS ?= 2
 PYTHON ?= python3
 VENV   ?= .venv
 # torch first and alone: on a CPU machine this pin is the local CPU build; pip would
@@ -16,7 +17,7 @@ PIP    ?= pip==26.3
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.ftscope-installed
 
-.PHONY: book run bench plan build check-book chromium claims status test lint data lock clean
+.PHONY: book run bench plan build check-book chromium claims records spot-check status test lint data lock clean
 
 book: run bench plan build ## execute every notebook at PRESET (cached), time the training loops, count paper's cost, render the book
 
@@ -40,6 +41,12 @@ chromium:                  ## Debian's headless browser, for check-book and its 
 
 claims: $(STAMP)           ## print the scorecard; fails if a claim failed or a verdict differs from book/expected
 	$(BIN)/ftscope claims --preset $(PRESET) --strict
+
+records: $(STAMP)          ## every chapter's committed laptop record fresh for this checkout, its verdicts as expected
+	$(BIN)/ftscope records
+
+spot-check: $(STAMP) data  ## one chapter (drawn from the commit hash) re-run at laptop from an empty cache, against its record
+	$(BIN)/ftscope spot-check
 
 status: $(STAMP)           ## each notebook's last duration, device, preset and cache state
 	$(BIN)/ftscope status

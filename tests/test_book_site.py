@@ -44,14 +44,17 @@ def test_a_repository_url_that_is_not_github_is_refused_before_the_build(url):
 
 
 def test_the_rerun_box_gives_the_commands_the_measured_and_the_planned_time():
-    run = {"duration_s": 578.3, "finished": "2026-12-03T02:07:43+00:00", "commit": "f14fbb258632b7ce"}
-    box = site.rerun_box("02_tracr_finetuning", run, 7200.0)
+    record = {"duration_s": 578.3, "finished": "2026-12-03T02:07:43+00:00", "commit": "f14fbb258632b7ce",
+              "machine": {"cpu": {"model": "AMD EPYC"}, "torch": {"threads": 2}}}
+    box = site.rerun_box("02_tracr_finetuning", record, 7200.0)
     for preset in ("smoke", "laptop", "paper --device cuda"):
         assert f"ftscope run 02_tracr_finetuning --preset {preset}" in box
-    assert "**10 min**" in box and "**2.0 h** on one H100" in box and "`f14fbb25`" in box
+    assert "**2.0 h** on one H100" in box
+    assert ("**10 min** in the run this book's numbers come from (commit f14fbb25, AMD EPYC, 2 threads, "
+            "2026-12-03)") in box
     assert "{download}`02_tracr_finetuning.ipynb <02_tracr_finetuning.ipynb>`" in box
     bare = site.rerun_box("x", None, None)
-    assert "not measured yet" in bare and "not in the performance plan yet" in bare
+    assert "At `laptop`: not recorded yet" in bare and "not in the performance plan yet" in bare
 
 
 def test_the_box_goes_under_the_title_once(tmp_path):

@@ -217,3 +217,59 @@ def test_a_cell_builds_once_and_its_key_follows_its_dependencies(tmp_path):
     other_base = Cell("base", {"lr": 2.0}, base.build)
     moved = Cell("ft", {"lr": 0.1}, ft.build, deps=(other_base,))
     assert moved.path(project) != ft.path(project) and moved.spec_key() == ft.spec_key()
+
+
+# ------------------------------------------------------------------------- one cache for every clone
+def test_the_cache_lies_outside_the_clone(tmp_path, monkeypatch):
+    from ftscope.paths import default_cache
+
+    monkeypatch.delenv("FTSCOPE_CACHE")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert Project(tmp_path / "clone").cache == tmp_path / "home" / ".cache" / "ftscope"
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert default_cache() == tmp_path / "xdg" / "ftscope"
+    monkeypatch.setenv("FTSCOPE_CACHE", str(tmp_path / "mine"))
+    assert Project(tmp_path / "clone").cache == tmp_path / "mine"
+
+
+def _clone_builder(root: Path, value: float):
+    """The builder of one clone's checkout: the same module of ``ftscope``, with that clone's code."""
+    import importlib.util
+
+    path = root / "src" / "ftscope" / "clone_cell.py"
+    path.parent.mkdir(parents=True)
+    path.write_text(f"import torch\n\n\ndef build():\n    return {{'w': torch.tensor({value})}}\n")
+    spec = importlib.util.spec_from_file_location("ftscope.clone_cell", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.build
+
+
+def test_two_clones_with_different_code_share_one_cache_and_each_gets_its_own_cell(tmp_path, monkeypatch):
+    from ftscope.train.cells import Cell
+
+    monkeypatch.setenv("FTSCOPE_CACHE", str(tmp_path / "shared"))
+    a, b = Project(tmp_path / "a"), Project(tmp_path / "b")
+    cell_a = Cell("clone-cell", {"steps": 1}, _clone_builder(a.root, 1.0))
+    cell_b = Cell("clone-cell", {"steps": 1}, _clone_builder(b.root, 2.0))
+    assert a.cache == b.cache == tmp_path / "shared"
+    assert cell_a.path(a) != cell_b.path(b)  # same name and spec, other code: another key
+    (state_a, cached_a), (state_b, cached_b) = cell_a.get(a, echo=lambda *_: None), cell_b.get(b, echo=lambda *_: None)
+    assert not cached_a and not cached_b and state_a["w"].item() == 1.0 and state_b["w"].item() == 2.0
+    assert len(list((tmp_path / "shared" / "checkpoints").glob("clone-cell-*.pt"))) == 2
+    again, cached = cell_a.get(a, echo=lambda *_: None)  # each clone reads back its own cell
+    assert cached and again["w"].item() == 1.0
+
+
+def test_what_a_process_did_never_enters_a_cell_key():
+    from ftscope.data import corpora
+    from ftscope.train import checkpoints
+
+    before = code_parts(corpora.corpus_manifest, checkpoints.cached_state)
+    corpora.READ.note("a-corpus", "manifest")
+    checkpoints.TOUCHED.note("a-cell.pt", "built")
+    try:
+        assert code_parts(corpora.corpus_manifest, checkpoints.cached_state) == before
+    finally:
+        corpora.READ.clear()
+        checkpoints.TOUCHED.clear()

@@ -66,3 +66,22 @@ def test_devices():
     if not torch.cuda.is_available():
         with pytest.raises(ConfigError, match="no CUDA"):
             resolve_device("cuda")
+
+
+def test_the_presets_are_smoke_laptop_and_paper_everywhere():
+    import importlib
+    import pkgutil
+
+    import ftscope
+    from ftscope.config import PRESETS
+
+    assert PRESETS == ("smoke", "laptop", "paper")
+    for info in pkgutil.walk_packages(ftscope.__path__, "ftscope."):
+        if info.name.endswith("__main__"):  # runs the command
+            continue
+        module = importlib.import_module(info.name)
+        for obj in vars(module).values():
+            if isinstance(obj, type) and issubclass(obj, ChapterConfig) and obj is not ChapterConfig:
+                assert tuple(obj.PRESETS) == PRESETS, f"{obj.__qualname__}.PRESETS has {tuple(obj.PRESETS)}"
+    with pytest.raises(ConfigError, match="unknown preset 'ci'; valid choices: 'smoke', 'laptop', 'paper'"):
+        Demo.from_preset("ci")

@@ -42,8 +42,19 @@ def test_run_cache_hit_miss_and_determinism(toy_project):
     assert again.status == "cached"
     assert runner.state(toy_project, "smoke", "toy_chapter") == "fresh"
 
-    # a file in src/ftscope changed: the notebook re-runs
-    (toy_project.root / "src" / "ftscope" / "training.py").open("a").write("\n# an edit\n")
+    # the inputs are what the kernel imported: the notebook, the ftscope modules, nothing else of the tree
+    inputs = doc["run"]["inputs"]
+    assert "notebooks/toy_chapter.py" in inputs and "src/ftscope/train/loop.py" in inputs
+    assert "src/ftscope/book/probe.py" not in inputs and not any("/horn/" in k for k in inputs)
+    assert doc["run"]["machine"]["torch"]["threads"] >= 1 and doc["run"]["machine"]["cpu"]["model"]
+    assert [c["first_line"] for c in doc["run"]["cells"]][-1].startswith("ch.claim(")  # the probe cell is gone
+    assert "ftscope-probe" not in (toy_project.results("smoke") / "toy_chapter.ipynb").read_text()
+
+    # a module it does not import changed (another chapter's package): still fresh
+    (toy_project.root / "src" / "ftscope" / "horn" / "claims.py").open("a").write("\n# an edit\n")
+    assert runner.state(toy_project, "smoke", "toy_chapter") == "fresh"
+    # a module it imports changed: the notebook re-runs
+    (toy_project.root / "src" / "ftscope" / "train" / "loop.py").open("a").write("\n# an edit\n")
     assert runner.state(toy_project, "smoke", "toy_chapter") == "stale"
     [edited] = run(toy_project)
     assert edited.status == "executed"
@@ -72,7 +83,9 @@ def test_run_cache_hit_miss_and_determinism(toy_project):
     assert "1 claims, 1 reproduced, 0 not reproduced, 0 inconclusive, 0 failed; 0 fragile" in scorecard
     assert '<a class="sc-badge sc-reproduced" href="#sc-toy_chapter">1 reproduced</a>' in scorecard
     status = (toy_project.generated / "status.md").read_text()
-    assert "<td>smoke</td><td>cpu</td><td>1</td>" in status and "fresh" in status
+    row = re.search(r'<tr><td><a href="chapters/toy_chapter.html">toy_chapter</a></td>(.*?)</tr>', status).group(1)
+    assert row.startswith("<td>cpu</td>") and row.endswith("<td>fresh</td>") and "thr" in row
+    assert "Preset **smoke**, from this checkout's last run" in status
 
 
 def test_failure_keeps_the_last_good_result(toy_project):

@@ -127,7 +127,8 @@ def _records(project: Project, args: argparse.Namespace) -> int:
     for line in result.failures:
         print(f"[records] FAIL {line}")
     print(f"[records] {len(result.fresh)}/{len(names)} chapters have a fresh {records.PRESET} record"
-          + ("" if result.failures else "; every recorded verdict as expected"))
+          + ("" if result.failures else "; every recorded verdict as expected")
+          + (f" ({len(result.notices)} unsettled claim(s) differ, listed above)" if result.notices else ""))
     return 1 if result.failures else 0
 
 

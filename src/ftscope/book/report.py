@@ -60,22 +60,23 @@ def results(project: Project, preset: str) -> dict[str, dict[str, Any]]:
     return out
 
 
-def book_docs(project: Project, preset: str) -> dict[str, dict[str, Any]]:
+def book_docs(project: Project | None, preset: str) -> dict[str, dict[str, Any]]:
     """What the book shows at ``preset``, by chapter: at ``laptop`` the committed records (a chapter without
     one shows its local result, if any), elsewhere the local results."""
     docs = results(project, preset)
-    if preset == records.PRESET:
+    if preset == records.PRESET and project is not None:
         docs.update(records.load_all(project))
     return dict(sorted(docs.items()))
 
 
 def provenance(doc: dict[str, Any]) -> str:
-    """Which run a chapter's numbers come from: its record, or the local result of this checkout."""
+    """Which run a chapter's numbers come from: its record, or this checkout's last run."""
     if "input_digest" in doc:
         return "the record of " + records.provenance(doc)
-    run = doc["run"]
-    cpu = run.get("machine", {}).get("cpu", {}).get("model", doc["device"])
-    return f"a local run, commit {run['commit'][:8]}, {cpu}, {run['finished'][:10]}"
+    run = doc.get("run", {})
+    facts = [f"commit {run['commit'][:8]}" if run.get("commit") else "",
+             run.get("machine", {}).get("cpu", {}).get("model", ""), run.get("finished", "")[:10]]
+    return "this checkout's last run" + "".join(f", {f}" for f in facts if f)
 
 
 def scorecard_rows(project: Project, preset: str) -> list[dict[str, Any]]:
@@ -267,8 +268,8 @@ def status_markdown(project: Project, preset: str) -> str:
     rows, seconds = status_rows(project, preset)
     state_head = "Record" if preset == records.PRESET else "Cache"
     table = ('<table class="ftscope-table sc-status" id="status-table"><colgroup><col style="width:25%">'
-             '<col style="width:7%"><col style="width:8%"><col style="width:15%"><col style="width:10%">'
-             '<col style="width:20%"><col style="width:15%"></colgroup>'
+             '<col style="width:6%"><col style="width:10%"><col style="width:13%"><col style="width:12%">'
+             '<col style="width:21%"><col style="width:13%"></colgroup>'
              "<thead><tr><th>Notebook</th><th>Device</th><th>Seconds</th><th>Finished (UTC)</th><th>Commit</th>"
              f"<th>Machine</th><th>{state_head}</th></tr></thead><tbody>" + "".join(rows) + "</tbody></table>")
     where = ("each chapter's committed reproduction record (`book/records/laptop/`): the run whose numbers the "
@@ -398,6 +399,7 @@ def claims_report(project: Project, preset: str, strict: bool, echo=print, write
 
 
 def status_report(project: Project, preset: str | None, echo=print) -> int:
+    """Each notebook's last local run (duration, device, cache state) and, at ``laptop``, its committed record."""
     versions = installed_versions()
     presets = [check_preset(preset)] if preset else ["smoke", "laptop", "paper"]
     echo(f"{'notebook':<32} {'preset':<6} {'device':<6} {'seconds':>8}  {'finished (UTC)':<25} cache")
@@ -412,4 +414,14 @@ def status_report(project: Project, preset: str | None, echo=print) -> int:
             else:
                 echo(f"{name:<32} {p:<6} {doc['device']:<6} {doc['run']['duration_s']:>8.1f}  "
                      f"{doc['run']['finished']:<25} {st}")
+    if records.PRESET in presets:
+        echo(f"\ncommitted {records.PRESET} records (book/records/{records.PRESET}/):")
+        for name in notebook_names(project):
+            record = records.load(project, name)
+            if record is None:
+                echo(f"{name:<32} no record")
+                continue
+            changed = records.stale_inputs(project, record)
+            echo(f"{name:<32} {record['duration_s']:>8.1f} s  {records.provenance(record)}  "
+                 + (f"STALE ({len(changed)} inputs changed)" if changed else "fresh"))
     return 0

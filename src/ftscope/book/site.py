@@ -22,7 +22,6 @@ from typing import Any
 import yaml
 
 from ftscope.book.bench import _duration, plan_path
-from ftscope.book.runner import load_result
 from ftscope.config import ConfigError
 from ftscope.paths import Project, write_atomic
 
@@ -79,17 +78,20 @@ def planned_seconds(project: Project, name: str) -> float | None:
     return sum(w["seconds"] for w in works) if works else None
 
 
-def measured(project: Project, name: str, preset: str = "laptop") -> dict[str, Any] | None:
-    """The last recorded run of a chapter at ``preset`` (its status record), if any."""
-    doc = load_result(project, preset, name)
-    return None if doc is None else doc["run"]
+def measured(project: Project, name: str) -> dict[str, Any] | None:
+    """The chapter's committed ``laptop`` record (``ftscope.book.records``), if any: the run the book shows."""
+    from ftscope.book import records
+
+    return records.load(project, name)
 
 
-def rerun_box(name: str, ci_run: dict[str, Any] | None, paper_s: float | None) -> str:
-    """The Markdown of a chapter's re-run box: the commands at each preset, the measured time at ``laptop``,
-    the planned time at ``paper`` and the executed notebook to download."""
-    ci = (f"**{_duration(ci_run['duration_s'])}** on this book's build machine (CPU, finished "
-          f"{ci_run['finished'][:10]}, commit `{ci_run['commit'][:8]}`)" if ci_run else "not measured yet")
+def rerun_box(name: str, record: dict[str, Any] | None, paper_s: float | None) -> str:
+    """The Markdown of a chapter's re-run box: the commands at each preset, the time of the ``laptop`` run in its
+    record (and which run that was), the planned time at ``paper`` and the executed notebook to download."""
+    from ftscope.book import records
+
+    laptop = (f"**{_duration(record['duration_s'])}** in the run this book's numbers come from "
+              f"({records.provenance(record)})" if record else "not recorded yet")
     paper = (f"**{_duration(paper_s)}** on one H100 (the performance plan's estimate)" if paper_s is not None
              else "not in the performance plan yet")
     return "\n".join([
@@ -103,7 +105,7 @@ def rerun_box(name: str, ci_run: dict[str, Any] | None, paper_s: float | None) -
         "# the paper's scale, on a GPU",
         f"ftscope run {name} --preset paper --device cuda",
         "```",
-        f"At `laptop`: {ci}. At `paper`: {paper}.",
+        f"At `laptop`: {laptop}. At `paper`: {paper}.",
         f"The executed notebook: {{download}}`{name}.ipynb <{name}.ipynb>`.",
         ":::",
     ])

@@ -36,7 +36,7 @@ def choose(names: list[str], commit: str) -> str:
     """The chapter a commit spot-checks: the commit hash, as a number, modulo the number of chapters."""
     if not names:
         raise ConfigError("there are no chapters to spot-check")
-    return names[int(commit[:15], 16) % len(names)]
+    return names[int(commit, 16) % len(names)]
 
 
 def _numbers(claim: dict[str, Any]) -> dict[str, float]:

@@ -83,12 +83,14 @@ class TracrConfig(ChapterConfig):
     workers: int = 2  # parts trained at once, each in its own single-threaded process (on a CPU; 1 on a GPU)
 
     PRESETS: ClassVar = {
-        "smoke": dict(counter_len=12, max_id_len=10, check_samples=100, tracr_check_samples=5, steps=20, counter_lrs=(1e-1, 1e-2),
-                      counter_c_trs=(0.0, 1.0), max_id_lrs=(1e-2, 1e-4), eval_samples=200, prune_ks=(0, 1, 2),
-                      prune_batch=64, probe_samples=300, probe_steps=50, reft_steps=20, reft_evals=4, seeds=2, together=4),
+        # smoke runs every learning rate of Table 3 (its cells only), so it records every claim `laptop` does
+        "smoke": dict(counter_len=12, max_id_len=10, check_samples=100, tracr_check_samples=5, steps=20,
+                      counter_c_trs=(0.0, 1.0), counter_grid="table3", max_id_lrs=(1e-2, 1e-4), eval_samples=200,
+                      prune_ks=(0, 1, 2), prune_batch=64, probe_samples=300, probe_steps=50, reft_steps=20, reft_evals=4,
+                      seeds=2, together=4),
         "laptop": dict(counter_len=20, check_samples=1000, tracr_check_samples=20, steps=3000, counter_c_trs=(0.0, 1.0),
-                   counter_grid="table3", seeds=3, together=6,
-                   eval_samples=1000, probe_samples=2000, probe_steps=300, reft_steps=600, reft_evals=12),
+                       counter_grid="table3", seeds=3, together=6,
+                       eval_samples=1000, probe_samples=2000, probe_steps=300, reft_steps=600, reft_evals=12),
         "paper": {},
     }
 
