@@ -17,9 +17,15 @@ PIP    ?= pip==26.3
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.ftscope-installed
 
-.PHONY: book run bench plan build check-book chromium claims records spot-check status test lint data lock clean
+.PHONY: book smoke-book run bench plan build check-book chromium claims records spot-check status test lint data lock clean
 
 book: run bench plan build ## execute every notebook at PRESET (cached), time the training loops, count paper's cost, render the book
+
+smoke-book: $(STAMP)       ## the whole book at smoke on the bundled fixtures, needing no `make data` (CI's book)
+	$(BIN)/ftscope run --preset smoke --device cpu --seed $(SEED)
+	$(BIN)/ftscope bench --preset smoke --device cpu
+	$(BIN)/ftscope plan --preset paper
+	$(BIN)/ftscope build --preset smoke
 
 run: $(STAMP) data         ## execute the notebooks with papermill (skips unchanged ones)
 	$(BIN)/ftscope run --preset $(PRESET) --device $(DEVICE) --seed $(SEED)
@@ -52,7 +58,7 @@ status: $(STAMP)           ## each notebook's last duration, device, preset and 
 	$(BIN)/ftscope status
 
 test: $(STAMP) chromium lint ## the test suite (small data the project makes itself), on WORKERS processes
-	$(BIN)/python -m pytest -n $(WORKERS)
+	$(BIN)/python -m pytest -n $(WORKERS) --durations=15
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

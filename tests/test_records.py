@@ -116,3 +116,12 @@ def test_the_spot_check_draws_every_chapter_from_commit_hashes():
     assert spotcheck.choose(names, "958a73c" + "0" * 33) == spotcheck.choose(names, "958a73c" + "0" * 33)
     assert spotcheck.differences([{"id": "a", "ours": 1.0, "seeds": [1.0, 2.0]}],
                                  [{"id": "a", "ours": 1.5, "seeds": [1.0, 2.0]}])[0] == (0.5, "a: ours", 1.0, 1.5)
+
+
+def test_the_spot_check_refuses_an_unknown_chapter_or_a_missing_record(toy_project, monkeypatch, capsys):
+    monkeypatch.setenv("FTSCOPE_ROOT", str(toy_project.root))
+    assert cli.main(["spot-check", "nope"]) == 2
+    assert "unknown notebook 'nope'; valid choices: 'toy_chapter'" in capsys.readouterr().err
+    lines = []
+    assert spotcheck.spot_check(toy_project, "toy_chapter", echo=lines.append) == 1
+    assert "toy_chapter has no record to compare with; make it with `ftscope run toy_chapter --preset laptop`" in lines[0]

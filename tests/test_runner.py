@@ -148,3 +148,21 @@ def test_cli_rejects_bogus_preset(toy_project):
     proc = subprocess.run([sys.executable, "-m", "ftscope", "claims", "--preset", "smoke", "--strict"],
                           cwd=toy_project.root, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 1 and "without results: toy_chapter" in proc.stdout
+
+
+def test_a_run_is_dirty_only_when_its_own_inputs_differ_from_the_commit(tmp_path):
+    def git(*args):
+        subprocess.run(["git", *args], cwd=tmp_path, check=True, capture_output=True)
+
+    git("init", "-q")
+    (tmp_path / "a.py").write_text("a = 1\n")
+    (tmp_path / "b.py").write_text("b = 1\n")
+    git("add", "a.py", "b.py")
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "x")
+    (tmp_path / "b.py").write_text("b = 2\n")  # an edit the chapter does not read
+    clean = runner.git_commit(tmp_path, [tmp_path / "a.py"])
+    assert re.fullmatch(r"[0-9a-f]{40}", clean)
+    assert runner.git_commit(tmp_path, [tmp_path / "a.py", tmp_path / "b.py"]) == clean + "+dirty"
+    (tmp_path / "new.py").write_text("")  # a new module it imports, not committed yet
+    assert runner.git_commit(tmp_path, [tmp_path / "a.py", tmp_path / "new.py"]) == clean + "+dirty"
+    assert runner.git_commit(tmp_path) == clean + "+dirty"  # no paths: any tracked file

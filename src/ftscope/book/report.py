@@ -267,9 +267,9 @@ def status_rows(project: Project, preset: str) -> tuple[list[str], dict[str, flo
 def status_markdown(project: Project, preset: str) -> str:
     rows, seconds = status_rows(project, preset)
     state_head = "Record" if preset == records.PRESET else "Cache"
-    table = ('<table class="ftscope-table sc-status" id="status-table"><colgroup><col style="width:25%">'
-             '<col style="width:6%"><col style="width:10%"><col style="width:13%"><col style="width:12%">'
-             '<col style="width:21%"><col style="width:13%"></colgroup>'
+    table = ('<table class="ftscope-table sc-status" id="status-table"><colgroup><col style="width:23%">'
+             '<col style="width:9%"><col style="width:10%"><col style="width:13%"><col style="width:12%">'
+             '<col style="width:20%"><col style="width:13%"></colgroup>'
              "<thead><tr><th>Notebook</th><th>Device</th><th>Seconds</th><th>Finished (UTC)</th><th>Commit</th>"
              f"<th>Machine</th><th>{state_head}</th></tr></thead><tbody>" + "".join(rows) + "</tbody></table>")
     where = ("each chapter's committed reproduction record (`book/records/laptop/`): the run whose numbers the "

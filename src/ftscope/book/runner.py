@@ -143,11 +143,16 @@ def cache_key(digest: str, params: dict[str, Any], versions: dict[str, str]) -> 
     return h.hexdigest()
 
 
-def git_commit(root: Path) -> str:
+def git_commit(root: Path, paths: list[Path] | None = None) -> str:
+    """HEAD's hash, with ``+dirty`` when files differ from it: only ``paths`` (a chapter's inputs) when given,
+    so an edit elsewhere in the checkout does not mark a chapter's run as made from uncommitted code."""
+    status = ["git", "status", "--porcelain", "--untracked-files=no"]
+    if paths is not None:
+        inside = [str(p.relative_to(root)) for p in paths if p.is_relative_to(root)]
+        status = ["git", "status", "--porcelain", "--untracked-files=all", "--", *inside]
     try:
         sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=True)
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
-                               capture_output=True, text=True, check=True)
+        dirty = subprocess.run(status, cwd=root, capture_output=True, text=True, check=True)
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
     return sha.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
@@ -297,7 +302,7 @@ def execute_one(project: Project, name: str, params: dict[str, Any], versions: d
         "claims": record["claims"],
         "not_attempted": record.get("not_attempted", []),
         "run": {
-            "commit": git_commit(project.root),
+            "commit": git_commit(project.root, [input_path(project, k) for k in inputs]),
             "versions": versions,
             "duration_s": duration,
             "finished": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -317,17 +322,18 @@ def execute_one(project: Project, name: str, params: dict[str, Any], versions: d
     (out_dir / f"{name}.failed.ipynb").unlink(missing_ok=True)
     if publish_book:
         publish(project, params["preset"], name)
-        _keep_record(project, result)
+        _keep_record(project, result, executed=True)
     return Outcome(name, "executed", duration, claims=record["claims"], result=result)
 
 
-def _keep_record(project: Project, result: dict[str, Any]) -> None:
-    """Write the chapter's reproduction record when this is the book's own run of it and the committed one
-    is missing or was made from other inputs (``ftscope.book.records``)."""
+def _keep_record(project: Project, result: dict[str, Any], executed: bool) -> None:
+    """Write the chapter's reproduction record (``ftscope.book.records``) from the book's own run of it: from
+    one just executed, always; from a cached result, only where the record is missing or says otherwise (other
+    inputs, other claims), so that re-running a fresh book leaves the committed records as they are."""
     from ftscope.book import records
 
     if records.is_book_run(result):
-        old = records.load(project, result["notebook"])
+        old = None if executed else records.load(project, result["notebook"])
         if old is None or old["input_digest"] != result["run"]["input_digest"] or old["claims"] != result["claims"]:
             records.write(project, result)
 
@@ -348,7 +354,7 @@ def run(project: Project, names: list[str] | None = None, *, preset: str = "lapt
         if not (force or cached_only) and is_cached(project, preset, name, params, versions):
             publish(project, preset, name)
             result = load_result(project, preset, name)
-            _keep_record(project, result)
+            _keep_record(project, result, executed=False)
             outcomes.append(Outcome(name, "cached", result["run"]["duration_s"], result=result))
             echo(f"[ftscope] {name}: cached ({preset}, inputs unchanged)")
             continue
