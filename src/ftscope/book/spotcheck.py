@@ -105,11 +105,11 @@ def spot_check(project: Project, name: str | None = None, timeout: int | None = 
         changed = runner.changed_inputs(record["inputs"], result["run"]["inputs"])
         echo(f"[spot-check] notice: the run read other inputs than the record lists: {', '.join(changed[:8])}")
     diffs = differences(record["claims"], result["claims"])
-    same = sum(d[0] == 0 for d in diffs)
-    echo(f"[spot-check] {len(diffs)} values compared with the record: {same} identical; the largest differences:")
-    for diff, what, ref, now in diffs[:SHOWN]:
-        if diff > 0:
-            echo(f"  {what:<58} record {ref:<12.6g} now {now:<12.6g} |diff| {diff:.3g}")
+    differ = [d for d in diffs if d[0] > 0]
+    echo(f"[spot-check] {len(diffs)} values compared with the record: {len(diffs) - len(differ)} identical"
+         + ("; the largest differences:" if differ else ""))
+    for diff, what, ref, now in differ[:SHOWN]:
+        echo(f"  {what:<58} record {ref:<12.6g} now {now:<12.6g} |diff| {diff:.3g}")
     failures, notices = gate.compare({name: result}, {name: expected}, {name: record})
     for line in notices:
         echo(f"[spot-check] notice: the verdict of an unsettled claim flipped: {line}")
