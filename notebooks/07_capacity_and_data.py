@@ -276,7 +276,7 @@ abstracts = zr.load_abstracts(
     cfg.pubmed_heldout,
     cfg.pubmed_train,
     seed,
-    allow_fixture=hcfg.fixture_fallback,
+    fixture=hcfg.fixtures,
 )
 runs = zr.finetunes(eb, abstracts, cfg.seeds, cfg.pubmed_snapshots, seed, dev)
 real = zr.measure(eb, hbase, hlog, abstracts, runs, cfg.pubmed_dynamics, dev)
@@ -290,7 +290,7 @@ ch.glue_all(
     {k: v for k, v in real_facts.items() if not k.endswith("_seeds")}
     | {
         "start_tenths": claims.START_TENTHS,
-        "pm_corpus": len(load_corpus("pubmed", allow_fixture=hcfg.fixture_fallback, seed=seed)),
+        "pm_corpus": len(load_corpus("pubmed", fixture=hcfg.fixtures, seed=seed)),
     }
 )
 # %% [markdown]

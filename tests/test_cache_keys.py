@@ -19,6 +19,7 @@ from ftscope.horn.setup import HornConfig
 from ftscope.jain import pcfg_training
 from ftscope.jain.pcfg_training import PcfgConfig
 from ftscope.paths import Project
+from ftscope.train import checkpoints
 from ftscope.train.checkpoints import cached_state, checkpoint_path, code_parts, spec_hash
 
 
@@ -161,8 +162,15 @@ def test_a_corrupt_checkpoint_is_reported_moved_aside_and_rebuilt(tmp_path):
     path.write_bytes(b"PK\x03\x04 truncated")
     state, cached = cached_state("toy", {"a": 1}, build, project=project, echo=lines.append)
     assert not cached and calls == [1] and torch.equal(state["w"], torch.arange(3.0))
-    assert any("unreadable" in ln and "rebuilding" in ln for ln in lines)
+    assert any("no readable record of its checksum" in ln and "rebuilding" in ln for ln in lines)
     assert len(list(path.parent.glob(path.name + ".corrupt-*"))) == 1
+    meta = json.loads(path.with_suffix(".json").read_text())  # a file that matches its checksum but cannot load
+    path.write_bytes(b"PK\x03\x04 truncated")
+    path.with_suffix(".json").write_text(json.dumps({**meta, "sha256": checkpoints.file_sha256(path)}))
+    state, cached = cached_state("toy", {"a": 1}, build, project=project, echo=lines.append)
+    assert not cached and calls == [1, 1]
+    assert any("unreadable" in ln and "rebuilding" in ln for ln in lines)
+    calls.pop()
     state, cached = cached_state("toy", {"a": 1}, build, project=project, echo=lines.append)
     assert cached and calls == [1]
     assert not list(path.parent.glob("*.tmp"))

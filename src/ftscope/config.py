@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import ast
 import dataclasses
+import re
 import types
 import typing
 from dataclasses import dataclass
@@ -60,11 +61,14 @@ def resolve_device(device: str):
 
 
 def parse_value(text: str) -> Any:
-    """A command-line value: a Python literal (``1e-3``, ``[0, 1]``, ``True``) or else a plain string."""
+    """A command-line value: a Python literal (``1e-3``, ``[0, 1]``, ``True``), or a bare word (``hub``,
+    ``table3``) as a plain string. Anything else (``[1,2``, ``1e-``) is an error, never a silent string."""
     try:
         return ast.literal_eval(text)
     except (ValueError, SyntaxError):
-        return text
+        if re.fullmatch(r"[A-Za-z_][\w\-]*", text):
+            return text
+        raise ConfigError(f"{text!r} is neither a Python literal (1e-3, [0, 1], True, 'text') nor a bare word") from None
 
 
 def parse_assignments(items: typing.Iterable[str]) -> dict[str, Any]:
@@ -121,10 +125,56 @@ def _coerce(name: str, value: Any, tp: Any) -> Any:
 
 
 @dataclass(frozen=True)
+class Range:
+    """A range every config field of a kind must lie in, the kind told by the field's name (``RULES``)."""
+
+    kind: str
+    pattern: str  # a regular expression the field's name matches
+    low: float
+    high: float | None = None  # None: unbounded
+    low_open: bool = False  # low itself excluded (learning rates)
+
+    def applies(self, name: str, value: Any) -> bool:
+        return re.search(self.pattern, name) is not None and _numbers(value) is not None
+
+    def check(self, name: str, value: Any, zero_ok: bool = False) -> None:
+        low = 0 if zero_ok and self.low == 1 else self.low
+        for v in _numbers(value) or ():
+            if v < low or (self.low_open and v == low) or (self.high is not None and v > self.high):
+                high = "" if self.high is None else f" and at most {self.high}"
+                raise ConfigError(f"{name}={value!r}: {self.kind} must be {'above' if self.low_open else 'at least'} "
+                                  f"{low}{high}")
+
+
+def _numbers(value: Any) -> tuple[float, ...] | None:
+    """The numbers of an int or float field, or of a tuple of them; None for anything else."""
+    items = value if isinstance(value, tuple) else (value,)
+    if items and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in items):
+        return tuple(items)
+    return None
+
+
+#: the ranges every chapter's settings are checked against, by the field's name. A count of steps, seeds or
+#: examples is at least 1 (0 only where the config names it in ``ZERO_MEANS_DERIVED``), a seed fits numpy's
+#: 32 bits, a share or probability lies in [0, 1], a learning rate is positive, and no count is negative.
+RULES = (
+    Range("a step count", r"(^|_)steps$", 1),
+    Range("a seed", r"(^|_)seed$", 0, 2**32 - 1),
+    Range("a number of seeds", r"(^|_)seeds$", 1),
+    Range("a batch size", r"(^|_)batch(_tokens)?$", 1),
+    Range("a share", r"(share|fraction|_level|warmup_cap)$|^p_|(^|_)c_trs$|^mixes$|_ts$|^momentum$", 0, 1),
+    Range("a learning rate", r"(^|_)lrs?$|^lr_grid$", 0, low_open=True),
+    Range("a count", r"^(n_|num_)|_(docs|samples|evals|chars|probes|tokens|blocks|stories)$", 0),
+)
+
+
+@dataclass(frozen=True)
 class ChapterConfig:
     """Base of every chapter's settings. Subclasses are ``@dataclass(frozen=True)``."""
 
     PRESETS: ClassVar[dict[str, dict[str, Any]]] = {name: {} for name in PRESETS}
+    #: count fields (``*_steps``, ``*_chars``) where 0 means "derive it" (one epoch, the whole corpus)
+    ZERO_MEANS_DERIVED: ClassVar[tuple[str, ...]] = ()
 
     @classmethod
     def field_names(cls) -> tuple[str, ...]:
@@ -152,6 +202,9 @@ class ChapterConfig:
         for f in dataclasses.fields(self):
             value = _coerce(f.name, getattr(self, f.name), hints[f.name])
             object.__setattr__(self, f.name, value)
+            for rule in RULES:
+                if rule.applies(f.name, value):
+                    rule.check(f.name, value, zero_ok=f.name in self.ZERO_MEANS_DERIVED)
 
     def replace(self, **changes: Any) -> ChapterConfig:
         self.check_fields(changes)

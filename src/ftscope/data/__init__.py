@@ -5,8 +5,18 @@ PubMed abstracts (``EXTRA``: ``pubmed``, from the MEDLINE XML in the pubmed-pars
 ``load_corpus`` reads them back. See ``corpora`` for loading and ``fetch`` for how they are built.
 """
 
-from ftscope.data.corpora import CORPORA, EXTRA, FETCHED, Doc, MissingData, corpus_manifest, load_corpus, split_docs
-from ftscope.data.fetch import FetchError, fetch_all, verify
+from ftscope.data.corpora import (
+                                  CORPORA,
+                                  EXTRA,
+                                  FETCHED,
+                                  DamagedData,
+                                  Doc,
+                                  MissingData,
+                                  corpus_manifest,
+                                  load_corpus,
+                                  split_docs,
+)
+from ftscope.data.fetch import FetchError, corpus_state, fetch_all, verify
 
-__all__ = ["CORPORA", "EXTRA", "FETCHED", "Doc", "FetchError", "MissingData", "corpus_manifest", "fetch_all",
-           "load_corpus", "split_docs", "verify"]
+__all__ = ["CORPORA", "EXTRA", "FETCHED", "DamagedData", "Doc", "FetchError", "MissingData", "corpus_manifest",
+           "corpus_state", "fetch_all", "load_corpus", "split_docs", "verify"]

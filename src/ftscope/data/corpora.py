@@ -5,10 +5,12 @@ holds the corpora fetched for other chapters (``pubmed``), and ``FETCHED`` is al
 ``make data`` fetches and ``load_corpus`` accepts.
 
 ``load_corpus(name)`` reads ``data/<name>/docs.jsonl``, written by ``ftscope data fetch``
-(``make data``). Without it, ``allow_fixture=True`` (smoke runs and tests) gives a small stand-in
-that needs no download, and otherwise ``MissingData`` says to run ``make data``:
+(``make data``), and checks it against the SHA-256 its manifest recorded: an edited or truncated corpus
+raises ``DamagedData`` naming the corpus and the command that rebuilds it, a missing one ``MissingData``
+(run ``make data``). ``fixture=True`` (smoke runs and tests, always, fetched or not) gives a small stand-in
+that needs no download:
 
-| corpus  | fetched (``make data``)                          | fixture (``allow_fixture=True``)          |
+| corpus  | fetched (``make data``)                          | fixture (``fixture=True``)                |
 |---------|--------------------------------------------------|-------------------------------------------|
 | python  | the interpreter's stdlib, filtered               | ~20 stdlib modules, read directly          |
 | lua     | 42 permissively licensed Debian packages         | ``ftscope/fixtures/lua`` (3 MIT files)     |
@@ -24,6 +26,7 @@ that needs no download, and otherwise ``MissingData`` says to run ``make data``:
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import os
 import random
@@ -54,6 +57,10 @@ class MissingData(FileNotFoundError):
     """A corpus has not been fetched: run ``make data``."""
 
 
+class DamagedData(RuntimeError):
+    """A fetched corpus differs from its manifest, or its manifest cannot be read: rebuild it."""
+
+
 @dataclass(frozen=True)
 class Doc:
     id: str       # "<source>/<path>" for files, "stories/000042" for generated stories
@@ -79,12 +86,40 @@ def corpus_manifest(name: str, project: Project | None = None) -> dict[str, Any]
     if not path.is_file():
         raise MissingData(f"data/{name}/manifest.json not found: run `make data`")
     READ.note(name, "manifest")
-    return json.loads(path.read_text())
+    try:
+        manifest = json.loads(path.read_text())
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise DamagedData(f"data/{name}/manifest.json is unreadable ({type(err).__name__}); "
+                          f"{rebuild_hint(name)}") from None
+    if not isinstance(manifest, dict) or not {"docs", "docs_sha256"} <= manifest.keys():
+        raise DamagedData(f"data/{name}/manifest.json lacks 'docs' or 'docs_sha256'; {rebuild_hint(name)}")
+    return manifest
 
 
-def read_docs(path: Path) -> list[Doc]:
-    with open(path, encoding="utf-8") as f:
-        return [Doc(**json.loads(line)) for line in f if line.strip()]
+def rebuild_hint(name: str) -> str:
+    return f"rebuild it with `ftscope data fetch --only {name} --force`"
+
+
+def read_docs(path: Path, sha256: str | None = None, name: str | None = None) -> list[Doc]:
+    """The documents of a ``docs.jsonl``; with ``sha256`` (its manifest's ``docs_sha256``) the file is checked
+    first and ``DamagedData`` names the corpus and the command that rebuilds it when it differs. A line that is
+    not a document raises ``DamagedData`` naming the file and the line."""
+    raw = path.read_bytes()
+    label = f"data/{name}/{path.name}" if name else str(path)
+    hint = rebuild_hint(name) if name else "rebuild the corpus"
+    if sha256 is not None and hashlib.sha256(raw).hexdigest() != sha256:
+        raise DamagedData(f"corpus {name!r}: {label} does not match its manifest (its SHA-256 differs: edited, "
+                          f"truncated or half-written); {hint}")
+    docs = []
+    for i, line in enumerate(raw.decode("utf-8", errors="replace").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            docs.append(Doc(**json.loads(line)))
+        except (ValueError, TypeError) as err:
+            raise DamagedData(f"{label}, line {i}: not a document ({type(err).__name__}: {str(err)[:80]}); "
+                              f"{hint}") from None
+    return docs
 
 
 # --- fixtures: small, no download ---------------------------------------------------------------------
@@ -168,11 +203,13 @@ def take_chars(docs: Iterable[Doc], max_chars: int | None, *, cut_last: bool = F
 
 
 def load_corpus(name: str, *, project: Project | None = None, source: Literal["offline", "hub", "auto"] = "offline",
-                max_chars: int | None = None, allow_fixture: bool = False, seed: int = 0) -> list[Doc]:
+                max_chars: int | None = None, fixture: bool = False, seed: int = 0) -> list[Doc]:
     """The documents of corpus ``name``, shuffled by ``seed``, then cut to about ``max_chars``.
 
-    ``source="offline"`` reads ``data/<name>/docs.jsonl``; if it is missing, gives the fixture when
-    ``allow_fixture`` and raises ``MissingData`` otherwise. ``"hub"`` streams ``sources.HUB[name]``;
+    ``fixture=True`` gives the bundled stand-in whether or not the corpus was fetched (smoke runs and tests:
+    their numbers never depend on ``make data``). Otherwise ``source="offline"`` reads
+    ``data/<name>/docs.jsonl``, checked against its manifest's SHA-256 (``DamagedData`` when it differs,
+    ``MissingData`` when it was never fetched). ``"hub"`` streams ``sources.HUB[name]``;
     ``"auto"`` is hub when reachable within 5 s and HF_HUB_OFFLINE is unset, else offline. A corpus
     without a hub source (``pubmed``) is read offline under ``"auto"``; ``"hub"`` raises ``ValueError``.
     """
@@ -183,14 +220,14 @@ def load_corpus(name: str, *, project: Project | None = None, source: Literal["o
         raise ValueError(f"corpus {name!r} has no hub source; use source='offline'")
     if source == "hub" or (source == "auto" and name in HUB and hub_available(HUB[name][0])):
         return hub_docs(name, max_chars, seed)
-    path = (project or Project.here()).data / name / "docs.jsonl"
-    try:
-        manifest = corpus_manifest(name, project)
-        docs = read_docs(path.parent / manifest["docs"])
-    except (MissingData, FileNotFoundError):
-        if not allow_fixture:
-            raise MissingData(f"data/{name}/manifest.json not found: run `make data`") from None
+    if fixture:
         docs = fixture_docs(name, seed)
+    else:
+        manifest = corpus_manifest(name, project)
+        path = (project or Project.here()).data / name / manifest["docs"]
+        if not path.is_file():
+            raise MissingData(f"data/{name}/{manifest['docs']} not found: run `make data`")
+        docs = read_docs(path, manifest["docs_sha256"], name)
     docs = sorted(docs, key=lambda d: d.id)
     random.Random(seed).shuffle(docs)
     return take_chars(docs, max_chars)

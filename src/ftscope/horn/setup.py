@@ -44,7 +44,7 @@ class HornConfig(ChapterConfig):
     corpus_chars: int = 0  # per corpus, after a seeded shuffle of its documents; 0 = all of it
     tokenizer_chars: int = 0  # per corpus, to train the BPE; 0 = all the training documents
     val_fraction: float = 0.2  # document-level split (the spec's 80/20)
-    fixture_fallback: bool = False  # smoke only: small bundled text when `make data` has not run
+    fixtures: bool = False  # the bundled stand-ins, fetched or not (smoke: its numbers never depend on `make data`)
     # tokenizer and model (Mistral-style, 1 layer; about 35M parameters with a 32K vocabulary)
     vocab_size: int = 32_000
     d_model: int = 512
@@ -87,8 +87,9 @@ class HornConfig(ChapterConfig):
     thresholds: tuple[float, ...] = (0.5, 0.6, 0.7, 0.8, 0.9)
     min_fires: int = 5
 
+    ZERO_MEANS_DERIVED: ClassVar = ("base_steps", "ft_steps")
     PRESETS: ClassVar = {
-        "smoke": dict(corpus_chars=60_000, tokenizer_chars=30_000, fixture_fallback=True, vocab_size=512,
+        "smoke": dict(corpus_chars=60_000, tokenizer_chars=30_000, fixtures=True, vocab_size=512,
                       d_model=32, d_mlp=64, n_heads=2, n_kv_heads=1, d_head=16, n_ctx=32,
                       base_batch=8, base_steps=30, base_lr=3e-3, ft_batch=8, ft_steps=10, ft_lr=1e-3,
                       ft_warmup_steps=1, model_seeds=2, sweep_step=0.25, eval_blocks=8, sae_expansion=2, sae_batch_tokens=192,
@@ -176,7 +177,7 @@ def load_corpora(cfg: HornConfig, project: Project | None = None, seed: int = 0)
     project = project or Project.here()
     docs = {}
     for name in CORPORA:
-        corpus = load_corpus(name, project=project, source=cfg.source, allow_fixture=cfg.fixture_fallback, seed=seed)
+        corpus = load_corpus(name, project=project, source=cfg.source, fixture=cfg.fixtures, seed=seed)
         train_docs, val_docs = split_docs(corpus, cfg.val_fraction, seed)
         if not train_docs or not val_docs:
             raise ValueError(f"corpus {name!r} has {len(corpus)} document(s): too few to split into train and val")
@@ -248,21 +249,24 @@ TOKEN_EXAMPLES = ("x = 1", "local x = 1", "try:\n    pass\nexcept ValueError:", 
 
 
 def corpus_table(corpora: Corpora):
-    """Per corpus: its sources and licences (from ``make data``'s manifest, or "bundled fixture"), the
-    manifest's hash, and ``Corpora.table()``'s sizes."""
+    """Per corpus: its sources and licences (from ``make data``'s manifest, or "bundled fixture" where this
+    process read the fixture), the manifest's hash, and ``Corpora.table()``'s sizes."""
     import pandas as pd
 
     from ftscope.data import MissingData, corpus_manifest
+    from ftscope.data import corpora as corpora_mod
 
     rows = []
     for name in CORPORA:
         try:
+            if corpora_mod.READ.get(name) == "fixture":
+                raise MissingData(name)
             m = corpus_manifest(name)
             rows.append({"corpus": name, "source": ", ".join(f"{s['name']} {s['version']}" for s in m["sources"])[:70],
                          "licences": ", ".join(sorted({s["licence"] for s in m["sources"]}))[:40],
                          "sha256": m["sha256"][:12]})
         except MissingData:
-            rows.append({"corpus": name, "source": "bundled fixture (smoke run without `make data`)", "licences": "",
+            rows.append({"corpus": name, "source": "bundled fixture (smoke runs)", "licences": "",
                          "sha256": ""})
     return pd.DataFrame(rows).set_index("corpus").join(corpora.table())
 

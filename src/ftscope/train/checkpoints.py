@@ -10,10 +10,17 @@ saving its result. The key covers everything that changes the weights:
   values of the module-level constants it reads (a corpus list, a grammar); ``depends_on`` adds more;
 - the versions of torch and of the model library (TransformerLens).
 
-Editing what the builder cannot reach (the book machinery, an analysis) keeps the checkpoint.
-A corrupt, truncated or unreadable checkpoint is reported in one line, moved aside and rebuilt.
-Two processes asking for the same checkpoint do not both train it: a lock file serialises them,
-and the file is written under a unique temporary name, then renamed into place.
+Editing what the builder cannot reach (the book machinery, an analysis) keeps the checkpoint, and so does
+editing the cache's own machinery (``WEIGHT_NEUTRAL``: this module, ``train.cells``, ``paths``), which moves
+files and never changes a weight.
+
+Every checkpoint is verified when it is read: the ``.json`` beside it, written with it, records its SHA-256 and
+whether its tensors were finite. A file whose hash differs (flipped bytes, a tensor overwritten in place), one
+with non-finite tensors where the builder saved finite ones, one without a recorded checksum, or one that does
+not load, is reported in one line, moved aside and rebuilt; it is never trusted.
+Two processes asking for the same checkpoint do not both train it: a lock file serialises them, and the file
+is written under a unique temporary name, then renamed into place. A cache that cannot be written (a published
+cache, a read-only mount) is read as it is; training into it raises ``ReadOnlyCache`` naming ``FTSCOPE_CACHE``.
 With ``FTSCOPE_CACHED_ONLY=1`` a missing checkpoint raises ``NotCached`` instead of being trained.
 """
 
@@ -35,10 +42,13 @@ from typing import Any
 
 import torch
 
-from ftscope.paths import Ledger, Project
+from ftscope.paths import Ledger, Project, write_atomic
 
 Code = ModuleType | FunctionType | type
 OWN = "ftscope"
+#: the cache's own machinery: it stores and finds states, and no weight depends on its code, so a builder that
+#: reaches it (a fine-tune reading its base's cell) does not carry it into its key
+WEIGHT_NEUTRAL = ("ftscope.paths", "ftscope.train.checkpoints", "ftscope.train.cells")
 PLAIN = (bool, int, float, complex, str, bytes, type(None))
 VERSIONED = ("torch", "transformer-lens")
 CACHED_ONLY = "FTSCOPE_CACHED_ONLY"
@@ -49,9 +59,20 @@ CACHED_ONLY = "FTSCOPE_CACHED_ONLY"
 TOUCHED = Ledger()
 
 
-def _touch(path: Path, how: str) -> None:
-    if TOUCHED.get(path.name) != "built":  # a cell built here and read again later was built here
-        TOUCHED.note(path.name, how)
+EVENTS = "FTSCOPE_EVENTS"
+
+
+def _touch(path: Path, how: str, why: str = "") -> None:
+    """Note what this process did with a checkpoint: "read", "built", "moved aside" (damaged) and then
+    "rebuilt". A checkpoint built here and read again later was built here. Under the runner each event is
+    also one line appended to the file ``$FTSCOPE_EVENTS``, which it prints as the notebook runs."""
+    if events := os.environ.get(EVENTS):
+        with contextlib.suppress(OSError), open(events, "a") as f:
+            f.write(f"{how} {path.name}{f' ({why})' if why else ''}\n")
+    old = TOUCHED.get(path.name)
+    if old in ("built", "rebuilt"):
+        return
+    TOUCHED.note(path.name, "rebuilt" if how == "built" and old == "moved aside" else how)
 
 
 class NotCached(RuntimeError):
@@ -70,8 +91,9 @@ def _code_name(obj: Code) -> str:
 
 
 def _own(obj: Any) -> bool:
+    """Whether ``obj`` is ``ftscope`` code that can change a weight (the cache's machinery cannot)."""
     name = obj.__name__ if isinstance(obj, ModuleType) else getattr(obj, "__module__", None) or ""
-    return name == OWN or name.startswith(OWN + ".")
+    return (name == OWN or name.startswith(OWN + ".")) and name not in WEIGHT_NEUTRAL
 
 
 def _constant(value: Any) -> str | None:
@@ -195,11 +217,26 @@ def checkpoint_path(name: str, spec: dict[str, Any], depends_on: Iterable[Code] 
     return project.cache / "checkpoints" / f"{name}-{spec_hash(spec, depends_on, train_fn)}.pt"
 
 
+class ReadOnlyCache(RuntimeError):
+    """A checkpoint must be trained, and the cache it would be written to cannot be written."""
+
+
 @contextlib.contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    """An exclusive lock on ``path``'s ``.lock`` file, held by one process at a time."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path.with_suffix(".lock"), "w") as handle:
+def _locked(path: Path, to_write: bool = True) -> Iterator[None]:
+    """An exclusive lock on ``path``'s ``.lock`` file, held by one process at a time. A cache that cannot be
+    written (a published cache, a read-only mount) is read without the lock (nothing can change it under us);
+    a write there raises ``ReadOnlyCache``, naming ``FTSCOPE_CACHE``."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle = open(path.with_suffix(".lock"), "a")  # noqa: SIM115 - closed below
+    except OSError as err:
+        if to_write:
+            raise ReadOnlyCache(f"{path.name} must be trained, but the cache {path.parent} cannot be written "
+                                f"({err.strerror}): set FTSCOPE_CACHE to a folder you can write, or run with a "
+                                "cache that holds this checkpoint") from None
+        yield
+        return
+    with handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
             yield
@@ -212,7 +249,11 @@ def is_locked(path: Path) -> bool:
     lock = path.with_suffix(".lock")
     if not lock.exists():
         return False
-    with open(lock, "a") as handle:
+    try:
+        handle = open(lock, "a")  # noqa: SIM115 - closed below
+    except OSError:  # a read-only cache: nobody builds there
+        return False
+    with handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -221,28 +262,121 @@ def is_locked(path: Path) -> bool:
     return False
 
 
-def _load(path: Path, echo: Callable[[str], None]) -> Any | None:
-    """The saved state, or None after moving an unreadable file aside (reported in one line)."""
+def file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _tensors(state: Any) -> Iterator[torch.Tensor]:
+    if isinstance(state, torch.Tensor):
+        yield state
+    elif isinstance(state, Mapping):
+        for v in state.values():
+            yield from _tensors(v)
+    elif isinstance(state, (list, tuple)):
+        for v in state:
+            yield from _tensors(v)
+
+
+def all_finite(state: Any) -> bool:
+    """Whether every floating-point tensor in ``state`` (nested dicts, lists) is finite."""
+    return all(bool(torch.isfinite(t).all()) for t in _tensors(state) if t.is_floating_point())
+
+
+def describe_path(path: Path) -> Path:
+    """The ``.json`` beside a checkpoint: what made it, its SHA-256 and whether its tensors were finite."""
+    return path.with_suffix(".json")
+
+
+def _damage(path: Path, state_finite: Callable[[], bool]) -> str:
+    """Why the checkpoint at ``path`` cannot be trusted ('' when it can): no recorded checksum, a checksum that
+    differs, or non-finite tensors where the builder saved finite ones (``state_finite`` checks the loaded state)."""
     try:
-        return torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as err:  # noqa: BLE001 - any unreadable file is rebuilt, never a crash
-        aside = path.with_name(f"{path.name}.corrupt-{time.strftime('%Y%m%dT%H%M%S')}")
+        meta = json.loads(describe_path(path).read_text())
+    except (OSError, ValueError):
+        return "no readable record of its checksum beside it"
+    if not isinstance(meta, dict) or "sha256" not in meta:
+        return "no recorded checksum"
+    if file_sha256(path) != meta["sha256"]:
+        return "its SHA-256 differs from the one recorded when it was written"
+    if meta.get("finite") and not state_finite():
+        return "non-finite tensors, where the builder saved finite ones"
+    return ""
+
+
+def _aside(path: Path, why: str, echo: Callable[[str], None]) -> None:
+    """Move a damaged checkpoint (and its record) aside, saying so in one line; in a cache that cannot be
+    written, say so and leave it (it is not used)."""
+    stamp = time.strftime("%Y%m%dT%H%M%S")
+    aside = path.with_name(f"{path.name}.corrupt-{stamp}")
+    try:
         os.replace(path, aside)
-        echo(f"[checkpoints] {path.name} is unreadable ({type(err).__name__}: {str(err)[:80]}); "
-             f"moved to {aside.name}, rebuilding")
+        if describe_path(path).exists():
+            os.replace(describe_path(path), describe_path(path).with_name(f"{describe_path(path).name}.corrupt-{stamp}"))
+    except OSError:
+        echo(f"[checkpoints] {path.name}: {why}; not used (the cache cannot be written, so it stays there)")
+        return
+    _touch(path, "moved aside", why)
+    echo(f"[checkpoints] {path.name}: {why}; moved to {aside.name}, rebuilding")
+
+
+def _load(path: Path, echo: Callable[[str], None]) -> Any | None:
+    """The saved state, verified against the checksum recorded when it was written; None after moving a damaged
+    or unreadable file aside (reported in one line), so that it is rebuilt, never trusted."""
+    loaded: list[Any] = []
+
+    def finite() -> bool:
+        return all_finite(loaded[0])
+
+    try:
+        if why := _damage(path, lambda: True):
+            _aside(path, why, echo)
+            return None
+        loaded.append(torch.load(path, map_location="cpu", weights_only=False))
+        if why := _damage(path, finite):
+            _aside(path, why, echo)
+            return None
+        return loaded[0]
+    except Exception as err:  # noqa: BLE001 - any unreadable file is rebuilt, never a crash
+        _aside(path, f"unreadable ({type(err).__name__}: {str(err)[:80]})", echo)
         return None
 
 
-def save_atomic(state: Any, path: Path) -> None:
-    """``torch.save`` under a unique temporary name in the same folder, then an atomic rename."""
+def save_atomic(state: Any, path: Path, describe: dict[str, Any] | None = None) -> None:
+    """``torch.save`` under a unique temporary name in the same folder, then an atomic rename. With
+    ``describe``, the ``.json`` beside it (written first, also atomically) records it with the file's SHA-256
+    and whether its tensors are finite, so that a reader can verify it."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
     os.close(fd)
     try:
         torch.save(state, tmp)
+        if describe is not None:
+            meta = {**describe, "sha256": file_sha256(Path(tmp)), "finite": all_finite(state)}
+            write_atomic(describe_path(path), json.dumps(meta, indent=2, sort_keys=True, default=str))
         os.replace(tmp, path)
     finally:
         Path(tmp).unlink(missing_ok=True)
+
+
+def _description(name: str, spec: dict[str, Any], depends_on: list) -> dict[str, Any]:
+    """What the ``.json`` beside a checkpoint says of it: its name, spec, library versions, the code it depends on."""
+    return {"name": name, "spec": spec, "versions": library_versions(),
+            "depends_on": [_code_name(m) for m in depends_on]}
+
+
+def _read_existing(path: Path, echo: Callable[[str], None]) -> Any | None:
+    """The verified state at ``path`` when there is one, read under its lock (without one in a read-only cache)."""
+    if not path.exists():
+        return None
+    try:
+        with _locked(path, to_write=False):
+            return _load(path, echo) if path.exists() else None
+    except ReadOnlyCache:  # pragma: no cover - _locked raises it only for writes
+        return None
 
 
 def cached_state(name: str, spec: dict[str, Any], train_fn: Callable[[], dict[str, Any]], *,
@@ -252,32 +386,25 @@ def cached_state(name: str, spec: dict[str, Any], train_fn: Callable[[], dict[st
     plain values, e.g. ``{"model": model.state_dict(), "log": log.to_dict()}``)."""
     depends_on = list(depends_on)
     path = checkpoint_path(name, spec, depends_on, project, train_fn)
+    if (state := _read_existing(path, echo)) is not None:
+        echo(f"[checkpoints] {name}: reusing {path.name}")
+        _touch(path, "read")
+        return state, True
+    forbid_training(path)
     with _locked(path):
-        if path.exists() and (state := _load(path, echo)) is not None:
+        if path.exists() and (state := _load(path, echo)) is not None:  # built by another process meanwhile
             echo(f"[checkpoints] {name}: reusing {path.name}")
             _touch(path, "read")
             return state, True
-        forbid_training(path)
         state = train_fn()
-        save_atomic(state, path)
+        save_atomic(state, path, _description(name, spec, depends_on))
         _touch(path, "built")
-    _describe(path, name, spec, depends_on)
     return state, False
 
 
-def _describe(path: Path, name: str, spec: dict[str, Any], depends_on: list) -> None:
-    """The ``.json`` beside a checkpoint: its name, spec, library versions and the code it depends on."""
-    path.with_suffix(".json").write_text(json.dumps(
-        {"name": name, "spec": spec, "versions": library_versions(),
-         "depends_on": [_code_name(m) for m in depends_on]}, indent=2, sort_keys=True, default=str))
-
-
 def load_cached(path: Path, echo: Callable[[str], None] = print) -> Any | None:
-    """The state saved at ``path``, or None when there is none (an unreadable file is moved aside)."""
-    if not path.exists():
-        return None
-    with _locked(path):
-        state = _load(path, echo) if path.exists() else None
+    """The verified state saved at ``path``, or None when there is none (a damaged file is moved aside)."""
+    state = _read_existing(path, echo)
     if state is not None:
         _touch(path, "read")
     return state
@@ -286,6 +413,5 @@ def load_cached(path: Path, echo: Callable[[str], None] = print) -> Any | None:
 def store(path: Path, name: str, spec: dict[str, Any], state: Any) -> None:
     """Save ``state`` at ``path`` (a ``checkpoint_path``) as ``cached_state`` would have."""
     with _locked(path):
-        save_atomic(state, path)
+        save_atomic(state, path, _description(name, spec, []))
         _touch(path, "built")
-    _describe(path, name, spec, [])

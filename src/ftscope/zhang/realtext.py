@@ -80,13 +80,13 @@ def _ids(tok, texts: Sequence[str], n_ctx: int) -> list[np.ndarray]:
 
 
 def load_abstracts(tok, n_ctx: int, heldout: int, n_train: int, seed: int, project=None,
-                   allow_fixture: bool = False) -> Abstracts:
+                   fixture: bool = False) -> Abstracts:
     """The ``pubmed`` corpus shuffled with ``seed``: the first ``heldout`` abstracts held out, the next
     ``n_train`` the fine-tuning set."""
     from ftscope.data import load_corpus
     from ftscope.data import tokenizer as bpe
 
-    docs = load_corpus("pubmed", project=project, allow_fixture=allow_fixture, seed=seed)
+    docs = load_corpus("pubmed", project=project, fixture=fixture, seed=seed)
     texts = [d.text for d in docs]
     if len(texts) < heldout + n_train:
         raise ValueError(f"the pubmed corpus holds {len(texts)} abstracts, fewer than heldout={heldout} + "
