@@ -30,7 +30,7 @@ smoke-book: $(STAMP)       ## the whole book at smoke on the bundled fixtures, n
 run: $(STAMP) data         ## execute the notebooks with papermill (skips unchanged ones)
 	$(BIN)/ftscope run --preset $(PRESET) --device $(DEVICE) --seed $(SEED)
 
-bench: $(STAMP)            ## each training loop at PRESET's sizes against the machine's matmul peak (results/bench.json)
+bench: $(STAMP)            ## each training loop at PRESET's sizes against the machine's matmul peak (results/bench-PRESET.json)
 	$(BIN)/ftscope bench --preset $(PRESET) --device $(DEVICE)
 
 plan: $(STAMP)             ## every chapter's training at the paper preset counted: FLOPs, memory, est. time on one H100

@@ -9,7 +9,8 @@ scores and of the weighted sum); a linear probe is 6 x its weights per row. Data
 optimiser and the loss are inside the timed loop, as in the chapters; evaluation is not.
 
 Runs on the device it is given (``--device cuda`` measures the peak and every loop on the GPU) and
-writes ``results/bench.json``, which the status page shows. The loops themselves are each paper's
+writes ``results/bench-<preset>.json`` (one per preset, so a smoke run never replaces the laptop one),
+which the status page shows for ``laptop``. The loops themselves are each paper's
 (``jain.bench``, ``horn.bench``); ``ftscope.bench`` gathers them, and the command runs it in a
 process of its own (the command imports no torch).
 """
@@ -30,8 +31,8 @@ from ftscope.config import PRESETS
 from ftscope.paths import write_atomic
 
 
-def bench_path(project) -> Path:
-    return project.root / "results" / "bench.json"
+def bench_path(project, preset: str) -> Path:
+    return project.root / "results" / f"bench-{preset}.json"
 
 
 @dataclass
@@ -107,7 +108,7 @@ class Loop:
 
 def bench(project, loops: Callable[[str, Any], Iterable[Loop]], preset: str = "laptop", device: str = "auto",
           min_seconds: float = 3.0, echo: Callable[[str], None] = print) -> dict:
-    """Measure the peak and every loop ``loops(preset, device)`` yields; write ``results/bench.json``;
+    """Measure the peak and every loop ``loops(preset, device)`` yields; write ``results/bench-<preset>.json``;
     return what it wrote."""
     import torch
 
@@ -129,16 +130,16 @@ def bench(project, loops: Callable[[str, Any], Iterable[Loop]], preset: str = "l
             echo(f"{loop.name:36s} {steps_per_s:8.2f} steps/s {gflops:8.1f} GFLOP/s  {gflops / peak:6.1%} of peak")
     out = {"preset": preset, "device": dev.type, "threads": threads, "machine": platform.processor() or platform.machine(),
            "peak_gflop_per_s": peak, "loops": [asdict(r) for r in rows], "when": time.strftime("%Y-%m-%d %H:%M")}
-    path = bench_path(project)
+    path = bench_path(project, preset)
     write_atomic(path, json.dumps(out, indent=1))
     echo(f"wrote {path}")
     return out
 
 
 def bench_table(path: Path) -> str:
-    """The Markdown table of a ``bench.json`` (the status page's), or a line saying there is none."""
+    """The Markdown table of a ``bench-<preset>.json`` (the status page's), or a line saying there is none."""
     if not path.exists():
-        return "No benchmark on record: run `ftscope bench`."
+        return f"No benchmark on record: run `ftscope bench --preset {path.stem.removeprefix('bench-')}`."
     data = json.loads(path.read_text())
     lines = [f"fp32 matmul peak: **{data['peak_gflop_per_s']:.0f} GFLOP/s** on {data['device']} "
              f"({data['threads']} threads), preset `{data['preset']}`, measured {data['when']}.", "",
