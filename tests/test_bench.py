@@ -103,3 +103,16 @@ def test_chapter_7s_plan_counts_every_arm_at_one_epoch():
 def test_plan_refuses_a_bad_utilisation_before_any_work(capsys):
     assert main(["plan", "--utilisation", "2"]) == 2
     assert "(0, 1]" in capsys.readouterr().err
+
+
+def test_a_smoke_bench_leaves_the_laptop_benchmark_the_status_page_shows(tmp_path, monkeypatch):
+    from ftscope.book import bench as bench_mod
+    from ftscope.paths import Project
+
+    project = Project(tmp_path)
+    monkeypatch.setattr(bench_mod, "matmul_peak", lambda device: 100.0)
+    laptop = bench_mod.bench(project, lambda preset, dev: [], preset="laptop", device="cpu", echo=lambda _: None)
+    bench_mod.bench(project, lambda preset, dev: [], preset="smoke", device="cpu", echo=lambda _: None)
+    assert bench_mod.bench_path(project, "laptop") != bench_mod.bench_path(project, "smoke")
+    assert json.loads(bench_mod.bench_path(project, "laptop").read_text()) == laptop
+    assert json.loads(bench_mod.bench_path(project, "smoke").read_text())["preset"] == "smoke"

@@ -207,8 +207,9 @@ def test_a_corrupt_results_file_is_moved_aside_and_the_notebook_runs_again(tmp_p
     assert runner.load_result(project, "smoke", "toy", echo=lines.append) is None
     assert not path.exists() and len(list(path.parent.glob("toy.json.corrupt-*"))) == 1
     assert "unreadable" in lines[0]
-    path.write_text(json.dumps({"ok": 1}))
-    assert runner.load_result(project, "smoke", "toy") == {"ok": 1}
+    path.write_text(json.dumps({"ok": 1}))  # valid JSON, not a results file
+    assert runner.load_result(project, "smoke", "toy", echo=lines.append) is None
+    assert "not a results file" in lines[1] and len(list(path.parent.glob("toy.json.corrupt-*"))) >= 1
 
 
 def test_a_cell_builds_once_and_its_key_follows_its_dependencies(tmp_path):

@@ -83,5 +83,7 @@ def test_the_presets_are_smoke_laptop_and_paper_everywhere():
         for obj in vars(module).values():
             if isinstance(obj, type) and issubclass(obj, ChapterConfig) and obj is not ChapterConfig:
                 assert tuple(obj.PRESETS) == PRESETS, f"{obj.__qualname__}.PRESETS has {tuple(obj.PRESETS)}"
+                for preset in PRESETS:  # every preset is in range (``config.RULES``)
+                    obj.from_preset(preset)
     with pytest.raises(ConfigError, match="unknown preset 'ci'; valid choices: 'smoke', 'laptop', 'paper'"):
         Demo.from_preset("ci")

@@ -4,12 +4,13 @@ import json
 import re
 import subprocess
 import sys
+import textwrap
 
 import pytest
 
 from ftscope.book import runner
 from ftscope.book.claims import validate_result
-from ftscope.book.report import claims_report, status_report, write_generated
+from ftscope.book.report import build, claims_report, status_report, write_generated
 from ftscope.config import ConfigError
 
 
@@ -102,17 +103,127 @@ def test_failure_keeps_the_last_good_result(toy_project):
     assert runner.state(toy_project, "smoke", "toy_chapter") == "stale (last try failed)"
 
 
-def test_unknown_override_fails_in_the_first_cell_naming_the_fields(toy_project):
-    [failed] = run(toy_project, overrides={"stepz": 3})
-    assert failed.status == "failed"
-    assert "unknown field of ToyConfig 'stepz'" in failed.error and "'steps'" in failed.error
-    assert failed.seconds < 60
+def _no_compute(monkeypatch):
+    def no_compute(*a, **k):
+        raise AssertionError("executed despite bad overrides")
+
+    monkeypatch.setattr(runner, "execute_one", no_compute)
+
+
+@pytest.mark.parametrize("overrides, message", [
+    ({"stepz": 3}, r"toy_chapter: unknown field of ToyConfig 'stepz'.*'steps'"),
+    ({"steps": -5}, r"steps=-5: a step count must be at least 1"),
+    ({"lr": "fast"}, r"lr must be a number"),
+])
+def test_bad_overrides_fail_before_any_compute(toy_project, monkeypatch, overrides, message):
+    _no_compute(monkeypatch)
+    with pytest.raises(ConfigError, match=message):
+        run(toy_project, overrides=overrides)
+    assert not toy_project.results("smoke").exists()
+
+
+def test_bad_overrides_in_a_multi_chapter_run_stop_every_chapter(toy_project, monkeypatch):
+    other = toy_project.notebooks / "toy_other.py"
+    other.write_text((toy_project.notebooks / "toy_chapter.py").read_text()
+                     .replace('"toy_chapter"', '"toy_other"').replace("steps: int = 200", "rounds: int = 200")
+                     .replace("steps=40", "rounds=40").replace("steps=80", "rounds=80").replace("cfg.steps", "cfg.rounds"))
+    _no_compute(monkeypatch)
+    with pytest.raises(ConfigError, match=r"toy_other: unknown field of ToyConfig 'steps'") as err:
+        runner.run(toy_project, ["toy_chapter", "toy_other"], preset="smoke", device="cpu", overrides={"steps": 3},
+                   echo=quiet)
+    assert "toy_chapter:" not in str(err.value)  # the chapter it fits is not named
+
+
+def test_cli_refuses_bad_overrides_with_exit_2_and_no_kernel(toy_project):
+    for value, message in (("nosuchfield=1", "unknown field of ToyConfig 'nosuchfield'"),
+                           ("steps=[1,2", "neither a Python literal"), ("steps=0", "at least 1")):
+        proc = subprocess.run([sys.executable, "-m", "ftscope", "run", "toy_chapter", "--preset", "smoke",
+                               "--set", value], cwd=toy_project.root, capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 2 and message in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+        assert "executing" not in proc.stdout
+    assert not toy_project.results("smoke").exists()
+
+
+def test_a_run_with_overrides_says_so_and_is_refused_by_build_and_gate(toy_project):
+    [done] = run(toy_project, overrides={"steps": 30})
+    assert done.status == "executed"
+    assert runner.state(toy_project, "smoke", "toy_chapter") == "fresh (with overrides: steps=30)"
+    page = (toy_project.results("smoke") / "toy_chapter.ipynb").read_text()
+    assert "run with overrides (`steps=30`)" in page
+    lines = []
+    assert claims_report(toy_project, "smoke", strict=True, echo=lines.append) == 1
+    assert any("with overrides: steps=30" in line for line in lines)
+    assert any("overrides" in line and "--allow-overrides" in line for line in lines)
+    lines = []
+    assert build(toy_project, "smoke", echo=lines.append) == 2
+    assert any("--allow-overrides" in line for line in lines)
+    status = []
+    status_report(toy_project, "smoke", echo=status.append)
+    assert any("with overrides: steps=30" in line for line in status)
+
+
+def test_a_result_of_the_wrong_shape_is_moved_aside_by_run_and_left_by_status(toy_project):
+    assert run(toy_project)[0].status == "executed"
+    path = toy_project.results("smoke") / "toy_chapter.json"
+    path.write_text(json.dumps({"notebook": "toy_chapter", "claims": []}))
+    lines = []
+    status_report(toy_project, "smoke", echo=lines.append)
+    assert path.exists() and any("invalid" in line for line in lines)
+    assert runner.state(toy_project, "smoke", "toy_chapter") == "invalid"
+    assert claims_report(toy_project, "smoke", strict=True, echo=lines.append) == 1  # no traceback, no result
+    assert path.exists()
+    messages = []
+    [again] = runner.run(toy_project, ["toy_chapter"], preset="smoke", device="cpu", echo=messages.append)
+    assert again.status == "executed" and validate_result(result(toy_project)) is None
+    assert any("not a results file" in m and "moved to" in m for m in messages)
+    assert list(path.parent.glob("toy_chapter.json.corrupt-*"))
+
+
+def test_heartbeat_events_and_summary_when_not_on_a_terminal(toy_project, monkeypatch):
+    nb = toy_project.notebooks / "toy_chapter.py"
+    nb.write_text(nb.read_text().replace("# %%\nch.claim(", textwrap.dedent("""\
+        # %%
+        import time
+        from ftscope.train.checkpoints import cached_state
+        cached_state("toy-weights", {"steps": cfg.steps}, lambda: {"w": model.weight.detach().clone()})
+        time.sleep(1.5)
+
+        # %%
+        ch.claim(""")))
+    monkeypatch.setattr(runner, "HEARTBEAT_S", 0.5)
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: False)
+    lines = []
+    [done] = runner.run(toy_project, ["toy_chapter"], preset="smoke", device="cpu", echo=lines.append)
+    assert done.status == "executed"
+    assert any(re.match(r"\[ftscope\] toy_chapter: checkpoint built toy-weights-[0-9a-f]+\.pt$", line) for line in lines)
+    assert any(re.search(r"toy_chapter: running cell \d+ of \d+ \(", line) for line in lines), lines
+    assert "[ftscope] 1 claims: 1 reproduced" in lines[-1]
+    assert lines[-1].endswith("[ftscope] checkpoints: 0 reused, 1 trained, 0 rebuilt after damage")
+
+
+def test_ctrl_c_ends_with_one_line_and_keeps_the_cache(toy_project, monkeypatch):
+    def interrupted(*a, **k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(runner, "execute_one", interrupted)
+    lines = []
+    with pytest.raises(KeyboardInterrupt):
+        runner.run(toy_project, ["toy_chapter"], preset="smoke", device="cpu", echo=lines.append)
+    assert "interrupted during toy_chapter: the cache is intact" in lines[-1] and "resumes" in lines[-1]
+
+
+def test_the_kernel_prints_no_tcp_warning(toy_project):
+    proc = subprocess.run([sys.executable, "-m", "ftscope", "run", "toy_chapter", "--preset", "smoke", "--device",
+                           "cpu"], cwd=toy_project.root, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert "without encryption" not in proc.stderr + proc.stdout
 
 
 @pytest.mark.parametrize("kw, message", [
     (dict(preset="bogus"), "'smoke', 'laptop', 'paper'"),
     (dict(device="tpu"), "'auto', 'cpu', 'cuda'"),
     (dict(seed=-1), "non-negative"),
+    (dict(seed=2**32), "below 2\\*\\*32"),
     (dict(device="cuda"), "no CUDA device"),
 ])
 def test_bad_parameters_fail_before_any_compute(toy_project, monkeypatch, kw, message):

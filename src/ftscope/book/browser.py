@@ -203,6 +203,7 @@ def check_book(html_root: Path, shots: Path, width: int = 1280, settle_s: float 
         raise FileNotFoundError(f"no built book at {html_root} (run `ftscope build` first)")
     shots.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="ftscope-chromium-", ignore_cleanup_errors=True) as profile:
+        (Path(profile) / "pid").write_text(str(os.getpid()))  # in use: `ftscope clean-cache` leaves it
         proc = subprocess.Popen(
             [find_chromium(), "--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run",
              "--disable-extensions", "--remote-debugging-port=0", f"--user-data-dir={profile}",

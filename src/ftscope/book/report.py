@@ -20,8 +20,16 @@ from typing import Any
 
 from ftscope.book import gate, records, site
 from ftscope.book.bench import bench_path, bench_table, plan_path, plan_table
-from ftscope.book.claims import fmt, fmt_ours, validate_result
-from ftscope.book.runner import installed_versions, load_result, notebook_names, publish, state
+from ftscope.book.claims import fmt, fmt_ours
+from ftscope.book.runner import (
+    installed_versions,
+    leftovers_line,
+    load_result,
+    notebook_names,
+    overrides_text,
+    publish,
+    state,
+)
 from ftscope.config import ConfigError, check_preset
 from ftscope.paths import Project
 
@@ -49,15 +57,23 @@ def _cell(text: Any) -> str:
     return fmt(text).replace("|", "\\|").replace("\n", " ")
 
 
-def results(project: Project, preset: str) -> dict[str, dict[str, Any]]:
-    """Every notebook's validated results at ``preset`` (notebooks without results are absent)."""
+def results(project: Project, preset: str, echo=print) -> dict[str, dict[str, Any]]:
+    """Every notebook's validated results at ``preset`` (notebooks without results, or with a file that is not a
+    results file, are absent; such a file is named in one line and left where it is)."""
     out = {}
     for name in notebook_names(project):
-        doc = load_result(project, preset, name)
+        doc = load_result(project, preset, name, echo=echo, move=False)
         if doc is not None:
-            validate_result(doc)
             out[name] = doc
     return out
+
+
+ALLOW_OVERRIDES = "--allow-overrides"
+
+
+def with_overrides(docs: dict[str, dict[str, Any]]) -> dict[str, str]:
+    """``{chapter: "lr=0.1"}`` for each result run with overrides: not its preset's reproduction."""
+    return {name: text for name, doc in docs.items() if (text := overrides_text(doc))}
 
 
 def book_docs(project: Project | None, preset: str) -> dict[str, dict[str, Any]]:
@@ -257,7 +273,7 @@ def status_rows(project: Project, preset: str) -> tuple[list[str], dict[str, flo
         return rows, seconds
     versions = installed_versions()
     for name in notebook_names(project):
-        doc = load_result(project, preset, name)
+        doc = load_result(project, preset, name, echo=lambda _: None, move=False)
         rows.append(_status_row(name, doc, state(project, preset, name, versions)))
         if doc is not None:
             seconds[name] = doc["run"]["duration_s"]
@@ -318,10 +334,16 @@ def sync_chapters(project: Project, preset: str) -> list[str]:
     return missing
 
 
-def build(project: Project, preset: str, echo=print, environ=None) -> int:
+def build(project: Project, preset: str, echo=print, environ=None, allow_overrides: bool = False) -> int:
     """Render the book from the executed notebooks at ``preset``; warnings are errors. The repository and
-    launch buttons come from ``environ`` (``ftscope.book.site``)."""
+    launch buttons come from ``environ`` (``ftscope.book.site``). A chapter run with overrides is refused unless
+    ``allow_overrides`` (its page then says so)."""
     check_preset(preset)
+    if (odd := with_overrides(results(project, preset, echo))) and not allow_overrides:
+        echo("[ftscope] run with overrides, not the preset's reproduction: "
+             + "; ".join(f"{n} ({t})" for n, t in odd.items())
+             + f". Re-run them without --set, or build anyway with {ALLOW_OVERRIDES}")
+        return 2
     config = site.write_book_config(project, os.environ if environ is None else environ)
     missing = sync_chapters(project, preset)
     if missing:
@@ -338,21 +360,25 @@ def build(project: Project, preset: str, echo=print, environ=None) -> int:
 SMOKE = "smoke"
 
 
-def claims_report(project: Project, preset: str, strict: bool, echo=print, write_expected: bool = False) -> int:
+def claims_report(project: Project, preset: str, strict: bool, echo=print, write_expected: bool = False,
+                  allow_overrides: bool = False) -> int:
     """Print the scorecard of the local results at ``preset``. With ``strict``: non-zero when a claim failed, a
     notebook has no result, or the gate finds a difference (``ftscope.book.gate``). At ``smoke`` the gate is the
     smoke gate: every chapter records exactly the claim ids of its ``laptop`` expectation (verdicts at smoke mean
     nothing). Elsewhere, where ``book/expected/<preset>.yml`` exists, a verdict must match its expectation, a
     flip of a claim unsettled in this run or in the committed record (at ``laptop``) being a notice.
-    ``write_expected`` writes that file from the results."""
+    ``write_expected`` writes that file from the results. A result run with overrides is shown as such, and the
+    strict gate refuses it unless ``allow_overrides``; the expectation is never written from one."""
     check_preset(preset)
-    docs = results(project, preset)
+    docs = results(project, preset, echo)
+    odd = with_overrides(docs)
     rows = [c for d in docs.values() for c in d["claims"]]
     width = max([len(r["id"]) for r in rows] + [5])
     for r in rows:
         echo(f"{r['verdict']:<15} {r['id']:<{width}} ours={fmt_ours(r):<8} paper={fmt(r['paper_value']):<8} "
              + (f"chance={fmt(r['chance'])} " if r.get("chance") is not None else "")
-             + f"[{r['criterion']}] {r['chapter']} ({r['reference']})" + (" FRAGILE" if r.get("fragile") else ""))
+             + f"[{r['criterion']}] {r['chapter']} ({r['reference']})" + (" FRAGILE" if r.get("fragile") else "")
+             + (f" (with overrides: {odd[r['chapter']]})" if r["chapter"] in odd else ""))
     missing = [n for n in notebook_names(project) if n not in docs]
     failed = [r["id"] for r in rows if r["verdict"] == "failed"]
     counts = {v: sum(r["verdict"] == v for r in rows) for v in VERDICTS}
@@ -363,6 +389,8 @@ def claims_report(project: Project, preset: str, strict: bool, echo=print, write
     if missing:
         echo(f"no results at {preset} for: {', '.join(missing)}")
     if write_expected:
+        if odd:
+            raise ConfigError(f"not writing the expectation from results run with overrides: {', '.join(odd)}")
         if preset == SMOKE:
             raise ConfigError("smoke has no expected verdicts: its gate reads the laptop expectation's claim ids")
         echo(f"wrote {gate.write_expected(project, preset, docs).relative_to(project.root)}")
@@ -389,7 +417,9 @@ def claims_report(project: Project, preset: str, strict: bool, echo=print, write
     what = "claims differ from the laptop expectation" if preset == SMOKE else "verdicts differ from the expectation"
     reasons = ([f"claims failed: {', '.join(failed)}"] if failed else []) + (
         [f"notebooks without results: {', '.join(missing)}"] if missing else []) + (
-        [f"{what}:\n  " + "\n  ".join(changed)] if changed else [])
+        [f"{what}:\n  " + "\n  ".join(changed)] if changed else []) + (
+        [f"results run with overrides: {', '.join(f'{n} ({t})' for n, t in odd.items())} (not the preset's "
+         f"reproduction; {ALLOW_OVERRIDES} to gate them anyway)"] if odd and not allow_overrides else [])
     if strict and reasons:
         echo("strict: failing because " + "; ".join(reasons))
         return 1
@@ -405,7 +435,7 @@ def status_report(project: Project, preset: str | None, echo=print) -> int:
     echo(f"{'notebook':<32} {'preset':<6} {'device':<6} {'seconds':>8}  {'finished (UTC)':<25} cache")
     for p in presets:
         for name in notebook_names(project):
-            doc = load_result(project, p, name)
+            doc = load_result(project, p, name, echo=lambda _: None, move=False)
             if doc is None and preset is None and not Path(project.results(p) / f"{name}.failed.ipynb").exists():
                 continue
             st = state(project, p, name, versions)
@@ -424,4 +454,6 @@ def status_report(project: Project, preset: str | None, echo=print) -> int:
             changed = records.stale_inputs(project, record)
             echo(f"{name:<32} {record['duration_s']:>8.1f} s  {records.provenance(record)}  "
                  + (f"STALE ({len(changed)} inputs changed)" if changed else "fresh"))
+    if line := leftovers_line(project):
+        echo(f"\n{line}")
     return 0

@@ -1,7 +1,8 @@
 """``ftscope run``: jupytext → papermill → executed notebook + ``results/<preset>/<name>.json``.
 
 For each notebook the runner
-1. checks the request (names, preset, device, seed) before any compute;
+1. checks the request before any compute: names, preset, device, seed, and the overrides, by building every
+   named chapter's config with them in a process of its own (the command imports no torch);
 2. skips the notebook when ``results/<preset>/<name>.json`` is fresh: its key hashes the chapter's
    *inputs* (the notebook, the ``ftscope`` source files its kernel had imported, the lock file, the data
    manifests it read; the list is the last run's), the parameters and the installed versions (``force``
@@ -13,11 +14,20 @@ For each notebook the runner
    preset, and writes the claims with the run's metadata; at ``laptop`` with the book's parameters (seed 0,
    no overrides) it also writes the chapter's committed reproduction record (``ftscope.book.records``). On
    failure it prints the failing cell's error, keeps the last good notebook and result, and saves the failed
-   notebook beside them as ``<name>.failed.ipynb``.
+   notebook beside them as ``<name>.failed.ipynb``. A run with overrides says so on its page, and is never a
+   reproduction record;
+5. says what it is doing: each checkpoint event of the kernel (built, read, moved aside, rebuilt) in one line
+   as it happens and, when the output is not a terminal, the running cell every 30 s; at the end the verdicts
+   and how many checkpoints were reused, trained and rebuilt. Ctrl-C ends with one line: every file is
+   written whole or not at all, so the next run resumes from what was built.
+
+A results file is validated when it is read; one that is unreadable or not a results file is moved aside
+(one line) and the notebook runs again, except by a read-only caller (``status``), which moves nothing.
 """
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import json
 import os
@@ -26,6 +36,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from contextlib import nullcontext
 from dataclasses import dataclass, field
@@ -42,6 +53,10 @@ from ftscope.paths import Project, environ, write_atomic
 KERNEL = "python3"
 REQUIRED_PARAMETERS = ("preset", "device", "seed")
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
+HEARTBEAT_S = 30.0  # when the output is not a terminal: the running cell, this often
+#: the kernel logs only errors: not ipykernel's warning, on every start, that it talks to papermill over TCP on
+#: this machine's loopback without encryption
+KERNEL_ARGUMENTS = ["--IPKernelApp.log_level=ERROR"]
 
 
 # ------------------------------------------------------------------------- request checks
@@ -62,10 +77,63 @@ def check_names(project: Project, names: list[str] | None) -> list[str]:
     return list(names)
 
 
+SEED_LIMIT = 2**32  # numpy's seeds
+
+
 def check_seed(seed: Any) -> int:
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise ConfigError(f"seed must be a non-negative int, got {seed!r}")
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < SEED_LIMIT:
+        raise ConfigError(f"seed must be a non-negative int below 2**32, got {seed!r}")
     return seed
+
+
+def config_source(py_path: Path) -> tuple[str, str]:
+    """What builds a notebook's config: its top-level imports and class definitions (as source), and the
+    expression its ``Chapter(NAME, ConfigClass, ...)`` call names the class by."""
+    source = py_path.read_text()
+    tree, lines = ast.parse(source), source.splitlines()
+    setup = ["\n".join(lines[min([node.lineno, *(d.lineno for d in getattr(node, "decorator_list", ()))]) - 1:
+                              node.end_lineno])
+             for node in tree.body if isinstance(node, (ast.Import, ast.ImportFrom, ast.ClassDef))]
+    for node in ast.walk(tree):
+        func = getattr(node, "func", None)
+        if (isinstance(node, ast.Call) and len(node.args) >= 2
+                and (getattr(func, "id", None) == "Chapter" or getattr(func, "attr", None) == "Chapter")):
+            return "\n".join(setup), ast.get_source_segment(source, node.args[1])
+    raise ConfigError(f"{py_path.name} has no Chapter(NAME, ConfigClass, ...) call, so its overrides cannot be checked")
+
+
+def check_overrides(project: Project, names: list[str], preset: str, overrides: dict[str, Any]) -> None:
+    """Build every named chapter's config at ``preset`` with ``overrides``, in a process of its own (configs import
+    torch), before anything executes: an unknown field, a wrong type or a value out of range is a
+    ``ConfigError`` naming each chapter it fails for."""
+    if not overrides:
+        return
+    request = {"preset": preset, "overrides": overrides,
+               "chapters": {name: config_source(project.notebooks / f"{name}.py") for name in names}}
+    with environ(FTSCOPE_ROOT=str(project.root)):
+        proc = subprocess.run([sys.executable, "-m", "ftscope.book.runner", "check-configs"], input=json.dumps(request),
+                              cwd=project.root, capture_output=True, text=True)
+    if proc.returncode == 2:
+        raise ConfigError("the overrides do not fit every chapter asked for:\n" + proc.stdout.strip())
+    if proc.returncode != 0:
+        raise ConfigError("could not build the chapters' configs to check the overrides:\n"
+                          + (proc.stderr or proc.stdout).strip()[-2000:])
+
+
+def _check_configs(request: dict[str, Any]) -> int:
+    """``python -m ftscope.book.runner check-configs``: build each chapter's config (``check_overrides``); print
+    one line per chapter that refuses them; exit 2 when any does."""
+    bad = []
+    for name, (setup, expression) in request["chapters"].items():
+        namespace: dict[str, Any] = {}
+        exec(compile(setup, f"<{name} imports>", "exec", dont_inherit=True), namespace)  # noqa: S102 - the notebook's own imports
+        config_cls = eval(expression, namespace)  # noqa: S307 - the notebook's own class name
+        try:
+            config_cls.from_preset(request["preset"], **request["overrides"])
+        except ConfigError as err:
+            bad.append(f"{name}: {err}")
+    print("\n".join(bad))
+    return 2 if bad else 0
 
 
 def parameters(preset: str, device: str, seed: int, overrides: dict[str, Any] | None) -> dict[str, Any]:
@@ -163,19 +231,31 @@ def result_path(project: Project, preset: str, name: str) -> Path:
     return project.results(preset) / f"{name}.json"
 
 
-def load_result(project: Project, preset: str, name: str, echo=print) -> dict[str, Any] | None:
-    """The results file of ``name`` at ``preset``; None when there is none, or when it is unreadable
-    (then it is reported in one line and moved aside, so the notebook runs again)."""
+def load_result(project: Project, preset: str, name: str, echo=print, move: bool = True) -> dict[str, Any] | None:
+    """The results file of ``name`` at ``preset``, validated; None when there is none, or when it is unreadable
+    or not a results file: then it is reported in one line and moved aside, so the notebook runs again (with
+    ``move=False``, for a read-only command, it is left where it is)."""
+    import jsonschema
+
     path = result_path(project, preset, name)
     if not path.exists():
         return None
     try:
-        return json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        doc = json.loads(path.read_text())
+        validate_result(doc)
+        if missing := [k for k in ("preset", "device", "seed", "overrides") if k not in doc["parameters"]]:
+            raise jsonschema.ValidationError(f"its parameters lack {', '.join(missing)}")
+        return doc
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, jsonschema.ValidationError) as err:
+        why = "not a results file" if isinstance(err, jsonschema.ValidationError) else "unreadable"
+        what = f"{why} ({type(err).__name__}: {str(err).splitlines()[0][:100]})"
+        if not move:
+            echo(f"[ftscope] {path.relative_to(project.root)} is {what}; left as it is")
+            return None
         aside = path.with_name(f"{path.name}.corrupt-{datetime.now(UTC):%Y%m%dT%H%M%S}")
         os.replace(path, aside)
-        echo(f"[ftscope] {path.relative_to(project.root)} is unreadable ({type(err).__name__}); moved to "
-             f"{aside.name}, the notebook will run again")
+        echo(f"[ftscope] {path.relative_to(project.root)} is {what}; moved to {aside.name}, the notebook will "
+             "run again")
         return None
 
 
@@ -188,8 +268,9 @@ def current_key(project: Project, result: dict[str, Any], params: dict[str, Any]
     return cache_key(input_digest(hash_inputs(project, list(inputs))), params, versions)
 
 
-def is_cached(project: Project, preset: str, name: str, params: dict[str, Any], versions: dict[str, str]) -> bool:
-    result = load_result(project, preset, name)
+def is_cached(project: Project, preset: str, name: str, params: dict[str, Any], versions: dict[str, str],
+              move: bool = True, echo=print) -> bool:
+    result = load_result(project, preset, name, echo=echo, move=move)
     archived = project.results(preset) / f"{name}.ipynb"
     return (bool(result) and archived.exists()
             and current_key(project, result, params, versions) == result["run"]["cache_key"])
@@ -252,8 +333,76 @@ def cell_times(nb) -> list[dict[str, Any]]:
     return out
 
 
+def running_cell(nb_path: Path) -> str:
+    """``"cell 8 of 20 (first line)"``: the cell papermill marks running in the notebook it saves as it goes
+    ('' when it cannot tell)."""
+    try:
+        cells = [c for c in json.loads(nb_path.read_text())["cells"] if c.get("cell_type") == "code"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return ""
+    for i, cell in enumerate(cells, 1):
+        if cell.get("metadata", {}).get("papermill", {}).get("status") == "running":
+            source = cell.get("source", "")
+            source = "".join(source) if isinstance(source, list) else source
+            first = next((line.strip() for line in source.splitlines() if line.strip()), "")
+            return f"cell {i} of {len(cells)} ({first[:60]})"
+    return ""
+
+
+class Watch(threading.Thread):
+    """While a notebook runs: each checkpoint event its kernel appends to ``events`` (``train.checkpoints``), one
+    line as it happens; with ``heartbeat_s``, the running cell that often."""
+
+    def __init__(self, name: str, events: Path, notebook: Path, echo, heartbeat_s: float | None):
+        super().__init__(daemon=True)
+        self.name_, self.events, self.notebook, self.echo, self.heartbeat_s = name, events, notebook, echo, heartbeat_s
+        self.done = threading.Event()
+        self.read_to = 0
+        self.started = time.monotonic()
+        self.where = ""
+
+    def _drain(self) -> None:
+        try:
+            with open(self.events, "rb") as f:
+                f.seek(self.read_to)
+                chunk = f.read()
+        except OSError:
+            return
+        complete = chunk[: chunk.rfind(b"\n") + 1]
+        self.read_to += len(complete)
+        for line in complete.decode(errors="replace").splitlines():
+            self.echo(f"[ftscope] {self.name_}: checkpoint {line}")
+
+    def run(self) -> None:
+        beat = time.monotonic()
+        while not self.done.wait(0.5):
+            self._drain()
+            if self.heartbeat_s is not None and time.monotonic() - beat >= self.heartbeat_s:
+                beat = time.monotonic()
+                self.where = running_cell(self.notebook) or self.where  # '' while papermill rewrites the file
+                where = self.where or "its first cell"
+                self.echo(f"[ftscope] {self.name_}: running {where}, {beat - self.started:.0f} s so far")
+        self._drain()
+
+    def stop(self) -> None:
+        self.done.set()
+        self.join()
+
+
+def overrides_banner(params: dict[str, Any]):
+    """The note a page run with overrides carries below its title: it is not the preset's reproduction."""
+    import nbformat
+
+    text = ", ".join(f"`{k}={v!r}`" for k, v in sorted(params["overrides"].items()))
+    return nbformat.v4.new_markdown_cell(
+        f"```{{warning}}\nThis page was run with overrides ({text}) at preset `{params['preset']}`: its numbers are "
+        "not the preset's reproduction, and the book's build and verdict gate refuse it unless asked "
+        "(`--allow-overrides`).\n```", metadata={"tags": ["ftscope-overrides"]})
+
+
 def execute_one(project: Project, name: str, params: dict[str, Any], versions: dict[str, str],
-                timeout: int | None, out_dir: Path | None = None, publish_book: bool = True) -> Outcome:
+                timeout: int | None, out_dir: Path | None = None, publish_book: bool = True,
+                echo=print) -> Outcome:
     """Execute one notebook; on success write its results (into ``out_dir``, ``results/<preset>`` by default),
     on failure keep the last good ones. ``publish_book`` copies the executed notebook to where the book reads
     it and, for the book's own run, writes the chapter's reproduction record."""
@@ -264,14 +413,18 @@ def execute_one(project: Project, name: str, params: dict[str, Any], versions: d
     out_dir.mkdir(parents=True, exist_ok=True)
     nb = to_ipynb(project.notebooks / f"{name}.py", probe=True)
     started = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix=f"ftscope-{name}-") as tmp:
-        src, dst = Path(tmp) / f"{name}.input.ipynb", Path(tmp) / f"{name}.ipynb"
+    with tempfile.TemporaryDirectory(prefix=f"{TEMP_PREFIX}{name}-") as tmp:
+        src, dst, events = Path(tmp) / f"{name}.input.ipynb", Path(tmp) / f"{name}.ipynb", Path(tmp) / "events"
+        (Path(tmp) / OWNER).write_text(str(os.getpid()))  # so that `ftscope clean-cache` knows it in use
         nbformat.write(nb, src)
+        watch = Watch(name, events, dst, echo, None if sys.stderr.isatty() else HEARTBEAT_S)
+        watch.start()
         try:
-            with environ(FTSCOPE_RUNNER="1", FTSCOPE_ROOT=str(project.root)):
+            with environ(FTSCOPE_RUNNER="1", FTSCOPE_ROOT=str(project.root), FTSCOPE_EVENTS=str(events)):
                 papermill.execute_notebook(
                     str(src), str(dst), parameters=params, kernel_name=KERNEL, cwd=str(project.root),
                     progress_bar=sys.stderr.isatty(), log_output=False, execution_timeout=timeout,
+                    extra_arguments=KERNEL_ARGUMENTS,
                 )
             executed = nbformat.read(dst, as_version=4)
             record = read_record(executed)
@@ -287,6 +440,8 @@ def execute_one(project: Project, name: str, params: dict[str, Any], versions: d
             if dst.exists():
                 shutil.copyfile(dst, out_dir / f"{name}.failed.ipynb")
             return Outcome(name, "failed", time.perf_counter() - started, _format_error(err))
+        finally:
+            watch.stop()
 
     duration = float(executed.metadata.get("papermill", {}).get("duration") or time.perf_counter() - started)
     inputs = hash_inputs(project, input_names(project, name, probed))
@@ -314,15 +469,23 @@ def execute_one(project: Project, name: str, params: dict[str, Any], versions: d
             "checkpoints": probed["checkpoints"],
             "cache": str(project.cache),
             "config": record.get("config", {}),
+            "data": probed.get("data", {}),
         },
     }
-    validate_result(result)
-    nbformat.write(executed, out_dir / f"{name}.ipynb")
-    write_atomic(out_dir / f"{name}.json", json.dumps(result, indent=2, sort_keys=True))
-    (out_dir / f"{name}.failed.ipynb").unlink(missing_ok=True)
-    if publish_book:
-        publish(project, params["preset"], name)
-        _keep_record(project, result, executed=True)
+    if params["overrides"]:
+        title = 1 if executed.cells and executed.cells[0].cell_type == "markdown" else 0
+        executed.cells.insert(title, overrides_banner(params))
+    try:
+        validate_result(result)
+        write_atomic(out_dir / f"{name}.ipynb", nbformat.writes(executed))
+        write_atomic(out_dir / f"{name}.json", json.dumps(result, indent=2, sort_keys=True))
+        (out_dir / f"{name}.failed.ipynb").unlink(missing_ok=True)
+        if publish_book:
+            publish(project, params["preset"], name)
+            _keep_record(project, result, executed=True)
+    except Exception as err:  # noqa: BLE001 - the run's own results could not be written: say so, as a failure
+        return Outcome(name, "failed", duration, f"the run succeeded but its results could not be written: "
+                                                 f"{type(err).__name__}: {err}")
     return Outcome(name, "executed", duration, claims=record["claims"], result=result)
 
 
@@ -348,10 +511,26 @@ def run(project: Project, names: list[str] | None = None, *, preset: str = "lapt
     names = check_names(project, names)
     for name in names:  # fail on a malformed notebook before executing any of them
         to_ipynb(project.notebooks / f"{name}.py")
+    check_overrides(project, names, preset, params["overrides"])
     versions = installed_versions()
-    outcomes = []
+    outcomes: list[Outcome] = []
+    try:
+        _run_each(project, names, params, versions, force, timeout, cached_only, outcomes, echo)
+    except KeyboardInterrupt:
+        echo(f"\n[ftscope] interrupted{f' during {names[len(outcomes)]}' if len(outcomes) < len(names) else ''}: the "
+             "cache is intact (every checkpoint and result is written whole or not at all) and the last good results "
+             "are kept; the next run resumes from the checkpoints already built")
+        raise
+    echo(timing_report(outcomes))
+    echo(summary(outcomes))
+    return outcomes
+
+
+def _run_each(project: Project, names: list[str], params: dict[str, Any], versions: dict[str, str], force: bool,
+              timeout: int | None, cached_only: bool, outcomes: list[Outcome], echo) -> None:
+    preset, device, seed = params["preset"], params["device"], params["seed"]
     for name in names:
-        if not (force or cached_only) and is_cached(project, preset, name, params, versions):
+        if not (force or cached_only) and is_cached(project, preset, name, params, versions, echo=echo):
             publish(project, preset, name)
             result = load_result(project, preset, name)
             _keep_record(project, result, executed=False)
@@ -361,7 +540,7 @@ def run(project: Project, names: list[str] | None = None, *, preset: str = "lapt
         echo(f"[ftscope] {name}: executing at preset={preset} device={device} seed={seed} ...")
         # FTSCOPE_CACHED_ONLY: the kernel trains nothing (train.checkpoints.forbid_training)
         with environ(FTSCOPE_CACHED_ONLY="1") if cached_only else nullcontext():
-            outcome = execute_one(project, name, params, versions, timeout)
+            outcome = execute_one(project, name, params, versions, timeout, echo=echo)
         outcomes.append(outcome)
         if outcome.status == "failed":
             echo(f"[ftscope] {name}: FAILED after {outcome.seconds:.1f}s\n{outcome.error}")
@@ -369,8 +548,89 @@ def run(project: Project, names: list[str] | None = None, *, preset: str = "lapt
                  f"{project.results(preset) / (name + '.failed.ipynb')}")
         else:
             echo(f"[ftscope] {name}: done in {outcome.seconds:.1f}s")
-    echo(timing_report(outcomes))
-    return outcomes
+
+
+def summary(outcomes: list[Outcome]) -> str:
+    """The run in two lines: the verdicts of the claims of the notebooks it executed or found fresh, and what the
+    executed ones did with their checkpoints (reused from the cache, trained, damaged and rebuilt)."""
+    claims = [c for o in outcomes if o.result for c in o.result["claims"]]
+    verdicts: dict[str, int] = {}
+    for c in claims:
+        verdicts[c["verdict"]] = verdicts.get(c["verdict"], 0) + 1
+    touched: dict[str, int] = {}
+    for o in outcomes:
+        if o.status == "executed" and o.result:
+            for how in o.result["run"].get("checkpoints", {}).values():
+                touched[how] = touched.get(how, 0) + 1
+    failed = sum(o.status == "failed" for o in outcomes)
+    return (f"[ftscope] {len(claims)} claims: " + (", ".join(f"{n} {v}" for v, n in sorted(verdicts.items())) or "none")
+            + (f"; {failed} notebook(s) failed" if failed else "") + "\n"
+            + f"[ftscope] checkpoints: {touched.get('read', 0)} reused, {touched.get('built', 0)} trained, "
+            + f"{touched.get('rebuilt', 0)} rebuilt after damage")
+
+
+TEMP_PREFIX = "ftscope-"  # the runner's temporary folders (and the spot check's: ftscope-spot-check-...)
+OWNER = "pid"  # in each: the process using it
+STALE_TEMP_S = 3600.0  # a half-written temporary file older than this belongs to a process that was killed
+
+
+def _alive(pid_file: Path) -> bool:
+    try:
+        os.kill(int(pid_file.read_text().strip()), 0)
+    except (OSError, ValueError):
+        return False
+    return True
+
+
+def leftovers(project: Project) -> dict[str, list[Path]]:
+    """What killed or damaged runs leave behind: ``aside`` (checkpoints and results moved aside as damaged,
+    ``*.corrupt-*``), ``temporary`` (half-written ``*.tmp`` files older than an hour, and the runner's temporary
+    folders whose process is gone). Nothing a live run is using."""
+    now = time.time()
+    roots = [project.cache, project.root / "results", project.root / "book" / "records"]
+    aside, temporary = [], []
+    for root in (r for r in roots if r.is_dir()):
+        for path in root.rglob("*"):
+            if ".corrupt-" in path.name and path.is_file():
+                aside.append(path)
+            elif path.name.endswith(".tmp") and path.is_file() and now - path.stat().st_mtime > STALE_TEMP_S:
+                temporary.append(path)
+    for folder in Path(tempfile.gettempdir()).glob(TEMP_PREFIX + "*"):
+        owner = folder / OWNER
+        if folder.is_dir() and (not _alive(owner) if owner.exists() else now - folder.stat().st_mtime > STALE_TEMP_S):
+            temporary.append(folder)
+    return {"aside": sorted(aside), "temporary": sorted(temporary)}
+
+
+def _size(path: Path) -> int:
+    if path.is_dir():
+        return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+    return path.stat().st_size
+
+
+def leftovers_line(project: Project) -> str:
+    """One line on ``leftovers``, or '' when there are none."""
+    found = leftovers(project)
+    n = sum(map(len, found.values()))
+    if not n:
+        return ""
+    size = sum(_size(p) for paths in found.values() for p in paths)
+    return (f"{len(found['aside'])} damaged file(s) set aside and {len(found['temporary'])} leftover(s) of interrupted "
+            f"runs ({size / 1e6:.1f} MB): `ftscope clean-cache` removes them")
+
+
+def clean_cache(project: Project, echo=print) -> int:
+    """``ftscope clean-cache``: remove ``leftovers``; say what went."""
+    found = leftovers(project)
+    total = 0
+    for kind, paths in found.items():
+        for path in paths:
+            total += _size(path)
+            shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
+            echo(f"[clean-cache] removed {kind}: {path}")
+    echo(f"[clean-cache] {sum(map(len, found.values()))} removed ({total / 1e6:.1f} MB); every checkpoint and "
+         "result in use is kept")
+    return 0
 
 
 def timing_report(outcomes: list[Outcome]) -> str:
@@ -381,12 +641,28 @@ def timing_report(outcomes: list[Outcome]) -> str:
     return "\n".join(lines)
 
 
+def overrides_text(result: dict[str, Any]) -> str:
+    """``"lr=0.1, steps=5"``: the overrides a result was run with ('' for none)."""
+    return ", ".join(f"{k}={v!r}" for k, v in sorted(result["parameters"].get("overrides", {}).items()))
+
+
 def state(project: Project, preset: str, name: str, versions: dict[str, str] | None = None,
           params: dict[str, Any] | None = None) -> str:
-    """``fresh`` (cache hit), ``stale`` (inputs changed), ``failed`` (last try failed), ``missing``."""
-    result = load_result(project, preset, name)
+    """``fresh`` (cache hit), ``stale`` (inputs changed), ``failed`` (last try failed), ``missing``, ``invalid``
+    (not a results file); ``with overrides: ...`` when the result was not made with the preset's values. Reads
+    only: a damaged file is left where it is."""
+    path = result_path(project, preset, name)
+    result = load_result(project, preset, name, echo=lambda _: None, move=False)
     failed = (project.results(preset) / f"{name}.failed.ipynb").exists()
     if result is None:
-        return "failed" if failed else "missing"
-    fresh = is_cached(project, preset, name, params or result["parameters"], versions or installed_versions())
-    return ("fresh" if fresh else "stale") + (" (last try failed)" if failed else "")
+        return "invalid" if path.exists() else "failed" if failed else "missing"
+    fresh = is_cached(project, preset, name, params or result["parameters"], versions or installed_versions(),
+                      move=False, echo=lambda _: None)
+    extra = f" (with overrides: {text})" if (text := overrides_text(result)) else ""
+    return ("fresh" if fresh else "stale") + extra + (" (last try failed)" if failed else "")
+
+
+if __name__ == "__main__":  # ``check_overrides``' own process
+    if sys.argv[1:] != ["check-configs"]:
+        raise SystemExit("usage: python -m ftscope.book.runner check-configs < request.json")
+    sys.exit(_check_configs(json.loads(sys.stdin.read())))

@@ -11,6 +11,7 @@ record's, the largest differences printed. Nothing of the checkout is written.
 from __future__ import annotations
 
 import math
+import os
 import subprocess
 import tempfile
 import time
@@ -88,7 +89,8 @@ def spot_check(project: Project, name: str | None = None, timeout: int | None = 
         return 1
     params = runner.parameters(records.PRESET, "cpu", 0, {})
     started = time.monotonic()
-    with tempfile.TemporaryDirectory(prefix="ftscope-spot-check-") as tmp:
+    with tempfile.TemporaryDirectory(prefix=f"{runner.TEMP_PREFIX}spot-check-") as tmp:
+        (Path(tmp) / runner.OWNER).write_text(str(os.getpid()))  # in use: `ftscope clean-cache` leaves it
         echo(f"[spot-check] {name}: executing at {records.PRESET} from an empty cache ({tmp}) ...")
         with environ(FTSCOPE_CACHE=str(Path(tmp) / "cache")):
             outcome = runner.execute_one(project, name, params, runner.installed_versions(), timeout,
