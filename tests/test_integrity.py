@@ -195,22 +195,26 @@ def test_smoke_runs_read_the_fixture_whether_or_not_the_corpus_was_fetched(tmp_p
 
 
 # ------------------------------------------------------------------------- atomic writes
-def _writer(args):
-    path, k = args
-    failures = 0
-    for i in range(200):
+def _writer(path, k, start, failures):
+    start.wait()
+    for i in range(1000):
         try:
             write_atomic(path, f"{k}-{i}\n" * 50)
         except OSError:
-            failures += 1
-    return failures
+            failures[k] += 1
 
 
 def test_concurrent_atomic_writes_never_fail_nor_leave_a_half_file(tmp_path):
     path = tmp_path / "out" / "result.json"
-    with multiprocessing.get_context("fork").Pool(2) as pool:
-        failures = pool.map(_writer, [(path, 0), (path, 1)])
-    assert failures == [0, 0]
+    ctx = multiprocessing.get_context("fork")
+    start, failures = ctx.Event(), ctx.Array("i", 2)
+    writers = [ctx.Process(target=_writer, args=(path, k, start, failures)) for k in (0, 1)]
+    for w in writers:
+        w.start()
+    start.set()  # both write at once
+    for w in writers:
+        w.join()
+    assert list(failures) == [0, 0]
     lines = path.read_text().splitlines()
     assert len(lines) == 50 and len(set(lines)) == 1
     assert [p.name for p in path.parent.iterdir()] == ["result.json"]
