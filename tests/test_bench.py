@@ -116,3 +116,8 @@ def test_a_smoke_bench_leaves_the_laptop_benchmark_the_status_page_shows(tmp_pat
     assert bench_mod.bench_path(project, "laptop") != bench_mod.bench_path(project, "smoke")
     assert json.loads(bench_mod.bench_path(project, "laptop").read_text()) == laptop
     assert json.loads(bench_mod.bench_path(project, "smoke").read_text())["preset"] == "smoke"
+    from ftscope.book.report import status_markdown
+
+    (project.root / "notebooks").mkdir()
+    for preset in ("smoke", "laptop"):  # each preset's status page shows its own benchmark
+        assert f"preset `{preset}`" in status_markdown(project, preset)

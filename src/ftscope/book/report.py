@@ -294,7 +294,7 @@ def status_markdown(project: Project, preset: str) -> str:
              f"Total execution time at **{preset}**: {sum(seconds.values()):.0f} s.", "",
              "## Training loops against the machine's peak", "",
              "Measured by `ftscope bench` (see its help): each loop's speed, the FLOP/s it achieves and that "
-             "as a share of the machine's fp32 matmul peak.", "", bench_table(bench_path(project, "laptop")), "",
+             "as a share of the machine's fp32 matmul peak.", "", bench_table(bench_path(project, preset)), "",
              "## The cost of `paper`", "",
              "Counted by `ftscope plan --preset paper` with the benchmark's FLOPs: each chapter's trainings at the "
              "paper's sizes, its largest model's memory and the time one H100 would take, beside the chapter's "
