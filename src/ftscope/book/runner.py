@@ -268,12 +268,11 @@ def current_key(project: Project, result: dict[str, Any], params: dict[str, Any]
     return cache_key(input_digest(hash_inputs(project, list(inputs))), params, versions)
 
 
-def is_cached(project: Project, preset: str, name: str, params: dict[str, Any], versions: dict[str, str],
-              move: bool = True, echo=print) -> bool:
-    result = load_result(project, preset, name, echo=echo, move=move)
-    archived = project.results(preset) / f"{name}.ipynb"
-    return (bool(result) and archived.exists()
-            and current_key(project, result, params, versions) == result["run"]["cache_key"])
+def is_fresh(project: Project, result: dict[str, Any], params: dict[str, Any], versions: dict[str, str]) -> bool:
+    """Whether ``result`` (as ``load_result`` read it) is what running its notebook with ``params`` would give now:
+    its executed notebook archived and its inputs, parameters and versions unchanged."""
+    archived = project.results(result["preset"]) / f"{result['notebook']}.ipynb"
+    return archived.exists() and current_key(project, result, params, versions) == result["run"]["cache_key"]
 
 
 def publish(project: Project, preset: str, name: str) -> None:
@@ -530,9 +529,9 @@ def _run_each(project: Project, names: list[str], params: dict[str, Any], versio
               timeout: int | None, cached_only: bool, outcomes: list[Outcome], echo) -> None:
     preset, device, seed = params["preset"], params["device"], params["seed"]
     for name in names:
-        if not (force or cached_only) and is_cached(project, preset, name, params, versions, echo=echo):
+        result = None if force or cached_only else load_result(project, preset, name, echo=echo)
+        if result is not None and is_fresh(project, result, params, versions):
             publish(project, preset, name)
-            result = load_result(project, preset, name)
             _keep_record(project, result, executed=False)
             outcomes.append(Outcome(name, "cached", result["run"]["duration_s"], result=result))
             echo(f"[ftscope] {name}: cached ({preset}, inputs unchanged)")
@@ -656,8 +655,7 @@ def state(project: Project, preset: str, name: str, versions: dict[str, str] | N
     failed = (project.results(preset) / f"{name}.failed.ipynb").exists()
     if result is None:
         return "invalid" if path.exists() else "failed" if failed else "missing"
-    fresh = is_cached(project, preset, name, params or result["parameters"], versions or installed_versions(),
-                      move=False, echo=lambda _: None)
+    fresh = is_fresh(project, result, params or result["parameters"], versions or installed_versions())
     extra = f" (with overrides: {text})" if (text := overrides_text(result)) else ""
     return ("fresh" if fresh else "stale") + extra + (" (last try failed)" if failed else "")
 
