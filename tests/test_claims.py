@@ -11,6 +11,7 @@ from ftscope.book.claims import (
     GLUE_PREFIX,
     RECORD_NAME,
     above,
+    at_floor,
     at_least,
     at_most,
     below,
@@ -189,3 +190,47 @@ def test_a_chapter_records_what_it_does_not_attempt():
         ch.skip(paper="jain2024", reference="E.2", statement="x", why=" ")
     with pytest.raises(ValueError, match="valid choices"):
         ch.skip(paper="nobody", reference="E.2", statement="x", why="y")
+
+
+def test_a_claim_kind_is_validated_and_recorded():
+    assert claim().kind == "paper" and claim().to_dict()["kind"] == "paper" and "needs" not in claim().to_dict()
+    with pytest.raises(ValueError, match="precondition"):
+        claim(kind="beyond")
+    d = claim(kind="hypothesis", needs=["base_ok"]).to_dict()
+    assert d["kind"] == "hypothesis" and d["needs"] == ["base_ok"]
+    jsonschema.validate(d, CLAIM_SCHEMA)
+    old = claim().to_dict()
+    old.pop("kind")
+    jsonschema.validate(old, CLAIM_SCHEMA)  # a record written before kinds: a paper claim
+
+
+def test_a_claim_under_a_precondition_that_does_not_hold_is_inconclusive(monkeypatch):
+    from ftscope.book.chapter import Chapter
+    from ftscope.config import ChapterConfig
+
+    monkeypatch.setattr(Chapter, "glue", lambda self, name, value, display=False: value)
+    ch = Chapter("01_x", ChapterConfig, preset="smoke", device="cpu", seed=0)
+    base = dict(paper="jain2024", reference="T", statement="s", paper_value=None, criterion=at_least(0.5))
+    ch.claim(id="base_ok", kind="precondition", ours=0.9, **base)
+    ch.claim(id="base_bad", kind="precondition", ours=0.1, **base)
+    assert ch.claim(id="held", needs=["base_ok"], ours=0.9, **base).verdict == "reproduced"
+    gated = ch.claim(id="gated", needs=["base_ok", "base_bad"], ours=0.9, inconclusive="", **base)
+    assert gated.verdict == "inconclusive" and gated.note == "precondition base_bad is not reproduced"
+    assert ch.claim(id="broken", needs=["base_bad"], ours=float("nan"), **base).verdict == "failed"
+    with pytest.raises(ValueError, match="not recorded before it"):
+        ch.claim(id="early", needs=["later"], ours=0.9, **base)
+    with pytest.raises(ValueError, match="not a precondition"):
+        ch.claim(id="chained", needs=["held"], ours=0.9, **base)
+    assert list(ch.claims_frame()["kind"]) == ["precondition", "precondition", "paper", "paper", "paper"]
+
+
+def test_a_tie_at_the_floor_is_named_and_a_gap_is_not():
+    assert at_floor([0.0, 0.01, 0.0], 0.0, 0.05) == "a tie at the floor (0): every value within 0.05 of it"
+    assert at_floor([0.0, 0.2, 0.0], 0.0, 0.05) == ""
+    assert at_floor([0.3, 0.31], [0.29, 0.33], 0.05, "the control") == (
+        "a tie at the control (0.29–0.33): every value within 0.05 of it")
+    assert at_floor(float("nan"), 0.0, 0.05) == ""
+    with pytest.raises(ValueError, match="2 values but 3 floors"):
+        at_floor([0.1, 0.2], [0.0, 0.0, 0.0], 0.05)
+    verdict = claim(ours=[0.0, 0.0, 0.0], criterion=at_most(0.0), inconclusive=at_floor([0.0] * 3, 0.0, 0.05))
+    assert verdict.verdict == "inconclusive" and verdict.note.startswith("a tie at the floor")

@@ -148,7 +148,7 @@ def test_the_scorecard_counts_per_paper_and_lists_what_is_not_attempted(tmp_path
     assert counts["horn2024"]["not reproduced"] == 1 and counts["horn2024"]["not attempted"] == 0
     monkeypatch.setattr(report, "results", lambda project, preset: docs)
     md = report.scorecard_markdown(None, "laptop")
-    assert "3 claims, 1 reproduced, 1 not reproduced, 1 inconclusive, 0 failed; 1 fragile" in md
+    assert "3 claims of the papers, 1 reproduced, 1 not reproduced, 1 inconclusive, 0 failed; 1 fragile" in md
     jain = md[md.index("Jain et al."):md.index("Horn &")]
     for badge in ("1 reproduced", "1 inconclusive", "1 fragile", "1 not attempted"):
         assert badge in jain
@@ -158,3 +158,51 @@ def test_the_scorecard_counts_per_paper_and_lists_what_is_not_attempted(tmp_path
     assert "fragile 1/2" in md and "chance 0.42" in md and 'id="sc-misses-only"' in md
     assert "App. E.1" in md and "<p>y</p>" in md
     assert "Table 3 says so" in report.criteria_markdown(None, "laptop")
+
+
+def _kinded(id, kind, verdict, paper="jain2024"):
+    return {"id": id, "chapter": "c1", "paper": paper, "reference": "T", "statement": "s", "paper_value": None,
+            "ours": 1.0, "criterion": ">= 1", "verdict": verdict, **({} if kind == "paper" else {"kind": kind})}
+
+
+def test_per_paper_counts_hold_only_paper_claims_and_the_others_have_their_own_rows(monkeypatch):
+    from ftscope.book import report
+
+    claims = [_kinded("a", "paper", "reproduced"), _kinded("b", "precondition", "reproduced"),
+              _kinded("c", "hypothesis", "not reproduced"), _kinded("d", "hypothesis", "reproduced", "zhang2024")]
+    docs = {"c1": {"notebook": "c1", "claims": claims}}
+    counts = report.counts_by_paper(docs)
+    assert counts == {"jain2024": {"reproduced": 1, "not reproduced": 0, "inconclusive": 0, "failed": 0,
+                                   "fragile": 0, "not attempted": 0}}  # zhang has only a hypothesis: no row
+    assert report.counts_by_kind(docs, "hypothesis")["c1"]["not reproduced"] == 1
+    monkeypatch.setattr(report, "results", lambda project, preset: docs)
+    md = report.scorecard_markdown(None, "laptop")
+    assert md.startswith("Preset **laptop**: 1 claims of the papers, 1 reproduced, 0 not reproduced")
+    assert "2 hypotheses of our own beyond the papers: 1 reproduced, 1 not reproduced." in md
+    assert "1 preconditions that gate them: 1 reproduced." in md
+    summary = md[md.index('id="sc-summary"'):md.index("</table>")]
+    jain = summary[summary.index("Jain et al."):summary.index("Beyond the papers")]
+    assert "1 reproduced" in jain and "not reproduced" not in jain and "Zhang" not in summary
+    beyond = summary[summary.index("Beyond the papers"):summary.index("Preconditions")]
+    assert "1 not reproduced" in beyond and "1 reproduced" in beyond
+    assert 'sc-badge sc-precondition">precondition' in md and 'sc-badge sc-hypothesis">hypothesis' in md
+    table = md[md.index('id="sc-c1"'):]
+    assert table.index('id="claim-b"') < table.index('id="claim-a"') < table.index('id="claim-c"')
+
+
+def test_a_change_of_kind_fails_the_gate_and_the_kind_round_trips(toy_project):
+    write_results(toy_project, {"a": "reproduced", "b": "not reproduced"})
+    doc_path = toy_project.results("laptop") / "toy_chapter.json"
+    doc = json.loads(doc_path.read_text())
+    doc["claims"][1]["kind"] = "hypothesis"
+    doc_path.write_text(json.dumps(doc))
+    assert claims_report(toy_project, "laptop", strict=False, echo=lambda *_: None, write_expected=True) == 0
+    assert gate.load_expected(toy_project, "laptop")["toy_chapter"] == {
+        "a": gate.Expected("reproduced"), "b": gate.Expected("not reproduced", kind="hypothesis")}
+    assert strict(toy_project)[0] == 0
+    doc["claims"][1].pop("kind")  # now a paper claim: the expectation says hypothesis
+    doc_path.write_text(json.dumps(doc))
+    code, out = strict(toy_project)
+    assert code == 1 and "toy_chapter/b: kind hypothesis expected, paper now" in out
+    assert gate.compare_ids({"toy_chapter": doc}, gate.load_expected(toy_project, "laptop")) == [
+        "toy_chapter/b: kind hypothesis expected, paper now"]

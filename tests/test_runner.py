@@ -81,7 +81,7 @@ def test_run_cache_hit_miss_and_determinism(toy_project):
     scorecard = (toy_project.generated / "scorecard.md").read_text()
     assert "<code>toy_final_loss</code>" in scorecard and '<span class="sc-badge sc-reproduced">reproduced' in scorecard
     assert '<a href="chapters/toy_chapter.html">' in scorecard
-    assert "1 claims, 1 reproduced, 0 not reproduced, 0 inconclusive, 0 failed; 0 fragile" in scorecard
+    assert "1 claims of the papers, 1 reproduced, 0 not reproduced, 0 inconclusive, 0 failed; 0 fragile" in scorecard
     assert '<a class="sc-badge sc-reproduced" href="#sc-toy_chapter">1 reproduced</a>' in scorecard
     status = (toy_project.generated / "status.md").read_text()
     row = re.search(r'<tr><td><a href="chapters/toy_chapter.html">toy_chapter</a></td>(.*?)</tr>', status).group(1)

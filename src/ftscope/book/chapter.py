@@ -74,9 +74,22 @@ class Chapter:
     def claim(self, **fields: Any) -> Claim:
         """Record one claim (the keyword fields of ``claims.make_claim`` but ``chapter``: ``id``,
         ``paper``, ``reference``, ``statement``, ``paper_value``, ``ours``, ``criterion``, ``note``) and
-        glue our value under its id (and the paper's under ``{id}_paper``)."""
+        glue our value under its id (and the paper's under ``{id}_paper``). ``needs``: ids of preconditions
+        recorded before it; unless each is reproduced, this claim is inconclusive, naming them."""
         if any(c.id == fields.get("id") for c in self.claims):
             raise ValueError(f"claim id {fields.get('id')!r} recorded twice in {self.name}")
+        recorded = {c.id: c for c in self.claims}
+        unmet = []
+        for need in fields.get("needs") or ():
+            if need not in recorded:
+                raise ValueError(f"claim {fields.get('id')!r} needs {need!r}, which is not recorded before it")
+            if recorded[need].kind != "precondition":
+                raise ValueError(f"claim {fields.get('id')!r} needs {need!r}, which is not a precondition")
+            if recorded[need].verdict != "reproduced":
+                unmet.append(f"precondition {need} is {recorded[need].verdict}")
+        if unmet:
+            fields["inconclusive"] = "; ".join([*unmet, fields["inconclusive"]] if fields.get("inconclusive")
+                                               else unmet)
         claim = make_claim(chapter=self.name, **fields)
         self.claims.append(claim)
         self.glue(claim.id, claim.ours)
@@ -106,7 +119,7 @@ class Chapter:
     def claims_frame(self):
         import pandas as pd
 
-        cols = ["id", "reference", "statement", "paper_value", "ours", "chance", "criterion", "verdict", "note"]
+        cols = ["id", "kind", "reference", "statement", "paper_value", "ours", "chance", "criterion", "verdict", "note"]
         rows = [{**c.to_dict(), "ours": fmt_ours(c.to_dict()) if c.seeds else c.ours,
                  "verdict": verdict_text(c.to_dict())} for c in self.claims]
         return pd.DataFrame(rows, columns=cols)

@@ -32,6 +32,10 @@ from ftscope.config import PRESETS
 
 VERDICTS = ("reproduced", "not reproduced", "inconclusive", "failed")
 PAPERS = ("jain2024", "zhang2024", "horn2024")
+#: what a claim is: a result the paper states (counted under its paper); a precondition that other claims
+#: need (the base can do X: it gates them, is shown apart and is not counted as a reproduced result); a
+#: hypothesis of our own beyond the papers (counted on its own row; ``paper`` names the paper it extends)
+KINDS = ("paper", "precondition", "hypothesis")
 RECORD_NAME = "ftscope_record"
 GLUE_PREFIX = "application/papermill.record/"
 ID_PATTERN = r"^[a-z][a-z0-9_]*$"
@@ -194,6 +198,8 @@ class Claim:
     converged: list | None = None  # per run: whether it reached its stated loss level
     basis: str = ""  # why this criterion: the paper's text it was fixed from, before the run
     bounds: list | None = None  # the criterion's numbers where the verdict changes (``Criterion.bounds``)
+    kind: str = "paper"  # one of ``KINDS``
+    needs: list | None = None  # the ids of the preconditions this claim is judged under
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -213,6 +219,8 @@ class Claim:
             d.pop("basis")
         if not d["bounds"]:
             d.pop("bounds")
+        if not d["needs"]:
+            d.pop("needs")
         return d
 
 
@@ -259,11 +267,16 @@ def make_claim(
     converged: bool | list[bool] | None = None,
     inconclusive: str = "",
     basis: str = "",
+    kind: str = "paper",
+    needs: Sequence[str] = (),
 ) -> Claim:
     """One claim. ``converged``: whether the run(s) behind ``ours`` reached their stated loss level (one
     per run); if any did not, the verdict is ``inconclusive``. ``inconclusive``: another reason the
     measurement cannot decide (e.g. neither run reached the level within the budget), also giving
-    ``inconclusive``; both reasons are added to the note."""
+    ``inconclusive``; both reasons are added to the note. ``kind``: one of ``KINDS``; ``needs``: the ids of
+    the preconditions it is judged under (``Chapter.claim`` makes it inconclusive unless they hold)."""
+    if kind not in KINDS:
+        raise ValueError(f"unknown claim kind {kind!r}; valid choices: {', '.join(KINDS)}")
     if not re.match(ID_PATTERN, id):
         raise ValueError(f"claim id {id!r} must match {ID_PATTERN} (it is also a glue key)")
     if paper not in PAPERS:
@@ -282,7 +295,26 @@ def make_claim(
     return Claim(id=id, chapter=chapter, paper=paper, reference=reference, statement=statement,
                  paper_value=paper_value, criterion=criterion.describe(), verdict=verdict, note=note,
                  fragile=fragile, chance=None if chance is None else float(_plain(chance)), converged=runs,
-                 basis=basis, bounds=criterion.bounds(), **seeds)
+                 basis=basis, bounds=criterion.bounds(), kind=kind, needs=list(needs) or None, **seeds)
+
+
+def at_floor(values: Value | SeedValues, floor: float | Sequence[float], margin: float,
+             what: str = "the floor") -> str:
+    """Why a comparison ties at a floor ('' when it does not): every value (one per seed) lies within ``margin``
+    of ``floor`` (a number, or one per seed), so the measurement cannot tell the two apart and the claim is
+    inconclusive (a tie at 0% is no ordering). Pass the text as ``make_claim``'s ``inconclusive``."""
+    vals = [float(_plain(v)) for v in (values if isinstance(values, (list, tuple)) else [values])]
+    floors = ([float(_plain(f)) for f in floor] if isinstance(floor, (list, tuple))
+              else [float(_plain(floor))] * len(vals))
+    if len(floors) != len(vals):
+        raise ValueError(f"at_floor: {len(vals)} values but {len(floors)} floors")
+    if any(math.isnan(v) for v in vals + floors):
+        return ""
+    if all(abs(v - f) <= margin for v, f in zip(vals, floors)):
+        lo, hi = min(floors), max(floors)
+        at = f"{lo:.3g}" if lo == hi else f"{lo:.3g}–{hi:.3g}"
+        return f"a tie at {what} ({at}): every value within {margin:.3g} of it"
+    return ""
 
 
 def fmt(value: Any) -> str:
@@ -337,6 +369,8 @@ CLAIM_SCHEMA = {
         "converged": {"type": "array", "items": {"type": "boolean"}, "minItems": 1},
         "basis": {"type": "string"},
         "bounds": {"type": "array", "items": {"type": "number"}},
+        "kind": {"enum": list(KINDS)},
+        "needs": {"type": "array", "items": {"type": "string", "pattern": ID_PATTERN}, "minItems": 1},
     },
     "additionalProperties": False,
 }

@@ -24,7 +24,7 @@ from typing import Any
 
 import yaml
 
-from ftscope.book.claims import VERDICTS
+from ftscope.book.claims import KINDS, VERDICTS
 from ftscope.paths import Project
 
 HEADER = """\
@@ -32,7 +32,8 @@ HEADER = """\
 # `ftscope claims --preset {preset} --strict` fails when a verdict differs from its line here, or a
 # claim appears or disappears. Change a line on purpose, and say why in the commit message.
 # `{{verdict: ..., fragile: <why>}}` marks a claim whose verdict flips with floating-point details
-# (CPU, thread count): either verdict passes, and a flip is reported.
+# (CPU, thread count): either verdict passes, and a flip is reported. `kind: precondition|hypothesis` marks a
+# claim that is not one of the paper's results (the scorecard counts it apart); a change of kind fails too.
 """
 
 
@@ -40,6 +41,7 @@ HEADER = """\
 class Expected:
     verdict: str
     fragile: str = ""  # why the verdict may flip; empty when it may not
+    kind: str = "paper"  # claims.KINDS
 
 
 def expected_path(project: Project, preset: str) -> Path:
@@ -47,10 +49,13 @@ def expected_path(project: Project, preset: str) -> Path:
 
 
 def _entry(chapter: str, claim: str, value: Any) -> Expected:
-    verdict, fragile = (value, "") if isinstance(value, str) else (value.get("verdict"), value.get("fragile", ""))
+    verdict, fragile, kind = ((value, "", "paper") if isinstance(value, str) else
+                              (value.get("verdict"), value.get("fragile", ""), value.get("kind", "paper")))
     if verdict not in VERDICTS:
         raise ValueError(f"expected verdict of {chapter}/{claim} is {verdict!r}; valid: {', '.join(VERDICTS)}")
-    return Expected(verdict, str(fragile or ""))
+    if kind not in KINDS:
+        raise ValueError(f"expected kind of {chapter}/{claim} is {kind!r}; valid: {', '.join(KINDS)}")
+    return Expected(verdict, str(fragile or ""), kind)
 
 
 def load_expected(project: Project, preset: str) -> dict[str, dict[str, Expected]] | None:
@@ -100,6 +105,9 @@ def compare(docs: dict[str, dict[str, Any]], expected: dict[str, dict[str, Expec
         for claim in sorted(set(want) - set(got)):
             failures.append(f"{chapter}/{claim}: expected ({want[claim].verdict}), but no longer recorded")
         for claim in sorted(set(got) & set(want)):
+            kind = got[claim].get("kind", "paper")
+            if kind != want[claim].kind:
+                failures.append(f"{chapter}/{claim}: kind {want[claim].kind} expected, {kind} now")
             verdict = got[claim]["verdict"]
             if verdict == want[claim].verdict:
                 continue
@@ -131,6 +139,9 @@ def compare_ids(docs: dict[str, dict[str, Any]], expected: dict[str, dict[str, E
         failures += [f"{chapter}/{c}: recorded, but not in the expectation" for c in sorted(set(got) - set(want))]
         failures += [f"{chapter}/{c}: in the expectation, but not recorded" for c in sorted(set(want) - set(got))]
         failures += [f"{chapter}/{c}: failed" for c, v in sorted(got.items()) if v == "failed"]
+        kinds = {c["id"]: c.get("kind", "paper") for c in docs[chapter]["claims"]}
+        failures += [f"{chapter}/{c}: kind {want[c].kind} expected, {kinds[c]} now"
+                     for c in sorted(set(kinds) & set(want)) if kinds[c] != want[c].kind]
     return failures
 
 
@@ -142,7 +153,12 @@ def write_expected(project: Project, preset: str, docs: dict[str, dict[str, Any]
         body[chapter] = {}
         for c in doc["claims"]:
             fragile = old.get(chapter, {}).get(c["id"], Expected(c["verdict"])).fragile
-            body[chapter][c["id"]] = {"verdict": c["verdict"], "fragile": fragile} if fragile else c["verdict"]
+            entry = {"verdict": c["verdict"]}
+            if c.get("kind", "paper") != "paper":
+                entry["kind"] = c["kind"]
+            if fragile:
+                entry["fragile"] = fragile
+            body[chapter][c["id"]] = entry if len(entry) > 1 else c["verdict"]
     path = expected_path(project, preset)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(HEADER.format(preset=preset)

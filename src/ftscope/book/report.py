@@ -45,12 +45,29 @@ def _counts(claims: list[dict[str, Any]], skipped: int = 0) -> dict[str, int]:
     return n
 
 
+def kind_of(claim: dict[str, Any]) -> str:
+    """A claim's kind (``claims.KINDS``); a record written before kinds existed holds paper claims only."""
+    return claim.get("kind", "paper")
+
+
 def counts_by_paper(docs: dict[str, dict[str, Any]]) -> dict[str, dict[str, int]]:
-    """Per paper: how many claims have each verdict, how many are fragile, how many results are not attempted."""
-    papers = dict.fromkeys(c["paper"] for d in docs.values() for c in d["claims"] + d.get("not_attempted", []))
-    return {p: _counts([c for d in docs.values() for c in d["claims"] if c["paper"] == p],
+    """Per paper: how many of its *paper* claims have each verdict, how many are fragile, how many results are
+    not attempted. Preconditions and our own hypotheses are not counted here (``counts_by_kind``)."""
+    papers = dict.fromkeys(c["paper"] for d in docs.values() for c in d["claims"] + d.get("not_attempted", [])
+                           if kind_of(c) == "paper")
+    return {p: _counts([c for d in docs.values() for c in d["claims"] if c["paper"] == p and kind_of(c) == "paper"],
                        sum(s["paper"] == p for d in docs.values() for s in d.get("not_attempted", [])))
             for p in papers}
+
+
+def counts_by_kind(docs: dict[str, dict[str, Any]], kind: str) -> dict[str, dict[str, int]]:
+    """Per chapter that has any: how many of its claims of ``kind`` have each verdict."""
+    out = {}
+    for name, d in docs.items():
+        mine = [c for c in d["claims"] if kind_of(c) == kind]
+        if mine:
+            out[name] = _counts(mine)
+    return out
 
 
 def _cell(text: Any) -> str:
@@ -103,7 +120,11 @@ PAPER_NAMES = {"jain2024": "Jain et al. (ICLR 2024)", "zhang2024": "Zhang & Wu (
                "horn2024": "Horn & Elliott (2024)"}
 BADGE_CLASS = {"reproduced": "sc-reproduced", "not reproduced": "sc-not-reproduced",
                "inconclusive": "sc-inconclusive", "failed": "sc-failed", "fragile": "sc-fragile",
-               "not attempted": "sc-not-attempted"}
+               "not attempted": "sc-not-attempted", "precondition": "sc-precondition",
+               "hypothesis": "sc-hypothesis"}
+KIND_ROWS = {"hypothesis": "Beyond the papers (our hypotheses)",
+             "precondition": "Preconditions (gates; not counted as results)"}
+KIND_ORDER = {"precondition": 0, "paper": 1, "hypothesis": 2}
 MISSES = ("not reproduced", "inconclusive", "failed", "fragile")
 
 
@@ -159,7 +180,11 @@ def _ours_cell(c: dict[str, Any]) -> str:
 def _claim_row(c: dict[str, Any]) -> str:
     verdict = _badge(c["verdict"], c["verdict"]) + (
         " " + _badge("fragile", f"fragile {c['seeds_meeting']}/{len(c['seeds'])}") if c.get("fragile") else "")
+    if kind_of(c) != "paper":
+        verdict += " " + _badge(kind_of(c), kind_of(c))
     details = (f"<p><strong>The paper ({escape(c['reference'])}):</strong> {escape(c['statement'])}</p>"
+               + (f"<p><strong>Judged under:</strong> {escape(', '.join(c['needs']))}</p>" if c.get("needs")
+                  else "")
                + (f"<p><strong>Our note:</strong> {escape(c['note'])}</p>" if c.get("note") else "")
                + (f"<p><strong>Criterion's basis:</strong> {escape(c['basis'])}</p>" if c.get("basis") else "")
                + f"<p><code>{escape(c['id'])}</code></p>")
@@ -182,11 +207,17 @@ def scorecard_markdown(project: Project | None, preset: str) -> str:
     paper's statement and our note folded under the claim's title); the results no chapter attempts."""
     docs = book_docs(project, preset)
     rows = [claim for doc in docs.values() for claim in doc["claims"]]
-    total = _counts(rows, sum(len(d.get("not_attempted", [])) for d in docs.values()))
-    lines = [f"Preset **{preset}**: {len(rows)} claims, "
+    papers = [c for c in rows if kind_of(c) == "paper"]
+    total = _counts(papers, sum(len(d.get("not_attempted", [])) for d in docs.values()))
+    lines = [f"Preset **{preset}**: {len(papers)} claims of the papers, "
              + ", ".join(f"{total[v]} {v}" for v in VERDICTS)
-             + f"; {total['fragile']} fragile (seeds disagree); {total['not attempted']} results not attempted.",
-             ""]
+             + f"; {total['fragile']} fragile (seeds disagree); {total['not attempted']} results not attempted."]
+    for kind, what in (("hypothesis", "hypotheses of our own beyond the papers"),
+                       ("precondition", "preconditions that gate them")):
+        mine = _counts([c for c in rows if kind_of(c) == kind])
+        n = sum(mine[v] for v in VERDICTS)
+        lines[0] += f" {n} {what}: " + ", ".join(f"{mine[v]} {v}" for v in VERDICTS if mine[v]) + "." if n else ""
+    lines.append("")
     summary = ['<div class="ftscope-scorecard">',
                '<table class="ftscope-table sc-summary" id="sc-summary"><colgroup><col style="width:38%">'
                '<col style="width:62%"></colgroup><thead><tr><th>Paper / chapter</th><th>Claims</th></tr></thead>'
@@ -194,15 +225,24 @@ def scorecard_markdown(project: Project | None, preset: str) -> str:
     titles = {n: escape(chapter_title(project, preset, n)) for n in docs}
     for paper, counts in counts_by_paper(docs).items():
         names = [n for n, d in docs.items()
-                 if any(c["paper"] == paper for c in d["claims"] + d.get("not_attempted", []))]
+                 if any(c["paper"] == paper and kind_of(c) == "paper" for c in d["claims"] + d.get("not_attempted", []))]
         summary.append(f'<tr class="sc-paper"><td><strong>{escape(PAPER_NAMES.get(paper, paper))}</strong></td>'
                        f"<td>{_badges(counts, '#sc-' + names[0])}</td></tr>")
-        for n in names:  # a chapter's claims of this paper only (the synthesis chapter tests all three)
+        for n in names:  # a chapter's paper claims of this paper only
             doc = docs[n]
-            mine = [c for c in doc["claims"] if c["paper"] == paper]
+            mine = [c for c in doc["claims"] if c["paper"] == paper and kind_of(c) == "paper"]
             skipped = sum(s["paper"] == paper for s in doc.get("not_attempted", []))
             summary.append(f'<tr class="sc-chapter"><td><a href="#sc-{n}">{titles[n]}</a></td>'
                            f"<td>{_badges(_counts(mine, skipped), '#sc-' + n)}</td></tr>")
+    for kind, title in KIND_ROWS.items():
+        by_chapter = counts_by_kind(docs, kind)
+        if not by_chapter:
+            continue
+        names = list(by_chapter)
+        summary.append(f'<tr class="sc-paper sc-{kind}-row"><td><strong>{escape(title)}</strong></td>'
+                       f"<td>{_badges(_counts([c for d in docs.values() for c in d['claims'] if kind_of(c) == kind]), '#sc-' + names[0])}</td></tr>")
+        summary += [f'<tr class="sc-chapter"><td><a href="#sc-{n}">{titles[n]}</a></td>'
+                    f"<td>{_badges(counts, '#sc-' + n)}</td></tr>" for n, counts in by_chapter.items()]
     if not rows:
         summary.append("<tr><td>–</td><td>no chapter has recorded a claim at this preset yet</td></tr>")
     summary += ["</tbody></table>",
@@ -217,7 +257,8 @@ def scorecard_markdown(project: Project | None, preset: str) -> str:
                        f'<a href="chapters/{name}.html">{titles[name]}</a></h3>'
                        f'<p class="sc-source">Numbers from {escape(provenance(doc))}.</p>'
                        f'<table class="ftscope-table sc-claims">{CLAIMS_HEAD}<tbody>'
-                       + "".join(_claim_row(c) for c in doc["claims"]) + "</tbody></table></section>")
+                       + "".join(_claim_row(c) for c in sorted(doc["claims"], key=lambda c: KIND_ORDER[kind_of(c)]))
+                       + "</tbody></table></section>")
     skipped = [(n, s) for n, doc in docs.items() for s in doc.get("not_attempted", [])]
     if skipped:
         summary.append('<section class="sc-section sc-skipped" id="sc-not-attempted"><h3>Not attempted</h3>'
@@ -307,9 +348,10 @@ def status_markdown(project: Project, preset: str) -> str:
 def criteria_markdown(project: Project, preset: str) -> str:
     """Every claim's criterion and its basis (the paper's text it was fixed from), as recorded."""
     rows = scorecard_rows(project, preset)
-    lines = ["| Chapter | Claim | Criterion | Basis |", "|---|---|---|---|"]
-    lines += [f"| {r['chapter']} | `{r['id']}` | {_cell(r['criterion'])} | {_cell(r.get('basis') or '–')} |"
-              for r in rows]
+    lines = ["| Chapter | Claim | Kind | Criterion | Basis |", "|---|---|---|---|---|"]
+    lines += [f"| {r['chapter']} | `{r['id']}` | {kind_of(r)}"
+              + (f" (under {', '.join(r['needs'])})" if r.get("needs") else "")
+              + f" | {_cell(r['criterion'])} | {_cell(r.get('basis') or '–')} |" for r in rows]
     return "\n".join(lines) + "\n"
 
 
@@ -375,9 +417,10 @@ def claims_report(project: Project, preset: str, strict: bool, echo=print, write
     rows = [c for d in docs.values() for c in d["claims"]]
     width = max([len(r["id"]) for r in rows] + [5])
     for r in rows:
+        tag = "" if kind_of(r) == "paper" else f" [{kind_of(r)}]"
         echo(f"{r['verdict']:<15} {r['id']:<{width}} ours={fmt_ours(r):<8} paper={fmt(r['paper_value']):<8} "
              + (f"chance={fmt(r['chance'])} " if r.get("chance") is not None else "")
-             + f"[{r['criterion']}] {r['chapter']} ({r['reference']})" + (" FRAGILE" if r.get("fragile") else "")
+             + f"[{r['criterion']}] {r['chapter']} ({r['reference']})" + (" FRAGILE" if r.get("fragile") else "") + tag
              + (f" (with overrides: {odd[r['chapter']]})" if r["chapter"] in odd else ""))
     missing = [n for n in notebook_names(project) if n not in docs]
     failed = [r["id"] for r in rows if r["verdict"] == "failed"]
@@ -386,6 +429,10 @@ def claims_report(project: Project, preset: str, strict: bool, echo=print, write
          + f"; {sum(bool(r.get('fragile')) for r in rows)} fragile")
     for paper, n in counts_by_paper(docs).items():
         echo(f"  {paper}: " + ", ".join(f"{n[k]} {k}" for k in COUNT_COLUMNS))
+    for kind, title in KIND_ROWS.items():
+        mine = _counts([r for r in rows if kind_of(r) == kind])
+        if any(mine[v] for v in VERDICTS):
+            echo(f"  {title.split(' (')[0].lower()}: " + ", ".join(f"{mine[v]} {v}" for v in VERDICTS))
     if missing:
         echo(f"no results at {preset} for: {', '.join(missing)}")
     if write_expected:
