@@ -18,17 +18,16 @@
 # documents that differ in one factor; {cite:t}`horn2024` train sparse autoencoders (SAEs) and merge models.
 # None of them turns its instrument on the others' models. This chapter does, on one setting: the story
 # models of [chapter 5](05_tinystories_wrappers.ipynb), where fine-tuning *deletes* the capability to
-# write a plot twist and a few steps of reverse fine-tuning (reFT) bring it back. Three questions:
+# write a plot twist and a few steps of reverse fine-tuning (reFT) bring it back. Two questions:
 #
 # 1. **SAE lens.** If deletion only wraps the capability, do the SAE features of twists survive it, and does
-#    reFT bring back the same features or new ones?
-# 2. **Merge lens.** Is SLERP merging back toward the base a way to remove the wrapper without any data, and
-#    what does the deletion's own task keep on the way?
-# 3. **Decomposition lens.** How much of the story fine-tunes' gain in likelihood is a shift of the topic and
-#    style priors, and how much the content of the stories?
+#    reFT bring back the same features or new ones? And can the lens tell, at this scale?
+# 2. **Merge lens.** Is SLERP merging back toward the base the same as stopping the deletion early?
 #
-# Each lens's claims are hypotheses written before the run: the direction its paper predicts for the other
-# paper's models (`ftscope.synthesis.claims`). They are judged by the same claims API as every chapter.
+# A third lens, Zhang & Wu's decomposition, cannot separate anything on these fine-tunes; the end of the
+# chapter says why. Each lens's claims are hypotheses of ours, the direction one paper's reading predicts for
+# another paper's models (`ftscope.synthesis.claims`): the scorecard counts them on their own row, beyond the
+# papers, judged by the same claims API as every chapter, against a floor where one exists.
 
 # %% tags=["parameters", "remove-cell"]
 preset = "laptop"
@@ -40,7 +39,6 @@ overrides = {}
 from ftscope.book import Chapter
 from ftscope.instruments import plots
 from ftscope.synthesis import LensesConfig, claims, story_models
-from ftscope.synthesis import decompose as dc
 from ftscope.synthesis import features as fl
 from ftscope.synthesis import merging as ml
 
@@ -60,8 +58,8 @@ plots.style()
 # Chapter 5's models at the same preset, read from its cache: the base pretrained on every story, the
 # models after deletion by F+R (twist-free stories under headers that ask for a twist, η_M, on each of its
 # {glue:text}`n_seeds` fine-tuning seeds) and the same models after reFT; for the SAE lens also F's first
-# seed, and for the decomposition the control ("Not in PT", pretrained without twists) and its fine-tune on
-# twist stories. This chapter trains no language model.
+# seed, the "Not in PT" control (pretrained without twists), a randomly initialised model of the same shape
+# and the control's first fine-tune on twist stories. This chapter trains no language model.
 
 # %%
 sm = story_models(preset, seed, ch.device)
@@ -79,6 +77,14 @@ ch.glue_all({"n_seeds": len(sm.runs()), "n_layers": sm.cfg.n_layers, "block": sm
 # control**, what two SAEs of one unchanged model share. Every SAE reads one shared set of held-out stories
 # (half with a twist), and a base feature is matched to another SAE's features by Pearson r over the shared
 # positions; it is *kept* when its best match has r ≥ {glue:text}`threshold`.
+#
+# A feature "kept" says something only against models that never had it. The **floor** is the share of the
+# base's Twist features that the SAE of such a model keeps: the "Not in PT" control (pretrained on the same
+# stories without twists) and a randomly initialised model of the same shape (the base's initial weights);
+# the larger of the two. The seed control is the **ceiling**, and the lens **resolves** a kept capability
+# only where the ceiling lies well above the floor (at least two ties, {glue:text}`tie2:g`). For reFT's reuse
+# the floor is the control's fine-tune on the same twist stories: it learned Twist anew, so its Twist
+# features match the base's only as far as any model trained on twist stories would.
 #
 # A **Twist feature** is found by its top stories and the exact detector: of the
 # {glue:text}`top_stories` stories where it fires hardest in the story's body, at least
@@ -98,7 +104,7 @@ shared = fl.shared_set(ch.cfg, sm)
 lens = fl.lens(ch.cfg, sm, saes, shared)
 
 # %% tags=["remove-input"]
-ch.glue_all(fl.setting_facts(ch.cfg))
+ch.glue_all({**fl.setting_facts(ch.cfg), "tie": claims.TIE, "tie2": 2 * claims.TIE})
 saes.quality.style.format("{:.3f}")
 
 # %% [markdown]
@@ -111,10 +117,11 @@ saes.quality.style.format("{:.3f}")
 
 # %% tags=["remove-input"]
 sae_facts = ch.glue_all(fl.lens_facts(lens, sm))
+ch.glue_all(claims.sae_readings(sae_facts))
 table = lens.table()
 table.style.format("{:.2f}", subset=list(table.columns[2:]))
 
-# %% tags=["hide-input"] mystnb={"figure": {"name": "fig-10-persistence", "caption": "Share of the base SAE's features that another SAE keeps (best match r ≥ 0.8 on the shared stories): all alive base features (grey), the base's Twist event features (red) and its Twist instruction features (orange). The first group is the seed control: a second SAE of the unchanged base."}}
+# %% tags=["hide-input"] mystnb={"figure": {"name": "fig-10-persistence", "caption": "Share of the base SAE's features that another SAE keeps (best match r ≥ 0.8 on the shared stories): all alive base features (grey), the base's Twist event features (red) and its Twist instruction features (orange). First the seed control (a second SAE of the unchanged base: the ceiling), then, shaded, the SAEs of models that never had the capability (the \"Not in PT\" control and a random-init model: the floor). Dashed: the ceiling for all the base's Twist features; dotted: the floor."}}
 plots.show(fl.persistence_figure(table))
 
 # %% [markdown]
@@ -132,120 +139,123 @@ fl.twist_feature_table(lens, sm.setting.tok).style.format(
 fl.highlight(lens, sm.setting.tok)
 
 # %% [markdown]
+# **The floor and the resolution.** The SAE of the "Not in PT" control keeps
+# {glue:text}`not_in_pt_persist_twist:.0%` of the base's Twist features, that of the random-init model
+# {glue:text}`random_persist_twist:.0%`: the floor is {glue:text}`floor_persist_twist:.0%`. The seed control
+# keeps {glue:text}`ceiling_persist_twist:.0%`, so the lens's resolution, ceiling minus floor, is
+# {glue:text}`resolution:.2f`. {glue:text}`resolution_reading`
+#
 # **What deletion does to them.** Over the F+R seeds the deleted models' SAEs keep
 # {glue:text}`persist_twist:.0%` of the base's Twist features and {glue:text}`persist_all:.0%` of all its
 # features; two SAEs of the unchanged base share {glue:text}`control_persist_twist:.0%` and
-# {glue:text}`control_persist_all:.0%` (the seed control), so deletion leaves the Twist features as much in
-# place as a second SAE seed does. By kind: the event features are kept at {glue:text}`persist_event:.0%`
-# (control {glue:text}`control_persist_event:.0%`), the instruction features at
-# {glue:text}`persist_instruction:.0%` (control {glue:text}`control_persist_instruction:.0%`): the F+R
-# deletion trains the model to ignore a request for a twist, and even the features that read that request
-# are still there. F's deleted model keeps {glue:text}`persist_twist_f:.0%` of the Twist features (F deletes
-# little at this scale, chapter 5). The prediction of the wrapper hypothesis holds here: deleting Twist did
-# not take its features out of the middle block, where chapter 5's probes also still read it.
+# {glue:text}`control_persist_all:.0%`. The deletion moved the dictionary by {glue:text}`moved_all:+.2f`
+# (all base features kept, against the seed control): {glue:text}`moved_reading` By kind: the event features
+# are kept at {glue:text}`persist_event:.0%` (seed control {glue:text}`control_persist_event:.0%`), the
+# instruction features at {glue:text}`persist_instruction:.0%` (seed control
+# {glue:text}`control_persist_instruction:.0%`). F's deleted model keeps {glue:text}`persist_twist_f:.0%` of
+# the Twist features (F deletes little at this scale, chapter 5).
 #
 # **What reFT brings back.** Of the revived models' own Twist features, {glue:text}`reused_twist:.0%` match a
 # feature of the base's SAE (of all their features: {glue:text}`reused_all:.0%`), and
-# {glue:text}`from_base_twist:.0%` match one of the base's Twist features in particular. reFT brings the
-# capability back with features the base already had, not new ones, as Jain et al.'s reading of reFT
-# predicts; the seeds differ in the reused share (the claim's range), within the tie the claim allows.
+# {glue:text}`from_base_twist:.0%` match one of the base's Twist features in particular. The control's
+# fine-tune, which learned Twist from nothing, has {glue:text}`n_twist_control_ft` Twist features, and
+# {glue:text}`floor_reuse_twist:.0%` of them match a base feature: that is the floor of reuse, against a
+# ceiling of {glue:text}`ceiling_reuse_twist:.0%` (the seed control's Twist features).
+# {glue:text}`reuse_reading`
 #
-# ## Lens 2: merging as wrapper removal
+# ## Lens 2: merging back as stopping the deletion early
 #
 # Horn & Elliott merge with SLERP; here the merge runs from the base (t = 0) to each F+R deleted model
 # (t = 1), tensor by tensor with mergekit's rule (`instruments.merging.slerp_state_dict`). Along the path we
 # measure the capability (the twist share of stories sampled from {glue:text}`n_prompts` held-out headers
-# that ask for a twist, chapter 5's sampler, and the loss on twist stories) and the deletion's task (the loss
-# on held-out F+R documents, the story tokens). Beside it, chapter 5's reFT curve from the same deleted
+# that ask for a twist, and the loss on twist stories) and the deletion's task (the loss on held-out F+R
+# documents, the story tokens). Each run's merges are sampled as chapter 5 samples that run (its prompts and
+# sampling seed), so the ends of the path are chapter 5's own evaluations: the base at the deletion's step 0
+# and the deleted model at reFT's step 0.
+#
+# If the deletion lays a wrapper on gradually, merging back toward the base undoes it as stopping the
+# deletion early would: the merge weight t* at which the twist share falls to 0.75 (chapter 5's bar for
+# having the capability) should match k*/T, the share of the deletion's T = {glue:text}`ft_steps` steps at
+# which its own twist share falls to 0.75 (chapter 5 evaluates the deletion at steps
+# {glue:text}`delete_evals`). Both are interpolated linearly between their evaluations, and they agree when
+# they lie within one spacing of the merge grid at t*. Beside it, chapter 5's reFT curve from the same deleted
 # models: the data-driven way back.
 
 # %%
 path = ml.merge_path(ch.cfg, sm, seed)
 curve = ml.reft_curve(sm)
-merge_facts = ch.glue_all(ml.merge_facts(path, curve))
+deletion = ml.deletion_curve(sm, path)
+flips = ml.flip_table(path, deletion, sm.cfg.ft_steps)
+merge_facts = ch.glue_all(ml.merge_facts(path, curve, flips))
 
 # %% tags=["remove-input"]
-ch.glue("n_prompts", sm.cfg.n_prompts)
+ch.glue_all(
+    {
+        "n_prompts": sm.cfg.n_prompts,
+        "ft_steps": sm.cfg.ft_steps,
+        "delete_evals": ", ".join(map(str, sm.cfg.delete_evals)),
+    }
+)
 ml.path_table(path)
 
-# %% tags=["hide-input"] mystnb={"figure": {"name": "fig-10-merge", "caption": "Left: the twist share when asked (red, left axis), the loss on the deletion's own documents (blue) and on twist stories (green, right axis) along the SLERP path from the base (t = 0) to the F+R deleted model (t = 1); mean over the deletion seeds, band their range. Right: reFT from the same deleted models (chapter 5), the twist share against the step. Dashed: 0.75, chapter 5's bar for having the capability."}}
-plots.show(ml.merge_figure(path, curve))
+# %% tags=["hide-input"] mystnb={"figure": {"name": "fig-10-merge", "caption": "Left: the twist share when asked (red, left axis) along the SLERP path from the base (t = 0) to the F+R deleted model (t = 1), the deletion's own twist share at step k drawn at t = k / T (purple), and the loss on the deletion's own documents (blue) and on twist stories (green, right axis) along the path; mean over the deletion seeds, band their range. Right: reFT from the same deleted models (chapter 5), the twist share against the step. Dashed: 0.75, chapter 5's bar for having the capability."}}
+plots.show(ml.merge_figure(path, curve, deletion, sm.cfg.ft_steps))
+
+# %% tags=["remove-input"]
+flips.style.format(
+    {
+        "t_star": "{:.2f}",
+        "t_spacing": "{:.2f}",
+        "k_star": "{:.1f}",
+        "k_frac": "{:.2f}",
+        "k_spacing": "{:.0f}",
+        "gap": "{:.2f}",
+        "gap_in_spacings": "{:.2f}",
+    }
+)
 
 # %% [markdown]
 # The base writes a twist in {glue:text}`base_twist:.0%` of its stories when asked, the deleted models in
-# {glue:text}`deleted_twist:.0%`. Halfway (t = 0.5) the merges write one in only {glue:text}`twist_half:.0%`
-# (mean over seeds) and keep {glue:text}`kept_half:.0%` of the deletion's gain on its own documents
-# ({glue:text}`task_gain:.3f` nats per token): the midpoint merge is still the deleted model, which goes
-# against the wrapper hypothesis's prediction for merging. The largest t at which the merge still has the
-# capability (share ≥ 0.75) is {glue:text}`t_back_min:g` to {glue:text}`t_back_max:g` over the seeds, where
-# the task keeps {glue:text}`kept_back:.0%` of its gain. In weight space, then, the wrapper is not a small
-# perturbation that interpolation dilutes: at most half of the deletion's displacement switches the
-# behaviour off, and merging removes it only by giving up most of the fine-tune. reFT, with data,
-# is back at 0.75 within {glue:text}`reft_back_min:g` to {glue:text}`reft_back_max:g` steps. For F+R the
-# capability and the task are two answers to the same prompt (write a twist, or do not), so the path trades
-# one for the other; the table shows the switch, and the loss on twist stories rising as the task's falls.
+# {glue:text}`deleted_twist:.0%`. The merge path's twist share crosses 0.75 at t* =
+# {glue:text}`t_star_min:.2f` to {glue:text}`t_star_max:.2f` over the seeds; the deletion's own curve at
+# k*/T = {glue:text}`k_frac_min:.2f` to {glue:text}`k_frac_max:.2f` (the table above gives each seed, the
+# claim below whether they agree within the grid). reFT, with data, is back at 0.75 within
+# {glue:text}`reft_back_min:g` to {glue:text}`reft_back_max:g` steps.
 #
-# ## Lens 3: how much of the story fine-tunes' gain is prior shift
+# Along the path the deletion's task trades against the capability: for F+R they are two answers to the same
+# prompt (write a twist, or do not), and the table shows the loss on twist stories rising as the task's
+# falls. At t = 0.5 the merges keep {glue:text}`kept_half:.0%` of the deletion's gain on its own documents
+# ({glue:text}`kept_half_min:.0%` to {glue:text}`kept_half_max:.0%` over the seeds). That share is no test
+# of Horn & Elliott's "a merge keeps its parents' abilities": the loss is close to convex along so short a
+# path, and a convex function of t that falls from the base to the deleted model keeps at least half of
+# its fall at the midpoint whatever the deletion did, so a claim "the midpoint keeps at least half" could not
+# fail. (Horn & Elliott's Fig. 5 also merges two siblings fine-tuned from one base, not a base and its own
+# fine-tune.) The book reports the share and claims nothing of it.
 #
-# Zhang & Wu split fine-tuning's change of log-likelihood on a document, R(x) = L_base(x) − L_ft(x), with
-# variants that change one factor ([chapter 6](06_topic_style_fact.ipynb)). The story world can write such
-# variants exactly: each probe is a **twin** (one generator state written with a twist and without), and
-# each document of a fine-tune has four variants: the header's Twist label toggled (*header*), the
-# characters, places and Words replaced (*topic*), the narration told in a casual voice (*style*), and the
-# ending written the other way (*content*, the analog of chapter 6's facts). One twin's documents for the
-# F+R deletion (click to show):
-
-# %% tags=["remove-input", "hide-output"]
-dc.example(seed).style.set_properties(**{"white-space": "pre-wrap", "text-align": "left"})
-
-# %% [markdown]
-# Two fine-tunes are split, on {glue:text}`probes` twins each, per fine-tuning seed: the **F+R deletion**
-# (from the base; its documents ask for a twist and have none) and the **control's fine-tune on twist
-# stories** (from the control, which never saw a twist: twists are new content to it).
-
-# %%
-splits = dc.decompose(ch.cfg, sm, seed)
-split_facts = ch.glue_all(dc.split_facts(splits))
-
-# %% tags=["remove-input"]
-ch.glue("probes", ch.cfg.probes)
-dc.split_table(splits)
-
-# %% tags=["hide-input"] mystnb={"figure": {"name": "fig-10-decomposition", "caption": "Each component's share of the fine-tune's total change of log-likelihood on its own documents (per token): the F+R deletion (from the base) and the control's fine-tune on twist stories; bars the mean over fine-tuning seeds, dots the seeds. Contrasts overlap, so the shares need not sum to 1; the residual is what the four leave."}}
-plots.show(dc.split_figure(splits))
-
-# %% [markdown]
-# **The deletion.** Its gain over the whole document is small ({glue:text}`deletion_total:.3f` nats per
-# token: only the ending differs from what the base expects), and it lies in the pairing of the header's
-# Twist label with an ending without a twist. Both single changes take it away, and more: the header
-# contrast is {glue:text}`deletion_header:.0%` of the total and the content contrast
-# {glue:text}`deletion_content:.0%`, because the deleted model is worse than the base at a twist ending
-# under a Twist header. The two contrasts overlap, so the residual is negative
-# ({glue:text}`deletion_residual:.0%`). Topic ({glue:text}`deletion_topic:.0%`) and style
-# ({glue:text}`deletion_style:.0%`) are small: what the deletion learned holds for other characters and
-# for a narration the world never writes.
+# ## Why not Zhang & Wu's decomposition
 #
-# **The new content.** The control's fine-tune gains {glue:text}`new_content_total:.3f` nats per token on
-# twist stories, and {glue:text}`new_content_content:.0%` of it is the ending: written without a twist, the
-# same story gains nothing. The header's label carries {glue:text}`new_content_header:.0%`, topic
-# {glue:text}`new_content_topic:.0%` and style {glue:text}`new_content_style:.0%`.
-#
-# Zhang & Wu's finding does not carry over, and the reason is in the data: their fine-tunes moved a model to
-# a new domain (PubMed), whose topics and style its pretraining rarely had, so much of the change was a
-# shift of those priors. These story fine-tunes keep the pretraining's topics and narration, so there is no
-# topic or style prior to shift, and what changes is what the stories say (the endings) and, for the
-# deletion, what the header's label now predicts. Read with lens 1: the deletion's wrapper is a change of
-# what the Twist label predicts, carried by features the model already had.
+# Zhang & Wu split fine-tuning's change of log-likelihood on a document into shifts of the topic and style
+# priors and the part left to the content ([chapter 6](06_topic_style_fact.ipynb)), with variants that
+# change one factor. The story world can write such variants exactly, but on these fine-tunes the split has
+# nothing to separate. The story fine-tunes shift no topic or style prior by construction: their documents
+# are stories of the pretraining's own world, with its characters, places and narration. And the "content"
+# (the story's ending, with a twist or without) is the trained behaviour itself: the F+R deletion learns to
+# end a story that asks for a twist without one, and the contrasts that toggle the header's label or the
+# ending each take away more than the whole change, so the residual is large and negative. A decomposition
+# whose content part is the behaviour being measured restates that behaviour; it needs a fine-tune that does
+# shift a prior (a sub-genre rare in pretraining, fine-tuned to), which these chapters do not train. The
+# book's criteria page keeps the numbers of the `laptop` run that showed it.
 #
 # ## Claims
 #
-# Lenses 1 and 2 test Jain et al.'s wrapper hypothesis (the merge's second claim tests Horn & Elliott's
-# reading of merges); they are scored only if the base writes twists when asked (chapter 5's bar, 0.75).
-# Lens 3 tests Zhang & Wu's statements on the story fine-tunes, scored where the fine-tune's change on its
-# own documents is above 0 on every seed. Values are per fine-tuning seed.
+# The SAE and merge lenses test Jain et al.'s wrapper hypothesis with Horn & Elliott's instruments. They are
+# our hypotheses, counted on the scorecard's "Beyond the papers" row, and judged under two preconditions
+# recorded first: the base writes twists when asked (chapter 5's bar, 0.75, on each F+R run's prompts) and its
+# SAE has Twist features. The SAE claims are judged against their floor and only where the lens resolves; the
+# merge claim only where both curves cross 0.75. Values are per fine-tuning seed.
 
 # %% tags=["remove-output"]
-claims.record_claims(ch, sae_facts, merge_facts, split_facts)
+claims.record_claims(ch, sae_facts, merge_facts)
 
 # %% tags=["remove-input"]
 ch.finish()

@@ -1,5 +1,5 @@
 """Chapter 10's training for ``ftscope plan``: the SAEs on the story models (chapter 05's models, which chapter
-05's plan counts, are not trained here; the merges and the decomposition's scoring train nothing)."""
+05's plan counts, are not trained here; the merges train nothing)."""
 
 from __future__ import annotations
 
@@ -11,8 +11,9 @@ from ftscope.synthesis.setting import LensesConfig, stories_config
 
 
 def sae_count(cfg: ts.StoriesConfig) -> int:
-    """The SAEs of ``features.sae_plan``: the base twice, each F+R seed's deleted and revived model, F's first."""
-    return 2 + 2 * cfg.seeds + 1
+    """The SAEs of ``features.sae_plan``: the base twice, each F+R seed's deleted and revived model, F's first,
+    the "Not in PT" control, a random-init model and the control's first fine-tune."""
+    return 2 + 2 * cfg.seeds + 1 + 3
 
 
 def works(preset: str) -> Iterator[Work]:

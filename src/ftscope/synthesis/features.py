@@ -3,7 +3,9 @@ the base, the deleted models and the revived ones, every SAE read on one shared 
 the base's **Twist features** followed through deletion and revival.
 
 - ``sae_cells``: the chapter's SAEs as cached cells (``instruments.sae.sae_cell``), each model's SAE trained
-  on the same pretraining windows; the base has a second SAE (another seed): the seed control.
+  on the same pretraining windows; the base has a second SAE (another seed): the seed control, the lens's
+  ceiling; the "Not in PT" control and a random-init model of the same shape, which never had the capability,
+  give its floor, and the control's fine-tune on twist stories, which learned Twist anew, the floor of reuse.
 - ``shared_set``: held-out stories, half with a twist, each a block from its ``<s>``, with which positions
   are real tokens and which belong to the story's body.
 - ``twist_features``: the features whose top stories (by their largest activation in the body) are twist
@@ -35,6 +37,9 @@ TWIST_SHARE = 0.9
 #: (above 29 and below 1); it splits the features for the text and claims nothing
 EVENT_SELECTIVITY = 10.0
 BASE, CONTROL = "base", "base, SAE seed 2"
+#: the floor's models (never had the capability) and the control's fine-tune (learned Twist anew)
+NOT_IN_PT, RANDOM = "Not in PT", "random init"
+FLOORS = (NOT_IN_PT, RANDOM)
 SHARED_START = 1000  # the shared set's stories start here in the held-out list (prompts use its start, probes its end)
 
 
@@ -51,26 +56,53 @@ def revived_label(protocol: str, seed: int) -> str:
     return f"{protocol} revived, seed {seed}"
 
 
+def control_ft_label(seed: int) -> str:
+    return f"Not in PT fine-tuned, seed {seed}"
+
+
 def sae_plan(sm: StoryModels) -> list[tuple[str, str, object, int]]:
     """``(label, kind, run or None, SAE seed offset)`` per SAE: the base twice (offsets 0 and 1, the seed
-    control), each F+R deletion seed's deleted and revived model, and F's first seed deleted; every SAE but the
-    base's first has offset 1, so each comparison with the base's first SAE is between two SAE seeds, as the
-    control's is."""
+    control), each F+R deletion seed's deleted and revived model, F's first seed deleted, the "Not in PT"
+    control's pretraining, a random-init model (kind ``"random"``) and the control's first fine-tune on twist
+    stories; every SAE but the base's first has offset 1, so each comparison with the base's first SAE is
+    between two SAE seeds, as the seed control's is."""
     plan = [(BASE, "base", None, 0), (CONTROL, "base", None, 1)]
     for run in sm.runs(PROTOCOL):
         plan += [(deleted_label(PROTOCOL, run.seed), "deleted", run, 1),
                  (revived_label(PROTOCOL, run.seed), "model", run, 1)]
     first = sm.runs(ALSO)[0]
     plan.append((deleted_label(ALSO, first.seed), "deleted", first, 1))
+    ctl = sm.runs("control")[0]
+    plan += [(NOT_IN_PT, "control", None, 1), (RANDOM, "random", None, 1),
+             (control_ft_label(ctl.seed), "model", ctl, 1)]
     return plan
 
 
-def plan_models(sm: StoryModels) -> dict:
-    """Each planned SAE's model (one model object per distinct model)."""
+def plan_models(sm: StoryModels, seed: int) -> dict:
+    """Each planned SAE's model (one model object per distinct model); the random-init model is ``ts.build``
+    with the chapter's ``seed`` (the base's initial weights)."""
     out = {}
     for label, kind, run, _ in sae_plan(sm):
-        out[label] = sm.base if run is None else sm.model(run, kind)
+        if run is not None:
+            out[label] = sm.model(run, kind)
+        elif kind == "random":
+            out[label] = sm.random_init(seed)
+        else:
+            out[label] = sm.pretrained[kind]
     return out
+
+
+def cell_name(label: str) -> str:
+    """An SAE cell's name: ``stories-base``, ``stories-base-s2``, ``stories-FR-del-0``, ``stories-FR-rev-0``,
+    ``stories-control``, ``stories-random``, ``stories-ctlft-0``."""
+    if label == NOT_IN_PT:
+        return "stories-control"
+    if label == RANDOM:
+        return "stories-random"
+    if label.startswith("Not in PT fine-tuned, seed "):
+        return "stories-ctlft-" + label.rsplit(" ", 1)[1]
+    return "stories-" + label.replace(", SAE seed ", "-s").replace(" deleted, seed ", "-del-").replace(
+        " revived, seed ", "-rev-").replace("+", "")
 
 
 def sae_rows(lcfg: LensesConfig, sm: StoryModels, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -88,14 +120,12 @@ def sae_rows(lcfg: LensesConfig, sm: StoryModels, seed: int) -> tuple[np.ndarray
 def sae_cells(lcfg: LensesConfig, sm: StoryModels, seed: int, models: dict | None = None) -> dict:
     """``{label: Cell}``: each planned SAE's training cell (keyed by its model's weights, the data, every
     setting)."""
-    models = plan_models(sm) if models is None else models
+    models = plan_models(sm, seed) if models is None else models
     train, val = sae_rows(lcfg, sm, seed)
     d_sae = lcfg.sae_expansion * sm.cfg.d_mlp
     cells = {}
     for label, _, _, offset in sae_plan(sm):
-        name = "stories-" + label.replace(", SAE seed ", "-s").replace(" deleted, seed ", "-del-").replace(
-            " revived, seed ", "-rev-").replace("+", "")
-        cells[label] = sae_cell(name, models[label], train, val, d_sae=d_sae, l1=lcfg.sae_l1, lr=lcfg.sae_lr,
+        cells[label] = sae_cell(cell_name(label), models[label], train, val, d_sae=d_sae, l1=lcfg.sae_l1, lr=lcfg.sae_lr,
                                 betas=lcfg.sae_betas, tokens=lcfg.sae_tokens, batch_tokens=lcfg.sae_batch_tokens,
                                 seed=lcfg.sae_seed + offset, hook=hook(sm.cfg))
     return cells
@@ -110,7 +140,7 @@ class SAEs:
 
 def train_saes(lcfg: LensesConfig, sm: StoryModels, seed: int) -> SAEs:
     """Every planned SAE (cached cells) and its quality (L0, explained variance, CE recovered, dead share)."""
-    models = plan_models(sm)
+    models = plan_models(sm, seed)
     saes, quality = {}, {}
     for label, cell in sae_cells(lcfg, sm, seed, models).items():
         state, _ = cell.get()
@@ -295,31 +325,62 @@ def setting_facts(lcfg: LensesConfig) -> dict:
             "event_selectivity": EVENT_SELECTIVITY}
 
 
+TWIST_P, ALL_P = "persist (base Twist features)", "persist (all base features)"
+OWN_R, ALL_R = "reused (own Twist features)", "reused (all own features)"
+
+
+def floor_facts(table: pd.DataFrame, deleted: list[str], revived: list[str], control_ft: str) -> dict:
+    """The lens's floor, ceiling and resolution from ``Lens.table()``, and per seed what it reads.
+
+    Persistence: the floor is the larger share of the base's Twist features kept by the SAE of a model that
+    never had the capability (``FLOORS``: the "Not in PT" control, a random-init model); the ceiling the seed
+    control's (a second SAE of the base); ``resolution`` = ceiling − floor; per deleted model its share minus
+    the floor (``persist_over_floor_seeds``) and how far its dictionary moved: its share of all base features
+    kept minus the seed control's (``moved_all_seeds``). Reuse: the floor is the share of the control's
+    fine-tune's own Twist features matched in the base's SAE (it learned Twist anew), the ceiling the seed
+    control's; per revived model its share minus that floor, and how far its dictionary moved."""
+    floors = {label: float(table.loc[label, TWIST_P]) for label in FLOORS}
+    floor = max(floors.values())
+    ceiling, ceiling_all = float(table.loc[CONTROL, TWIST_P]), float(table.loc[CONTROL, ALL_P])
+    reuse_floor, reuse_ceiling = float(table.loc[control_ft, OWN_R]), float(table.loc[CONTROL, OWN_R])
+    return {"floor_persist_twist": floor, "floor_model": max(floors, key=floors.get),
+            "not_in_pt_persist_twist": floors[NOT_IN_PT], "random_persist_twist": floors[RANDOM],
+            "not_in_pt_persist_all": float(table.loc[NOT_IN_PT, ALL_P]),
+            "random_persist_all": float(table.loc[RANDOM, ALL_P]),
+            "ceiling_persist_twist": ceiling, "resolution": ceiling - floor,
+            "persist_twist_seeds": [float(table.loc[x, TWIST_P]) for x in deleted],
+            "persist_over_floor_seeds": [float(table.loc[x, TWIST_P]) - floor for x in deleted],
+            "moved_all_seeds": [float(table.loc[x, ALL_P]) - ceiling_all for x in deleted],
+            "floor_reuse_twist": reuse_floor, "ceiling_reuse_twist": reuse_ceiling,
+            "reuse_resolution": reuse_ceiling - reuse_floor,
+            "n_twist_control_ft": int(table.loc[control_ft, "Twist features"]),
+            "reused_twist_seeds": [float(table.loc[x, OWN_R]) for x in revived],
+            "reuse_over_floor_seeds": [float(table.loc[x, OWN_R]) - reuse_floor for x in revived],
+            "moved_all_revived_seeds": [float(table.loc[x, ALL_P]) - ceiling_all for x in revived]}
+
+
 def lens_facts(lens_: Lens, sm: StoryModels) -> dict:
-    """Per F+R seed: the base Twist features' persistence into the deleted model minus all base features', and
-    the revived model's Twist features' reuse minus all its features'; the seed control's same numbers."""
+    """``floor_facts`` for the F+R seeds, and the lens's descriptive numbers: mean persistence and reuse, the
+    seed control's, F's, by kind of Twist feature."""
     table = lens_.table()
     seeds = [r.seed for r in sm.runs(PROTOCOL)]
     dl = [deleted_label(PROTOCOL, s) for s in seeds]
     rl = [revived_label(PROTOCOL, s) for s in seeds]
-    twist_p, all_p = "persist (base Twist features)", "persist (all base features)"
-    own_r, all_r = "reused (own Twist features)", "reused (all own features)"
     out = {"n_twist_base": len(lens_.twist[BASE]), "n_alive_base": int(lens_.alive[BASE].sum()),
-           "persist_gap_seeds": [float(table.loc[x, twist_p] - table.loc[x, all_p]) for x in dl],
-           "reuse_gap_seeds": [float(table.loc[x, own_r] - table.loc[x, all_r]) for x in rl],
            "n_twist_revived_seeds": [int(table.loc[x, "Twist features"]) for x in rl],
-           "control_reuse_gap": float(table.loc[CONTROL, own_r] - table.loc[CONTROL, all_r])}
-    for key in (twist_p, all_p):
+           **floor_facts(table, dl, rl, control_ft_label(sm.runs("control")[0].seed))}
+    out["moved_all"] = float(np.mean(out["moved_all_seeds"]))
+    for key in (TWIST_P, ALL_P):
         short = "twist" if "Twist" in key else "all"
         out[f"persist_{short}"] = float(np.mean([table.loc[x, key] for x in dl]))
         out[f"control_persist_{short}"] = float(table.loc[CONTROL, key])
-    out["persist_twist_f"] = float(table.loc[deleted_label(ALSO, sm.runs(ALSO)[0].seed), twist_p])
+    out["persist_twist_f"] = float(table.loc[deleted_label(ALSO, sm.runs(ALSO)[0].seed), TWIST_P])
     for kind, feats in lens_.kinds().items():
         out[f"n_{kind}"] = len(feats)
         out[f"persist_{kind}"] = float(np.nanmean([table.loc[x, f"persist (base {kind} features)"] for x in dl]))
         out[f"control_persist_{kind}"] = float(table.loc[CONTROL, f"persist (base {kind} features)"])
-    out["reused_twist"] = float(np.nanmean([table.loc[x, own_r] for x in rl]))
-    out["reused_all"] = float(np.mean([table.loc[x, all_r] for x in rl]))
+    out["reused_twist"] = float(np.nanmean(out["reused_twist_seeds"]))
+    out["reused_all"] = float(np.mean([table.loc[x, ALL_R] for x in rl]))
     out["from_base_twist"] = float(np.nanmean([table.loc[x, "from a base Twist feature (own Twist features)"]
                                                for x in rl]))
     return out
@@ -375,18 +436,29 @@ def highlight(lens_: Lens, tok, label: str = BASE):
 
 def persistence_figure(table: pd.DataFrame):
     """Per SAE: the share of all base features, of the base's Twist event features and of its Twist instruction
-    features that it keeps (best match r ≥ the threshold); the seed control first."""
+    features that it keeps (best match r ≥ the threshold); the seed control (the ceiling) and the models that
+    never had the capability (the floor) first, and dashed the ceiling and floor of the base's Twist features."""
     from matplotlib import pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(8, 3.6))
+    first = [label for label in (CONTROL, *FLOORS) if label in table.index]
+    table = table.loc[first + [label for label in table.index if label not in first]]
+    fig, ax = plt.subplots(figsize=(9, 3.8))
     x = np.arange(len(table))
     bars = (("persist (all base features)", "all base features", "0.6"),
             ("persist (base event features)", "the base's Twist event features", "C3"),
             ("persist (base instruction features)", "the base's Twist instruction features", "C1"))
     for i, (col, name, colour) in enumerate(bars):
         ax.bar(x + (i - 1) * 0.27, table[col], 0.27, label=name, color=colour)
+    if CONTROL in table.index:
+        ax.axhline(table.loc[CONTROL, TWIST_P], color="C2", lw=1, ls="--",
+                   label="ceiling: the base's Twist features in a second SAE of the base")
+    floors = [label for label in FLOORS if label in table.index]
+    if floors:
+        ax.axhline(max(table.loc[f, TWIST_P] for f in floors), color="k", lw=1, ls=":",
+                   label="floor: the base's Twist features in an SAE of a model without the capability")
+        ax.axvspan(0.5, len(floors) + 0.5, color="0.9", zorder=0)
     ax.set_xticks(x, table.index, rotation=25, ha="right", fontsize=8)
     ax.set(ylabel="share with a match (r ≥ threshold)", ylim=(0, 1.05), title="Base features kept in each SAE")
-    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.42), ncol=3, frameon=False)
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.45), ncol=2, frameon=False)
     fig.tight_layout()
     return fig

@@ -1,6 +1,6 @@
 """Chapter 10's settings and its models: chapter 05's story models at the same preset, from the cache.
 
-``LensesConfig`` holds only what the three lenses add (SAEs, the merge grid, the decomposition's probes);
+``LensesConfig`` holds only what the lenses add (SAEs, the merge grid);
 the models, their data and their training are chapter 05's (``jain.tinystories.StoriesConfig`` at the same
 preset), so this chapter reads the checkpoints chapter 05 wrote and trains no language model.
 """
@@ -37,15 +37,12 @@ class LensesConfig(ChapterConfig):
     top_stories: int = 20  # a feature's top stories, read by the exact detector
     # the merge lens
     merge_ts: tuple[float, ...] = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
-    # the decomposition lens
-    probes: int = 1000  # twin stories per fine-tune's document kind
-    n_boot: int = 1000
 
     PRESETS: ClassVar = {
         "smoke": dict(sae_expansion=2, sae_context=32, sae_tokens=3840, sae_batch_tokens=192, sae_lr=1e-3,
-                      min_fires=2, shared_stories=16, top_stories=4, merge_ts=(0.0, 0.5, 1.0), probes=8, n_boot=50),
+                      min_fires=2, shared_stories=16, top_stories=4, merge_ts=(0.0, 0.5, 1.0)),
         "laptop": dict(sae_expansion=2, sae_context=64, sae_tokens=100_000, sae_batch_tokens=512, sae_lr=1e-3,
-                   sae_l1=3.0, shared_stories=120, merge_ts=(0.0, 0.25, 0.5, 0.75, 1.0), probes=40, n_boot=200),
+                   sae_l1=3.0, shared_stories=120, merge_ts=(0.0, 0.1, 0.2, 0.3, 0.5, 1.0)),
         "paper": {},
     }
 
@@ -63,8 +60,8 @@ class LensesConfig(ChapterConfig):
 
 @dataclass
 class StoryModels:
-    """Chapter 05's setting, its config at this preset, the base (and the control's) pretrained model and every
-    fine-tuning run's state (``ts.finetuned``)."""
+    """Chapter 05's setting, its config at this preset, its pretrained models (the base, the "Not in PT" control
+    and any other it trains) and every fine-tuning run's state (``ts.finetuned``)."""
 
     cfg: ts.StoriesConfig
     setting: ts.Setting
@@ -73,8 +70,8 @@ class StoryModels:
     device: object
 
     def runs(self, protocol: str = PROTOCOL) -> list[ts.Run]:
-        """The η_M runs of ``protocol`` (every fine-tuning seed; ``"control"``: the control's fine-tunes)."""
-        lr = self.cfg.reft_lr if protocol == "control" else self.cfg.delete_lrs[0]
+        """The η_M runs of ``protocol`` (every fine-tuning seed; a control, ``ts.CONTROLS``: its fine-tunes)."""
+        lr = self.cfg.reft_lr if protocol in ts.CONTROLS else self.cfg.delete_lrs[0]
         return sorted((r for r in self.states if r.protocol == protocol and r.lr == lr), key=lambda r: r.seed)
 
     def state(self, run: ts.Run, which: str) -> dict:
@@ -92,6 +89,10 @@ class StoryModels:
     @property
     def base(self):
         return self.pretrained["base"]
+
+    def random_init(self, seed: int):
+        """A model of the same shape, untrained (the base's initial weights: ``ts.build`` with ``seed``)."""
+        return ts.build(self.cfg, seed, self.device).eval()
 
     def base_state(self) -> dict:
         return {k: v.detach().cpu().clone() for k, v in self.base.state_dict().items()}
