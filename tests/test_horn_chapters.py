@@ -55,6 +55,7 @@ def test_corpus_table_reads_manifests_and_falls_back_to_fixtures(monkeypatch):
         raise MissingData(name)
 
     monkeypatch.setattr(data, "corpus_manifest", manifest)
+    monkeypatch.setattr(data.corpora, "READ", {})  # what other tests' corpora read in this process does not count
     docs = {n: {"train": [Doc("a", n, "x" * 30)], "val": [Doc("b", n, "y" * 10)]} for n in H.CORPORA}
     streams = {n: {"train": np.zeros(8), "val": np.zeros(2)} for n in H.CORPORA}
     table = H.corpus_table(H.Corpora(docs=docs, tokenizer=None, streams=streams, digest=""))
@@ -198,6 +199,10 @@ def test_record_model_claims_records_the_chapters_ids_per_model_seed():
     assert got["horn_sweep_crossing"].paper_value == pytest.approx(0.514, abs=0.001)
     assert "per seed here: 0.64, none (none: never inside the sweep)" in got["horn_sweep_crossing"].note
     assert got["horn_base_acc"].note.startswith("1,234 parameters and 30 steps at smoke (paper: 35M, 3 epochs); 2 model")
+    # the fine-tunes' gains are preconditions of the sweep's crossing and retention and of LuaStories between
+    assert [c.id for c in ch.claims if c.kind == "precondition"] == ["horn_ft_lua_gain", "horn_ft_stories_gain"]
+    assert [c.id for c in ch.claims if c.needs] == ["horn_sweep_crossing", "horn_sweep_retention",
+                                                    "horn_luastories_between"]
     assert "t = 0.42: TinyStories ≈ 0.436, Lua ≈ 0.319" in got["horn_luastories_between"].note
 
 
@@ -205,9 +210,10 @@ def test_record_model_claims_records_the_chapters_ids_per_model_seed():
 STRINGS = ["<s>", " =", ",", " the", " cat", " dog", " ran", "."]  # decoded, as Corpora.token_strings
 
 
-def planted_matching(n=4000, seed=0):
+def planted_matching(n=4000, seed=0, floor=True):
     """Two SAE seeds. Base features 0 (fires on "="), 1 (on "the"), 2 (on ","), 3 (never); every child SAE
-    copies 0 and 2 and replaces 1 by noise; the base's second SAE (the seed control) copies all three."""
+    copies 0 and 2 and replaces 1 by noise; the base's second SAE (the seed control) copies all three; with
+    ``floor``, the random-init model's SAEs copy only 2 (a token any model reading the text shows) and noise."""
     g = torch.Generator().manual_seed(seed)
     token_ids = torch.randint(1, len(STRINGS), (n,), generator=g)
     noise = lambda: 0.05 * torch.rand(n, generator=g)  # noqa: E731
@@ -219,8 +225,12 @@ def planted_matching(n=4000, seed=0):
 
     acts = {H.sae_label(name, k): child() for k in range(2) for name in ("lua", "stories", "luastories")}
     acts["base"], acts[H.SEED_CONTROL] = base, base[:, :3] * 1.01
+    if floor:
+        acts |= {H.sae_label(H.FLOOR, k): torch.stack([torch.relu(torch.randn(n, generator=g)), base[:, 2] + noise()], 1)
+                 for k in range(2)}
     rows = token_ids.reshape(-1, 8)
-    return H.match_acts(acts, rows, H.all_pairs(2), threshold=0.8, min_fires=5, seeds=2)
+    pairs = H.all_pairs(2) + (H.floor_pairs(2) if floor else [])
+    return H.match_acts(acts, rows, pairs, threshold=0.8, min_fires=5, seeds=2)
 
 
 def test_match_acts_flows_tables_and_sankey():
@@ -232,7 +242,12 @@ def test_match_acts_flows_tables_and_sankey():
     assert m.control_values() == [1.0, 1.0] and m.control_values("emerge_share") == [0.0, 0.0]
     assert H.control_pairs(3) == [("base", "base, SAE seed 1"), ("base, SAE seed 1", "base, SAE seed 2"),
                                   ("base, SAE seed 2", "base")]
+    assert m.has_floor and not planted_matching(floor=False).has_floor
+    assert H.floor_pairs(2)[:2] == [("base", "random, SAE seed 1"), ("lua", "random, SAE seed 1")]
+    assert m.floor_values() == pytest.approx([1 / 3] * 2) and m.both_parents(H.FLOOR) == pytest.approx([1 / 3] * 2)
+    assert m.both_parents() == pytest.approx([2 / 3] * 2)
     table = m.flow_table()
+    assert table.loc[H.FLOOR_ROW, "persist"] == pytest.approx(1 / 3)
     assert table.loc["base → luastories", "disappear"] == pytest.approx(1 / 3)
     assert table.loc["base → luastories", "disappear range"] == "33.3%–33.3%"
     assert np.isnan(table.loc["lua + stories → luastories", "persist"])
@@ -240,11 +255,14 @@ def test_match_acts_flows_tables_and_sankey():
     facts = m.seed_facts()
     assert facts["persist_base_luastories"] == pytest.approx(2 / 3) and facts["seed_ceiling_lo"] == 1.0
     assert facts["emerge_lua"] == pytest.approx(1 / 3) and facts["emerge_control_hi"] == 0.0
+    assert facts["floor_persist"] == pytest.approx(1 / 3) and facts["floor_both_parents_hi"] == pytest.approx(1 / 3)
     assert table.loc[H.CONTROL, "persist"] == 1.0 and np.isnan(table.loc[H.CONTROL, "persist, same SAE seed"])
     assert table.loc["base → lua", "persist, same SAE seed"] == pytest.approx(2 / 3)  # the first SAEs, one seed
     sweep = m.threshold_sweep((0.5, 0.8))
-    assert set(sweep["pair"]) == {f"{p} → {c}" for p, c in H.PAIRS} | {H.CONTROL}
-    assert set(sweep["seed"]) == {0, 1} and len(sweep) == (len(H.PAIRS) + 1) * 2 * 2
+    assert set(sweep["pair"]) == {f"{p} → {c}" for p, c in H.PAIRS} | {H.CONTROL, H.FLOOR_ROW}
+    assert set(sweep["seed"]) == {0, 1} and len(sweep) == (len(H.PAIRS) + 2) * 2 * 2
+    fig = H.seed_control_figure(m)
+    assert [len(line.get_xdata()) for line in fig.axes[0].lines] == [2, 2] * len(H.PAIRS)  # seeds, then floor
     fig = H.sankey(m)
     assert fig.data[0].node.label[:4] == ("base", "lua", "stories", "luastories")
     assert fig.layout.title.text.endswith("(Pearson r ≥ 0.8)")
@@ -276,12 +294,15 @@ def test_proxy_scores_and_record_feature_claims():
     scores, kept = H.proxy_scores(m, "lua", "luastories")
     assert scores.shape == (3,) and scores[0] > 0.9 and scores[1] < 0.2  # token functions vs noise
     np.testing.assert_array_equal(kept, scores[[0, 2]])  # the two copies persist; the noise features differ
-    quality = pd.DataFrame({"ce_loss_recovered": [0.9, 0.8, 0.95, 0.85], "dead_fraction": [0.1, 0.0, 0.3, 0.05],
-                            "l0": [10.0, 12.0, 9.0, 11.0]}, index=list(H.MODELS))
+    # the random-init model's SAE recovers no loss and has dead features: the preconditions leave it out
+    quality = pd.DataFrame({"ce_loss_recovered": [0.9, 0.8, 0.95, 0.85, -3.0],
+                            "dead_fraction": [0.1, 0.0, 0.15, 0.05, 0.9], "l0": [10.0, 12.0, 9.0, 11.0, 1.0]},
+                           index=[*H.MODELS, H.FLOOR])
     saes = H.SAEs(models={}, saes={}, quality=quality, runs=[])
     eq = H.seed_case_studies(m, H.token_positions(m.token_ids, STRINGS, "="))
     te = H.seed_case_studies(m, H.token_positions(m.token_ids, STRINGS, "the"))
     assert [cs.control[0] for cs in te] == [1, 1] and all(cs.control[1] > 0.95 for cs in te)
+    assert all(cs.floor[1] < 0.2 for cs in eq) and list(eq[0].table().index)[-1] == "random init (floor)"
     enrichment = H.lowlevel_seeds(m, STRINGS)
     assert enrichment == ([pytest.approx(1.5)] * 2, [pytest.approx(1.0)] * 2)  # the control shares every feature
     ch = chapter()
@@ -296,14 +317,25 @@ def test_proxy_scores_and_record_feature_claims():
                          "horn_emerge_stories", "horn_persist_lowlevel", "horn_universal_assignment",
                          "horn_try_except_disappears", "horn_luastories_both_parents", "horn_proxy_persisting",
                          "horn_universal_chains", "horn_few_persist_thresholds"]
-    both = got["horn_luastories_both_parents"]  # each parent keeps 2 of 3 features where two base SAEs keep all
-    assert both.seeds == [round(2 / 3, 3)] * 2 and both.verdict == "not reproduced"
+    # each parent keeps 2 of 3 features where two base SAEs keep all, and 1 of 3 persists into the random model:
+    # 2/3 is not two standard errors of a share of 3 features above 1/3, so the floor makes it inconclusive
+    both = got["horn_luastories_both_parents"]
+    assert both.seeds == [round(2 / 3, 3)] * 2 and both.verdict == "inconclusive"
+    assert "a tie at the floor (each parent into a random-init model's SAE) (0.333)" in both.note
     assert both.criterion == ">= the lowest of the seed control (1–1)" and "only stories per seed: 0 / 0, 0 / 0" in both.note
+    assert "floor (the smaller share of each parent's features persisting into a random-init model's SAE): 33.3%, " \
+           "33.3%" in both.note and "random-init model of the base's shape" in both.basis
     assert got["horn_proxy_persisting"].seeds == [round(v, 3) for v in proxy[0]]
-    assert got["horn_universal_chains"].seeds == [2, 2] and got["horn_universal_chains"].verdict == "reproduced"
-    assert "100.0%, 100.0%" in got["horn_universal_chains"].note  # the control chain keeps every feature
-    assert (got["horn_sae_loss_recovered"].ours, got["horn_sae_dead"].ours) == (0.8, 0.3)
-    assert got["horn_sae_dead"].verdict == "not reproduced"
+    chains_claim = got["horn_universal_chains"]  # 2 features along both chains, 1 (",") along the floor's
+    assert chains_claim.seeds == [2, 2] and chains_claim.verdict == "inconclusive"
+    assert "ending in a random-init model's SAE instead of LuaStories'): 1, 1" in chains_claim.note
+    assert "100.0%, 100.0%" in chains_claim.note  # the control chain keeps every feature
+    assert (got["horn_sae_loss_recovered"].ours, got["horn_sae_dead"].ours) == (0.8, 0.15)
+    assert {c.kind for c in ch.claims[:2]} == {"precondition"} and got["horn_sae_dead"].verdict == "reproduced"
+    assert all(c.needs == list(H.claims.SAE_OK) for c in ch.claims[2:])  # the SAE quality gates every feature claim
+    assert got["horn_few_persist_thresholds"].kind == "hypothesis"
+    assignment = got["horn_universal_assignment"]  # "=" has no match in the random model: above its floor
+    assert assignment.verdict == "reproduced" and "in a random-init model's SAE (floor): " in assignment.note
     few = got["horn_few_persist"]
     assert few.seeds == [round(2 / 3, 3)] * 2 and few.criterion == "< the seed control (1–1)"
     assert few.verdict == "reproduced" and "100.0%, 100.0%" in few.note
@@ -311,6 +343,47 @@ def test_proxy_scores_and_record_feature_claims():
     assert got["horn_persist_lowlevel"].seeds == [1.5, 1.5] and got["horn_persist_lowlevel"].verdict == "reproduced"
     assert got["horn_universal_assignment"].ours is True and got["horn_try_except_disappears"].ours is True
     assert got["horn_few_persist_thresholds"].ours is True
+    # an SAE with too many dead features: every feature claim is inconclusive, naming the precondition
+    ch = chapter()
+    H.record_feature_claims(ch, SMOKE, H.SAEs(models={}, saes={}, quality=quality.assign(dead_fraction=0.3), runs=[]),
+                            m, enrichment, assignment=eq, try_except=te)
+    assert ch.claims[1].verdict == "not reproduced"
+    assert all(c.verdict == "inconclusive" and "precondition horn_sae_dead is not reproduced" in c.note
+               for c in ch.claims[2:])
+    # no floor matched: the three "kept" claims are inconclusive, saying so
+    ch, m = chapter(), planted_matching(floor=False)
+    H.record_feature_claims(ch, SMOKE, saes, m, enrichment, assignment=H.seed_case_studies(m, H.token_positions(
+        m.token_ids, STRINGS, "=")), try_except=te, chains=H.chain_table(m))
+    got = {c.id: c for c in ch.claims}
+    for cid in ("horn_universal_assignment", "horn_luastories_both_parents", "horn_universal_chains"):
+        assert got[cid].verdict == "inconclusive" and "no floor" in got[cid].note, cid
+    assert got["horn_few_persist"].verdict == "reproduced"
+
+
+def test_floor_reason_ties_and_margins():
+    assert H.share_margin(0.0, 100) > 0 and H.share_margin(0.5, 100) == pytest.approx(2 * np.sqrt(0.25 / 100))
+    assert H.share_margin(0.3, 1000) < H.share_margin(0.3, 100)
+    assert H.floor_reason([0.1, 0.12], [0.1, 0.1], 0.05, "the floor").startswith("a tie at the floor (0.1)")
+    assert H.floor_reason([0.5, 0.4], [0.1, 0.2], 0.05, "the floor") == ""  # clearly above, per-seed floors
+    assert H.floor_reason([0.05, 0.2], [0.1, 0.1], 0.05, "the floor") == (
+        "not above the floor (0.1) by more than 0.05: mean 0.125")  # the mean does not clear it
+    assert H.floor_reason([0.0], [0.3], 0.05, "x").startswith("not above x")  # below the floor: inconclusive too
+
+
+def test_random_model_is_the_bases_shape_untrained_and_seeded():
+    torch.manual_seed(0)
+    a = H.random_model(SMOKE, 0)
+    assert torch.rand(1).item() == pytest.approx(torch.manual_seed(0) and torch.rand(1).item())  # global RNG kept
+    b, base_init = H.random_model(SMOKE, 0), H.build(SMOKE, 0)
+    assert not a.training and sae.model_digest(a) == sae.model_digest(b) != sae.model_digest(base_init)
+    assert {k: v.shape for k, v in a.state_dict().items()} == {k: v.shape for k, v in base_init.state_dict().items()}
+    models = H.with_floor(SMOKE, {"base": base_init}, 0)
+    assert sae.model_digest(models[H.FLOOR]) == sae.model_digest(a) and H.with_floor(SMOKE, models, 1) is models
+    runs = H.sae_runs(SMOKE)
+    assert [r for r in runs if r[1] == H.FLOOR] == [("random", "random", 1337), ("random, SAE seed 1", "random", 1338)]
+    from ftscope.horn.bench import works
+
+    assert [w.runs for w in works("smoke") if w.what == "sparse autoencoders"] == [(len(H.MODELS) + 1) * 2]
 
 
 def test_seed_control_judges_a_share_inside_its_range_as_a_miss():

@@ -56,8 +56,9 @@ PAPER_FT_TOKENS_ESTIMATE = {"stories": 0.47e9, "lua": 0.27e9}
 
 
 def works(preset: str) -> Iterator[Work]:
-    """Every training of chapters 8-9 at ``preset``: the base model, the two fine-tunes and the SAEs (the
-    SAEs' cost includes the model's forward that gives their activations)."""
+    """Every training of chapters 8-9 at ``preset``: the base model, the two fine-tunes and the SAEs (``sae_runs``:
+    the four models' and the random-init model's, the floor; their cost includes the model's forward that gives
+    their activations)."""
     cfg = HornConfig.from_preset(preset)
     model = build(cfg, 0, "cpu")
     block = cfg.base_batch * cfg.n_ctx

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ftscope.horn.features import Matching, SAEs, control_pairs, sae_label, seed_pair, seed_pairs
+from ftscope.horn.features import FLOOR, Matching, SAEs, control_pairs, sae_label, seed_pair, seed_pairs
 from ftscope.instruments import matching as F
 
 TOP_K = 10  # top tokens per feature for the low-level share
@@ -72,6 +72,7 @@ class CaseStudy:
     selectivity: float
     matches: dict[str, tuple[int, float]]  # other model -> (its matched SAE feature, r)
     control: tuple[int, float] | None = None  # its best match in another SAE of the same model, when asked
+    floor: tuple[int, float] | None = None  # its best match in an SAE of the random-init model, when asked
 
     @property
     def min_r(self) -> float:
@@ -81,6 +82,8 @@ class CaseStudy:
         rows = dict(self.matches)
         if self.control is not None:
             rows["base, another SAE seed (control)"] = self.control
+        if self.floor is not None:
+            rows["random init (floor)"] = self.floor
         return pd.DataFrame(rows, index=["matched feature", "r"]).T
 
     def features(self, models: Sequence[str] | None = None) -> dict[str, tuple[int, float]]:
@@ -89,10 +92,11 @@ class CaseStudy:
 
 
 def case_study(matching: Matching, on: torch.Tensor, others: Sequence[str] | Mapping[str, str] = ("lua", "stories",
-               "luastories"), *, parent: str = "base", control: str | None = None) -> CaseStudy:
+               "luastories"), *, parent: str = "base", control: str | None = None,
+               floor: str | None = None) -> CaseStudy:
     """The alive ``parent`` feature most selective for the positions ``on``, and its best match in each of
-    ``others`` (SAE labels, or ``{name: label}``) and in ``control`` (another SAE of the parent's model), from
-    the flow tables."""
+    ``others`` (SAE labels, or ``{name: label}``), in ``control`` (another SAE of the parent's model) and in
+    ``floor`` (an SAE of the random-init model), from the flow tables."""
     others = others if isinstance(others, Mapping) else {o: o for o in others}
     parent_alive, alive_idx = matching.alive_idx[parent], matching.alive_idx
     sel = F.selectivity(matching.acts[parent][:, parent_alive], matching.token_ids, on=on)
@@ -104,16 +108,18 @@ def case_study(matching: Matching, on: torch.Tensor, others: Sequence[str] | Map
 
     return CaseStudy(feature=int(parent_alive[j]), selectivity=float(sel[j]),
                      matches={name: best(label) for name, label in others.items()},
-                     control=None if control is None else best(control))
+                     control=None if control is None else best(control), floor=None if floor is None else best(floor))
 
 
 def seed_case_studies(matching: Matching, on: torch.Tensor, models: Sequence[str] = ("lua", "stories", "luastories")
                       ) -> list[CaseStudy]:
     """``case_study`` once per SAE seed: the k-th base SAE's most selective feature, its best match in each
-    model's ``partner`` SAE and, as the control, in the base model's ``partner`` SAE."""
+    model's ``partner`` SAE, as the control in the base model's ``partner`` SAE and, when matched, as the floor
+    in the random-init model's ``partner`` SAE."""
     n = matching.seeds
     return [case_study(matching, on, {m: seed_pair("base", m, k, n)[1] for m in models}, parent=sae_label("base", k),
-                       control=seed_pair("base", "base", k, n)[1] if n > 1 else None) for k in range(n)]
+                       control=seed_pair("base", "base", k, n)[1] if n > 1 else None,
+                       floor=seed_pair("base", FLOOR, k, n)[1] if matching.has_floor else None) for k in range(n)]
 
 
 def disappearance(r: float, threshold: float) -> str:

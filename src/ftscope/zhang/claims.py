@@ -137,7 +137,7 @@ def record_claims(ch, *, converged: bool, gap: float, pub, c4, position: Mapping
     claim(id="zhang_oracle_facts_unlearned", reference="beyond the paper (oracle)",
           statement="The factual component is small because one epoch learns little of the facts, not because the "
                     "data holds little: the model realises a small part of a novel fact's true log-ratio",
-          ours=realised, criterion=at_most(REALISED_SMALL), basis=BASIS["realised"],
+          ours=realised, criterion=at_most(REALISED_SMALL), basis=BASIS["realised"], kind="hypothesis",
           note=f"contrast at the object of a novel fact {oracle['novel_fact_contrast']:.2f} nats against the "
                f"oracle's {oracle['oracle_novel_fact']:.2f}; known facts {oracle['known_fact_contrast']:.2f} (oracle 0)")
 
