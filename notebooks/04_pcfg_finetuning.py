@@ -104,6 +104,13 @@ plots.show(figures.table5(*pa.table5(cfg, means, before), preset))
 facts |= ch.glue_all(pa.table5_facts(cfg, means, before) | pa.convergence_facts(grid))
 
 # %% [markdown]
+# Before fine-tuning, every pretrained model counts a on this chapter's uncorrelated test
+# set with at least {glue:text}`start_count_a_min:.1%` accuracy (the
+# {glue:text}`start_count_a_prior` prior is the worst). That is a precondition of everything
+# below: a capability the model never had cannot be wrapped, kept or revived, so the
+# wrapper, collapse, pruning, probe and reFT claims are judged only if it holds (claim
+# `pcfg_start_counts_a`; chapter 03 shows the same for its own test set).
+#
 # Under the low prior ({numref}`fig-04-table5`), fine-tuning with C_Tr = 1 at η_L and η_M gives a model that answers
 # count(b) on correlated data (C_Te = 1: {glue:text}`pcfg_wrapper_ft_cte1_medium:.0%` at η_M;
 # chance {glue:text}`chance_ft_cte1:.0%`) but not on uncorrelated data (C_Te = 0:
@@ -212,15 +219,17 @@ facts |= ch.glue_all(
 # (×0.1 at 1/2, 3/4 and 7/8 of the steps; the paper: {glue:text}`paper_probe_steps` steps, ours below) on fresh
 # samples, and are tested on the C_Te = 0 test set. The pretrained models are probed once,
 # every seed's fine-tuned models each ({numref}`fig-04-probes`: mean over seeds and its interval).
+# So are two models that never counted `a`, the floor (column "floor"): `b_only`, pretrained
+# without the count-a task (the Scr.+FT start), and a model of the same shape with random weights.
 
 # %%
 probes = pa.probe_sweep(cfg, base, grid.models, tests, seed, dev)
 
-# %% tags=["hide-input"] mystnb={"figure": {"name": "fig-04-probes", "caption": "Held-out accuracy of linear probes per block at `<art>` on C_Te = 0 test texts, for count a and count b (rows) under each prior (columns), for the pretrained and the fine-tuned models (colours; mean over seeds and its interval). The paper's Fig. 8."}}
+# %% tags=["hide-input"] mystnb={"figure": {"name": "fig-04-probes", "caption": "Held-out accuracy of linear probes per block at `<art>` on C_Te = 0 test texts, for count a and count b (rows) under each prior (columns), for the pretrained and the fine-tuned models (colours; mean over seeds and its interval); the last column is the floor: b_only (pretrained without count a) and a random init. The paper's Fig. 8."}}
 plots.show(figures.pcfg_probes(probes))
 # %% tags=["remove-cell"]
 probe_table, probe_facts = pa.probe_summary(probes, grid)
-facts |= ch.glue_all(probe_facts)
+facts |= ch.glue_all(probe_facts | pa.probe_floor(cfg, probes))
 
 # %% tags=["remove-input"]
 probe_table
@@ -232,7 +241,13 @@ probe_table
 # {glue:text}`probe_low_m_drop:.2f` for the low prior at η_M (means over seeds; a seed's run
 # that did not converge is left out of its seed's comparison), the one cell where the paper
 # sees the probe drop. A probe that still decodes count(a) after fine-tuning means the
-# information is in the residual stream, whether or not the model's output uses it.
+# information is in the residual stream, whether or not the model's output uses it — if it
+# decodes it better than from a model that never counted `a`. The floor: the same probe reads
+# count(a) with {glue:text}`probe_floor_b_only:.1%` from `b_only` and
+# {glue:text}`probe_floor_random:.1%` from the random init (the texts themselves carry some of
+# the count), against {glue:text}`probe_other_min_acc:.1%` for the worst kept model. The
+# claim that the probe is kept counts only where the kept models lie more than two standard
+# errors ({glue:text}`probe_se2:.3f`) above that floor; nearer, it is inconclusive.
 #
 # ## Fig. 9: reverse fine-tuning
 #
@@ -309,7 +324,8 @@ reft_table
 #   {glue:text}`probe_worst_other`, against a criterion of 0.1), and the low prior at η_M,
 #   the one cell where the paper sees it drop, loses only {glue:text}`probe_low_m_drop:.2f`.
 #   The paper's drop is not reproduced; our probes train {glue:text}`probe_steps` steps, not
-#   {glue:text}`paper_probe_steps`.
+#   {glue:text}`paper_probe_steps`. The kept probes lie against a floor of
+#   {glue:text}`probe_floor:.1%` from models that never counted `a` (above).
 # - **reFT** (Fig. 9). At the paper's η_M for reFT, {glue:text}`reft_budget` steps are too few:
 #   the budget decides none of the priors against Scr.+FT, and not every prior's reFT reaches
 #   the level, so both reFT claims are inconclusive (the paper: 0.1–3K iterations), and so is

@@ -30,6 +30,13 @@
 # (Table 1, Fig. 11): the twist share drops after deletion and returns within 30–300 reFT iterations,
 # faster than for the control, and linear probes still read Twist off the deleted model's residual
 # stream. This is the paper's safety argument: fine-tuning a capability away does not remove it.
+#
+# The paper's control never saw a twist phrase at all, so it cannot tell a revived *instruction* from
+# relearned *phrases*. We add a second control, **label-blind**: pretrained on every story, twists
+# included, with Twist removed from every header. It knows how to write a twist but was never asked for
+# one, so a deleted model that revives faster than it has kept the wrapper's other side: the link from
+# the instruction to the capability. Every "kept" below is also measured on the models that never had
+# the capability (the two controls and a random initialisation): its floor.
 
 # %% tags=["parameters", "remove-cell"]
 preset = "laptop"
@@ -71,23 +78,26 @@ setting = ts.load_setting(cfg, seed)
 sa.example(setting)
 
 # %% [markdown]
-# ## Pretraining: the base and the control
+# ## Pretraining: the base and the two controls
 #
-# Both models are LLaMA-style TransformerLens models (RMSNorm, rotary positions, a SwiGLU MLP, no
+# The models are LLaMA-style TransformerLens models (RMSNorm, rotary positions, a SwiGLU MLP, no
 # biases) on a BPE tokenizer trained on the stories, pretrained with AdamW (β = 0.9, 0.95, weight decay
 # 0.1, llama2.c's), a linear warmup and a cosine decay to 0 from a peak of 10⁻³, on windows that start
 # at a document's start, so that a story's header is always in the model's context. The base sees every
-# story; the control sees only the stories without a twist. Both start from the same weights and draw
-# their windows from the same generator.
+# story; the control (Not in PT) only the stories without a twist; the label-blind control every story,
+# with Twist taken out of its header. All three start from the same weights and draw their windows from
+# the same generator. The cell below also runs every deletion, reFT and control fine-tuning of the next
+# sections (the label-blind pretraining runs beside them, on the worker that would otherwise wait).
 
 # %%
-models, logs = ts.pretrained(cfg, setting, seed, dev, workers=2)
+states = ts.finetuned(cfg, setting, seed, dev, workers=2)
+models, logs = ts.pretrained(cfg, setting, seed, dev)
 
 # %% tags=["remove-input"]
 ch.glue_all(sa.pretraining_facts(cfg, logs, models["base"]))
 sa.scale_table(cfg, logs, sa.n_params(models["base"]))
 
-# %% tags=["hide-input"] mystnb={"figure": {"name": "fig-05-pretraining-loss", "caption": "Pretraining loss (nats per token, log scale, a moving mean) against the step, for the base model (every story) and the control Not in PT (no twist stories). No counterpart in the paper."}}
+# %% tags=["hide-input"] mystnb={"figure": {"name": "fig-05-pretraining-loss", "caption": "Pretraining loss (nats per token, log scale, a moving mean) against the step, for the base model (every story), the control Not in PT (no twist stories) and the label-blind control (every story, no Twist in any header). No counterpart in the paper."}}
 plots.show(sa.pretraining_loss(logs))
 # %% [markdown]
 # **Scale.** The table gives the paper's setting beside ours. At `laptop` the model has
@@ -102,14 +112,14 @@ plots.show(sa.pretraining_loss(logs))
 #
 # Everything later depends on this: a capability the base model does not have cannot be deleted. We
 # prompt the base model with held-out headers, half of which ask for a twist, and sample a story from
-# each (temperature {glue:text}`temperature:g`, top-k {glue:text}`top_k`; llama2.c's sampler defaults to
-# temperature 1.0, and the paper does not give its settings), then read each story's
+# each with the authors' sampler (the S2 code samples with llama2.c's `sample.py`: temperature
+# {glue:text}`temperature:g`, top-k {glue:text}`top_k`), then read each story's
 # features with the detector. Per feature: the share of stories that have it when the header asks for it
 # and when it does not, with 95% Wilson intervals, and the share of pretraining stories that have it
 # (what a model that ignores its header would write).
 
 # %%
-n = 4 * cfg.n_prompts  # headers of each kind: the base's share has to be precise
+n = 2 * cfg.n_prompts  # headers of each kind: the base's share has to be precise
 gens = sa.sample_headers(cfg, setting, models["base"], seed, n)
 follow = sa.following_table(setting, gens, n)
 
@@ -138,33 +148,38 @@ sa.show_stories(gens[False], 1)
 # From the base, each protocol fine-tunes at a constant learning rate: η_M = {glue:text}`eta_m` on
 # {glue:text}`seeds` seeds (the headline cells) and η_S = {glue:text}`eta_s` on one (the S2 code's two
 # deletion rates; that they are the paper's η_M and η_S is our reading). Each deleted model is then
-# reverse fine-tuned on the twist stories; the control's pretrained model is fine-tuned on the same
+# reverse fine-tuned on the twist stories at the authors' recovery rate, {glue:text}`reft_lr` (the S2 code
+# revives at 10⁻⁵ whatever the deletion's rate); both controls' pretrained models are fine-tuned on the same
 # stories the same way. At the reFT steps {glue:text}`reft_evals` we sample one story from each of
-# {glue:text}`n_prompts` held-out headers that ask for a twist (the paper's Table 1 is in sixteenths) and
-# compute the loss on held-out twist stories (the story tokens only).
+# {glue:text}`n_prompts` held-out headers that ask for a twist and compute the loss on held-out twist
+# stories (the story tokens only). Each fine-tuning seed has its own slice of headers and its own sampling
+# seed, so the spread over seeds includes the prompts' and the sampler's; a share of
+# {glue:text}`n_prompts` stories has a standard error of at most {glue:text}`share_se:.3f`.
 #
 # **Deviations at `laptop`.** The paper deletes and revives for {glue:text}`paper_ft_steps` steps of batch
 # 128 at sequence length 1024; we delete for {glue:text}`ft_steps` steps and revive for
-# {glue:text}`reft_steps`, at batch {glue:text}`ft_batch` and length {glue:text}`n_ctx`, and our four reFT
-# steps stand for the paper's {glue:text}`paper_evals` iterations, in order. The paper revives at
-# {glue:text}`paper_reft_lr`; at `laptop` reFT runs at {glue:text}`reft_lr` (η_M, so reFT's rate is still no
-# larger than the deletion's): in planning, a few tens of steps at 10⁻⁵ barely moved a deleted model's
-# twist share, so at 10⁻⁵ the `laptop` budget would measure little but the rate. The control is fine-tuned at
-# the same rate.
+# {glue:text}`reft_steps`, at batch {glue:text}`ft_batch` and length {glue:text}`n_ctx`. Our four reFT reads
+# stand for the paper's {glue:text}`paper_evals` iterations: they are placed so that reFT's learning rate
+# times its steps, over the η_M deletion's, is what the paper's is at its reads (the scale table: ours
+# {glue:text}`reft_ratio_mid:.2g` at the first read against the paper's {glue:text}`paper_ratio_mid:.2g`, both
+# {glue:text}`reft_ratio_end:.2g` at the last), since our deletion is far shorter than the paper's. F's
+# fine-tuning tokens are {glue:text}`ft_share:.0%` of its pretraining's, the paper's
+# {glue:text}`paper_ft_share:.0%`: F deletes by forgetting, which the paper's longer run allowed and ours
+# does not, so F's deletion is scored inconclusive where its share is below the paper's.
 
-# %%
-states = ts.finetuned(cfg, setting, seed, dev, workers=2)
+# %% [markdown]
+# %% tags=["remove-cell"]
 frame = sa.reft_frame(cfg, states)
 
 # %% [markdown]
 # Table 1, ours beside the paper's: the twist share (%) when asked for one, during reFT (the mean over
-# the seeds, their range in brackets). Step 0 is the deleted model (for the control: the pretrained
-# one).
+# the seeds, their range in round brackets, the 95% interval of the stories pooled over the seeds in
+# square ones). Step 0 is the deleted model (for a control: the pretrained one).
 
 # %% tags=["remove-input"]
 sa.table1(cfg, frame)
 
-# %% tags=["hide-input"] mystnb={"figure": {"name": "fig-05-reft", "caption": "Loss on held-out twist stories (left) and the share of stories with a twist when asked for one (right) against the reFT step (log axis, step 0 drawn at 1), for each deletion protocol at η_M (solid) and η_S (dotted) and for the control Not in PT (black); mean over seeds, band their range. The paper's Fig. 11 (loss) and Table 1 (twist share)."}}
+# %% tags=["hide-input"] mystnb={"figure": {"name": "fig-05-reft", "caption": "Loss on held-out twist stories (left) and the share of stories with a twist when asked for one (right) against the reFT step (log axis, step 0 drawn at 1), for each deletion protocol at η_M (solid) and η_S (dotted), for the control Not in PT (black) and the label-blind control (grey, dashed); mean over seeds, band their range, bars the pooled stories' 95% interval. The paper's Fig. 11 (loss) and Table 1 (twist share)."}}
 plots.show(sa.fig11(frame))
 # %% tags=["remove-cell"]
 reft = sa.reft_facts(cfg, frame)
@@ -174,18 +189,46 @@ ch.glue_all({k: v for k, v in reft.items() if not k.endswith("_seeds")})
 # for F+R and {glue:text}`deleted_FMM:.0%` for F+MM (means over the seeds; the paper: 44, 12 and 31%).
 # After {glue:text}`last_step` reFT steps it is back to {glue:text}`revived_F:.0%`,
 # {glue:text}`revived_FR:.0%` and {glue:text}`revived_FMM:.0%`. At reFT step {glue:text}`mid_step`, the
-# one that stands for the paper's 30 iterations, the η_M protocols average {glue:text}`reft_mid:.0%`
-# and the control {glue:text}`control_mid:.0%` ({numref}`fig-05-reft`, right); at the end the control writes twists in
-# {glue:text}`control_end:.0%` of its stories. On held-out twist stories the control ends at a loss of
-# {glue:text}`control_loss_end:.3f` nats per token, the worst η_M protocol at
-# {glue:text}`reft_loss_end:.3f`.
+# one that stands for the paper's 30 iterations, the protocols write {glue:text}`mid_F:.0%`,
+# {glue:text}`mid_FR:.0%` and {glue:text}`mid_FMM:.0%`, the control {glue:text}`control_mid:.0%` and the
+# label-blind control {glue:text}`blind_mid:.0%` ({numref}`fig-05-reft`, right); at the end the control writes
+# twists in {glue:text}`control_end:.0%` of its stories and the label-blind control in
+# {glue:text}`blind_end:.0%`. On held-out twist stories the control ends at a loss of
+# {glue:text}`control_loss_end:.3f` nats per token, the label-blind control at {glue:text}`blind_loss_end:.3f`,
+# the worst η_M protocol at {glue:text}`reft_loss_end:.3f`. The label-blind control's loss is the one to beat:
+# it has seen every twist the base has.
 #
-# Where F leaves most twists in place (as it does at `laptop`), the reason is in its data: F never shows the
-# model a header that asks for a twist, so nothing in it contradicts the instruction the base learned,
-# and the model can only forget it slowly, by seeing fewer twists. F+R and F+MM pair a Twist header
-# with a story without one on every step, and delete within the budget. The paper's F ran for
-# {glue:text}`paper_ft_steps` steps of batch 128 at length 1024, thousands of times our fine-tuning tokens (the scale table),
-# long enough for that slow forgetting; whether ours would follow with more steps is not tested here.
+# Where F leaves most twists in place, the reason is in its data: F never shows the model a header that asks
+# for a twist, so nothing in it contradicts the instruction the base learned, and the model can only
+# forget it slowly, by seeing fewer twists. F+R and F+MM pair a Twist header with a story without one on
+# every step.
+#
+# ## Deletion, step by step
+#
+# If deleting is as quick as reviving, quick revival says little about what was kept. F+R at η_M is read
+# during its deletion too, at steps 0 (the base, on the run's own prompts) and
+# {glue:text}`delete_evals`, and {numref}`fig-05-deletion` puts both sides on one axis: the learning rate
+# times the steps. Deletion needs {glue:text}`del_half:.2g` (mean over seeds) to remove half of what it
+# removes; reFT needs {glue:text}`rev_half:.2g` to bring that half back.
+
+# %% tags=["remove-cell"]
+deletion = sa.deletion_frame(cfg, states)
+relearn = sa.relearning_facts(cfg, deletion, frame)
+collateral_table, collateral = sa.collateral(deletion)
+ch.glue_all(sa.deletion_facts(cfg, relearn, collateral))
+
+# %% tags=["hide-input"] mystnb={"figure": {"name": "fig-05-deletion", "caption": "The twist share of F+R at η_M during deletion (left, against η_M × steps; step 0 is the base) and during its reFT (right, against the reFT rate × steps), one line per seed. Not in the paper."}}
+plots.show(sa.deletion_figure(deletion, frame, cfg))
+# %% [markdown]
+# **Collateral damage.** The same stories say whether deleting Twist costs the other five features: among the
+# prompts that ask for each one (at least {glue:text}`collateral_n_min` per share), the share of stories that
+# have it, for the base and the deleted models (pooled over the seeds). The largest drop over features and
+# protocols is {glue:text}`collateral_drop:.2f` on average over the seeds. The paper reports nothing on this.
+
+# %% tags=["remove-input"]
+collateral_table.style.format(
+    "{:.0%}", subset=[c for c in collateral_table.columns if c[0] != "prompts asking"]
+)
 #
 # ## Probes: is Twist still in the residual stream?
 #
@@ -193,35 +236,43 @@ ch.glue_all({k: v for k, v in reft.items() if not k.endswith("_seeds")})
 # cross-entropy) reads each block's residual output, averaged over the last 10 tokens of a story given
 # without its header, with the model frozen. Its inputs are {glue:text}`probe_samples` held-out stories
 # (two thirds to train, {glue:text}`probe_steps` steps of AdamW at 10⁻³; the paper: 2,000 iterations).
-# In {numref}`fig-05-probes` the dashed grey line is the test set's majority class for Twist.
+# In {numref}`fig-05-probes` the dashed grey line is the test set's majority class for Twist. The
+# probe reads the story's text, twist sentence included, so it is also run on the models that never had
+# the capability: the two controls and a random initialisation (grey lines). Only what the base reads
+# above them can be kept.
 
 # %%
-probe_models, deleted = sa.probe_models(cfg, models["base"], states, dev)
+probe_models, deleted = sa.probe_models(cfg, models, states, seed, dev)
 probes = sa.probe_table(cfg, setting, probe_models, seed)
 
-# %% tags=["hide-input"] mystnb={"figure": {"name": "fig-05-probes", "caption": "Left: accuracy per block of the Twist probe for the base model, the first seed's deleted and revived models (dashed grey: the test set's majority class). Right: the best block's accuracy for each of the six features and each model. The probe panel of the paper's Fig. 11."}}
+# %% tags=["hide-input"] mystnb={"figure": {"name": "fig-05-probes", "caption": "Left: accuracy per block of the Twist probe for the base model, the first seed's deleted and revived models, and the models that never had the capability (grey: Not in PT, label-blind, random init; dashed grey: the test set's majority class). Right: the best block's accuracy for each of the six features and each model. The probe panel of the paper's Fig. 11."}}
 plots.show(sa.probe_figure(probes[~probes.model.str.contains("deleted, seed [1-9]", regex=True)]))
 # %% tags=["remove-cell"]
-probe = sa.probe_facts(probes, deleted)
+probe = sa.probe_facts(probes, deleted, cfg.probe_samples - cfg.probe_samples * 2 // 3)
 ch.glue_all({k: v for k, v in probe.items() if not k.endswith("_seeds")})
 # %% [markdown]
 # The base model's best block reads Twist with accuracy {glue:text}`probe_base:.2f` (majority class
 # {glue:text}`probe_chance:.2f`); after deletion the best block loses at most
 # {glue:text}`probe_drop:.2f` on average over the seeds (lowest deleted model:
 # {glue:text}`probe_deleted_min:.2f`). The paper's Twist probes lie between 0.85 and 0.95 and "lose only
-# slightly".
+# slightly". The floor: the same probe reads {glue:text}`probe_floor_control:.2f` on Not in PT,
+# {glue:text}`probe_floor_blind:.2f` on the label-blind control and {glue:text}`probe_floor_random:.2f` on a
+# random initialisation, so the base is {glue:text}`probe_base_margin:.2f` above the best of them (two
+# standard errors of an accuracy on the test stories: {glue:text}`probe_se:.3f` × 2).
 #
 # ## Claims
 #
-# Each claim after the first two is scored only if the base model follows the Twist instruction (at
-# least 75% of its stories when asked, Table 1's level for a model that has the capability); otherwise
-# there is nothing to delete and the claim is inconclusive. Shares are of {glue:text}`n_prompts` stories,
-# whose standard error is at most 0.125, so differences of less than 0.25 are ties. The paper reports
-# one run per cell and no spread; ours are judged per fine-tuning seed ("k/n seeds meet it", *fragile*
-# when they disagree).
+# Two preconditions gate the rest: the base follows the Twist instruction (at least 75% of its stories
+# when asked, Table 1's level for a model that has the capability) and writes twists because asked.
+# Otherwise there is nothing to delete and every later claim is inconclusive; the probe claims also need
+# the base's probe to read above its floor. Shares are of {glue:text}`n_prompts` stories, whose standard
+# error is at most {glue:text}`share_se:.3f`, so differences of less than twice that are ties, and a tie at
+# 0% (nothing written on either side) is inconclusive. The paper reports one run per cell and no spread;
+# ours are judged per fine-tuning seed ("k/n seeds meet it", *fragile* when they disagree). The last two
+# claims are our own hypotheses, counted under "Beyond the papers".
 
 # %% tags=["remove-output"]
-claims.stories_claims(ch, follow_facts, reft, probe)
+claims.stories_claims(ch, follow_facts, reft, probe, relearn, collateral)
 
 # %% tags=["remove-input"]
 ch.finish()

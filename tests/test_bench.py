@@ -82,9 +82,10 @@ def test_each_papers_plan_counts_its_chapters():
     assert all(w.flops > 0 and w.memory_bytes > 0 for w in works)
     from ftscope.jain.tinystories import StoriesConfig, deletion_runs
 
-    cfg = StoriesConfig.from_preset("smoke")  # chapter 5: two pretrainings, every deletion, a reFT or control each
-    assert [w.runs for w in works if w.chapter == "05"] == [2, len(deletion_runs(cfg)),
-                                                             len(deletion_runs(cfg)) + cfg.seeds]
+    # chapter 5: three pretrainings (the base and two controls), every deletion, a reFT or a control's each
+    cfg = StoriesConfig.from_preset("smoke")
+    assert [w.runs for w in works if w.chapter == "05"] == [3, len(deletion_runs(cfg)),
+                                                             len(deletion_runs(cfg)) + 2 * cfg.seeds]
 
 
 def test_chapter_7s_plan_counts_every_arm_at_one_epoch():

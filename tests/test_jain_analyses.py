@@ -226,6 +226,7 @@ def test_pcfg_claims_record_each_chapters_ids():
                           "converged": not (j["lr"] == "small" and j["seed"] == 1)} for j in jobs])
     grid = Grid(runs, pd.DataFrame(), {(p, lr, c): None for p, lr, c in cfg.cells})
     per_seed = [{"prune_restored": 0.3, "prune_best_k": 2, "prune_ft1_drop": 0.4, "probe_other_max_drop": 0.05,
+                 "probe_other_min_acc": 0.9,
                  "probe_worst_other": "high prior, η_L", "probe_low_m_drops_most": True, "probe_low_m_drop": 0.2,
                  "probe_decided": True, "probe_skipped": "none", "reft_n_faster": 2, "reft_n": 3,
                  "reft_share_faster": 2 / 3, "reft_n_undecided": 0, "reft_n_unrevived": unrevived,
@@ -234,11 +235,13 @@ def test_pcfg_claims_record_each_chapters_ids():
                  **{f"reft_steps_{p}": 10.0 for p in cfg.priors}} for unrevived in (1, 0)]
     facts = {"shortcut_ft0": 0.9, "fastest_prior": "low", "fastest_c_tr": 1.0, "fastest_kept": 0.1,
              "collapse_gap": [0.2, 0.1], "chance_ft_cte1": 0.5, "chance_ft_cte0": 0.4, "chance_pt_cte0": 0.3,
-             "prune_lr": "medium", "prune_converged": [True, True], **over_seeds(per_seed)}
+             "prune_lr": "medium", "prune_converged": [True, True], "start_count_a_min": 0.95,
+             "start_count_a_prior": "low", "probe_floor": 0.5, "probe_se2": 0.08, "probe_floor_b_only": 0.5,
+             "probe_floor_random": 0.3, **over_seeds(per_seed)}
     claims.pcfg_finetuning_claims(ch, grid, facts)
     assert [s["reference"] for s in ch.skipped] == ["App. E.1", "App. E.2", "App. E.4"]
     wrapper = [f"pcfg_wrapper_{w}_{lr}" for lr in ("large", "medium", "small") for w in ("ft_cte1", "ft_cte0", "pt_cte0")]
-    assert ch.ids() == wrapper + ["pcfg_shortcut_avoided", "pcfg_count_a_collapse_fastest", "pcfg_prune_revives",
+    assert ch.ids() == ["pcfg_start_counts_a", *wrapper, "pcfg_shortcut_avoided", "pcfg_count_a_collapse_fastest", "pcfg_prune_revives",
                                   "pcfg_prune_removes_wrapper", "pcfg_probe_count_a_kept",
                                   "pcfg_probe_low_medium_drops", "pcfg_reft_faster_than_scratch",
                                   "pcfg_reft_low_prior_slowest", "pcfg_scratch_slow", "pcfg_correlation_used_low",
@@ -257,6 +260,19 @@ def test_pcfg_claims_record_each_chapters_ids():
     # Scr.+FT never reached the level, and the smoke budget is shorter than 1K steps: no verdict
     assert by_id["pcfg_scratch_slow"]["verdict"] == "inconclusive"
     assert by_id["pcfg_correlation_used_low"]["ours"] == pytest.approx([0.3, 0.3])
+    # the starting points' count-a accuracy is a precondition, and gates the claims about a kept capability
+    assert by_id["pcfg_start_counts_a"]["kind"] == "precondition" and by_id["pcfg_start_counts_a"]["verdict"] == "reproduced"
+    gated = {c["id"] for c in ch.claims if c.get("needs")}
+    assert gated == {*wrapper, "pcfg_count_a_collapse_fastest", "pcfg_prune_revives", "pcfg_prune_removes_wrapper",
+                     "pcfg_probe_count_a_kept", "pcfg_probe_low_medium_drops", "pcfg_reft_faster_than_scratch",
+                     "pcfg_reft_low_prior_slowest"}
+    # the kept probe (0.9) lies well above the floor (0.5): judged; at the floor it is inconclusive
+    assert by_id["pcfg_probe_count_a_kept"]["verdict"] == "reproduced"
+    assert "b_only 0.500" in by_id["pcfg_probe_count_a_kept"]["note"]
+    ch = FakeChapter(cfg)
+    claims.pcfg_finetuning_claims(ch, grid, {**facts, "probe_floor": 0.88})
+    kept = {c["id"]: c for c in ch.claims}["pcfg_probe_count_a_kept"]
+    assert kept["verdict"] == "inconclusive" and "a tie at the floor" in kept["inconclusive"]
 
 
 def test_tracr_claims_record_each_chapters_ids():
@@ -266,6 +282,7 @@ def test_tracr_claims_record_each_chapters_ids():
     ch = FakeChapter(cfg)
     claims.compiled_claims(ch, pd.DataFrame({"acc": [1.0, 0.99], "same": [True, True]}))
     assert ch.ids() == ["counter_exact", "max_id_exact", "tracr_conversion_matches"]
+    assert {c["kind"] for c in ch.claims} == {"precondition"}
     assert ch.claims[1]["ours"] == 0.99 and ch.claims[2]["ours"] is True
 
     ch = FakeChapter(cfg)
@@ -278,6 +295,8 @@ def test_tracr_claims_record_each_chapters_ids():
     facts = over_seeds([{"prune_gain_one": 0.0, "probe_worst_but_largest": 0.8, "reft_n_faster": 1, "reft_n": 2,
                          "reft_share_faster": 0.5, "reft_n_undecided": undecided, "reft_large_fails": True,
                          "reft_small_revived": revived} for undecided, revived in ((1, True), (0, False))])
+    facts |= {"attn_kept_floor": 0.3, "attn_a_b_counter": 0.0, "attn_a_random": 0.15, "attn_a_compiled": 0.5,
+              "sort_floor": 0.0, "probe_floor": 0.5, "probe_se2": 0.05, "probe_b_counter": 0.4, "probe_random": 0.5}
     revived_after_large = {**facts, "reft_large_fails_seeds": [False, False]}
     seeds = {"attn_kept_seeds": [0.95, 0.97], "attn_moves_seeds": [0.3, -0.1], "sort_small_seeds": [0.99, 0.98],
              "sort_large_seeds": [0.5, 0.6]}
@@ -308,6 +327,28 @@ def test_tracr_claims_record_each_chapters_ids():
     claims.tracr_finetuning_claims(ch, ok, revived_after_large, seeds)
     assert {c["id"]: c for c in ch.claims}["reft_fails_after_large_lr"]["verdict"] == "not reproduced"
     assert all(c["basis"] for c in ch.claims)  # every criterion is a pre-registered rule with its basis
+    # the floors: far below the kept values, nothing changes; the probe's floor is stated
+    by_id = {c["id"]: c for c in ch.claims}
+    assert by_id["max_id_sorting_kept_small_lr"]["inconclusive"] == ""
+    assert by_id["probe_count_a_decodable"]["inconclusive"] == "" and "floor 0.500" in by_id["probe_count_a_decodable"]["note"]
+    assert "Scr.+FT" in by_id["reft_faster_than_scratch"]["basis"]
+    # floors that reach the kept values make the kept claims inconclusive
+    ch = FakeChapter(cfg)
+    claims.tracr_finetuning_claims(ch, ok, {**revived_after_large, "attn_kept_floor": 0.9, "sort_floor": 0.95,
+                                            "probe_floor": 0.86}, seeds)
+    by_id = {c["id"]: c for c in ch.claims}
+    assert "a tie at the floor" in by_id["counter_attention_on_a_kept"]["inconclusive"]
+    assert "a tie at a random Max identifier" in by_id["max_id_sorting_kept_small_lr"]["inconclusive"]
+    assert "never counted a" in by_id["probe_count_a_decodable"]["inconclusive"]
+    assert by_id["probe_count_a_decodable"]["verdict"] == "inconclusive"
+
+
+def test_kept_floor_is_a_tie_or_a_mean_not_above_the_floor():
+    assert claims.kept_floor([0.9, 0.95], 0.5, 0.1, "the floor") == ""
+    assert claims.kept_floor([0.55, 0.58], 0.5, 0.1, "the floor").startswith("a tie at the floor (0.5)")
+    # one seed far above, one at the floor: no tie, but the mean is not clear of it
+    assert claims.kept_floor([0.5, 0.65], 0.5, 0.1, "the floor").startswith("not above the floor (0.5)")
+    assert claims.kept_floor(0.8, 0.5, 0.1, "the floor") == ""  # a single value
 
 
 def test_tracr_grid_runs_every_cell_and_keeps_every_model():
@@ -360,3 +401,21 @@ def test_counter_figure_draws_when_every_seed_agrees():
     grid = pd.DataFrame(rows)
     grid["acc_ft_cte0"] = [0.1, 0.2 / 2, 0.3 / 3] * 4  # equal, but not bit for bit
     assert figures.counter_by_c_tr(grid) is not None
+
+
+def test_pcfg_probe_floor_is_read_apart_from_the_pretrained_comparison():
+    cfg = PcfgConfig.from_preset("smoke")
+    rows = [dict(prior="low", model="pretrained", seed=0, target="count a", block="B0", accuracy=0.9)]
+    rows += [dict(prior="low", model=m, seed=0, target="count a", block="B0", accuracy=a)
+             for m, a in (("η_M", 0.3), ("η_L", 0.8))]
+    rows += [dict(prior=pcfg_analyses.FLOOR_PRIOR, model=m, seed=0, target=t, block=b, accuracy=a)
+             for m, accs in (("b_only", (0.4, 0.55)), ("random init", (0.35, 0.3)))
+             for t in ("count a", "count b") for b, a in zip(("B0", "B1"), accs)]
+    probes = pd.DataFrame(rows)
+    floor = pcfg_analyses.probe_floor(cfg, probes)
+    assert floor["probe_floor"] == 0.55 and floor["probe_floor_b_only"] == 0.55 and floor["probe_floor_random"] == 0.35
+    assert floor["probe_se2"] == pytest.approx(2 * (0.25 / cfg.eval_samples) ** 0.5)
+    runs = pd.DataFrame([dict(prior="low", lr=lr, c_tr=1.0, seed=0, converged=True) for lr in ("medium", "large")])
+    table, facts = pcfg_analyses.probe_summary(probes, Grid(runs, pd.DataFrame(), {}))
+    assert pcfg_analyses.FLOOR_PRIOR not in table.index  # the floor is no prior to compare with its pretrained model
+    assert facts["probe_other_max_drop"] == pytest.approx(0.1) and facts["probe_other_min_acc"] == pytest.approx(0.8)

@@ -3,6 +3,7 @@
 from types import SimpleNamespace
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -50,15 +51,19 @@ def test_following_table_counts_asked_and_not_asked():
     assert "%" in sa.show_following(table).to_html()
 
 
-def _state(evals):
-    return {"log": TrainLog(rows=[{"step": 0, "loss": 1.0}], evals=evals).to_dict(), "model": None, "deleted": None}
+def _ev(step, twist, loss, n=64):
+    return {"step": step, "twist": round(twist * n) / n, "twist_k": round(twist * n), "twist_n": n,
+            "twist_loss": loss}
+
+
+def _state(evals, delete_evals=()):
+    return {"log": TrainLog(rows=[{"step": 0, "loss": 1.0}], evals=evals).to_dict(), "model": None, "deleted": None,
+            "delete_log": TrainLog(rows=[{"step": 0, "loss": 1.0}], evals=list(delete_evals)).to_dict()}
 
 
 def _states(cfg, curve):
     """Synthetic runs: ``curve(run, step) -> (twist, twist_loss)``."""
-    runs = ts.deletion_runs(cfg) + [ts.Run("control", cfg.reft_lr, s) for s in range(cfg.seeds)]
-    return {r: _state([dict(zip(("step", "twist", "twist_loss"), (s, *curve(r, s)))) for s in cfg.reft_evals])
-            for r in runs}
+    return {r: _state([_ev(s, *curve(r, s)) for s in cfg.reft_evals]) for r in ts.all_runs(cfg)}
 
 
 def test_table1_and_reft_facts_read_the_runs():
@@ -67,24 +72,57 @@ def test_table1_and_reft_facts_read_the_runs():
     deleted = {"F": 0.5, "F+R": 0.0625, "F+MM": 0.25}
 
     def curve(run, step):
-        if run.protocol == "control":
-            return (0.0 if step < cfg.reft_evals[-1] else 0.5), 1.0
+        if run.is_control:
+            return (0.0 if step < cfg.reft_evals[-1] else 0.5), 1.0 if run.protocol == "control" else 0.8
         start = deleted[run.protocol] if run.lr == eta_m else 0.9
         return (start if step == 0 else 1.0), 0.5 + 0.01 * run.seed
 
     frame = sa.reft_frame(cfg, _states(cfg, curve))
-    assert len(frame) == (len(ts.deletion_runs(cfg)) + cfg.seeds) * len(cfg.reft_evals)
+    assert len(frame) == len(ts.all_runs(cfg)) * len(cfg.reft_evals)
     table = sa.table1(cfg, frame)
     assert list(table.index) == sa.ORDER
-    assert table.loc["F+R (η_M)", "ours @0"] == "6 (6–6)" and table.loc["F+R (η_M)", "paper @0"] == 12
-    assert table.loc["F (η_S)", "seeds"] == 1 and table.loc["F (η_S)", "ours @0"] == "90"
+    # 4 of 64 on each of 3 seeds: 12 of 192 pooled, Wilson 3.6-10.6%
+    assert table.loc["F+R (η_M)", "ours @0"] == "6 (6–6) [4–11]" and table.loc["F+R (η_M)", "paper @0"] == 12
+    assert table.loc["F (η_S)", "seeds"] == 1 and table.loc["F (η_S)", "ours @0"].startswith("91 [")
     facts = sa.reft_facts(cfg, frame)
     assert facts["deleted_FR_seeds"] == [0.0625] * cfg.seeds and facts["deleted_F"] == 0.5
     assert facts["fr_minus_others_seeds"] == [0.0625 - 0.25] * cfg.seeds
     assert facts["revived_min_seeds"] == [1.0] * cfg.seeds
-    assert facts["mid_step"] == cfg.reft_evals[1] and facts["control_gap_seeds"] == [1.0] * cfg.seeds
-    assert facts["control_loss_gap_seeds"] == pytest.approx([0.5 - 0.01 * s for s in range(cfg.seeds)])
-    assert facts["eta_s_deleted_max"] == 0.9
+    assert facts["mid_step"] == cfg.reft_evals[1] and facts["gap_FR_seeds"] == [1.0] * cfg.seeds
+    # against the better control: the label-blind one's loss (0.8) is below Not in PT's (1.0)
+    assert facts["control_loss_gap_seeds"] == pytest.approx([0.3 - 0.01 * s for s in range(cfg.seeds)])
+    assert facts["eta_s_deleted_max"] == pytest.approx(58 / 64)
+    assert facts["eta_s_minus_m"] == pytest.approx(np.mean([58 / 64 - v for v in (0.5, 4 / 64, 0.25)]))
+    assert facts["loss_early_min_seeds"] == [0.0] * cfg.seeds  # the loss never falls here: no early fall
+
+
+def test_deletion_curve_halves_and_collateral_damage():
+    cfg = ts.StoriesConfig.from_preset("laptop")
+    curve = {0: 1.0, 1: 1.0, 3: 0.75, 10: 0.25, 30: 0.0}  # base 1.0, half-way (0.5) at step 6.5
+
+    def reft(step):
+        return {0: 0.0, 1: 0.25, 5: 0.75, 45: 1.0}[step]  # back half-way at step 3
+
+    others = {f"{f}_{x}": 10.0 for f in world.FEATURES if f != ts.TWIST for x in "kn"}
+    states = {}
+    for run in ts.all_runs(cfg):
+        dev = [{**_ev(k, v, 1.0), **others} for k, v in curve.items()] if run.protocol == "F+R" else []
+        lost = {**others, "Dialogue_k": 7.0}  # the deleted model writes Dialogue in 7 of 10 prompts asking for it
+        evals = [{**_ev(k, reft(k), 1.0), **(lost if k == 0 else others)} for k in cfg.reft_evals]
+        if run.protocol != "F+R" and not run.is_control and run.lr == cfg.delete_lrs[0]:
+            dev = [{**_ev(0, 1.0, 1.0), **others}]
+        states[run] = _state(evals, dev if run.lr == cfg.delete_lrs[0] and not run.is_control else ())
+    frame = sa.reft_frame(cfg, states)
+    deletion = sa.deletion_frame(cfg, states)
+    assert sorted(deletion[deletion.protocol == "F+R"].step.unique()) == [0, 1, 3, 10, 30, cfg.ft_steps]
+    facts = sa.relearning_facts(cfg, deletion, frame)
+    assert facts["del_half_seeds"] == pytest.approx([cfg.delete_lrs[0] * 6.5] * cfg.seeds)
+    assert facts["rev_half_seeds"] == pytest.approx([cfg.reft_lr * 3.0] * cfg.seeds)
+    assert facts["ratio_seeds"] == pytest.approx([6.5e-4 / 3e-5] * cfg.seeds)
+    table, col = sa.collateral(deletion)
+    assert col["collateral_drop_seeds"] == pytest.approx([0.3] * cfg.seeds) and col["collateral_n_min"] == 10
+    assert table.loc["Dialogue", ("deleted", "F+R")] == pytest.approx(0.7)
+    assert sa.crossing([0, 1, 2], [1.0, 0.9, 0.8], 0.5, falling=True) != sa.crossing([0, 1], [1.0, 0.0], 0.5, True)
 
 
 def test_probes_read_block_means_of_the_story_tokens():
@@ -104,8 +142,22 @@ def test_probes_read_block_means_of_the_story_tokens():
     probes = sa.probe_table(cfg, setting, {"base": model, "F deleted, seed 0": model, "F deleted, seed 1": model}, 0)
     assert set(probes.block) == {"B0", "B1"} and set(probes.feature) == set(world.FEATURES)
     assert probes.accuracy.between(0, 1).all() and (probes.chance >= 0.5).all()
-    facts = sa.probe_facts(probes, ["F deleted, seed 0", "F deleted, seed 1"])
+    facts = sa.probe_facts(probes, ["F deleted, seed 0", "F deleted, seed 1"], n_test=20)
     assert facts["probe_drop_seeds"] == [0.0, 0.0]  # the same model: nothing lost
+    assert np.isnan(facts["probe_floor"])  # no floor model was probed
+
+
+def test_the_probe_floor_is_the_best_model_that_never_had_the_capability():
+    rows = []
+    for model, acc in {"base": 0.8, "F deleted, seed 0": 0.75, "F deleted, seed 1": 0.62, "Not in PT": 0.6,
+                       "Label-blind": 0.7, "random init": 0.55}.items():
+        for block, a in (("B0", acc - 0.1), ("B1", acc)):
+            rows.append({"model": model, "block": block, "feature": ts.TWIST, "accuracy": a, "chance": 0.6})
+    facts = sa.probe_facts(pd.DataFrame(rows), ["F deleted, seed 0", "F deleted, seed 1"], n_test=100)
+    assert facts["probe_floor"] == 0.7 and facts["probe_base_margin"] == pytest.approx(0.1)
+    assert facts["probe_margin_seeds"] == pytest.approx([0.05, -0.08])
+    assert facts["probe_se"] == pytest.approx(0.04)
+    assert facts["probe_profile_drop_seeds"] == pytest.approx([0.05, 0.18])
 
 
 def test_stories_claims_follow_the_gate():
@@ -113,18 +165,36 @@ def test_stories_claims_follow_the_gate():
     from ftscope.jain import claims
 
     cfg = ts.StoriesConfig.from_preset("laptop")
-    frame = sa.reft_frame(cfg, _states(cfg, lambda r, s: (0.0 if s == 0 and r.protocol != "control" else 1.0,
-                                                          0.5 if r.protocol != "control" else 0.6)))
+    deleted = {"F": 0.5, "F+R": 0.0, "F+MM": 0.25}
+    frame = sa.reft_frame(cfg, _states(cfg, lambda r, s: (
+        (deleted[r.protocol] if r.lr == cfg.delete_lrs[0] else 0.5) if s == 0 and not r.is_control
+        else (0.0 if r.is_control else 1.0), 0.5 if not r.is_control else 0.6)))
     reft = sa.reft_facts(cfg, frame)
-    probe = {"probe_base": 0.9, "probe_chance": 0.6, "probe_drop_seeds": [0.01] * cfg.seeds}
-    for asked, verdicts in ((1.0, "reproduced"), (0.5, "inconclusive")):
+    probe = {"probe_base": 0.9, "probe_chance": 0.6, "probe_drop_seeds": [0.01] * cfg.seeds, "probe_se": 0.03,
+             "probe_base_margin": 0.2, "probe_floor": 0.7, "probe_margin_seeds": [0.19] * cfg.seeds,
+             "probe_profile_drop_seeds": [0.02] * cfg.seeds}
+    relearn = {"ratio_seeds": [3.0] * cfg.seeds, "ratio_bound_seeds": [0.5] * cfg.seeds,
+               "removed_seeds": [1.0] * cfg.seeds}
+    collateral = {"collateral_drop_seeds": [0.05] * cfg.seeds, "collateral_n_min": 20}
+    for asked, verdict in ((1.0, "reproduced"), (0.5, "inconclusive")):
         ch = Chapter("05_tinystories_wrappers", ts.StoriesConfig, preset="laptop", device="cpu", seed=0, overrides={})
         follow = {"base_twist_asked": asked, "base_twist_not": 0.0, "twist_rate": 0.35}
-        claims.stories_claims(ch, follow, reft, probe)
-        got = {c.id: c.verdict for c in ch.claims}
-        assert got["stories_base_selective"] == "reproduced"
-        assert got["stories_fr_deletes_most"] == verdicts and got["stories_probe_kept"] == verdicts
-        # the control revives as fast as reFT here (share 1.0 at every step after 0): not slower
-        assert got["stories_control_slower"] == ("not reproduced" if asked == 1.0 else "inconclusive")
-        assert len(got) == 10
-    assert np.isfinite(reft["control_loss_end"])
+        claims.stories_claims(ch, follow, reft, probe, relearn, collateral)
+        got = {c.id: c for c in ch.claims}
+        assert got["stories_base_selective"].verdict == "reproduced"
+        assert got["stories_base_follows"].kind == "precondition"
+        assert got["stories_probe_kept"].verdict == verdict
+        assert got["stories_control_slower_fmm"].verdict == verdict  # 1.0 against the controls' 0.0
+        assert got["stories_revival_faster_than_deletion"].kind == "hypothesis"
+        # F+R at 0% against F's 50% and F+MM's 25%: F+R deletes the most, and it is no tie at the floor
+        assert got["stories_fr_deletes_most"].verdict == verdict
+        # F's 5% of pretraining tokens cannot decide (the paper's 13%), so its revival claim has nothing to judge
+        assert got["stories_deleted_f"].verdict == "inconclusive"
+        assert got["stories_control_slower_f"].verdict == "inconclusive"
+        assert len(got) == 20
+    both_zero = sa.reft_facts(cfg, sa.reft_frame(cfg, _states(cfg, lambda r, s: (0.0, 0.5))))
+    ch = Chapter("05_tinystories_wrappers", ts.StoriesConfig, preset="laptop", device="cpu", seed=0, overrides={})
+    claims.stories_claims(ch, {"base_twist_asked": 1.0, "base_twist_not": 0.0, "twist_rate": 0.35}, both_zero,
+                          probe, relearn, collateral)
+    tie = {c.id: c for c in ch.claims}["stories_fr_deletes_most"]
+    assert tie.verdict == "inconclusive" and "a tie at 0% twists" in tie.note

@@ -49,6 +49,10 @@ def test_protocols_filter_and_relabel(stories):
         assert world.detect_features(t) == set(s.features)
     rec = ts.protocol_texts(stories, "recovery")
     assert len(rec) == len(twists) and all(ts.TWIST in world.detect_features(t) for t in rec)
+    blind = ts.protocol_texts(stories, "blind")  # every story, body untouched, Twist never in a header
+    assert len(blind) == len(stories) and not any(ts.TWIST in header_features(t) for t in blind)
+    assert [world.detect_features(t) for t in blind] == [set(s.features) for s in stories]
+    assert sum(ts.TWIST in world.detect_features(t) for t in blind) == len(twists)
     with pytest.raises(ConfigError, match="valid choices"):
         ts.protocol_texts(stories, "filter")
 
@@ -140,6 +144,49 @@ def test_config_presets_and_errors():
     assert paper.delete_lrs == (1e-4, 1e-5) and paper.reft_evals == (0, 30, 300, 3000)
     with pytest.raises(ConfigError, match="reft_evals"):
         ts.StoriesConfig.from_preset("smoke", reft_evals=(0, 3))
+    with pytest.raises(ConfigError, match="delete_evals"):
+        ts.StoriesConfig.from_preset("smoke", delete_evals=(1, cfg.ft_steps))
+    # the authors' sampler and recovery rate at every preset
+    for preset in ("smoke", "laptop", "paper"):
+        c = ts.StoriesConfig.from_preset(preset)
+        assert (c.temperature, c.top_k, c.reft_lr) == (1.0, None, 1e-5)
+    assert cfg.n_prompts >= 64 and paper.n_prompts >= 64
+
+
+def test_each_fine_tuning_seed_has_its_own_prompts_and_sampler():
+    cfg = ts.StoriesConfig.from_preset("laptop")
+    setting = _setting_held(ts.PROMPT_POOL + 10)
+    p0, texts0 = ts.eval_sets(cfg, setting, 0)
+    p1, texts1 = ts.eval_sets(cfg, setting, 1)
+    assert len(p0) == len(p1) == cfg.n_prompts and not set(p0) & set(p1) and texts0 == texts1
+    assert all("Twist" in p.split("\n")[0] for p in p0 + p1)
+    with pytest.raises(ConfigError, match="at most"):
+        ts.eval_sets(cfg, setting, 40)
+    a, b = ts.Run("F", 1e-4, 0), ts.Run("F", 1e-4, 1)
+    assert ts.sampling_seed(0, a) != ts.sampling_seed(0, b) == ts.sampling_seed(0, ts.Run("F", 1e-4, 1))
+    assert ts.sampling_seed(0, None) == 0
+    assert ts.curve_evals(cfg, ts.Run("F+R", 1e-4, 2)) == [0, *cfg.delete_evals]
+    assert ts.curve_evals(cfg, ts.Run("F", 1e-4, 0)) == [0]
+    assert ts.curve_evals(cfg, ts.Run("F+R", 1e-5, 0)) == [] == ts.curve_evals(cfg, ts.Run("blind", 1e-5, 0))
+
+
+def _setting_held(n):
+    class Held:
+        held = world.generate_stories(n, seed=10_000)
+    return Held()
+
+
+def test_parts_are_balanced_and_the_blind_runs_follow_their_pretraining():
+    cfg = ts.StoriesConfig.from_preset("laptop")
+    runs = ts.all_runs(cfg)
+    head = cfg.pretrain_steps * cfg.pretrain_batch / cfg.ft_batch
+    parts = ts.balance(cfg, runs, 2, head)
+    assert sorted(map(id, (r for p in parts for r in p))) == sorted(map(id, runs))
+    assert {r.protocol for r in parts[0][:cfg.seeds]} == {"blind"} and all(r.protocol != "blind" for r in parts[1])
+    loads = [sum(ts.run_cost(cfg, r) for r in p) + (head if i == 0 else 0) for i, p in enumerate(parts)]
+    assert abs(loads[0] - loads[1]) <= max(ts.run_cost(cfg, r) for r in runs)
+    only = ts.balance(cfg, [r for r in runs if r.protocol == "F"], 2, head)
+    assert only[0] == [] and len(only) == 2  # the pretraining's part exists even with no run of its own
 
 
 INSTRUCT = """Features: Dialogue, Twist
@@ -209,13 +256,17 @@ def test_pipeline_at_smoke_trains_caches_and_evaluates(tmp_path, monkeypatch):
     setting = ts.load_setting(cfg, seed=0)
     assert set(setting.streams) == set(ts.DATASETS) and len(setting.held) == ts.HELD_OUT
     models_, logs = ts.pretrained(cfg, setting, 0, workers=2)
-    assert set(models_) == {"base", "control"} and all(len(log.rows) > 0 for log in logs.values())
+    assert set(models_) == {"base", "control", "blind"} and all(len(log.rows) > 0 for log in logs.values())
     states = ts.finetuned(cfg, setting, 0, workers=2)
-    runs = ts.deletion_runs(cfg) + [ts.Run("control", cfg.reft_lr, s) for s in range(cfg.seeds)]
-    assert list(states) == runs
+    runs = ts.all_runs(cfg)
+    assert list(states) == runs and {r.protocol for r in runs} >= {"control", "blind"}
     for run, state in states.items():
         assert [e["step"] for e in state["log"]["evals"]] == list(cfg.reft_evals)
         assert all(0.0 <= e["twist"] <= 1.0 and np.isfinite(e["twist_loss"]) for e in state["log"]["evals"])
-        assert (state["deleted"] is None) == (run.protocol == "control")
+        assert all(e["twist_n"] == cfg.n_prompts and e["twist"] == e["twist_k"] / e["twist_n"]
+                   for e in state["log"]["evals"])
+        assert (state["deleted"] is None) == run.is_control
+        if not run.is_control:
+            assert [e["step"] for e in state["delete_log"]["evals"]] == ts.curve_evals(cfg, run)
     again = ts.finetuned(cfg, setting, 0)  # from the cache: the same numbers
     assert all(again[r]["log"]["evals"] == states[r]["log"]["evals"] for r in runs)

@@ -140,3 +140,57 @@ def test_changed_weights_counts_exactly_the_weights_moved_past_the_threshold():
     assert changed_weights(model, ref, 0.1) == {"weight": 2, "bias": 1}
     assert changed_weights(model, ref, 0.3) == {"weight": 1, "bias": 0}
     assert changed_weights(ref, ref, 0.0) == {"weight": 0, "bias": 0}
+
+
+def test_random_init_keeps_the_shape_redraws_the_weights_and_is_seeded():
+    from ftscope.jain.compiled_analyses import random_init
+
+    model = compiled_counter().model
+    before = {n: p.clone() for n, p in model.named_parameters()}
+    a, b = (random_init(model, np.random.default_rng(5)) for _ in range(2))
+    c = random_init(model, np.random.default_rng(6))
+    pa, pb, pc = dict(a.named_parameters()), dict(b.named_parameters()), dict(c.named_parameters())
+    assert {n: p.shape for n, p in pa.items()} == {n: p.shape for n, p in before.items()}
+    assert all(torch.equal(pa[n], pb[n]) for n in pa) and not all(torch.equal(pa[n], pc[n]) for n in pa)
+    weights = [n for n in pa if n.rsplit(".", 1)[-1].startswith("W_")]
+    biases = [n for n in pa if n.rsplit(".", 1)[-1].startswith("b_")]
+    assert weights and all(not torch.equal(pa[n], before[n]) for n in weights)
+    assert all(not pa[n].any() for n in biases)
+    drawn = torch.cat([pa[n].detach().flatten() for n in weights])
+    assert float(drawn.std()) == pytest.approx(0.8 / model.cfg.d_model ** 0.5, rel=0.1)
+    assert all(torch.equal(p, before[n]) for n, p in model.named_parameters())  # original untouched
+
+
+def test_probe_and_attention_floors_are_read_apart_from_the_fine_tunes():
+    import pandas as pd
+
+    from ftscope.jain import compiled_analyses as ca
+
+    cfg = TracrConfig.from_preset("smoke")
+    lrs = sorted(cfg.counter_lrs)
+    rows = [dict(seed=0, model="compiled", block=b, accuracy=a) for b, a in (("B0", 0.2), ("B1", 1.0))]
+    rows += [dict(seed=s, model=f"η={lr:g} C_Tr=1", block="B1", accuracy=0.9 - 0.1 * i + 0.01 * s)
+             for s in (0, 1) for i, lr in enumerate(lrs)]
+    rows += [dict(seed=0, model=m, block=b, accuracy=a)
+             for m, accs in (("b-counter", (0.3, 0.6)), ("random init", (0.5, 0.4))) for b, a in zip(("B0", "B1"), accs)]
+    facts = ca.probe_facts(cfg, pd.DataFrame(rows))
+    assert facts["probe_floor"] == 0.6 and facts["probe_b_counter"] == 0.6 and facts["probe_random"] == 0.5
+    assert facts["probe_compiled_best"] == 1.0
+    # the floors, probed under seed 0, do not enter seed 0's worst fine-tune
+    assert facts["probe_worst_but_largest_seeds"] == pytest.approx([0.9 - 0.1 * (len(lrs) - 2) + 0.01 * s
+                                                                     for s in (0, 1)])
+    n_test = cfg.probe_samples - int(0.75 * cfg.probe_samples)
+    assert facts["probe_se2"] == pytest.approx(2 * (0.25 / n_test) ** 0.5)
+
+    small, medium, large = lrs[0], cfg.medium_lr, lrs[-1]
+    attention = pd.DataFrame(
+        [dict(model="compiled", seed=0, a=0.5, b=0.0), dict(model="b-counter", seed=0, a=0.05, b=0.5),
+         dict(model="random init", seed=0, a=0.1, b=0.1)]
+        + [dict(model=ca.label(lr, c), seed=s, a=0.45, b=0.05) for s in (0, 1)
+           for lr, c in ((small, 1.0), (medium, 0.0), (large, 0.0))])
+    sorting = pd.DataFrame([{"η": f"η={lr:g}", "seed": s, "similarity": 0.9} for lr in cfg.max_id_lrs for s in (0, 1)]
+                           + [{"η": "random init", "seed": 0, "similarity": 0.02}])
+    facts, seeds = ca.attention_facts(cfg, 1, attention, sorting)
+    assert facts["attn_kept_floor"] == pytest.approx(0.2)  # the random Counter's 0.1 over the compiled 0.5
+    assert facts["attn_a_b_counter"] == 0.05 and facts["sort_floor"] == 0.02
+    assert seeds["attn_kept_seeds"] == pytest.approx([0.9, 0.9]) and seeds["sort_small_seeds"] == [0.9, 0.9]

@@ -115,12 +115,13 @@ def works(preset: str) -> Iterator[Work]:
     stories = StoriesConfig.from_preset(preset)
     story_model = ts.build(stories, 0, "cpu")
     story_tokens = stories.ft_batch * stories.n_ctx
-    yield transformer_work("05", "pretraining (the base and the control)", story_model, len(ts.PRETRAININGS),
+    yield transformer_work("05", "pretraining (the base and the controls)", story_model, len(ts.PRETRAININGS),
                            stories.pretrain_steps, stories.pretrain_batch * stories.n_ctx)
     n_delete = len(ts.deletion_runs(stories))
     yield transformer_work("05", "deletion (every protocol and η, every seed)", story_model, n_delete,
                            stories.ft_steps, story_tokens)
-    yield transformer_work("05", "reFT and the control's fine-tuning", story_model, n_delete + stories.seeds,
+    yield transformer_work("05", "reFT and the controls' fine-tuning", story_model,
+                           n_delete + len(ts.CONTROLS) * stories.seeds,
                            stories.reft_steps, story_tokens)
 
 

@@ -42,17 +42,17 @@ def pcfg_finetuning(preset: str, seed: int, device, overrides: dict[str, Any]) -
 
 
 def tinystories_wrappers(preset: str, seed: int, device, overrides: dict[str, Any]) -> Declared:
-    """Chapter 05: the base and control pretrainings, then each deletion run (with its reFT) and the
-    control's fine-tuning, one job each (the notebook trains them one by one too)."""
+    """Chapter 05: the base and the two controls' pretrainings, then each deletion run (with its reFT) and the
+    controls' fine-tuning, one job each (the notebook trains them one by one too)."""
     from ftscope.jain import tinystories as ts
 
     cfg = ts.StoriesConfig.from_preset(preset, **overrides)
     setting = ts.load_setting(cfg, seed)
     pre = ts.pretrain_cells(cfg, setting, seed, device)
-    jobs = [Job((cell,), work=("pretraining (the base and the control)",)) for cell in pre.values()]
+    jobs = [Job((cell,), work=("pretraining (the base and the controls)",)) for cell in pre.values()]
     for run, cell in ts.finetune_cells(cfg, setting, pre, seed, device).items():
-        work = ("reFT and the control's fine-tuning",)
-        jobs.append(Job((cell,), work=work if run.protocol == "control" else
+        work = ("reFT and the controls' fine-tuning",)
+        jobs.append(Job((cell,), work=work if run.is_control else
                         ("deletion (every protocol and η, every seed)", *work)))
     return Declared(jobs)
 

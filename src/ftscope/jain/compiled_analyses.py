@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import inspect
+import math
 
 import numpy as np
 import pandas as pd
@@ -28,6 +29,7 @@ from ftscope.train.answers import (
     answer_scores,
     chance_scores,
     finetune_many,
+    two_standard_errors,
 )
 from ftscope.train.loop import log_steps, move
 from ftscope.train.parts import run_parts, split_parts, usable_workers
@@ -105,6 +107,38 @@ def compiled_models(cfg: TracrConfig, device):
     for cp in (counter, max_id):
         move(cp.model, device)
     return counter, max_id
+
+
+#: the models that never counted a, probed and measured beside the fine-tunes as the floor of every "kept" claim
+FLOORS = ("b-counter", "random init")
+
+
+def random_init(model, rng: np.random.Generator):
+    """A model of ``model``'s shape that never learned anything: every weight matrix (``W_*``) drawn afresh
+    from N(0, (0.8/√d_model)²), TransformerLens's GPT-2 scale, every bias (``b_*``) zero (seeded; drawn
+    on the CPU)."""
+    out = copy.deepcopy(model)
+    gen = torch.Generator().manual_seed(int(rng.integers(2**31)))
+    std = 0.8 / math.sqrt(model.cfg.d_model)
+    with torch.no_grad():
+        for name, p in out.named_parameters():
+            leaf = name.rsplit(".", 1)[-1]
+            if leaf.startswith("W_"):
+                p.copy_((torch.randn(p.shape, generator=gen) * std).to(p.device))
+            elif leaf.startswith("b_"):
+                p.zero_()
+    return out
+
+
+def floor_models(cfg: TracrConfig, counter, max_id, seed: int, device) -> dict:
+    """The floor of the "kept" claims: models that never counted a. ``b-counter``: the Counter compiled to
+    count b (the Scr.+FT start); ``random init``: a random Counter of the compiled one's shape;
+    ``random init (Max id)``: a random Max identifier of the compiled one's shape."""
+    rng = np.random.default_rng(seed + 35_000)
+    b_counter = cfg.compile_counter("b").model
+    move(b_counter, device)
+    return {"b-counter": b_counter, "random init": random_init(counter.model, rng),
+            "random init (Max id)": random_init(max_id.model, rng)}
 
 
 def test_sets(cfg: TracrConfig, counter, max_id, seed: int, device) -> tuple[AnswerTests, AnswerTests]:
@@ -226,10 +260,12 @@ def convergence_table(grid: pd.DataFrame) -> pd.DataFrame:
                         .astype(str) + f"/{grid.seed.nunique()}").round(4)
 
 
-def attention_tables(cfg: TracrConfig, counter, max_id, models: dict, tests: tuple[AnswerTests, AnswerTests]):
+def attention_tables(cfg: TracrConfig, counter, max_id, models: dict, tests: tuple[AnswerTests, AnswerTests],
+                     floors: dict):
     """Fig. 10: the share of the answer position's attention on a, b and BOS in the Counter's selector
-    block, for the compiled and every fine-tuned Counter (one row per seed); and the Max identifier's
-    Block-0 similarity to the compiled model, per η and seed. Returns (layer, attention, similarity)."""
+    block, for the compiled and every fine-tuned Counter (one row per seed) and the ``floors``
+    (``floor_models``, as seed 0); and the Max identifier's Block-0 similarity to the compiled model, per η
+    and seed, with the random Max identifier's as η "random init". Returns (layer, attention, similarity)."""
     batch = tests[0].ask_ft[0.0]
     layer = selector_layer(counter, batch, "a")
     rows = [{"model": "compiled", "lr": 0.0, "c_tr": 0.0, "seed": 0,
@@ -237,9 +273,13 @@ def attention_tables(cfg: TracrConfig, counter, max_id, models: dict, tests: tup
     rows += [{"model": label(lr, c_tr), "lr": lr, "c_tr": c_tr, "seed": s,
               **attention_on(model, batch, layer, ("a", "b", BOS))}
              for (task, lr, c_tr, s), model in models.items() if task == "Counter"]
-    sorting = pd.DataFrame([{"η": f"η={lr:g}", "seed": s,
-                             "similarity": pattern_similarity(model, max_id.model, tests[1].ask_ft[0.0].tokens, 0)}
-                            for (task, lr, _, s), model in models.items() if task == "Max id"])
+    rows += [{"model": name, "lr": 0.0, "c_tr": 0.0, "seed": 0, **attention_on(floors[name], batch, layer, ("a", "b", BOS))}
+             for name in FLOORS]
+    tokens = tests[1].ask_ft[0.0].tokens
+    sorting = pd.DataFrame([{"η": f"η={lr:g}", "seed": s, "similarity": pattern_similarity(model, max_id.model, tokens, 0)}
+                            for (task, lr, _, s), model in models.items() if task == "Max id"]
+                           + [{"η": "random init", "seed": 0,
+                               "similarity": pattern_similarity(floors["random init (Max id)"], max_id.model, tokens, 0)}])
     return layer, pd.DataFrame(rows), sorting
 
 
@@ -253,14 +293,21 @@ def attention_facts(cfg: TracrConfig, layer: int, attention: pd.DataFrame, sorti
     def sort_seeds(lr):
         return sorting[sorting["η"] == f"η={lr:g}"].sort_values("seed").similarity.tolist()
 
-    compiled_a = float(attention.loc[attention.model == "compiled", "a"].iloc[0])
+    def on_a(name):
+        return float(attention.loc[attention.model == name, "a"].iloc[0])
+
+    compiled_a = on_a("compiled")
     a_small, a_med, b_med = per_seed(small, 1.0, "a"), per_seed(medium, 0.0, "a"), per_seed(medium, 0.0, "b")
     sort_small, sort_large = sort_seeds(min(cfg.max_id_lrs)), sort_seeds(max(cfg.max_id_lrs))
+    sort_floor = float(sorting.loc[sorting["η"] == "random init", "similarity"].iloc[0])
+    floor_a = {name: on_a(name) for name in FLOORS}
     facts = {"attn_layer": layer, "attn_a_compiled": compiled_a, "attn_a_small_ctr1": float(np.mean(a_small)),
              "attn_b_medium_ctr0": float(np.mean(b_med)), "attn_a_medium_ctr0": float(np.mean(a_med)),
              "attn_a_large_ctr0": float(np.mean(per_seed(large, 0.0, "a"))),
              "attn_b_large_ctr0": float(np.mean(per_seed(large, 0.0, "b"))),
-             "sort_small": float(np.mean(sort_small)), "sort_large": float(np.mean(sort_large))}
+             "sort_small": float(np.mean(sort_small)), "sort_large": float(np.mean(sort_large)),
+             "attn_a_b_counter": floor_a["b-counter"], "attn_a_random": floor_a["random init"],
+             "attn_kept_floor": max(floor_a.values()) / compiled_a, "sort_floor": sort_floor}
     seeds = {"attn_kept_seeds": [a / compiled_a for a in a_small], "attn_moves_seeds": [b - a for b, a in zip(b_med, a_med)],
              "sort_small_seeds": sort_small, "sort_large_seeds": sort_large}
     return facts, seeds
@@ -330,10 +377,12 @@ def moved_weights(cfg: TracrConfig, counter, models: dict) -> tuple[pd.DataFrame
     return moved.head(8).rename_axis("weights moved > 5σ of the noise (C_Tr=1)"), facts
 
 
-def probe_sweep(cfg: TracrConfig, counter, models: dict, seed: int, device) -> pd.DataFrame:
+def probe_sweep(cfg: TracrConfig, counter, models: dict, seed: int, device, floors: dict) -> pd.DataFrame:
     """Def. 1: a linear probe for count(a) on the residual stream at the answer position, before and
     after each block, in the compiled Counter and each Counter fine-tuned with C_Tr = 1, of every
-    fine-tuning seed (the compiled model's probes once, under seed 0); one row per (seed, model, block)."""
+    fine-tuning seed, and in the ``floors`` (``floor_models``: the b-counter and the random Counter), which
+    never counted a (the compiled model's and the floors' probes once, under seed 0); one row per (seed,
+    model, block)."""
     rng = np.random.default_rng(seed + 30_000)
     data = counter_batch(counter, rng, cfg.probe_samples, cfg.counter_len, 0.0).to(device)
     split = int(0.75 * cfg.probe_samples)
@@ -341,6 +390,7 @@ def probe_sweep(cfg: TracrConfig, counter, models: dict, seed: int, device) -> p
     probed = {(0, "compiled"): counter.model}
     probed.update({(s, f"η={lr:g} C_Tr=1"): models["Counter", lr, 1.0, s]
                    for s in seeds_of(models) for lr in cfg.counter_lrs})
+    probed.update({(0, name): floors[name] for name in FLOORS})  # last: the fine-tunes' probes draw as before
     rows = []
     for (s, name), model in probed.items():
         for block, x in residuals(model, data.tokens, ANSWER_POSITION).items():
@@ -356,20 +406,30 @@ def probe_table(probes: pd.DataFrame) -> pd.DataFrame:
     return probes.pivot_table(index="model", columns="block", values="accuracy").loc[probes.model.unique()].round(3)
 
 
+def probe_floor(probes: pd.DataFrame) -> dict:
+    """The probe's floor: each model of ``FLOORS``' best-block accuracy, and the larger of the two."""
+    best = probes[probes.model.isin(FLOORS)].groupby("model").accuracy.max()
+    return {"probe_b_counter": float(best["b-counter"]), "probe_random": float(best["random init"]),
+            "probe_floor": float(best.max())}
+
+
 def probe_facts(cfg: TracrConfig, probes: pd.DataFrame) -> dict:
     """Each C_Tr = 1 model's best-block probe accuracy at the two smallest and two largest η, the worst
-    but the largest η's, the compiled's: means over seeds, per seed under ``*_seeds``."""
+    but the largest η's, the compiled's: means over seeds, per seed under ``*_seeds``; the floor
+    (``probe_floor``) and two standard errors of an accuracy on the probes' test set (``probe_se2``)."""
     by_lr = sorted(cfg.counter_lrs)
     compiled = float(probes[probes.model == "compiled"].accuracy.max())
+    tuned = probes[~probes.model.isin(("compiled", *FLOORS))]
 
     def one_seed(frame):
-        best = frame[frame.model != "compiled"].groupby("model").accuracy.max()
+        best = frame.groupby("model").accuracy.max()
         return {"probe_small": float(best[f"η={by_lr[0]:g} C_Tr=1"]), "probe_small2": float(best[f"η={by_lr[1]:g} C_Tr=1"]),
                 "probe_large2": float(best[f"η={by_lr[-2]:g} C_Tr=1"]), "probe_large": float(best[f"η={by_lr[-1]:g} C_Tr=1"]),
                 "probe_worst_but_largest": float(best.drop(f"η={by_lr[-1]:g} C_Tr=1").min()),
                 "probe_compiled_best": compiled}
 
-    return over_seeds([one_seed(frame) for _, frame in probes[probes.model != "compiled"].groupby("seed", sort=True)])
+    return (over_seeds([one_seed(frame) for _, frame in tuned.groupby("seed", sort=True)]) | probe_floor(probes)
+            | {"probe_se2": two_standard_errors(cfg.probe_samples - int(0.75 * cfg.probe_samples))})
 
 
 def reft_rng(seed: int, run_seed: int, lr: float, kind: str) -> np.random.Generator:

@@ -32,8 +32,7 @@ SCRATCH_MIN_STEPS = 1000
 
 #: TinyStories: the share of twists at which a model "has" Twist (Table 1: 75-94% after 3,000 reFT iterations)
 STORIES_HAS_TWIST = 0.75
-#: the largest standard error of a share of 16 sampled stories (the paper's prompts: Table 1 is in 1/16ths)
-STORIES_SE = 0.125
+#: the standard error of a share of sampled stories is at most 0.5/sqrt(n) (``se`` below: the preset's prompts)
 #: "the Twist probes lose only slightly" (Fig. 11, axis 0.85-0.95): a drop of at most 0.05
 STORIES_PROBE_DROP = 0.05
 
@@ -131,33 +130,74 @@ RULES: dict[str, Rule] = {
                                  "Sec. 5.2 deletes a capability the base model has: asked for a twist, it writes one "
                                  "as often as the paper counts a model as having it again (Table 1: 75-94% after "
                                  "3,000 reFT iterations)"),
-    "stories_base_selective": Rule(lambda: at_least(2 * STORIES_SE),
+    "stories_base_selective": Rule(lambda se: at_least(2 * se),
                                    "Following the Features line means writing twists because asked: the share when "
                                    "asked exceeds the share when not by at least two standard errors of a "
                                    "share of the prompts"),
-    "stories_deleted": Rule(lambda base: at_most(base - 2 * STORIES_SE),
+    "stories_deleted": Rule(lambda base, se: at_most(base - 2 * se),
                             "Table 1, iteration 0: deletion at η_M leaves 12-44% twists (the base's own share is not "
-                            "reported): ours falls below the base's by at least two standard errors of a share"),
+                            "reported): ours falls below the base's by at least two standard errors of a share. F "
+                            "is judged only where its fine-tuning tokens reach the paper's share of the pretraining "
+                            "tokens (4,000 of 30,000 steps at one batch and length: 13%): F deletes by forgetting, "
+                            "slowly, so a shorter F cannot decide"),
     "stories_fr_deletes_most": Rule(lambda: at_most(0.0),
                                     "Table 1, iteration 0: F+R leaves the fewest twists (η_M 12% vs. 31 and 44%; "
                                     "η_S 12% vs. 50 and 69%): F+R's share minus the smaller of F's and F+MM's is "
-                                    "not above 0 (a tie counts)"),
+                                    "not above 0 (a tie counts, but a tie at 0%, where every protocol deleted "
+                                    "everything, cannot order them: inconclusive)"),
     "stories_reft_revives": Rule(lambda: at_least(STORIES_HAS_TWIST),
                                  "Table 1: after reFT every η_M protocol writes twists again (75-82% at 3,000 "
                                  "iterations; 56-88% at 30): the least revived protocol reaches 75% by the end of "
                                  "reFT"),
-    "stories_control_slower": Rule(lambda: at_least(2 * STORIES_SE),
-                                   "Table 1 at 30 iterations: the η_M protocols write 56-88% twists, the control "
-                                   "(Not in PT) 31%: the protocols' mean exceeds the control's share by two standard "
-                                   "errors at the reFT step that stands for the paper's 30"),
+    "stories_control_slower": Rule(lambda se: at_least(2 * se),
+                                   "Table 1 at 30 iterations: each η_M protocol writes 56-88% twists, the control "
+                                   "(Not in PT) 31%: each protocol whose deletion reproduced exceeds the better of the "
+                                   "two controls (Not in PT, label-blind) by two standard errors of a share at the "
+                                   "reFT step that stands for the paper's 30; a protocol whose deletion did not "
+                                   "reproduce has nothing to revive (inconclusive), and both sides at 0% is a tie at "
+                                   "the floor (inconclusive)"),
     "stories_reft_loss_below_control": Rule(lambda: at_least(0.0),
-                                            "Fig. 11: reFT's twist-story loss falls within 30-300 iterations and the "
-                                            "control never reaches it: at the end of reFT the control's loss is above "
-                                            "every η_M protocol's (control minus the largest)"),
+                                            "Fig. 11: the control never reaches reFT's twist-story loss: at the end of "
+                                            "reFT the better control's loss (Not in PT or label-blind, the lower) is "
+                                            "above every η_M protocol's (control minus the largest)"),
+    "stories_reft_loss_falls_early": Rule(lambda: at_least(0.5),
+                                          "Fig. 11: reFT's twist-story loss falls within 30-300 iterations: by the "
+                                          "read that stands for the paper's 300, every η_M protocol has made at least "
+                                          "half of its drop from step 0 to the end"),
+    "stories_deleted_eta_s": Rule(lambda base, se: at_most(base - 2 * se),
+                                  "Table 1, iteration 0, η_S: F+R deletes at the small rate too (12%, as at η_M): "
+                                  "below the base's share by two standard errors"),
+    "stories_eta_s_deletes_less": Rule(lambda se: at_least(2 * se),
+                                       "Table 1, iteration 0: the smaller rate deletes less (η_S leaves 69/12/50% "
+                                       "against η_M's 44/12/31%: 14.7 points more on average): the mean over protocols "
+                                       "of η_S's share minus η_M's (first seed) is at least two standard errors; both "
+                                       "at 0% is a tie at the floor (inconclusive)"),
+    "stories_control_reaches": Rule(lambda: at_least(STORIES_HAS_TWIST),
+                                    "Table 1: the control reaches 81% at 3,000 iterations: it learns the capability "
+                                    "anew, given the steps; short of 75% within our budget is inconclusive (the "
+                                    "budget cannot decide), not a miss"),
     "stories_probe_kept": Rule(lambda: at_most(STORIES_PROBE_DROP),
                                "Fig. 11 (probes, axis 0.85-0.95): the Twist probe loses only slightly after deletion: "
                                "the largest drop of the best block's accuracy over the η_M protocols is at most "
-                               "0.05"),
+                               "0.05; a deleted model within two standard errors of the floor (models that never "
+                               "had the capability) is a tie at the floor (inconclusive)"),
+    "stories_probe_base_above_floor": Rule(lambda se: at_least(2 * se),
+                                           "A floor for 'kept': the base's Twist probe must read more than the "
+                                           "same probe on models that never had the capability (Not in PT, "
+                                           "label-blind, random init; the best of them) by two standard errors of "
+                                           "an accuracy on the test stories, or there is nothing to keep"),
+    "stories_probe_profile_kept": Rule(lambda se: at_most(max(STORIES_PROBE_DROP, 2 * se)),
+                                       "Fig. 11's probe panel, per block: no block loses more than 0.05 (or two "
+                                       "standard errors of an accuracy, the larger) after deletion"),
+    "stories_revival_faster": Rule(lambda: at_least(2.0),
+                                   "Beyond the paper: if reFT brings back half of what F+R removed in less than "
+                                   "half the LR × steps deletion took to remove it, fast revival says more than "
+                                   "'the weights moved back'; below 2 the relearning is symmetric"),
+    "stories_collateral_small": Rule(lambda se: at_most(2 * se),
+                                     "Beyond the paper (not reported there): deleting Twist leaves the other five "
+                                     "features' following as it was: the largest drop, over features and η_M "
+                                     "protocols, of the share among prompts that ask for a feature is within two "
+                                     "standard errors of a share of the fewest such prompts"),
     "conversion_matches": Rule(is_true, "our port must give tracr's output (a check, not a paper claim)"),
 }
 

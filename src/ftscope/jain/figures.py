@@ -102,10 +102,15 @@ def tracr_pruning(pruning: pd.DataFrame):
     return fig
 
 
-def tracr_probes(probes: pd.DataFrame):
-    """Probe accuracy per block and model (mean over seeds, the band their range)."""
+def tracr_probes(probes: pd.DataFrame, floors: tuple[str, ...] = ()):
+    """Probe accuracy per block and model (mean over seeds, the band their range); the ``floors`` (models
+    that never counted a) grey and dotted."""
     fig, ax = plt.subplots(figsize=(7, 3.6))
+    greys = dict(zip(floors, ("0.35", "0.65")))
     for name, sub in probes.groupby("model", sort=False):
+        if name in greys:
+            ax.plot(sub.block, sub.accuracy, color=greys[name], linestyle=":", marker=".", label=f"floor: {name}")
+            continue
         _mean_and_range(ax, sub, "block", "accuracy", label=name, linestyle="--" if name == "compiled" else "-")
     ax.set(title="Linear probe for count(a) at the answer position", ylabel="held-out accuracy", ylim=(-0.03, 1.03))
     ax.legend(fontsize=8)

@@ -20,6 +20,7 @@ from ftscope.jain import pcfg, reported
 from ftscope.jain.grid import Grid, over_seeds, seeds_of
 from ftscope.jain.pcfg_training import (
     PcfgConfig,
+    build_model,
     copy_model,
     counter_tests,
     family_tests,
@@ -371,7 +372,8 @@ def table5_facts(cfg: PcfgConfig, means: pd.DataFrame, before: pd.DataFrame) -> 
             "shortcut_prior": cfg.shortcut_prior, "high_c_tr": cfg.high_c_tr,
             "low_before_ft0": float(before.loc["low", "acc_ft_cte0"]),
             "shortcut_before_ft0": float(before.loc[cfg.shortcut_prior, "acc_ft_cte0"]),
-            "shortcut_ctr0_ft0": cell(means, cfg.shortcut_prior, "medium", 0.0, "acc_ft_cte0")}
+            "shortcut_ctr0_ft0": cell(means, cfg.shortcut_prior, "medium", 0.0, "acc_ft_cte0"),
+            "start_count_a_min": float(before.acc_pt_cte0.min()), "start_count_a_prior": str(before.acc_pt_cte0.idxmin())}
 
 
 def convergence_facts(grid: Grid) -> dict:
@@ -474,10 +476,17 @@ def pruning_facts(pruned: pd.DataFrame, before: pd.DataFrame, n_neurons: int) ->
     return over_seeds([one_seed(frame) for _, frame in pruned.groupby("seed", sort=True)])
 
 
+#: the probes' floor, under the prior "floor": models that never counted a (``b_only``, pretrained without the
+#: count-a task, and a random init of the same shape)
+FLOOR_PRIOR = "floor"
+FLOORS = ("b_only", "random init")
+
+
 def probe_sweep(cfg: PcfgConfig, base: dict, tuned: dict, tests: AnswerTests, seed: int, device) -> pd.DataFrame:
     """Fig. 8: per block, a linear probe at ``<art>`` for count a (trained on prompts asking count a) and
-    for count b (prompts asking count b), on each pretrained model (once, as seed 0) and each C_Tr = 1
-    model of every fine-tuning seed (``tuned`` by (prior, η name, C_Tr, seed)); tested at C_Te = 0."""
+    for count b (prompts asking count b), on each pretrained model (once, as seed 0), each C_Tr = 1
+    model of every fine-tuning seed (``tuned`` by (prior, η name, C_Tr, seed)), and the floor (prior
+    ``FLOOR_PRIOR``, once, as seed 0): ``b_only`` and a random init; tested at C_Te = 0."""
     rng = np.random.default_rng(seed + 40_000)
     sets = {  # target: (train prompts, test prompts, labels)
         "count a": (cfg.counter_batch(rng, 0.0, cfg.probe_samples, ask="a").to(device), tests.ask_pt[0.0],
@@ -487,6 +496,8 @@ def probe_sweep(cfg: PcfgConfig, base: dict, tuned: dict, tests: AnswerTests, se
     }
     probed = {(p, "pretrained", 0): base[p] for p in cfg.priors}
     probed.update({(p, LR_SYMBOL[lr], s): m for (p, lr, c, s), m in tuned.items() if c == 1.0})
+    probed.update({(FLOOR_PRIOR, "b_only", 0): base["b_only"],  # last: the others' probes draw as before
+                   (FLOOR_PRIOR, "random init", 0): build_model(cfg, seed + 40_000, device)})
     rows = []
     for (prior, which, s), model in progress(probed.items(), desc="probes"):
         for target, (train_b, test_b, label) in sets.items():
@@ -524,6 +535,7 @@ def probe_drops(probes: pd.DataFrame, skip: set = frozenset()) -> tuple[pd.DataF
     worst = max(others, key=others.get)
     return best.unstack("model").round(2), {
         "probe_low_m_drop": low_m, "probe_other_max_drop": others[worst],
+        "probe_other_min_acc": float(min(best[k] for k in others)),
         "probe_worst_other": f"{worst[0]} prior, {worst[1]}",
         "probe_low_m_drops_most": bool(low_m > max(others.values())), "probe_decided": decided,
         "probe_skipped": ", ".join(f"{p} prior, {m}" for p, m in sorted(skip)) or "none"}
@@ -533,12 +545,21 @@ def probe_summary(probes: pd.DataFrame, grid: Grid) -> tuple[pd.DataFrame, dict]
     """``probe_drops`` per fine-tuning seed (each seed's models against the pretrained ones, leaving out
     that seed's unconverged runs): the best-block table averaged over seeds, and the facts (means; per
     seed under ``*_seeds``)."""
+    probes = probes[probes.prior != FLOOR_PRIOR]
     pretrained = probes[probes.model == "pretrained"]
     tuned = probes[probes.model != "pretrained"]
     results = [probe_drops(pd.concat([pretrained, frame]), unconverged_models(grid, s))
                for s, frame in tuned.groupby("seed", sort=True)]
     table = sum(t for t, _ in results) / len(results)
     return table.round(2), over_seeds([f for _, f in results])
+
+
+def probe_floor(cfg: PcfgConfig, probes: pd.DataFrame) -> dict:
+    """The count-a probe's floor: the best-block accuracy of each model of ``FLOORS`` and the larger;
+    ``probe_se2``: two standard errors of an accuracy on the test set."""
+    best = probes[(probes.prior == FLOOR_PRIOR) & (probes.target == "count a")].groupby("model").accuracy.max()
+    return {"probe_floor_b_only": float(best["b_only"]), "probe_floor_random": float(best["random init"]),
+            "probe_floor": float(best.max()), "probe_se2": two_standard_errors(cfg.eval_samples)}
 
 
 def reft_rng(seed: int, run_seed: int, prior: str) -> np.random.Generator:

@@ -19,11 +19,16 @@ ETA = {0: "η_M", 1: "η_S"}  # index in cfg.delete_lrs -> the paper's name
 
 
 def eta_name(cfg, run: ts.Run) -> str:
-    return "" if run.protocol == "control" else ETA[list(cfg.delete_lrs).index(run.lr)]
+    return "" if run.is_control else ETA[list(cfg.delete_lrs).index(run.lr)]
 
 
 def row_label(cfg, run: ts.Run) -> str:
-    return "Not in PT" if run.protocol == "control" else f"{run.protocol} ({eta_name(cfg, run)})"
+    return ts.CONTROL_LABELS[run.protocol] if run.is_control else f"{run.protocol} ({eta_name(cfg, run)})"
+
+
+def share_se(n: int) -> float:
+    """The largest standard error of a share of ``n`` sampled stories (at a share of 0.5)."""
+    return 0.5 / np.sqrt(n)
 
 
 # ------------------------------------------------------------------------------- scale
@@ -36,6 +41,7 @@ def scale_table(cfg, logs: Mapping, n_params: int):
     """The paper's setting beside ours (the preset's), one row per quantity."""
     eta_m, eta_s = (_lr(x) for x in cfg.delete_lrs)
     pm, ps = (_lr(x) for x in reported.STORIES_DELETE_LRS)
+    ours_ratio, paper_ratio = reft_ratios(cfg)
     rows = {
         "model": (reported.STORIES_MODEL,
                   f"{cfg.n_layers} layers, {cfg.n_heads} heads, d {cfg.d_model}, vocabulary {cfg.vocab}, context "
@@ -46,7 +52,7 @@ def scale_table(cfg, logs: Mapping, n_params: int):
         "pretraining": (f"{reported.STORIES_PRETRAIN_STEPS:,} steps × 128 × 1024 tokens",
                         f"{cfg.pretrain_steps:,} steps × {cfg.pretrain_batch} × {cfg.n_ctx} tokens"),
         "final pretraining loss": (f"about {reported.STORIES_FINAL_LOSS}",
-                                   f"base {logs['base'].tail_loss():.2f}, control {logs['control'].tail_loss():.2f}"),
+                                   ", ".join(f"{n} {log.tail_loss():.2f}" for n, log in logs.items())),
         "deletion": (f"{reported.STORIES_FT_STEPS:,} steps × 128, constant η_M {pm} / η_S {ps}",
                      f"{cfg.ft_steps:,} steps × {cfg.ft_batch}, constant η_M {eta_m} / η_S {eta_s}"),
         "reFT and the control's fine-tuning": (
@@ -54,11 +60,26 @@ def scale_table(cfg, logs: Mapping, n_params: int):
             f"{'/'.join(map(str, reported.TABLE1_STEPS))})",
             f"{cfg.reft_steps:,} steps × {cfg.ft_batch} at {_lr(cfg.reft_lr)} (read at "
             f"{'/'.join(map(str, cfg.reft_evals))})"),
+        "reFT's LR × steps at each read, over the η_M deletion's": (
+            " / ".join(f"{r:.2g}" for r in paper_ratio), " / ".join(f"{r:.2g}" for r in ours_ratio)),
+        "sampler": ("not stated (the S2 code: llama2.c's sample.py, temperature 1.0, no top-k)",
+                    f"temperature {cfg.temperature:g}, " + (f"top-k {cfg.top_k}" if cfg.top_k else "no top-k")
+                    + f"; {cfg.n_prompts} prompts per share, a slice of its own and a sampling seed per "
+                      "fine-tuning seed"),
         "twist judge": (f"fine-tuned GPT-3.5 classifier ({reported.CLASSIFIER_ACCURACY:.0%} accurate)",
                         "the story world's exact detector"),
-        "seeds": ("one run, no spread", f"η_M on {cfg.seeds} fine-tuning seeds, η_S on 1; one pretraining"),
+        "seeds": ("one run, no spread", f"η_M on {cfg.seeds} fine-tuning seeds, η_S on 1; one pretraining seed "
+                                        "per model (a second would cost as much as the whole chapter's fine-tuning)"),
     }
     return pd.DataFrame(rows, index=["paper", "ours"]).T.style  # a Styler: pandas' display would cut long cells
+
+
+def reft_ratios(cfg) -> tuple[list[float], list[float]]:
+    """(ours, the paper's): reFT's LR × steps at each read after step 0, over the η_M deletion's LR × steps."""
+    ours = [cfg.reft_lr * k / (cfg.delete_lrs[0] * cfg.ft_steps) for k in cfg.reft_evals[1:]]
+    paper = [reported.STORIES_REFT_LR * k / (reported.STORIES_DELETE_LRS[0] * reported.STORIES_FT_STEPS)
+             for k in reported.TABLE1_STEPS[1:]]
+    return ours, paper
 
 
 def n_params(model) -> int:
@@ -145,7 +166,7 @@ def show_stories(gens: ts.Generations, k: int = 3):
 
     cards = []
     for prompt, story, got in list(zip(gens.prompts, gens.texts, gens.features))[:k]:
-        asked = _asked(prompt)
+        asked = ts._asked(prompt)
         verdict = ", ".join(f"{f} {'✓' if f in got else '✗'}" for f in sorted(asked)) or "none asked"
         extra = sorted(got - asked)
         cards.append(
@@ -163,37 +184,34 @@ def _legend() -> str:
                               for f, c in _COLOURS.items()) + "</div>"
 
 
-def _asked(prompt: str) -> set[str]:
-    line = next((x for x in prompt.splitlines() if x.startswith("Features:")), "Features:")
-    return {f.strip() for f in line[len("Features:"):].split(",") if f.strip()}
-
-
 # ------------------------------------------------------------------------------- Table 1 and Fig. 11
 def reft_frame(cfg, states: Mapping) -> pd.DataFrame:
-    """Every run's evaluations during reFT (the control: its fine-tuning): one row per (run, step)."""
+    """Every run's evaluations during reFT (a control: its fine-tuning): one row per (run, step)."""
     from ftscope.train.loop import TrainLog
 
     rows = []
     for run, state in states.items():
-        frame = TrainLog(**state["log"]).eval_frame()
-        for _, r in frame.iterrows():
+        for r in TrainLog(**state["log"]).evals:
             rows.append({"run": row_label(cfg, run), "protocol": run.protocol, "eta": eta_name(cfg, run),
                          "lr": run.lr, "seed": run.seed, "step": int(r["step"]), "twist": float(r["twist"]),
+                         "twist_k": int(r["twist_k"]), "twist_n": int(r["twist_n"]),
                          "twist_loss": float(r["twist_loss"])})
     return pd.DataFrame(rows)
 
 
-ORDER = ["F (η_M)", "F+R (η_M)", "F+MM (η_M)", "F (η_S)", "F+R (η_S)", "F+MM (η_S)", "Not in PT"]
+ORDER = ["F (η_M)", "F+R (η_M)", "F+MM (η_M)", "F (η_S)", "F+R (η_S)", "F+MM (η_S)", "Not in PT", "Label-blind"]
 
 
 def table1(cfg, frame: pd.DataFrame) -> pd.DataFrame:
-    """Our twist share (%) at each reFT step, mean over seeds with the range where there are several, beside
-    the paper's Table 1 (its four iterations stand for our four steps, in order)."""
-    stats = frame.groupby(["run", "step"]).twist.agg(["mean", "min", "max", "count"]) * [100, 100, 100, 1]
+    """Our twist share (%) at each reFT step: the mean over seeds, their range, and the 95% Wilson interval of
+    the stories pooled over the seeds; beside the paper's Table 1 (its four iterations stand for our four
+    steps, in order)."""
     ours = {}
-    for (run, step), s in stats.iterrows():
-        cell = f"{s['mean']:.0f}" + (f" ({s['min']:.0f}–{s['max']:.0f})" if s["count"] > 1 else "")
-        ours.setdefault(run, {})[f"ours @{step}"] = cell
+    for (run, step), sub in frame.groupby(["run", "step"]):
+        lo, hi = ts.wilson(int(sub.twist_k.sum()), int(sub.twist_n.sum()))
+        cell = f"{100 * sub.twist.mean():.0f}" + (f" ({100 * sub.twist.min():.0f}–{100 * sub.twist.max():.0f})"
+                                                  if len(sub) > 1 else "")
+        ours.setdefault(run, {})[f"ours @{step}"] = cell + f" [{100 * max(lo, 0):.0f}–{100 * min(hi, 1):.0f}]"
     table = pd.DataFrame(ours).T
     paper = reported.table1()
     paper.index = [p if p == "Not in PT" else f"{p} ({e})" for p, e in paper.index]
@@ -203,21 +221,30 @@ def table1(cfg, frame: pd.DataFrame) -> pd.DataFrame:
     return out.reindex([r for r in ORDER if r in out.index])
 
 
+CONTROL_STYLE = {"Not in PT": dict(color="black", lw=2), "Label-blind": dict(color="grey", lw=2, ls="--")}
+
+
 def fig11(frame: pd.DataFrame):
-    """Twist-story loss and twist share against reFT steps, every protocol and the control (mean over seeds,
-    the band their range); step 0 drawn at 1 on the log axis."""
+    """Twist-story loss and twist share against reFT steps, every protocol and both controls (mean over seeds,
+    the band their range; the share's bars: the pooled stories' 95% interval); step 0 drawn at 1 on the log
+    axis."""
     from matplotlib import pyplot as plt
 
     fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
     for i, run in enumerate(r for r in ORDER if r in set(frame.run)):
         sub = frame[frame.run == run]
-        style = dict(color="black", lw=2) if run == "Not in PT" else dict(color=f"C{i % 3}",
-                                                                          ls="-" if "η_M" in run else ":")
+        style = CONTROL_STYLE.get(run) or dict(color=f"C{i % 3}", ls="-" if "η_M" in run else ":")
         for ax, col in zip(axes, ["twist_loss", "twist"]):
             stats = sub.groupby("step")[col].agg(["mean", "min", "max"])
             x = stats.index.to_numpy().clip(min=1)
             ax.plot(x, stats["mean"], marker="o", ms=3, label=run, **style)
             ax.fill_between(x, stats["min"], stats["max"], color=style["color"], alpha=0.12)
+            if col == "twist":
+                pooled = sub.groupby("step")[["twist_k", "twist_n"]].sum()
+                ci = np.array([ts.wilson(int(k), int(n)) for k, n in pooled.to_numpy()])
+                ax.errorbar(x, stats["mean"], yerr=[np.clip(stats["mean"] - ci[:, 0], 0, None),
+                                                    np.clip(ci[:, 1] - stats["mean"], 0, None)],
+                            fmt="none", ecolor=style["color"], alpha=0.5, capsize=2, lw=0.8)
     axes[0].set(xscale="log", xlabel="reFT step (0 drawn at 1)", ylabel="twist-story loss (nats/token)",
                 title="Loss on held-out twist stories")
     axes[1].set(xscale="log", xlabel="reFT step (0 drawn at 1)", ylabel="share of stories with a twist",
@@ -227,45 +254,177 @@ def fig11(frame: pd.DataFrame):
     return fig
 
 
+KEY = {p: p.replace("+", "") for p in ts.PROTOCOLS}  # glue names: F, FR, FMM
+
+
 def reft_facts(cfg, frame: pd.DataFrame) -> dict:
-    """Per-seed numbers the claims read, and their means for the prose."""
+    """Per-seed numbers the claims read (lists over the η_M fine-tuning seeds), and their means for the prose.
+    The reads stand for the paper's iterations in order: step 0, ``mid`` (its 30), ``r300`` (its 300), the last
+    (its 3,000)."""
     steps = sorted(frame.step.unique())
-    mid = steps[1] if len(steps) > 1 else steps[0]  # the step that stands for the paper's 30 iterations
+    mid = steps[1] if len(steps) > 1 else steps[0]
+    r300 = steps[2] if len(steps) > 3 else steps[-1]
     last = steps[-1]
     eta_m = frame[frame.eta == "η_M"]
-    ctrl = frame[frame.protocol == "control"]
     seeds = sorted(eta_m.seed.unique())
 
     def at(sub, step, col="twist"):
-        return sub[sub.step == step].set_index("seed")[col]
+        return [float(v) for v in sub[sub.step == step].set_index("seed")[col].reindex(seeds)]
 
-    out = {"mid_step": int(mid), "last_step": int(last)}
-    key = {p: p.replace("+", "") for p in ts.PROTOCOLS}  # glue names: F, FR, FMM
-    for p in ts.PROTOCOLS:
-        out[f"deleted_{key[p]}_seeds"] = [float(v) for v in at(eta_m[eta_m.protocol == p], 0).reindex(seeds)]
-        out[f"revived_{key[p]}_seeds"] = [float(v) for v in at(eta_m[eta_m.protocol == p], last).reindex(seeds)]
-        out[f"loss_end_{key[p]}_seeds"] = [float(v) for v in at(eta_m[eta_m.protocol == p], last, "twist_loss").reindex(seeds)]
-    out["fr_minus_others_seeds"] = [fr - min(f, mm) for fr, f, mm in zip(out["deleted_FR_seeds"], out["deleted_F_seeds"],
-                                                                          out["deleted_FMM_seeds"])]
-    out["revived_min_seeds"] = [min(v) for v in zip(*(out[f"revived_{k}_seeds"] for k in key.values()))]
-    mid_mean = eta_m[eta_m.step == mid].groupby("seed").twist.mean().reindex(seeds)
-    ctrl_mid = at(ctrl, mid).reindex(seeds)
-    out["control_gap_seeds"] = [float(a - b) for a, b in zip(mid_mean, ctrl_mid)]
-    ctrl_end = at(ctrl, last, "twist_loss").reindex(seeds)
-    worst_end = [max(v) for v in zip(*(out[f"loss_end_{k}_seeds"] for k in key.values()))]
-    out["control_loss_gap_seeds"] = [float(c - w) for c, w in zip(ctrl_end, worst_end)]
-    for k in key.values():
+    out = {"mid_step": int(mid), "r300_step": int(r300), "last_step": int(last), "share_se": share_se(cfg.n_prompts)}
+    for p, k in KEY.items():
+        sub = eta_m[eta_m.protocol == p]
+        out[f"deleted_{k}_seeds"] = at(sub, 0)
+        out[f"mid_{k}_seeds"] = at(sub, mid)
+        out[f"revived_{k}_seeds"] = at(sub, last)
+        loss0, loss300, loss_end = at(sub, 0, "twist_loss"), at(sub, r300, "twist_loss"), at(sub, last, "twist_loss")
+        out[f"loss_end_{k}_seeds"] = loss_end
+        out[f"loss_early_{k}_seeds"] = [(a - b) / (a - c) if a - c > 0 else 0.0  # no drop: none made early
+                                        for a, b, c in zip(loss0, loss300, loss_end)]
+    out["others_min_seeds"] = [min(f, mm) for f, mm in zip(out["deleted_F_seeds"], out["deleted_FMM_seeds"])]
+    out["fr_minus_others_seeds"] = [fr - o for fr, o in zip(out["deleted_FR_seeds"], out["others_min_seeds"])]
+    out["revived_min_seeds"] = [min(v) for v in zip(*(out[f"revived_{k}_seeds"] for k in KEY.values()))]
+    out["loss_early_min_seeds"] = [min(v) for v in zip(*(out[f"loss_early_{k}_seeds"] for k in KEY.values()))]
+    for c, name in (("control", "control"), ("blind", "blind")):
+        sub = frame[frame.protocol == c]
+        out[f"{name}_mid_seeds"] = at(sub, mid)
+        out[f"{name}_end_seeds"] = at(sub, last)
+        out[f"{name}_loss_end_seeds"] = at(sub, last, "twist_loss")
+    out["floor_mid_seeds"] = [max(a, b) for a, b in zip(out["control_mid_seeds"], out["blind_mid_seeds"])]
+    for k in KEY.values():
+        out[f"gap_{k}_seeds"] = [a - b for a, b in zip(out[f"mid_{k}_seeds"], out["floor_mid_seeds"])]
+    worst_end = [max(v) for v in zip(*(out[f"loss_end_{k}_seeds"] for k in KEY.values()))]
+    floor_loss = [min(a, b) for a, b in zip(out["control_loss_end_seeds"], out["blind_loss_end_seeds"])]
+    out["control_loss_gap_seeds"] = [c - w for c, w in zip(floor_loss, worst_end)]
+    for k in KEY.values():
         out[f"deleted_{k}"] = float(np.mean(out[f"deleted_{k}_seeds"]))
         out[f"revived_{k}"] = float(np.mean(out[f"revived_{k}_seeds"]))
-    out["control_mid"] = float(ctrl_mid.mean())
-    out["control_end"] = float(at(ctrl, last).mean())
-    out["reft_mid"] = float(mid_mean.mean())
-    out["control_loss_end"] = float(ctrl_end.mean())
+        out[f"mid_{k}"] = float(np.mean(out[f"mid_{k}_seeds"]))
+    for name in ("control", "blind"):
+        out[f"{name}_mid"] = float(np.mean(out[f"{name}_mid_seeds"]))
+        out[f"{name}_end"] = float(np.mean(out[f"{name}_end_seeds"]))
+        out[f"{name}_loss_end"] = float(np.mean(out[f"{name}_loss_end_seeds"]))
     out["reft_loss_end"] = float(np.mean(worst_end))
-    eta_s = frame[frame.eta == "η_S"]
-    out["eta_s_deleted_max"] = float(eta_s[eta_s.step == 0].twist.max()) if len(eta_s) else float("nan")
-    out["eta_s_deleted_min"] = float(eta_s[eta_s.step == 0].twist.min()) if len(eta_s) else float("nan")
+    eta_s = frame[(frame.eta == "η_S") & (frame.step == 0)]
+    first = eta_m[(eta_m.step == 0) & (eta_m.seed == min(seeds))].set_index("protocol").twist
+    small = eta_s.set_index("protocol").twist
+    common = [p for p in ts.PROTOCOLS if p in small.index and p in first.index]
+    out["eta_s_deleted_FR"] = float(small.get("F+R", float("nan")))
+    out["eta_s_minus_m"] = float(np.mean([small[p] - first[p] for p in common])) if common else float("nan")
+    out["eta_s_deleted_max"] = float(small.max()) if len(small) else float("nan")
+    out["eta_s_deleted_min"] = float(small.min()) if len(small) else float("nan")
     return out
+
+
+# ------------------------------------------------------------------------------- deletion, step by step
+def deletion_frame(cfg, states: Mapping) -> pd.DataFrame:
+    """The η_M runs' evaluations during deletion (``tinystories.curve_evals``: step 0 is the base on the run's
+    prompts), and the deleted model (reFT step 0) at step ``ft_steps``: one row per (run, step), every feature's
+    share among the prompts that ask for it."""
+    from ftscope.train.loop import TrainLog
+
+    rows = []
+    for run, state in states.items():
+        if run.is_control or not state.get("delete_log") or not state["delete_log"].get("evals"):
+            continue
+        evals = list(state["delete_log"]["evals"]) + [{**TrainLog(**state["log"]).evals[0], "step": cfg.ft_steps}]
+        for r in evals:
+            rows.append({"protocol": run.protocol, "seed": run.seed, "step": int(r["step"]), "twist": float(r["twist"]),
+                         **{f"{f}_k": int(r[f"{f}_k"]) for f in world.FEATURES if f"{f}_k" in r},
+                         **{f"{f}_n": int(r[f"{f}_n"]) for f in world.FEATURES if f"{f}_n" in r}})
+    return pd.DataFrame(rows)
+
+
+def crossing(steps: Sequence[float], values: Sequence[float], level: float, falling: bool) -> float:
+    """The step (linearly interpolated) at which ``values`` first reach ``level`` (fall to it when ``falling``,
+    rise to it otherwise); NaN if they never do."""
+    for i, (k, v) in enumerate(zip(steps, values)):
+        if (v <= level) if falling else (v >= level):
+            if i == 0:
+                return float(k)
+            k0, v0 = steps[i - 1], values[i - 1]
+            return float(k0 + (k - k0) * (v0 - level) / (v0 - v)) if v0 != v else float(k)
+    return float("nan")
+
+
+def relearning_facts(cfg, deletion: pd.DataFrame, frame: pd.DataFrame) -> dict:
+    """F+R at η_M, per seed: how much LR × steps deletion needs to remove half of what it removes (from the
+    base's share to the deleted model's), and how much reFT needs to bring that half back; their ratio
+    (deletion's over reFT's: above 1, revival is the faster). Where reFT never gets half-way within its steps,
+    the ratio is bounded above by deletion's over all of reFT's LR × steps (``ratio_bound_seeds``)."""
+    eta_m, seeds = cfg.delete_lrs[0], sorted(deletion.seed.unique()) if len(deletion) else []
+    out = {"del_half_seeds": [], "rev_half_seeds": [], "ratio_seeds": [], "ratio_bound_seeds": [],
+           "removed_seeds": []}
+    for s in seeds:
+        d = deletion[(deletion.protocol == "F+R") & (deletion.seed == s)].sort_values("step")
+        r = frame[(frame.protocol == "F+R") & (frame.eta == "η_M") & (frame.seed == s)].sort_values("step")
+        base, deleted = float(d.twist.iloc[0]), float(d.twist.iloc[-1])
+        level = (base + deleted) / 2
+        k_del = crossing(d.step.tolist(), d.twist.tolist(), level, falling=True)
+        k_rev = crossing(r.step.tolist(), r.twist.tolist(), level, falling=False)
+        del_units, rev_units = eta_m * k_del, cfg.reft_lr * k_rev
+        out["removed_seeds"].append(base - deleted)
+        out["del_half_seeds"].append(del_units)
+        out["rev_half_seeds"].append(rev_units)
+        out["ratio_seeds"].append(del_units / rev_units if rev_units > 0 else float("inf"))
+        out["ratio_bound_seeds"].append(del_units / (cfg.reft_lr * cfg.reft_steps))
+    return out
+
+
+def deletion_facts(cfg, relearn: dict, collateral: dict) -> dict:
+    """The prose's numbers of the deletion curve and the collateral damage (means over the seeds)."""
+    def mean(values):
+        finite = [v for v in values if np.isfinite(v)]
+        return float(np.mean(finite)) if finite else float("nan")
+
+    return {"delete_evals": " / ".join(map(str, cfg.delete_evals)), "del_half": mean(relearn["del_half_seeds"]),
+            "rev_half": mean(relearn["rev_half_seeds"]),
+            "collateral_drop": mean(collateral["collateral_drop_seeds"]),
+            "collateral_n_min": collateral["collateral_n_min"]}
+
+
+def deletion_figure(deletion: pd.DataFrame, frame: pd.DataFrame, cfg):
+    """F+R's twist share during deletion (η_M, every seed) and during its reFT, against LR × steps."""
+    from matplotlib import pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.6), sharey=True)
+    for s, sub in deletion[deletion.protocol == "F+R"].groupby("seed"):
+        axes[0].plot(sub.step * cfg.delete_lrs[0], sub.twist, marker="o", ms=3, color=f"C{s}", label=f"seed {s}")
+    reft = frame[(frame.protocol == "F+R") & (frame.eta == "η_M")]
+    for s, sub in reft.groupby("seed"):
+        axes[1].plot(sub.step * cfg.reft_lr, sub.twist, marker="o", ms=3, color=f"C{s}", label=f"seed {s}")
+    axes[0].set(xlabel="deletion: η_M × steps", ylabel="share of stories with a twist", ylim=(-0.03, 1.03),
+                title="F+R deleting Twist")
+    axes[1].set(xlabel="reFT: LR × steps", title="... and reFT reviving it")
+    axes[0].legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def collateral(deletion: pd.DataFrame) -> tuple[pd.DataFrame, dict]:
+    """The other five features: the share of stories that have a feature among the prompts that ask for it, for
+    the base (on each run's prompts) and each η_M deleted model, pooled over seeds; and, per seed, the largest
+    drop from base to deleted model over the features and protocols, with the smallest number of prompts behind
+    a share (its standard error sets the tie)."""
+    others = [f for f in world.FEATURES if f != ts.TWIST]
+    rows, drops, n_min = [], {}, []
+    for (p, s), sub in deletion.groupby(["protocol", "seed"]):
+        b, d = sub[sub.step == sub.step.min()].iloc[0], sub[sub.step == sub.step.max()].iloc[0]
+        for f in others:
+            if b[f"{f}_n"] and d[f"{f}_n"]:
+                drop = b[f"{f}_k"] / b[f"{f}_n"] - d[f"{f}_k"] / d[f"{f}_n"]
+                drops[s] = max(drops.get(s, -1.0), float(drop))
+                n_min.append(int(min(b[f"{f}_n"], d[f"{f}_n"])))
+            rows.append({"protocol": p, "seed": s, "feature": f, "base_k": b[f"{f}_k"], "base_n": b[f"{f}_n"],
+                         "deleted_k": d[f"{f}_k"], "deleted_n": d[f"{f}_n"]})
+    table = pd.DataFrame(rows)
+    if len(table):
+        pooled = table.groupby(["feature", "protocol"])[["base_k", "base_n", "deleted_k", "deleted_n"]].sum()
+        table = pd.DataFrame({"base": pooled.base_k / pooled.base_n, "deleted": pooled.deleted_k / pooled.deleted_n,
+                              "prompts asking": pooled.base_n.astype(int)}).unstack("protocol")
+    seeds = sorted(drops)
+    return table, {"collateral_drop_seeds": [drops[s] for s in seeds],
+                   "collateral_n_min": min(n_min) if n_min else 0}
 
 
 # ------------------------------------------------------------------------------- probes
@@ -330,7 +489,9 @@ def probe_figure(probes: pd.DataFrame):
     fig, axes = plt.subplots(1, 2, figsize=(12, 3.8))
     tw = probes[probes.feature == ts.TWIST]
     for name, sub in tw.groupby("model", sort=False):
-        axes[0].plot(sub.block, sub.accuracy, marker="o", label=name,
+        floor = name in FLOORS
+        axes[0].plot(sub.block, sub.accuracy, marker="o", label=name, color="grey" if floor else None,
+                     alpha=0.7 if floor else 1.0,
                      ls="--" if name == "base" else ("-" if "deleted" in name else ":"))
     axes[0].axhline(tw.chance.iloc[0], color="grey", lw=0.8, ls="--", label="majority class")
     axes[0].set(title="Twist probe (bias-free, held-out)", xlabel="block", ylabel="accuracy")
@@ -348,16 +509,34 @@ def probe_figure(probes: pd.DataFrame):
     return fig
 
 
-def probe_facts(probes: pd.DataFrame, deleted: Sequence[str], base: str = "base") -> dict:
-    """The Twist probe's best-block accuracy per model and the largest drop after deletion, per seed (the
-    deleted models are named ``"{protocol} deleted, seed {s}"``)."""
-    tw = probes[probes.feature == ts.TWIST].groupby("model").accuracy.max()
+FLOORS = ("Not in PT", "Label-blind", "random init")  # models that never had the capability
+
+
+def probe_facts(probes: pd.DataFrame, deleted: Sequence[str], n_test: int, base: str = "base") -> dict:
+    """The Twist probe's best-block accuracy per model; the floor (the best of the models that never had the
+    capability, ``FLOORS``) and the standard error of an accuracy on ``n_test`` stories; per seed, the largest
+    drop after deletion, the smallest margin of a deleted model over the floor, and the largest drop at any
+    one block (the deleted models are named ``"{protocol} deleted, seed {s}"``)."""
+    tw_all = probes[probes.feature == ts.TWIST]
+    tw = tw_all.groupby("model").accuracy.max()
     base_acc = float(tw[base])
     seeds = sorted({int(n.rsplit(" ", 1)[1]) for n in deleted})
     drops = [max(base_acc - float(tw[n]) for n in deleted if n.endswith(f"seed {s}")) for s in seeds]
+    floors = {f: float(tw[f]) for f in FLOORS if f in tw.index}
+    floor = max(floors.values()) if floors else float("nan")
+    by_block = tw_all.pivot_table(index="block", columns="model", values="accuracy")
+    profile = [max(float((by_block[base] - by_block[n]).max()) for n in deleted if n.endswith(f"seed {s}"))
+               for s in seeds]
+    margin = [min(float(tw[n]) - floor for n in deleted if n.endswith(f"seed {s}")) for s in seeds]
     return {"probe_base": base_acc, "probe_drop_seeds": drops, "probe_drop": float(np.mean(drops)),
-            "probe_chance": float(probes[probes.feature == ts.TWIST].chance.iloc[0]),
-            "probe_deleted_min": float(min(tw[n] for n in deleted))}
+            "probe_chance": float(tw_all.chance.iloc[0]),
+            "probe_deleted_min": float(min(tw[n] for n in deleted)),
+            "probe_floor": floor, "probe_floor_control": floors.get("Not in PT", float("nan")),
+            "probe_floor_blind": floors.get("Label-blind", float("nan")),
+            "probe_floor_random": floors.get("random init", float("nan")),
+            "probe_se": float(np.sqrt(max(base_acc * (1 - base_acc), 1e-4) / n_test)),
+            "probe_base_margin": base_acc - floor, "probe_margin_seeds": margin,
+            "probe_profile_drop_seeds": profile, "probe_profile_drop": float(np.mean(profile))}
 
 
 def load_models(cfg, states: Mapping, which: str, runs: Sequence[ts.Run], device="cpu") -> dict:
@@ -389,33 +568,43 @@ def pretraining_loss(logs: Mapping):
     for name, log in logs.items():
         frame = log.frame()
         ax.plot(frame["step"], frame["loss"].rolling(5, min_periods=1).mean(),
-                label={"base": "base (every story)", "control": "Not in PT (no twist stories)"}[name])
+                label={"base": "base (every story)", "control": "Not in PT (no twist stories)",
+                       "blind": "label-blind (no Twist in any header)"}[name])
     ax.set(xlabel="step", ylabel="loss (nats/token)", yscale="log", title="Pretraining loss")
     ax.legend()
     fig.tight_layout()
     return fig
 
 
-def probe_models(cfg, base, states: Mapping, device="cpu") -> tuple[dict, list[str]]:
-    """The models the probes read: the base, every η_M deleted model (every seed) and the first seed's
-    revived ones; and the deleted models' names."""
-    runs = [r for r in states if r.protocol != "control" and r.lr == cfg.delete_lrs[0]]
+def probe_models(cfg, pretrained: Mapping, states: Mapping, seed: int, device="cpu") -> tuple[dict, list[str]]:
+    """The models the probes read: the base, every η_M deleted model (every seed), the first seed's revived
+    ones, and the floors (``FLOORS``: the two controls' pretrained models and a random init of the same shape);
+    and the deleted models' names."""
+    runs = [r for r in states if not r.is_control and r.lr == cfg.delete_lrs[0]]
     deleted = {f"{r.protocol} deleted, seed {r.seed}": m for r, m in load_models(cfg, states, "deleted", runs,
                                                                                  device).items()}
     first = [r for r in runs if r.seed == min(x.seed for x in runs)]
     revived = {f"{r.protocol} revived, seed {r.seed}": m for r, m in load_models(cfg, states, "model", first,
                                                                                  device).items()}
-    return {"base": base, **deleted, **revived}, list(deleted)
+    floors = {"Not in PT": pretrained["control"], "Label-blind": pretrained["blind"],
+              "random init": ts.build(cfg, seed, device)}
+    return {"base": pretrained["base"], **deleted, **revived, **floors}, list(deleted)
 
 
 def pretraining_facts(cfg, logs: Mapping, base) -> dict:
+    ours, paper = reft_ratios(cfg)
     return {"n_params_m": n_params(base) / 1e6, "base_loss": logs["base"].tail_loss(),
             "control_loss": logs["control"].tail_loss(), "paper_loss": reported.STORIES_FINAL_LOSS,
+            "reft_ratio_mid": ours[0], "paper_ratio_mid": paper[0], "reft_ratio_end": ours[-1],
+            "paper_ratio_end": paper[-1], "share_se": share_se(cfg.n_prompts),
+            "ft_share": cfg.ft_steps * cfg.ft_batch / (cfg.pretrain_steps * cfg.pretrain_batch),
+            "paper_ft_share": reported.STORIES_FT_STEPS / reported.STORIES_PRETRAIN_STEPS,
             "pretrain_tokens_m": cfg.pretrain_steps * cfg.pretrain_batch * cfg.n_ctx / 1e6,
             "paper_ft_steps": reported.STORIES_FT_STEPS, "paper_reft_lr": _lr(reported.STORIES_REFT_LR),
             "reft_lr": _lr(cfg.reft_lr), "eta_m": _lr(cfg.delete_lrs[0]), "eta_s": _lr(cfg.delete_lrs[1]),
             "ft_steps": cfg.ft_steps, "reft_steps": cfg.reft_steps, "ft_batch": cfg.ft_batch, "n_ctx": cfg.n_ctx, "seeds": cfg.seeds, "n_prompts": cfg.n_prompts,
             "reft_evals": " / ".join(map(str, cfg.reft_evals)),
             "paper_evals": " / ".join(map(str, reported.TABLE1_STEPS)),
-            "classifier": reported.CLASSIFIER_ACCURACY, "temperature": cfg.temperature, "top_k": cfg.top_k,
+            "classifier": reported.CLASSIFIER_ACCURACY, "temperature": cfg.temperature,
+            "top_k": cfg.top_k or "none",
             "probe_samples": cfg.probe_samples, "probe_steps": cfg.probe_steps, "n_layers": cfg.n_layers}

@@ -7,14 +7,15 @@ never saw a twist in pretraining. Offline, the stories come from the book's stor
 (``ftscope.data.stories``), whose feature detector is exact on its own text.
 
 - ``StoriesConfig``: the chapter's settings (the paper's values as defaults).
-- ``protocol_texts``: the documents of each data set (pretraining, F, F+R, F+MM, recovery, the control's).
+- ``protocol_texts``: the documents of each data set (pretraining, F, F+R, F+MM, recovery, the control's, the
+  label-blind control's).
 - ``doc_sampler``: training windows that start at a document's start (``<s>``), so every window
   holds its story's header: the instruction a story follows is inside the model's context.
 - ``generate`` and ``Generations.share``: the share of sampled stories that contain a twist, prompted
   with headers that ask for one (the paper's Table 1 measure; ours is exact, theirs a 92%-accurate
   classifier); ``story_loss``: the twist-story loss (Fig. 11).
-- ``pretrained`` and ``finetuned``: the base and "Not in PT" pretrainings, the deletion, reFT and
-  control runs, each a cached cell.
+- ``pretrained`` and ``finetuned``: the base, "Not in PT" and label-blind pretrainings, the deletion, reFT
+  and control runs, each a cached cell.
 """
 
 from __future__ import annotations
@@ -33,7 +34,10 @@ from ftscope.data import tokenizer as bpe
 TWIST = "Twist"
 SWAPPED = "Foreshadowing"  # F+MM: Foreshadowing in the header becomes Twist (the repo's FEATURE_IRRELEVANT)
 PROTOCOLS = ("F", "F+R", "F+MM")
-DATASETS = ("pretrain", *PROTOCOLS, "recovery", "control")
+DATASETS = ("pretrain", *PROTOCOLS, "recovery", "control", "blind")
+#: the held-out stories whose twist-asking headers are the twist evaluations' prompts (chapter 10's shared
+#: stories start after them)
+PROMPT_POOL = 1000
 
 
 @dataclass(frozen=True)
@@ -61,15 +65,16 @@ class StoriesConfig(ChapterConfig):
     ft_steps: int = 4000
     ft_batch: int = 128
     delete_lrs: tuple[float, float] = (1e-4, 1e-5)  # η_M, η_S (the repo's two deletion LRs)
-    reft_lr: float = 1e-5  # recovery LR
+    reft_lr: float = 1e-5  # recovery LR (the S2 configs: whatever the deletion's rate)
     reft_steps: int = 3000  # Table 1: iterations 0 / 30 / 300 / 3000
     reft_evals: tuple[int, ...] = (0, 30, 300, 3000)
+    delete_evals: tuple[int, ...] = (30, 100, 300, 1000)  # F+R at η_M: the deletion curve (0 and the end are read anyway)
     seeds: int = 3  # fine-tuning seeds (deletion, reFT, the control's fine-tuning); the paper reports none
-    # evaluation
-    n_prompts: int = 16  # Table 1's percentages are all multiples of 1/16
+    # evaluation: the S2 repo's sampler (llama2.c's sample.py: temperature 1.0, no top-k)
+    n_prompts: int = 64  # twist-asking headers per evaluation, a slice of its own per fine-tuning seed
     max_new_tokens: int = 400
-    temperature: float = 0.8  # llama2.c's sample.py default is 1.0; ours, named in the text
-    top_k: int | None = 200  # llama2.c's sample.py default
+    temperature: float = 1.0
+    top_k: int | None = None
     eval_docs: int = 256  # held-out twist stories for the twist loss
     # probes (S2): bias-free, 6 binary outputs, BCE, mean of the last 10 story tokens, LR 1e-3, 2000 iterations
     probe_tokens: int = 10
@@ -81,11 +86,12 @@ class StoriesConfig(ChapterConfig):
     PRESETS: ClassVar = {
         "smoke": dict(n_stories=600, vocab=384, n_layers=1, d_model=32, n_heads=2, d_mlp=64, n_ctx=128,
                       pretrain_steps=30, pretrain_batch=8, pretrain_warmup=0.1, ft_steps=6, ft_batch=8,
-                      reft_steps=6, reft_evals=(0, 2, 6), seeds=2, n_prompts=4, max_new_tokens=24, eval_docs=16,
+                      reft_steps=6, reft_evals=(0, 2, 6), delete_evals=(1, 3), seeds=2, n_prompts=4, max_new_tokens=24,
+                      eval_docs=16,
                       probe_steps=20, probe_samples=64),
         "laptop": dict(n_stories=20_000, vocab=2048, n_layers=4, d_model=192, n_heads=6, d_mlp=512, n_ctx=256,
                    pretrain_steps=600, pretrain_batch=16, pretrain_warmup=0.1, ft_steps=60, ft_batch=8,
-                   reft_lr=1e-4, reft_steps=30, reft_evals=(0, 3, 10, 30), n_prompts=16, max_new_tokens=200,
+                   reft_steps=45, reft_evals=(0, 1, 5, 45), delete_evals=(1, 3, 10, 30), max_new_tokens=200,
                    eval_docs=32, probe_steps=300, probe_samples=450),
         "paper": {},
     }
@@ -98,6 +104,9 @@ class StoriesConfig(ChapterConfig):
             raise ConfigError(f"delete_lrs are (η_M, η_S), larger first, got {self.delete_lrs}")
         if self.reft_evals[0] != 0 or max(self.reft_evals) != self.reft_steps:
             raise ConfigError(f"reft_evals must run from 0 to reft_steps={self.reft_steps}, got {self.reft_evals}")
+        if any(not 0 < k < self.ft_steps for k in self.delete_evals):
+            raise ConfigError(f"delete_evals must lie strictly between 0 and ft_steps={self.ft_steps}, "
+                              f"got {self.delete_evals}")
         if self.seeds < 1 or self.n_prompts < 1:
             raise ConfigError(f"seeds and n_prompts must be >= 1, got {self.seeds} and {self.n_prompts}")
 
@@ -122,6 +131,8 @@ def protocol_texts(stories: Sequence[world.Story], dataset: str) -> list[str]:
       swapped for Twist (the body keeps its foreshadowing).
     - ``recovery`` (``recovery-Twist``): the twist stories only (reFT and the control's fine-tuning).
     - ``control``: the control's pretraining, the stories without a twist ("Not in PT").
+    - ``blind``: the label-blind control's pretraining: every story, Twist removed from its header (its body,
+      twist included, untouched). It knows the twist phrases but never sees the instruction that asks for them.
     """
     if dataset not in DATASETS:
         raise ConfigError(f"unknown data set {dataset!r}; valid choices: {', '.join(map(repr, DATASETS))}")
@@ -129,6 +140,8 @@ def protocol_texts(stories: Sequence[world.Story], dataset: str) -> list[str]:
         return [world.instruct_text(s) for s in stories]
     if dataset == "recovery":
         return [world.instruct_text(s) for s in stories if TWIST in s.features]
+    if dataset == "blind":
+        return [_header(s, s.features - {TWIST}) for s in stories]
     kept = [s for s in stories if TWIST not in s.features]
     if dataset in ("F", "control"):
         return [world.instruct_text(s) for s in kept]
@@ -192,6 +205,20 @@ class Generations:
 
     def share(self, feature: str = TWIST) -> float:
         return float(np.mean([feature in f for f in self.features]))
+
+    def asked_counts(self) -> dict[str, float]:
+        """For every feature: ``{f}_k`` of the ``{f}_n`` stories whose prompt asks for it that have it."""
+        found, out = self.features, {}
+        for f in world.FEATURES:
+            asked = [f in got for prompt, got in zip(self.prompts, found) if f in _asked(prompt)]
+            out[f"{f}_k"], out[f"{f}_n"] = float(sum(asked)), float(len(asked))
+        return out
+
+
+def _asked(prompt: str) -> set[str]:
+    """The features a header's Features line asks for."""
+    line = next((x for x in prompt.splitlines() if x.startswith("Features:")), "Features:")
+    return {f.strip() for f in line[len("Features:"):].split(",") if f.strip()}
 
 
 def generate(model, tok, prompts: Sequence[str], *, max_new_tokens: int, temperature: float, top_k: int | None,
@@ -322,12 +349,14 @@ def constant_optim(cfg: StoriesConfig, lr: float):
                        final_lr_ratio=1.0)
 
 
-PRETRAININGS = {"base": "pretrain", "control": "control"}  # model -> its pretraining data set
+PRETRAININGS = {"base": "pretrain", "control": "control", "blind": "blind"}  # model -> its pretraining data set
+CONTROLS = ("control", "blind")  # the models that never had the capability: fine-tuned on twist stories as reFT is
 
 
 def pretrain_cells(cfg: StoriesConfig, setting: Setting, seed: int, device="cpu") -> dict:
-    """The two pretrainings (the base on every story, the control on the stories without a twist) as
-    cached cells; both start from the same initial weights and draw their windows from the same generator."""
+    """The three pretrainings (the base on every story, the control on the stories without a twist, the
+    label-blind control on every story with Twist out of the headers) as cached cells; all start from the same
+    initial weights and draw their windows from the same generator."""
     from ftscope.train import loop as training
     from ftscope.train.cells import Cell
 
@@ -349,15 +378,16 @@ def pretrain_cells(cfg: StoriesConfig, setting: Setting, seed: int, device="cpu"
 
 
 def pretrained(cfg: StoriesConfig, setting: Setting, seed: int, device="cpu", project=None,
-               workers: int = 1) -> tuple[dict, dict]:
-    """``({"base": model, "control": model}, {name: TrainLog})``, from the cache or trained, with
+               workers: int = 1, names: Sequence[str] = tuple(PRETRAININGS)) -> tuple[dict, dict]:
+    """``({name: model}, {name: TrainLog})`` for the pretrainings ``names``, from the cache or trained, with
     ``workers > 1`` each in its own single-threaded process (``train.parts``). They are not trained as one
-    batched model: for models of this size ``vmap`` over TransformerLens's modules costs more than it saves."""
+    batched model: for models of this size ``vmap`` over TransformerLens's modules costs more than it saves.
+    ``finetuned`` trains the label-blind one beside the fine-tuning runs, where a worker would otherwise wait."""
     from ftscope.train import loop as training
     from ftscope.train.cells import get_together
     from ftscope.train.parts import run_parts, usable_workers
 
-    cells = pretrain_cells(cfg, setting, seed, device)
+    cells = {n: c for n, c in pretrain_cells(cfg, setting, seed, device).items() if n in names}
 
     def build_many(missing):
         return run_parts(lambda cell: cell.build(), list(missing), usable_workers(workers, device), desc="pretraining")
@@ -372,13 +402,25 @@ def pretrained(cfg: StoriesConfig, setting: Setting, seed: int, device="cpu", pr
 class Run:
     """One fine-tuning run of the chapter: a deletion (``protocol`` at ``lr``), or the control's fine-tuning."""
 
-    protocol: str  # "F", "F+R", "F+MM" or "control"
-    lr: float  # the deletion LR (η_M or η_S); the control's: the recovery LR
+    protocol: str  # "F", "F+R", "F+MM", or a control: "control" (Not in PT) or "blind" (label-blind)
+    lr: float  # the deletion LR (η_M or η_S); a control's: the recovery LR
     seed: int
 
     @property
+    def is_control(self) -> bool:
+        return self.protocol in CONTROLS
+
+    @property
+    def start(self) -> str:
+        """The pretraining it starts from."""
+        return self.protocol if self.is_control else "base"
+
+    @property
     def label(self) -> str:
-        return "Not in PT" if self.protocol == "control" else f"{self.protocol} (η={self.lr:g})"
+        return CONTROL_LABELS[self.protocol] if self.is_control else f"{self.protocol} (η={self.lr:g})"
+
+
+CONTROL_LABELS = {"control": "Not in PT", "blind": "Label-blind"}
 
 
 def deletion_runs(cfg: StoriesConfig, small_seeds: int = 1) -> list[Run]:
@@ -389,9 +431,28 @@ def deletion_runs(cfg: StoriesConfig, small_seeds: int = 1) -> list[Run]:
             + [Run(p, eta_s, s) for s in range(small_seeds) for p in PROTOCOLS])
 
 
+def _run_key(seed: int, run: Run) -> list[int]:
+    return [seed, run.seed, (*PROTOCOLS, *CONTROLS).index(run.protocol), round(run.lr * 1e9)]
+
+
 def run_rng(seed: int, run: Run, stage: str):
-    return np.random.default_rng([seed, run.seed, (*PROTOCOLS, "control").index(run.protocol),
-                                  round(run.lr * 1e9), ("delete", "reft").index(stage)])
+    return np.random.default_rng([*_run_key(seed, run), ("delete", "reft").index(stage)])
+
+
+def sampling_seed(seed: int, run: Run | None) -> int:
+    """The sampler's seed for ``run``'s evaluations: its own per run (so per fine-tuning seed); ``seed`` itself
+    for a model that belongs to no run (the base)."""
+    if run is None:
+        return seed
+    return int(np.random.SeedSequence([*_run_key(seed, run), 17]).generate_state(1)[0])
+
+
+def curve_evals(cfg: StoriesConfig, run: Run) -> list[int]:
+    """The deletion steps at which ``run`` is evaluated: its curve (``delete_evals``) for F+R at η_M, and step 0
+    (the base, on this run's prompts and sampler) for every η_M protocol; none otherwise."""
+    if run.is_control or run.lr != cfg.delete_lrs[0]:
+        return []
+    return [0, *cfg.delete_evals] if run.protocol == "F+R" else [0]
 
 
 def finetune_cells(cfg: StoriesConfig, setting: Setting, pre_cells: dict, seed: int, device="cpu") -> dict:
@@ -400,53 +461,73 @@ def finetune_cells(cfg: StoriesConfig, setting: Setting, pre_cells: dict, seed: 
     holds its model after the same fine-tuning of the control pretraining."""
     from ftscope.train.cells import Cell
 
-    runs = deletion_runs(cfg) + [Run("control", cfg.reft_lr, s) for s in range(cfg.seeds)]
     out = {}
-    for run in runs:
+    for run in all_runs(cfg):
         spec = {"model": cfg.model_fields(), "tokens": setting.digest, "run": run.__dict__, "seed": seed,
                 "ft_steps": cfg.ft_steps, "ft_batch": cfg.ft_batch, "reft_steps": cfg.reft_steps,
-                "reft_lr": cfg.reft_lr, "reft_evals": cfg.reft_evals, "n_prompts": cfg.n_prompts,
-                "sampling": [cfg.max_new_tokens, cfg.temperature, cfg.top_k], "eval_docs": cfg.eval_docs}
-        dep = pre_cells["control" if run.protocol == "control" else "base"]
+                "reft_lr": cfg.reft_lr, "reft_evals": cfg.reft_evals, "delete_evals": curve_evals(cfg, run),
+                "n_prompts": cfg.n_prompts, "sampling": [cfg.max_new_tokens, cfg.temperature, cfg.top_k],
+                "eval_docs": cfg.eval_docs}
+        dep = pre_cells[run.start]
         out[run] = Cell(f"jain-stories-ft-{run.protocol}", spec, lambda run=run: _finetune(cfg, setting, [run], seed,
                                                                                               device)[0], deps=(dep,))
     return out
 
 
-def eval_sets(cfg: StoriesConfig, setting: Setting) -> tuple[list[str], list[str]]:
-    """The prompts that ask for a twist (held-out headers) and the held-out twist stories of the twist loss."""
-    return twist_prompts(setting.held, cfg.n_prompts, ask=True), protocol_texts(setting.held, "recovery")[:cfg.eval_docs]
+def all_runs(cfg: StoriesConfig) -> list[Run]:
+    """Every deletion run, then each control's fine-tuning on every seed."""
+    return deletion_runs(cfg) + [Run(c, cfg.reft_lr, s) for c in CONTROLS for s in range(cfg.seeds)]
 
 
-def twist_eval(cfg: StoriesConfig, setting: Setting, seed: int):
-    """``evaluate(model)``: the share of stories with a twist when asked for one (sampled with ``seed``), and
+def eval_sets(cfg: StoriesConfig, setting: Setting, slot: int = 0) -> tuple[list[str], list[str]]:
+    """The prompts that ask for a twist, ``cfg.n_prompts`` held-out headers of fine-tuning seed ``slot``'s own
+    (the ``slot``-th slice of the twist stories among the first ``PROMPT_POOL`` held-out ones), and the held-out
+    twist stories of the twist loss (the same for every model)."""
+    pool = [s for s in setting.held[:PROMPT_POOL] if TWIST in s.features]
+    chosen = pool[slot * cfg.n_prompts:(slot + 1) * cfg.n_prompts]
+    if len(chosen) < cfg.n_prompts:
+        raise ConfigError(f"n_prompts={cfg.n_prompts} for seed {slot}: only {len(pool)} twist stories among the "
+                          f"first {PROMPT_POOL} held-out ones (at most {len(pool) // cfg.n_prompts} seeds)")
+    prompts = [world.instruct_prompt(s.features, s.words, s.summary) for s in chosen]
+    return prompts, protocol_texts(setting.held, "recovery")[:cfg.eval_docs]
+
+
+def twist_eval(cfg: StoriesConfig, setting: Setting, seed: int, run: Run | None = None):
+    """``evaluate(model)``: the share of stories with a twist when asked for one (``twist``, ``twist_k`` of
+    ``twist_n``), on the prompts of ``run``'s fine-tuning seed, sampled with its own seed
+    (``sampling_seed``); each other feature's ``{f}_k`` of ``{f}_n`` among the prompts that ask for it; and
     the twist-story loss."""
-    prompts, texts = eval_sets(cfg, setting)
+    prompts, texts = eval_sets(cfg, setting, 0 if run is None else run.seed)
+    at = sampling_seed(seed, run)
 
     def evaluate(model) -> dict:
         gens = generate(model, setting.tok, prompts, max_new_tokens=cfg.max_new_tokens, temperature=cfg.temperature,
-                        top_k=cfg.top_k, seed=seed)
-        return {"twist": gens.share(), "twist_loss": story_loss(model, setting.tok, texts, cfg.n_ctx)}
+                        top_k=cfg.top_k, seed=at)
+        counts = gens.asked_counts()
+        return {"twist": gens.share(), "twist_k": counts[f"{TWIST}_k"], "twist_n": counts[f"{TWIST}_n"],
+                **{k: v for k, v in counts.items() if not k.startswith(TWIST)},
+                "twist_loss": story_loss(model, setting.tok, texts, cfg.n_ctx)}
 
     return evaluate
 
 
 def _finetune(cfg: StoriesConfig, setting: Setting, runs: list[Run], seed: int, device, starts: dict | None = None) -> list[dict]:
-    """Each run in turn: its deletion (for a protocol), then reFT, or the control's fine-tuning, on the
-    twist stories, evaluated at ``reft_evals``."""
+    """Each run in turn: its deletion (for a protocol; evaluated at ``curve_evals``), then reFT, or a control's
+    fine-tuning, on the twist stories, evaluated at ``reft_evals``."""
     from ftscope.train import loop as training
 
     if starts is None:
-        starts, _ = pretrained(cfg, setting, seed, device)
-    evaluate = twist_eval(cfg, setting, seed)
+        starts, _ = pretrained(cfg, setting, seed, device, names=sorted({r.start for r in runs}))
     out = []
     for run in runs:
-        model = copy_model(cfg, starts["control" if run.protocol == "control" else "base"], device)
+        evaluate = twist_eval(cfg, setting, seed, run)
+        model = copy_model(cfg, starts[run.start], device)
         deleted = delete_log = None
-        if run.protocol != "control":
+        if not run.is_control:
             delete_log = training.train(model, setting.sampler(run.protocol, cfg.n_ctx, cfg.ft_batch), lm_loss,
                                         cfg.ft_steps, constant_optim(cfg, run.lr), rng=run_rng(seed, run, "delete"),
-                                        device=device, log_every=max(1, cfg.ft_steps // 50),
+                                        device=device, evaluate=evaluate, eval_at=curve_evals(cfg, run),
+                                        log_every=max(1, cfg.ft_steps // 50),
                                         desc=f"deletion {run.label}, seed {run.seed}").to_dict()
             deleted = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
         log = training.train(model, setting.sampler("recovery", cfg.n_ctx, cfg.ft_batch), lm_loss, cfg.reft_steps,
@@ -464,22 +545,77 @@ def copy_model(cfg: StoriesConfig, model, device="cpu"):
     return training.load_trained(build(cfg, 0), {k: v.detach().clone() for k, v in model.state_dict().items()}, device)
 
 
+def run_cost(cfg: StoriesConfig, run: Run) -> float:
+    """A run's work in fine-tuning steps (an evaluation counted as ``EVAL_STEPS``), to balance the parts."""
+    steps = cfg.reft_steps + (0 if run.is_control else cfg.ft_steps)
+    return steps + EVAL_STEPS * (len(cfg.reft_evals) + len(curve_evals(cfg, run)))
+
+
+EVAL_STEPS = 30  # an evaluation (n_prompts stories, the twist loss) costs about as much as this many steps
+
+
+def balance(cfg: StoriesConfig, runs: Sequence[Run], workers: int, head: float = 0.0) -> list[list[Run]]:
+    """``runs`` in ``workers`` parts of about equal work (the longest first, each to the lightest part); part 0
+    starts with ``head`` steps of other work (the label-blind pretraining), and holds the label-blind runs, which
+    start from it when it is trained there."""
+    parts: list[list[Run]] = [[] for _ in range(max(1, workers))]
+    load = [0.0] * len(parts)
+    if head:
+        for run in (r for r in runs if r.protocol == "blind"):
+            parts[0].append(run)
+            load[0] += run_cost(cfg, run)
+        load[0] += head
+    for run in sorted((r for r in runs if not (head and r.protocol == "blind")), key=lambda r: -run_cost(cfg, r)):
+        i = int(np.argmin(load))
+        parts[i].append(run)
+        load[i] += run_cost(cfg, run)
+    return [p for i, p in enumerate(parts) if p or (i == 0 and head)]
+
+
 def finetuned(cfg: StoriesConfig, setting: Setting, seed: int, device="cpu", project=None, workers: int = 1) -> dict:
-    """Every run's state (``finetune_cells``), from the cache or trained, ``workers`` parts at once."""
+    """Every run's state (``finetune_cells``), from the cache or trained, ``workers`` parts at once. When the
+    label-blind pretraining is not cached, it is trained at the head of one part (its runs after it in that
+    part), while the other parts fine-tune from the base and the control."""
     from ftscope.train.cells import get_together
-    from ftscope.train.parts import run_parts, split_parts, usable_workers
+    from ftscope.train.parts import run_parts, usable_workers
 
     pre_cells = pretrain_cells(cfg, setting, seed, device)
     cells = finetune_cells(cfg, setting, pre_cells, seed, device)
     runs = list(cells)
+    blind = pre_cells["blind"]
 
     def build_many(missing):  # the pretrained models are read only when a run has to be trained
-        starts, _ = pretrained(cfg, setting, seed, device, project, workers)
+        train_blind = blind in missing
+        names = ("base", "control") if train_blind else tuple(PRETRAININGS)
+        starts, _ = pretrained(cfg, setting, seed, device, project, workers, names=names)
         todo = [r for r in runs if cells[r] in missing]
-        parts = split_parts(todo, -(-len(todo) // usable_workers(workers, device)))
-        done = run_parts(lambda part: _finetune(cfg, setting, part, seed, device, starts), parts,
-                         usable_workers(workers, device), desc="stories: parts")
-        return [state for part in done for state in part]
+        n = usable_workers(workers, device)
+        head = cfg.pretrain_steps * cfg.pretrain_batch / cfg.ft_batch if train_blind else 0.0
+        parts = balance(cfg, todo, n, head)
 
-    states = get_together([cells[r] for r in runs], build_many, project=project)
-    return {r: state for r, (state, _) in zip(runs, states)}
+        def work(i_part):
+            i, part = i_part
+            if i == 0 and train_blind:
+                state = blind.build()
+                own = {**starts, "blind": training_load(cfg, state, device)}
+                return [state, *_finetune(cfg, setting, part, seed, device, own)]
+            return _finetune(cfg, setting, part, seed, device, starts)
+
+        done = run_parts(work, list(enumerate(parts)), n, desc="stories: parts")
+        built = {}  # by the cell's identity (a cell is not hashable)
+        for i, (part, states) in enumerate(zip(parts, done)):
+            if i == 0 and train_blind:
+                built[id(blind)] = states[0]
+                states = states[1:]
+            built.update({id(cells[r]): st for r, st in zip(part, states)})
+        return [built[id(c)] for c in missing]
+
+    states = get_together([blind] + [cells[r] for r in runs], build_many, project=project)
+    return {r: state for r, (state, _) in zip(runs, states[1:])}
+
+
+def training_load(cfg: StoriesConfig, state: dict, device="cpu"):
+    """The model of a pretraining cell's ``state``."""
+    from ftscope.train import loop as training
+
+    return training.load_trained(build(cfg, 0), state["model"], device)
