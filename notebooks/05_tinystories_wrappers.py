@@ -182,7 +182,7 @@ sa.table1(cfg, frame)
 # %% tags=["hide-input"] mystnb={"figure": {"name": "fig-05-reft", "caption": "Loss on held-out twist stories (left) and the share of stories with a twist when asked for one (right) against the reFT step (log axis, step 0 drawn at 1), for each deletion protocol at η_M (solid) and η_S (dotted), for the control Not in PT (black) and the label-blind control (grey, dashed); mean over seeds, band their range, bars the pooled stories' 95% interval. The paper's Fig. 11 (loss) and Table 1 (twist share)."}}
 plots.show(sa.fig11(frame))
 # %% tags=["remove-cell"]
-reft = sa.reft_facts(cfg, frame)
+reft = sa.reft_facts(cfg, frame) | sa.loss_tie(cfg, setting, states, dev)
 ch.glue_all({k: v for k, v in reft.items() if not k.endswith("_seeds")})
 # %% [markdown]
 # After deletion at η_M the twist share is {glue:text}`deleted_F:.0%` for F, {glue:text}`deleted_FR:.0%`
@@ -196,7 +196,9 @@ ch.glue_all({k: v for k, v in reft.items() if not k.endswith("_seeds")})
 # {glue:text}`blind_end:.0%`. On held-out twist stories the control ends at a loss of
 # {glue:text}`control_loss_end:.3f` nats per token, the label-blind control at {glue:text}`blind_loss_end:.3f`,
 # the worst η_M protocol at {glue:text}`reft_loss_end:.3f`. The label-blind control's loss is the one to beat:
-# it has seen every twist the base has.
+# it has seen every twist the base has. On {glue:text}`loss_docs` held-out stories, two standard errors of the
+# per-story difference between the better control and the worst protocol come to {glue:text}`loss_tie:.3f`
+# nats per token: a smaller gap is a tie.
 #
 # Where F leaves most twists in place, the reason is in its data: F never shows the model a header that asks
 # for a twist, so nothing in it contradicts the instruction the base learned, and the model can only

@@ -8,6 +8,7 @@ from ftscope.config import ConfigError
 from ftscope.data import stories as world
 from ftscope.data import tokenizer as bpe
 from ftscope.instruments.generation import sample
+from ftscope.jain import stories_analyses as sa
 from ftscope.jain import tinystories as ts
 from ftscope.train import models
 
@@ -268,5 +269,7 @@ def test_pipeline_at_smoke_trains_caches_and_evaluates(tmp_path, monkeypatch):
         assert (state["deleted"] is None) == run.is_control
         if not run.is_control:
             assert [e["step"] for e in state["delete_log"]["evals"]] == ts.curve_evals(cfg, run)
+    tie = sa.loss_tie(cfg, setting, states)
+    assert len(tie["loss_tie_seeds"]) == cfg.seeds and all(np.isfinite(t) and t > 0 for t in tie["loss_tie_seeds"])
     again = ts.finetuned(cfg, setting, 0)  # from the cache: the same numbers
     assert all(again[r]["log"]["evals"] == states[r]["log"]["evals"] for r in runs)

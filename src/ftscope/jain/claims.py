@@ -443,7 +443,9 @@ def stories_claims(ch, follow: dict, reft: dict, probes: dict, relearn: dict, co
              "cannot decide"))
     add("stories_reft_loss_below_control", "stories_reft_loss_below_control", "Fig. 11",
         "reFT's twist-story loss ends below the controls' (the better control minus the highest η_M protocol, "
-        "nats/token)", None, reft["control_loss_gap_seeds"])
+        "nats/token)", None, reft["control_loss_gap_seeds"],
+        why=at_floor(reft["control_loss_gap_seeds"], 0.0, max(reft["loss_tie_seeds"]),
+                     "0 (two standard errors of the per-story difference)"))
     add("stories_reft_loss_falls_early", "stories_reft_loss_falls_early", "Fig. 11",
         f"reFT's twist-story loss falls early: the share of its drop made by reFT step {reft['r300_step']} (the "
         "paper's 300), smallest over the η_M protocols", None, reft["loss_early_min_seeds"])

@@ -316,6 +316,29 @@ def reft_facts(cfg, frame: pd.DataFrame) -> dict:
     return out
 
 
+def loss_tie(cfg, setting, states: Mapping, device="cpu") -> dict:
+    """The tie band of ``stories_reft_loss_below_control``: per η_M seed, two standard errors of the per-story
+    difference between the better control's final twist-story loss and the worst η_M protocol's (each model
+    scored on each held-out twist story alone; the story tokens only)."""
+    from ftscope.train import loop as training
+
+    _, texts = ts.eval_sets(cfg, setting)
+
+    def per_story(run):
+        model = training.load_trained(ts.build(cfg, 0), states[run]["model"], device)
+        return np.array([ts.story_loss(model, setting.tok, [t], cfg.n_ctx) for t in texts])
+
+    band = []
+    for s in range(cfg.seeds):
+        protocols = {p: per_story(ts.Run(p, cfg.delete_lrs[0], s)) for p in ts.PROTOCOLS}
+        controls = {c: per_story(ts.Run(c, cfg.reft_lr, s)) for c in ts.CONTROLS}
+        worst = max(protocols.values(), key=np.mean)
+        best = min(controls.values(), key=np.mean)
+        diff = best - worst
+        band.append(float(2 * diff.std(ddof=1) / np.sqrt(len(diff))))
+    return {"loss_tie_seeds": band, "loss_tie": float(np.mean(band)), "loss_docs": len(texts)}
+
+
 # ------------------------------------------------------------------------------- deletion, step by step
 def deletion_frame(cfg, states: Mapping) -> pd.DataFrame:
     """The η_M runs' evaluations during deletion (``tinystories.curve_evals``: step 0 is the base on the run's
