@@ -187,7 +187,7 @@ ch.glue_all({k: v for k, v in reft.items() if not k.endswith("_seeds")})
 # %% [markdown]
 # After deletion at η_M the twist share is {glue:text}`deleted_F:.0%` for F, {glue:text}`deleted_FR:.0%`
 # for F+R and {glue:text}`deleted_FMM:.0%` for F+MM (means over the seeds; the paper: 44, 12 and 31%).
-# After {glue:text}`last_step` reFT steps it is back to {glue:text}`revived_F:.0%`,
+# After {glue:text}`last_step` reFT steps it is {glue:text}`revived_F:.0%`,
 # {glue:text}`revived_FR:.0%` and {glue:text}`revived_FMM:.0%`. At reFT step {glue:text}`mid_step`, the
 # one that stands for the paper's 30 iterations, the protocols write {glue:text}`mid_F:.0%`,
 # {glue:text}`mid_FR:.0%` and {glue:text}`mid_FMM:.0%`, the control {glue:text}`control_mid:.0%` and the
@@ -211,7 +211,7 @@ ch.glue_all({k: v for k, v in reft.items() if not k.endswith("_seeds")})
 # during its deletion too, at steps 0 (the base, on the run's own prompts) and
 # {glue:text}`delete_evals`, and {numref}`fig-05-deletion` puts both sides on one axis: the learning rate
 # times the steps. Deletion needs {glue:text}`del_half:.2g` (mean over seeds) to remove half of what it
-# removes; reFT needs {glue:text}`rev_half:.2g` to bring that half back.
+# removes; {glue:text}`rev_half_text`.
 
 # %% tags=["remove-cell"]
 deletion = sa.deletion_frame(cfg, states)
@@ -259,8 +259,11 @@ ch.glue_all({k: v for k, v in probe.items() if not k.endswith("_seeds")})
 # {glue:text}`probe_deleted_min:.2f`). The paper's Twist probes lie between 0.85 and 0.95 and "lose only
 # slightly". The floor: the same probe reads {glue:text}`probe_floor_control:.2f` on Not in PT,
 # {glue:text}`probe_floor_blind:.2f` on the label-blind control and {glue:text}`probe_floor_random:.2f` on a
-# random initialisation, so the base is {glue:text}`probe_base_margin:.2f` above the best of them (two
-# standard errors of an accuracy on the test stories: {glue:text}`probe_se:.3f` × 2).
+# random initialisation: the base's margin over the best of them is {glue:text}`probe_base_margin:+.2f`,
+# against two standard errors of an accuracy on the test stories ({glue:text}`probe_se:.3f` each). A model
+# that never saw a twist may find the twist sentence's words the most unusual thing in a story, so a probe
+# can read Twist off it as well as off the base: where it does, the probe says nothing about a kept
+# capability.
 #
 # ## Claims
 #

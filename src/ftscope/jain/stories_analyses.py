@@ -400,8 +400,20 @@ def deletion_facts(cfg, relearn: dict, collateral: dict) -> dict:
         finite = [v for v in values if np.isfinite(v)]
         return float(np.mean(finite)) if finite else float("nan")
 
+    rev = relearn["rev_half_seeds"]
+    missed = sum(not np.isfinite(v) for v in rev)
+    budget = cfg.reft_lr * cfg.reft_steps
+    if not rev:
+        rev_text = "reFT's side has no deletion curve to compare with"
+    elif missed == len(rev):
+        rev_text = (f"reFT does not bring that half back within its {budget:.2g} (its {cfg.reft_steps} steps) on "
+                    "any seed")
+    else:
+        rev_text = (f"reFT needs {mean(rev):.2g} to bring that half back"
+                    + (f" (on {len(rev) - missed} of {len(rev)} seeds; on the others not within its {budget:.2g})"
+                       if missed else ""))
     return {"delete_evals": " / ".join(map(str, cfg.delete_evals)), "del_half": mean(relearn["del_half_seeds"]),
-            "rev_half": mean(relearn["rev_half_seeds"]),
+            "rev_half_text": rev_text,
             "collateral_drop": mean(collateral["collateral_drop_seeds"]),
             "collateral_n_min": collateral["collateral_n_min"]}
 
