@@ -271,7 +271,7 @@ def reft_facts(cfg, frame: pd.DataFrame) -> dict:
     def at(sub, step, col="twist"):
         return [float(v) for v in sub[sub.step == step].set_index("seed")[col].reindex(seeds)]
 
-    out = {"mid_step": int(mid), "r300_step": int(r300), "last_step": int(last), "share_se": share_se(cfg.n_prompts)}
+    out = {"mid_step": int(mid), "r300_step": int(r300), "last_step": int(last)}
     for p, k in KEY.items():
         sub = eta_m[eta_m.protocol == p]
         out[f"deleted_{k}_seeds"] = at(sub, 0)
