@@ -202,17 +202,7 @@ ml.path_table(path)
 plots.show(ml.merge_figure(path, curve, deletion, sm.cfg.ft_steps))
 
 # %% tags=["remove-input"]
-flips.style.format(
-    {
-        "t_star": "{:.2f}",
-        "t_spacing": "{:.2f}",
-        "k_star": "{:.1f}",
-        "k_frac": "{:.2f}",
-        "k_spacing": "{:.0f}",
-        "gap": "{:.2f}",
-        "gap_in_spacings": "{:.2f}",
-    }
-)
+ml.show_flips(flips)
 
 # %% [markdown]
 # The base writes a twist in {glue:text}`base_twist:.0%` of its stories when asked, the deleted models in

@@ -320,12 +320,10 @@ def loss_tie(cfg, setting, states: Mapping, device="cpu") -> dict:
     """The tie band of ``stories_reft_loss_below_control``: per η_M seed, two standard errors of the per-story
     difference between the better control's final twist-story loss and the worst η_M protocol's (each model
     scored on each held-out twist story alone; the story tokens only)."""
-    from ftscope.train import loop as training
-
     _, texts = ts.eval_sets(cfg, setting)
 
     def per_story(run):
-        model = training.load_trained(ts.build(cfg, 0), states[run]["model"], device)
+        model = load_models(cfg, states, "model", [run], device)[run]
         return np.array([ts.story_loss(model, setting.tok, [t], cfg.n_ctx) for t in texts])
 
     band = []

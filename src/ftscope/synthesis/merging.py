@@ -232,3 +232,12 @@ def path_table(path: pd.DataFrame) -> pd.DataFrame:
                     for m, lo, hi in np.asarray(stats[col])]
     out.columns = ["twist share when asked", "twist-story loss", "F+R task loss"]
     return out
+
+
+FLIP_FORMATS = {"t_star": "{:.2f}", "t_spacing": "{:.2f}", "k_star": "{:.1f}", "k_frac": "{:.2f}",
+                "k_spacing": "{:.0f}", "gap": "{:.2f}", "gap_in_spacings": "{:.2f}"}
+
+
+def show_flips(flips: pd.DataFrame):
+    """``flip_table`` as the chapter shows it: each column at its precision."""
+    return flips.style.format(FLIP_FORMATS)
