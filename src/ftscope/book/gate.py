@@ -44,6 +44,17 @@ class Expected:
     kind: str = "paper"  # claims.KINDS
 
 
+def kind_of(claim: dict[str, Any]) -> str:
+    """A recorded claim's kind (``claims.KINDS``); a record written before kinds existed holds paper claims."""
+    return claim.get("kind", "paper")
+
+
+def _kind_changes(chapter: str, got: dict[str, dict[str, Any]], want: dict[str, Expected]) -> list[str]:
+    """A failure line for each claim (``got``, by id) whose kind is not the expected one."""
+    return [f"{chapter}/{c}: kind {want[c].kind} expected, {kind_of(got[c])} now"
+            for c in sorted(set(got) & set(want)) if kind_of(got[c]) != want[c].kind]
+
+
 def expected_path(project: Project, preset: str) -> Path:
     return project.root / "book" / "expected" / f"{preset}.yml"
 
@@ -104,10 +115,8 @@ def compare(docs: dict[str, dict[str, Any]], expected: dict[str, dict[str, Expec
             failures.append(f"{chapter}/{claim}: new claim ({got[claim]['verdict']}), not in the expectation")
         for claim in sorted(set(want) - set(got)):
             failures.append(f"{chapter}/{claim}: expected ({want[claim].verdict}), but no longer recorded")
+        failures += _kind_changes(chapter, got, want)
         for claim in sorted(set(got) & set(want)):
-            kind = got[claim].get("kind", "paper")
-            if kind != want[claim].kind:
-                failures.append(f"{chapter}/{claim}: kind {want[claim].kind} expected, {kind} now")
             verdict = got[claim]["verdict"]
             if verdict == want[claim].verdict:
                 continue
@@ -134,14 +143,12 @@ def compare_ids(docs: dict[str, dict[str, Any]], expected: dict[str, dict[str, E
         if chapter not in docs:
             failures.append(f"{chapter}: expected, but there are no results")
             continue
-        got = {c["id"]: c["verdict"] for c in docs[chapter]["claims"]}
+        got = {c["id"]: c for c in docs[chapter]["claims"]}
         want = expected.get(chapter, {})
         failures += [f"{chapter}/{c}: recorded, but not in the expectation" for c in sorted(set(got) - set(want))]
         failures += [f"{chapter}/{c}: in the expectation, but not recorded" for c in sorted(set(want) - set(got))]
-        failures += [f"{chapter}/{c}: failed" for c, v in sorted(got.items()) if v == "failed"]
-        kinds = {c["id"]: c.get("kind", "paper") for c in docs[chapter]["claims"]}
-        failures += [f"{chapter}/{c}: kind {want[c].kind} expected, {kinds[c]} now"
-                     for c in sorted(set(kinds) & set(want)) if kinds[c] != want[c].kind]
+        failures += [f"{chapter}/{c}: failed" for c, v in sorted(got.items()) if v["verdict"] == "failed"]
+        failures += _kind_changes(chapter, got, want)
     return failures
 
 
@@ -154,7 +161,7 @@ def write_expected(project: Project, preset: str, docs: dict[str, dict[str, Any]
         for c in doc["claims"]:
             fragile = old.get(chapter, {}).get(c["id"], Expected(c["verdict"])).fragile
             entry = {"verdict": c["verdict"]}
-            if c.get("kind", "paper") != "paper":
+            if kind_of(c) != "paper":
                 entry["kind"] = c["kind"]
             if fragile:
                 entry["fragile"] = fragile

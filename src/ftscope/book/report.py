@@ -21,6 +21,7 @@ from typing import Any
 from ftscope.book import gate, records, site
 from ftscope.book.bench import bench_path, bench_table, plan_path, plan_table
 from ftscope.book.claims import fmt, fmt_ours
+from ftscope.book.gate import kind_of
 from ftscope.book.runner import (
     installed_versions,
     leftovers_line,
@@ -43,11 +44,6 @@ def _counts(claims: list[dict[str, Any]], skipped: int = 0) -> dict[str, int]:
     n["fragile"] = sum(bool(c.get("fragile")) for c in claims)
     n["not attempted"] = skipped
     return n
-
-
-def kind_of(claim: dict[str, Any]) -> str:
-    """A claim's kind (``claims.KINDS``); a record written before kinds existed holds paper claims only."""
-    return claim.get("kind", "paper")
 
 
 def counts_by_paper(docs: dict[str, dict[str, Any]]) -> dict[str, dict[str, int]]:
@@ -209,15 +205,16 @@ def scorecard_markdown(project: Project | None, preset: str) -> str:
     rows = [claim for doc in docs.values() for claim in doc["claims"]]
     papers = [c for c in rows if kind_of(c) == "paper"]
     total = _counts(papers, sum(len(d.get("not_attempted", [])) for d in docs.values()))
-    lines = [f"Preset **{preset}**: {len(papers)} claims of the papers, "
-             + ", ".join(f"{total[v]} {v}" for v in VERDICTS)
-             + f"; {total['fragile']} fragile (seeds disagree); {total['not attempted']} results not attempted."]
+    by_kind = {kind: _counts([c for c in rows if kind_of(c) == kind]) for kind in KIND_ROWS}
+    head = (f"Preset **{preset}**: {len(papers)} claims of the papers, "
+            + ", ".join(f"{total[v]} {v}" for v in VERDICTS)
+            + f"; {total['fragile']} fragile (seeds disagree); {total['not attempted']} results not attempted.")
     for kind, what in (("hypothesis", "hypotheses of our own beyond the papers"),
                        ("precondition", "preconditions that gate them")):
-        mine = _counts([c for c in rows if kind_of(c) == kind])
-        n = sum(mine[v] for v in VERDICTS)
-        lines[0] += f" {n} {what}: " + ", ".join(f"{mine[v]} {v}" for v in VERDICTS if mine[v]) + "." if n else ""
-    lines.append("")
+        n = sum(by_kind[kind][v] for v in VERDICTS)
+        if n:
+            head += f" {n} {what}: " + ", ".join(f"{by_kind[kind][v]} {v}" for v in VERDICTS if by_kind[kind][v]) + "."
+    lines = [head, ""]
     summary = ['<div class="ftscope-scorecard">',
                '<table class="ftscope-table sc-summary" id="sc-summary"><colgroup><col style="width:38%">'
                '<col style="width:62%"></colgroup><thead><tr><th>Paper / chapter</th><th>Claims</th></tr></thead>'
@@ -240,7 +237,7 @@ def scorecard_markdown(project: Project | None, preset: str) -> str:
             continue
         names = list(by_chapter)
         summary.append(f'<tr class="sc-paper sc-{kind}-row"><td><strong>{escape(title)}</strong></td>'
-                       f"<td>{_badges(_counts([c for d in docs.values() for c in d['claims'] if kind_of(c) == kind]), '#sc-' + names[0])}</td></tr>")
+                       f"<td>{_badges(by_kind[kind], '#sc-' + names[0])}</td></tr>")
         summary += [f'<tr class="sc-chapter"><td><a href="#sc-{n}">{titles[n]}</a></td>'
                     f"<td>{_badges(counts, '#sc-' + n)}</td></tr>" for n, counts in by_chapter.items()]
     if not rows:
