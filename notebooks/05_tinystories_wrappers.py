@@ -198,7 +198,8 @@ ch.glue_all({k: v for k, v in reft.items() if not k.endswith("_seeds")})
 # the worst η_M protocol at {glue:text}`reft_loss_end:.3f`. The label-blind control's loss is the one to beat:
 # it has seen every twist the base has. On {glue:text}`loss_docs` held-out stories, two standard errors of the
 # per-story difference between the better control and the worst protocol come to {glue:text}`loss_tie:.3f`
-# nats per token: a smaller gap is a tie.
+# nats per token (mean over seeds). Each seed's gap is held against its own band: where most seeds' gaps lie
+# inside theirs, the two cannot be ordered, and the claim is a tie.
 #
 # Where F leaves most twists in place, the reason is in its data: F never shows the model a header that asks
 # for a twist, so nothing in it contradicts the instruction the base learned, and the model can only

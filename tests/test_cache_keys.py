@@ -18,7 +18,7 @@ from ftscope.horn import training as horn_training
 from ftscope.horn.setup import HornConfig
 from ftscope.jain import pcfg_training
 from ftscope.jain.pcfg_training import PcfgConfig
-from ftscope.paths import Project
+from ftscope.paths import Project, sha256_file
 from ftscope.train import checkpoints
 from ftscope.train.checkpoints import cached_state, checkpoint_path, code_parts, spec_hash
 
@@ -166,7 +166,7 @@ def test_a_corrupt_checkpoint_is_reported_moved_aside_and_rebuilt(tmp_path):
     assert len(list(path.parent.glob(path.name + ".corrupt-*"))) == 1
     meta = json.loads(path.with_suffix(".json").read_text())  # a file that matches its checksum but cannot load
     path.write_bytes(b"PK\x03\x04 truncated")
-    path.with_suffix(".json").write_text(json.dumps({**meta, "sha256": checkpoints.file_sha256(path)}))
+    path.with_suffix(".json").write_text(json.dumps({**meta, "sha256": sha256_file(path)}))
     state, cached = cached_state("toy", {"a": 1}, build, project=project, echo=lines.append)
     assert not cached and calls == [1, 1]
     assert any("unreadable" in ln and "rebuilding" in ln for ln in lines)
@@ -272,7 +272,6 @@ def test_two_clones_with_different_code_share_one_cache_and_each_gets_its_own_ce
 
 def test_what_a_process_did_never_enters_a_cell_key():
     from ftscope.data import corpora
-    from ftscope.train import checkpoints
 
     before = code_parts(corpora.corpus_manifest, checkpoints.cached_state)
     corpora.READ.note("a-corpus", "manifest")

@@ -8,6 +8,7 @@ import torch
 
 from ftscope import horn as H
 from ftscope.book import Chapter
+from ftscope.book.claims import not_above_floor
 from ftscope.data import tokenizer as bpe
 from ftscope.instruments import sae
 from ftscope.paths import Project
@@ -363,11 +364,11 @@ def test_proxy_scores_and_record_feature_claims():
 def test_floor_reason_ties_and_margins():
     assert H.share_margin(0.0, 100) > 0 and H.share_margin(0.5, 100) == pytest.approx(2 * np.sqrt(0.25 / 100))
     assert H.share_margin(0.3, 1000) < H.share_margin(0.3, 100)
-    assert H.floor_reason([0.1, 0.12], [0.1, 0.1], 0.05, "the floor").startswith("a tie at the floor (0.1)")
-    assert H.floor_reason([0.5, 0.4], [0.1, 0.2], 0.05, "the floor") == ""  # clearly above, per-seed floors
-    assert H.floor_reason([0.05, 0.2], [0.1, 0.1], 0.05, "the floor") == (
+    assert not_above_floor([0.1, 0.12], [0.1, 0.1], 0.05, "the floor").startswith("a tie at the floor (0.1)")
+    assert not_above_floor([0.5, 0.4], [0.1, 0.2], 0.05, "the floor") == ""  # clearly above, per-seed floors
+    assert not_above_floor([0.05, 0.2], [0.1, 0.1], 0.05, "the floor") == (
         "not above the floor (0.1) by more than 0.05: mean 0.125")  # the mean does not clear it
-    assert H.floor_reason([0.0], [0.3], 0.05, "x").startswith("not above x")  # below the floor: inconclusive too
+    assert not_above_floor([0.0], [0.3], 0.05, "x").startswith("not above x")  # below the floor: inconclusive too
 
 
 def test_random_model_is_the_bases_shape_untrained_and_seeded():

@@ -12,7 +12,7 @@ import torch
 
 from ftscope.data import corpora
 from ftscope.data.corpora import DamagedData, MissingData, load_corpus
-from ftscope.paths import Project, write_atomic
+from ftscope.paths import Project, sha256_file, write_atomic
 from ftscope.train import checkpoints
 from ftscope.train.checkpoints import ReadOnlyCache, cached_state, describe_path
 
@@ -40,13 +40,20 @@ def cache(tmp_path, monkeypatch):
     return tmp_path
 
 
-def test_checkpoint_records_its_checksum_and_is_reused_when_it_matches(cache):
+def test_checkpoint_records_its_checksum_and_is_reused_when_it_matches(cache, monkeypatch):
     calls = []
     _one(cache, calls)
     meta = json.loads(describe_path(_pt(cache)).read_text())
-    assert meta["sha256"] == checkpoints.file_sha256(_pt(cache)) and meta["finite"] is True
+    assert meta["sha256"] == sha256_file(_pt(cache)) and meta["finite"] is True
+    mask = os.umask(0)
+    os.umask(mask)
+    assert _pt(cache).stat().st_mode & 0o777 == 0o666 & ~mask  # the mode a plain open() gives, not tempfile's 0600
+    hashed = []
+    real = checkpoints.sha256_file
+    monkeypatch.setattr(checkpoints, "sha256_file", lambda p: hashed.append(p) or real(p))
     state, cached = _one(cache, calls)
     assert cached and len(calls) == 1 and torch.equal(state["model"]["w"], torch.arange(64.0).reshape(8, 8))
+    assert len(hashed) == 1  # read once to verify, not once more after loading
 
 
 def _overwrite_tensor_with_nan(path):
@@ -96,7 +103,7 @@ def test_non_finite_tensors_where_the_builder_saved_finite_ones_are_rebuilt(cach
     state["model"]["w"][0, 0] = float("inf")
     torch.save(state, path)
     meta = json.loads(describe_path(path).read_text())  # a checksum that matches the damaged file
-    describe_path(path).write_text(json.dumps({**meta, "sha256": checkpoints.file_sha256(path)}))
+    describe_path(path).write_text(json.dumps({**meta, "sha256": sha256_file(path)}))
     _, cached = _one(cache, calls)
     assert not cached and len(calls) == 2
 

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 import torch
 
-from ftscope.book.claims import make_claim
+from ftscope.book.claims import make_claim, not_above_floor
 from ftscope.instruments.revival import n_faster, revival_table
 from ftscope.jain import claims, pcfg_analyses, reported
 from ftscope.jain.grid import Grid, over_seeds, run_grid
@@ -344,11 +344,11 @@ def test_tracr_claims_record_each_chapters_ids():
 
 
 def test_kept_floor_is_a_tie_or_a_mean_not_above_the_floor():
-    assert claims.kept_floor([0.9, 0.95], 0.5, 0.1, "the floor") == ""
-    assert claims.kept_floor([0.55, 0.58], 0.5, 0.1, "the floor").startswith("a tie at the floor (0.5)")
+    assert not_above_floor([0.9, 0.95], 0.5, 0.1, "the floor") == ""
+    assert not_above_floor([0.55, 0.58], 0.5, 0.1, "the floor").startswith("a tie at the floor (0.5)")
     # one seed far above, one at the floor: no tie, but the mean is not clear of it
-    assert claims.kept_floor([0.5, 0.65], 0.5, 0.1, "the floor").startswith("not above the floor (0.5)")
-    assert claims.kept_floor(0.8, 0.5, 0.1, "the floor") == ""  # a single value
+    assert not_above_floor([0.5, 0.65], 0.5, 0.1, "the floor").startswith("not above the floor (0.5)")
+    assert not_above_floor(0.8, 0.5, 0.1, "the floor") == ""  # a single value
 
 
 def test_tracr_grid_runs_every_cell_and_keeps_every_model():

@@ -202,3 +202,14 @@ def test_stories_claims_follow_the_gate():
     assert tie.verdict == "inconclusive" and "a tie at 0% twists" in tie.note
     # every loss 0.5: the controls' gap of 0 lies inside the per-story band
     assert got["stories_reft_loss_below_control"].verdict == "inconclusive"
+
+
+def test_a_loss_gap_inside_its_own_seeds_band_on_most_seeds_is_a_tie():
+    from ftscope.jain.claims import _seeds_tied
+
+    # 2 of 3 seeds inside their own band: the ordering rests on one seed
+    why = _seeds_tied([0.012, 0.004, 0.006], [0.008, 0.008, 0.009], "the better control")
+    assert why.startswith("a tie with the better control on 2 of 3 seeds (seeds 1, 2")
+    assert _seeds_tied([0.012, 0.004, 0.016], [0.008, 0.008, 0.009], "x") == ""  # 1 of 3: the seeds decide
+    assert _seeds_tied([0.012, 0.004], [0.008, 0.008], "x") == ""  # half is not most
+    assert _seeds_tied([-0.01, -0.02, 0.0], [0.05, 0.05, 0.05], "x").startswith("a tie with x on 3 of 3")

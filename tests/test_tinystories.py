@@ -85,6 +85,37 @@ def test_sampler_cached_and_padded_equals_plain_greedy():
     assert got == want
 
 
+def test_the_rotary_decoder_matches_transformer_lens_cache():
+    """The plain-torch decoder (Mistral-style models without hooks) and TransformerLens's own key/value
+    cache (any model with a hook attached) give the same logits and, from one seed, the same stories; with
+    grouped-query attention and biases that are not zero."""
+    from transformer_lens.cache.key_value_cache import TransformerLensKeyValueCache
+
+    from ftscope.instruments.generation import RotaryDecoder
+    from ftscope.train import models
+
+    model = models.mistral(d_model=48, d_mlp=96, n_heads=4, n_kv_heads=2, d_head=12, n_ctx=64, d_vocab=50,
+                           n_layers=2, seed=1).eval()
+    gen = torch.Generator().manual_seed(0)
+    for p in model.parameters():
+        if not p.requires_grad:  # the biases mistral freezes at zero
+            p.data.normal_(0, 0.1, generator=gen)
+    assert RotaryDecoder.supports(model) and not RotaryDecoder.supports(models.mingpt(
+        n_layers=1, n_heads=2, d_model=16, n_ctx=16, d_vocab=10, seed=0))
+    toks = torch.tensor([[0, 0, 3, 4, 5], [0, 0, 0, 8, 9], [1, 2, 3, 4, 5]])
+    mask = (torch.arange(5)[None] >= torch.tensor([[2], [3], [0]])).long()
+    with torch.no_grad():
+        decoder, cache = RotaryDecoder(model, mask, 2), TransformerLensKeyValueCache.init_cache(model.cfg, "cpu", 3)
+        torch.testing.assert_close(decoder.prefill(toks), model(toks, attention_mask=mask, past_kv_cache=cache)[:, -1])
+        nxt, ones = torch.tensor([7, 8, 9]), torch.ones((3, 1), dtype=torch.long)
+        torch.testing.assert_close(decoder.step(nxt), model(nxt[:, None], attention_mask=ones, past_kv_cache=cache)[:, -1])
+    prompts = [[3, 4, 5, 6, 7], [8, 9], [10, 11, 12, 13, 14, 15, 16, 17]]
+    fast = sample(model, prompts, max_new_tokens=30, temperature=1.0, top_k=None, seed=3)
+    with model.hooks(fwd_hooks=[("blocks.0.hook_resid_pre", lambda x, hook: x)]):
+        assert not RotaryDecoder.supports(model)
+        assert sample(model, prompts, max_new_tokens=30, temperature=1.0, top_k=None, seed=3) == fast
+
+
 def test_sampler_seeded_stops_and_checks():
     model = tiny(vocab=50)
     prompts = [[0, 5, 7], [0, 4, 4, 4]]

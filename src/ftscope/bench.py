@@ -1,6 +1,7 @@
 """``python -m ftscope.bench``: every paper's training loops timed against the machine's matmul
-peak (``book.bench`` measures, ``jain.bench``, ``zhang.bench``, ``horn.bench`` and ``synthesis.bench`` say what to run); with ``--plan``,
-every chapter's training counted and its time on one H100 estimated (``book.bench.plan``).
+peak (``book.bench`` measures; ``jain.bench``, ``zhang.bench``, ``horn.bench`` and ``synthesis.bench``
+say what to run); with ``--plan``, every chapter's training counted and its time on one H100 estimated
+(``book.bench.plan``).
 ``ftscope bench`` and ``ftscope plan`` run this in a process of their own, so the command itself
 imports no torch."""
 

@@ -8,6 +8,7 @@ papermill from ``notebooks/`` still finds it). ``FTSCOPE_ROOT`` overrides it.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import tempfile
 from collections.abc import Iterator
@@ -19,6 +20,17 @@ _UMASK = os.umask(0)
 os.umask(_UMASK)
 
 
+def make_plain(path: str | Path) -> None:
+    """Give a file made by ``tempfile`` (0600) the mode a plain ``open()`` would have made it with."""
+    os.chmod(path, 0o666 & ~_UMASK)
+
+
+def sha256_file(path: str | Path) -> str:
+    """The SHA-256 of a file's bytes, read in chunks."""
+    with open(path, "rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
+
+
 def write_atomic(path: Path, data: bytes | str) -> None:
     """Write ``data`` to ``path`` through a temporary file of its own in the same folder, then rename it into
     place: an interrupted write leaves no half file, and two writers never rename each other's file."""
@@ -27,7 +39,7 @@ def write_atomic(path: Path, data: bytes | str) -> None:
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data if isinstance(data, bytes) else data.encode())
-        os.chmod(tmp, 0o666 & ~_UMASK)  # as a plain open() would have made it
+        make_plain(tmp)
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):

@@ -9,7 +9,7 @@ _EXPORTS = {
     "Chapter": "chapter",
     **dict.fromkeys(["Claim", "Criterion", "at_least", "at_most", "between", "within", "is_true", "is_false",
                      "below_control", "above_control", "not_below_control", "make_claim", "judge", "validate_result", "read_record",
-                     "VERDICTS", "PAPERS", "KINDS", "at_floor"], "claims"),
+                     "VERDICTS", "PAPERS", "KINDS", "at_floor", "not_above_floor"], "claims"),
     **dict.fromkeys(["run", "Outcome", "cache_key", "notebook_names"], "runner"),
     **dict.fromkeys(["build", "claims_report", "status_report", "write_generated", "scorecard_markdown",
                      "status_markdown"], "report"),

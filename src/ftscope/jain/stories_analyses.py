@@ -166,7 +166,7 @@ def show_stories(gens: ts.Generations, k: int = 3):
 
     cards = []
     for prompt, story, got in list(zip(gens.prompts, gens.texts, gens.features))[:k]:
-        asked = ts._asked(prompt)
+        asked = ts.asked_features(prompt)
         verdict = ", ".join(f"{f} {'✓' if f in got else '✗'}" for f in sorted(asked)) or "none asked"
         extra = sorted(got - asked)
         cards.append(

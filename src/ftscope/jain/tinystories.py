@@ -210,12 +210,12 @@ class Generations:
         """For every feature: ``{f}_k`` of the ``{f}_n`` stories whose prompt asks for it that have it."""
         found, out = self.features, {}
         for f in world.FEATURES:
-            asked = [f in got for prompt, got in zip(self.prompts, found) if f in _asked(prompt)]
+            asked = [f in got for prompt, got in zip(self.prompts, found) if f in asked_features(prompt)]
             out[f"{f}_k"], out[f"{f}_n"] = float(sum(asked)), float(len(asked))
         return out
 
 
-def _asked(prompt: str) -> set[str]:
+def asked_features(prompt: str) -> set[str]:
     """The features a header's Features line asks for."""
     line = next((x for x in prompt.splitlines() if x.startswith("Features:")), "Features:")
     return {f.strip() for f in line[len("Features:"):].split(",") if f.strip()}
@@ -551,7 +551,7 @@ def run_cost(cfg: StoriesConfig, run: Run) -> float:
     return steps + EVAL_STEPS * (len(cfg.reft_evals) + len(curve_evals(cfg, run)))
 
 
-EVAL_STEPS = 30  # an evaluation (n_prompts stories, the twist loss) costs about as much as this many steps
+EVAL_STEPS = 10  # an evaluation (n_prompts stories, the twist loss) costs about as much as this many steps
 
 
 def balance(cfg: StoriesConfig, runs: Sequence[Run], workers: int, head: float = 0.0) -> list[list[Run]]:

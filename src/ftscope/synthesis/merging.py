@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from ftscope.instruments.merging import slerp_state_dict
+from ftscope.jain import stories_analyses as sa
 from ftscope.jain import tinystories as ts
 from ftscope.jain.criteria import STORIES_HAS_TWIST as HAS_TWIST  # chapter 05's bar for having the capability
 from ftscope.synthesis.setting import PROTOCOL, LensesConfig, StoryModels
@@ -79,18 +80,15 @@ def deletion_curve(sm: StoryModels, path: pd.DataFrame) -> pd.DataFrame:
 
 
 def crossing(x, y, level: float = HAS_TWIST) -> tuple[float, float, bool]:
-    """Where ``y`` (falling along ``x``) first reaches ``level`` or below, interpolated linearly between the two
-    points around it: ``(x*, the spacing of those points, whether it crosses)``. At or below ``level`` from the
+    """Where ``y`` (falling along ``x``) first reaches ``level`` or below (``stories_analyses.crossing``):
+    ``(x*, the spacing of the two points around it, whether it crosses)``. At or below ``level`` from the
     first point: ``(x[0], the first spacing, True)``; never: ``(x[-1], the last spacing, False)``."""
-    x, y = np.asarray(x, float), np.asarray(y, float)
-    below = np.nonzero(y <= level)[0]
-    if not len(below):
+    x = np.asarray(x, float)
+    at = sa.crossing(x.tolist(), np.asarray(y, float).tolist(), level, falling=True)
+    if np.isnan(at):
         return float(x[-1]), float(x[-1] - x[-2]), False
-    i = int(below[0])
-    if i == 0:
-        return float(x[0]), float(x[1] - x[0]), True
-    frac = (y[i - 1] - level) / (y[i - 1] - y[i])
-    return float(x[i - 1] + frac * (x[i] - x[i - 1])), float(x[i] - x[i - 1]), True
+    i = max(1, int(np.searchsorted(x, at)))
+    return at, float(x[i] - x[i - 1]), True
 
 
 def flip_table(path: pd.DataFrame, deletion: pd.DataFrame, ft_steps: int) -> pd.DataFrame:

@@ -42,7 +42,7 @@ from typing import Any
 
 import torch
 
-from ftscope.paths import Ledger, Project, write_atomic
+from ftscope.paths import Ledger, Project, make_plain, sha256_file, write_atomic
 
 Code = ModuleType | FunctionType | type
 OWN = "ftscope"
@@ -262,14 +262,6 @@ def is_locked(path: Path) -> bool:
     return False
 
 
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def _tensors(state: Any) -> Iterator[torch.Tensor]:
     if isinstance(state, torch.Tensor):
         yield state
@@ -291,20 +283,18 @@ def describe_path(path: Path) -> Path:
     return path.with_suffix(".json")
 
 
-def _damage(path: Path, state_finite: Callable[[], bool]) -> str:
-    """Why the checkpoint at ``path`` cannot be trusted ('' when it can): no recorded checksum, a checksum that
-    differs, or non-finite tensors where the builder saved finite ones (``state_finite`` checks the loaded state)."""
+def _damage(path: Path) -> tuple[str, dict]:
+    """Why the checkpoint at ``path`` cannot be trusted before it is loaded ('' when it can: its recorded
+    checksum matches), and the record beside it."""
     try:
         meta = json.loads(describe_path(path).read_text())
     except (OSError, ValueError):
-        return "no readable record of its checksum beside it"
+        return "no readable record of its checksum beside it", {}
     if not isinstance(meta, dict) or "sha256" not in meta:
-        return "no recorded checksum"
-    if file_sha256(path) != meta["sha256"]:
-        return "its SHA-256 differs from the one recorded when it was written"
-    if meta.get("finite") and not state_finite():
-        return "non-finite tensors, where the builder saved finite ones"
-    return ""
+        return "no recorded checksum", {}
+    if sha256_file(path) != meta["sha256"]:
+        return "its SHA-256 differs from the one recorded when it was written", meta
+    return "", meta
 
 
 def _aside(path: Path, why: str, echo: Callable[[str], None]) -> None:
@@ -324,22 +314,19 @@ def _aside(path: Path, why: str, echo: Callable[[str], None]) -> None:
 
 
 def _load(path: Path, echo: Callable[[str], None]) -> Any | None:
-    """The saved state, verified against the checksum recorded when it was written; None after moving a damaged
-    or unreadable file aside (reported in one line), so that it is rebuilt, never trusted."""
-    loaded: list[Any] = []
-
-    def finite() -> bool:
-        return all_finite(loaded[0])
-
+    """The saved state, verified against the checksum recorded when it was written (and its tensors finite where
+    the builder saved finite ones); None after moving a damaged or unreadable file aside (reported in one line),
+    so that it is rebuilt, never trusted."""
     try:
-        if why := _damage(path, lambda: True):
+        why, meta = _damage(path)
+        if not why:
+            state = torch.load(path, map_location="cpu", weights_only=False)
+            if meta.get("finite") and not all_finite(state):
+                why = "non-finite tensors, where the builder saved finite ones"
+        if why:
             _aside(path, why, echo)
             return None
-        loaded.append(torch.load(path, map_location="cpu", weights_only=False))
-        if why := _damage(path, finite):
-            _aside(path, why, echo)
-            return None
-        return loaded[0]
+        return state
     except Exception as err:  # noqa: BLE001 - any unreadable file is rebuilt, never a crash
         _aside(path, f"unreadable ({type(err).__name__}: {str(err)[:80]})", echo)
         return None
@@ -354,8 +341,9 @@ def save_atomic(state: Any, path: Path, describe: dict[str, Any] | None = None) 
     os.close(fd)
     try:
         torch.save(state, tmp)
+        make_plain(tmp)
         if describe is not None:
-            meta = {**describe, "sha256": file_sha256(Path(tmp)), "finite": all_finite(state)}
+            meta = {**describe, "sha256": sha256_file(tmp), "finite": all_finite(state)}
             write_atomic(describe_path(path), json.dumps(meta, indent=2, sort_keys=True, default=str))
         os.replace(tmp, path)
     finally:
