@@ -13,8 +13,8 @@
 # %% [markdown]
 # # Capacity, data and real abstracts: how fine-tuning learns topic, style and facts
 #
-# The previous chapter measured *what* fine-tuning on the PubMed analog learns: mostly topic and style,
-# hardly any facts. {cite:t}`zhang2024` also asked *how*: topic and style adapt like simple features, so a
+# The previous chapter measured *what* fine-tuning on the PubMed analog learns: how much of the change
+# is topic, how much style and how much facts. {cite:t}`zhang2024` also asked *how*: topic and style adapt like simple features, so a
 # low-rank adapter and little data suffice, while facts need capacity and data (their Fig. 6 and a
 # data-size experiment); the two biases are learned independently of each other; and mixing unbiased data
 # into fine-tuning reduces the biases only "to a certain degree". This chapter runs each of those
@@ -66,7 +66,7 @@ plots.style()
 # Every arm changes one thing against chapter 6's fine-tuning: {glue:text}`ft_docs:,` bio × academic
 # documents, one epoch of {glue:text}`ft_steps` steps of {glue:text}`ft_batch`, all the weights, at the
 # learning rate its grid chose ({glue:text}`full_lr:g`), on {glue:text}`seeds` seeds (orders of the same
-# documents). Those runs, and the base model, are read from chapter 6's cache (or trained here with the
+# documents); the capacity arm also trains longer, to convergence. Those runs, and the base model, are read from chapter 6's cache (or trained here with the
 # same settings). Each run of this chapter is scored on the first {glue:text}`sweep_probes` of chapter 6's
 # probe skeletons of each analog; the components are per token, as the repository computes them.
 
@@ -74,8 +74,6 @@ plots.style()
 setting = zs.load_setting(zc, seed)
 base, base_state = zs.pretrained(zc, setting, seed, dev)
 fts = zs.finetuned(zc, setting, seed, dev)
-bound = za.entropy_bound(setting.world)
-ok, gap = claims.converged(base_state["val_pt"], bound)
 probes = za.probe_sets(zc, setting, seed)
 
 # %% tags=["remove-cell"]
@@ -90,24 +88,48 @@ ch.glue_config(
         "lora_grid_rank",
         "bootstrap",
         "pubmed_dynamics",
+        "capacity_epochs",
+        "grid_extra",
     ],
 )
-ch.glue_all({"full_lr": fts.lr, "gap": gap, "gap_level": claims.CONVERGED_GAP})
+ch.glue_all(
+    {
+        "full_lr": fts.lr,
+        "gap_level": claims.CONVERGED_GAP,
+        "domain_level": claims.DOMAIN_GAP,
+    }
+)
 # %% [markdown]
-# The base model is {glue:text}`gap:.3f` nats per token above the generator's entropy bound on held-out
-# pretraining documents (the claims' level: {glue:text}`gap_level`).
+# The base is the same as chapter 6's, and so is its gate: on held-out pretraining documents of the
+# PubMed analog's slice, of the two slices that share one of its factors, and of the whole mix, its loss
+# against the generator's entropy bound. The claims below are judged only if the base is within
+# {glue:text}`gap_level` nats per token of the bound on the mix and within {glue:text}`domain_level` on
+# every slice of the domain (chapter 6 says why; a gate recorded there does not carry over, so this
+# chapter records its own).
+
+# %%
+gate = za.domain_gate(zc, setting, base, dev)
+za.show_gate(gate)
+
+# %% tags=["remove-cell"]
+ch.glue_all(za.gate_facts(setting.world, gate))
+# %% [markdown]
+# On the mix the base is {glue:text}`gap_mix:.3f` nats per token above the bound, on the domain's slices
+# at most {glue:text}`gap_domain_max:.3f`.
 #
 # The arms, and what each run changes:
 #
 # - **capacity**: LoRA adapters (Hugging Face `peft`, the paper's library) of each rank on the attention
 #   and MLP projections (`c_attn`, `c_proj`, `c_fc`: GPT-2's q, k, v, o and MLP), α = 2 × rank as in the
-#   released config, the base's weights frozen;
+#   released config, the base's weights frozen; and all the weights. Each is trained for
+#   {glue:text}`capacity_epochs` epochs, so that the comparison is between runs that have finished
+#   learning (capacity), not between a fast and a slow learner (speed);
 # - **data**: the first *n* of the fine-tuning documents (nested sets), one epoch each, so a smaller set is
 #   also fewer steps, as in the paper's one-epoch runs;
 # - **independence**: documents from the same generator with the topic or the style changed: bio × web
 #   (the topic shift alone) and general × academic (the style shift alone);
-# - **mixing**: the fine-tuning documents plus documents of the pretraining mix (replay), a fraction of
-#   the mixed set; every bio document is kept, so the epoch grows with the fraction.
+# - **mixing**: documents of the pretraining mix (replay) in place of a fraction of the fine-tuning
+#   documents: the same number of documents and steps, fewer bio documents.
 
 # %%
 arms = zarms.run_arms(cfg, setting, fts, seed, dev)
@@ -124,38 +146,65 @@ ch.glue_all(
     }
 )
 # %% [markdown]
+# ## Learning rates
+#
+# The paper chose each model's learning rate by "a grid search on a validation set". Full fine-tuning's
+# rate is chapter 6's: the grid below, one epoch on seed 0, extended past an edge (at most
+# {glue:text}`grid_extra` rates) while the best rate lay there; {glue:text}`full_lr:g` was chosen.
+# The released LoRA config keeps full fine-tuning's rate, which for LoRA (fewer weights, each moved
+# further) is usually too low; the LoRA grid is {glue:text}`lora_factors` times full fine-tuning's rate,
+# one epoch at rank {glue:text}`lora_grid_rank`, extended the same way, and chose
+# {glue:text}`lora_lr:g`. A chosen rate marked *edge* is the lowest or highest of its grid: the optimum
+# may lie beyond it, and the claims that use it are inconclusive (the preconditions
+# `zhang_arms_lr_bracketed` and `zhang_arms_lora_lr_bracketed`). Full fine-tuning's grid:
+
+# %%
+zarms.grid_table(arms.full_grid, arms.full_lr, arms.full_declared)
+
+# %% [markdown]
+# The LoRA grid (rank {glue:text}`lora_grid_rank`):
+
+# %%
+zarms.grid_table(arms.lora_grid, arms.lora_lr, arms.lora_declared)
+
+# %% [markdown]
 # ## Capacity: LoRA ranks (Fig. 6)
 #
-# The released LoRA config keeps full fine-tuning's learning rate, which for LoRA is usually too low, and
-# the paper chose every rate by a grid on a validation split; here the LoRA rate is chosen on the
-# validation split at rank {glue:text}`lora_grid_rank` (the released one) among {glue:text}`lora_factors`
-# times full fine-tuning's rate, and it is {glue:text}`lora_lr:g`. This run's ranks are
-# {glue:text}`ranks`; the `paper` preset runs the paper's {glue:text}`paper_ranks`. In
-# {numref}`fig-07-capacity`, left, each component
-# against the rank, full fine-tuning at the right; right, each as a share of the total change.
+# Every rank of this run ({glue:text}`ranks`; the `paper` preset runs the paper's
+# {glue:text}`paper_ranks`) and full fine-tuning train for {glue:text}`capacity_epochs` epochs, each at
+# its own grid's rate. A run counts as **converged** when its validation loss fell by less than
+# {glue:text}`epoch_level:.0%` over its last epoch; a capacity claim is inconclusive unless every run it
+# reads converged. In {numref}`fig-07-capacity`, left, each component against the rank, full
+# fine-tuning at the right; right, each as a share of the total change.
 
-# %% tags=["hide-input"] mystnb={"figure": {"name": "fig-07-capacity", "caption": "The total change and each component per token (left) and the topic, style and factual shares of the total (right) against the LoRA rank, full fine-tuning at the right; a line through the seeds' mean, each seed a dot. The analog of the paper's Fig. 6."}}
+# %% tags=["hide-input"] mystnb={"figure": {"name": "fig-07-capacity", "caption": "The total change and each component per token (left) and the topic, style and factual shares of the total (right) against the LoRA rank, full fine-tuning at the right, every run trained to convergence; a line through the seeds' mean, each seed a dot. The analog of the paper's Fig. 6."}}
 plots.show(zarms.capacity_figure(scores))
 # %%
-zarms.summary(scores, "capacity", [*zarms.COMPONENTS, "factual share", "novel fact at the object"])
+zarms.summary(
+    scores,
+    "capacity",
+    [*zarms.COMPONENTS, "factual share", "validation loss", "last epoch's fall"],
+)
 
 # %% tags=["remove-cell"]
 cap = zarms.arm_facts(scores, "capacity", min(cfg.ranks), zarms.FULL)
-ch.glue_all(cap)
+ch.glue_all(cap | {"epoch_level": claims.CONVERGED_EPOCH})
 # %% [markdown]
-# A rank-{glue:text}`lo` adapter learns {glue:text}`topic_ratio:.0%` of full fine-tuning's topic component
-# and {glue:text}`style_ratio:.0%` of its style component; its total change is
-# {glue:text}`total_ratio:.0%` of full fine-tuning's. "Most of" the two biases, as the claims read the paper,
-# but only just: one epoch of a thousand documents is not long enough for any of the runs to have finished
-# learning the priors, and the rank-1 adapter, with a few thousand parameters, is slower at it. The paper's
-# factual component is {glue:text}`factual_lo:.4f` nats per token at rank {glue:text}`lo` and
-# {glue:text}`factual_hi:.4f` with all the weights: slightly negative, as in chapter 6, so there is no
-# factual gain whose share could grow. Where the facts are stated, at the object of a novel fact, the
-# contrast does grow with capacity: {glue:text}`object_lo:.3f` nats at rank {glue:text}`lo` against
-# {glue:text}`object_hi:.3f` with all the weights, the only level at which the model has begun to prefer
-# the true object. The paper's side note on its Fig. 6, that "the topic ratio and factual ratio
-# simultaneously reduce" when capacity is limited, reads here as the topic share at the smallest rank
-# against full fine-tuning's: {glue:text}`topic_share_lo:.2f` against {glue:text}`topic_share_hi:.2f`.
+# Over the last epoch the validation loss fell by {glue:text}`fall_lo:.2%` at rank {glue:text}`lo` and
+# by {glue:text}`fall_hi:.2%` with all the weights (means over the seeds; the level is
+# {glue:text}`epoch_level:.0%`). A rank-{glue:text}`lo` adapter learns {glue:text}`topic_ratio:.0%` of
+# full fine-tuning's topic component and {glue:text}`style_ratio:.0%` of its style component; its total
+# change is {glue:text}`total_ratio:.0%` of full fine-tuning's. The factual component is
+# {glue:text}`factual_lo:.4f` nats per token at rank {glue:text}`lo` and {glue:text}`factual_hi:.4f` with
+# all the weights, and at the object of a novel fact, where the facts are stated, the contrast is
+# {glue:text}`object_lo:.3f` nats against {glue:text}`object_hi:.3f`. The paper's side note on its Fig. 6,
+# that "the topic ratio and factual ratio simultaneously reduce" when capacity is limited, reads here as
+# the shares at the smallest rank against full fine-tuning's: topic {glue:text}`topic_share_lo:.2f`
+# against {glue:text}`topic_share_hi:.2f`, factual {glue:text}`factual_share_lo:.3f` against
+# {glue:text}`factual_share_hi:.3f` (the claim `zhang_capacity_shares_reduce`). Each ratio claim is read
+# per seed with a 95% interval from resampling the {glue:text}`sweep_probes` probe skeletons, the same
+# resample for both runs of a seed (a paired bootstrap); a claim whose interval holds its bound on some
+# seed is inconclusive.
 #
 # ## Data: the size of the fine-tuning set
 #
@@ -176,26 +225,32 @@ ch.glue_all(
     | {
         "sizes": ", ".join(f"{n:,}" for n in cfg.sizes),
         "paper_sizes": ", ".join(f"{n:,}" for n in zarms.ArmsConfig().sizes),
+        "rising_level": claims.RISING,
     }
 )
 # %% [markdown]
 # With {glue:text}`data_lo:,` documents the topic component is {glue:text}`data_topic_ratio:.0%` and the
-# style component {glue:text}`data_style_ratio:.0%` of their values with {glue:text}`data_hi:,`: at these
-# sizes neither has saturated. More documents are also more steps: in a one-epoch protocol, as the
-# paper's, data and training length cannot be told apart, and the paper's sizes reach a million abstracts,
-# where the priors have long been learned; the `paper` preset's 3,000 and 10,000 are where saturation
-# would show here. The factual component is {glue:text}`data_factual_lo:.4f` and
-# {glue:text}`data_factual_hi:.4f` (no gain to follow), while at the objects of novel facts the contrast
-# rises from {glue:text}`data_object_lo:.3f` to {glue:text}`data_object_hi:.3f` nats: the facts are
-# being learned where they are stated, slowly, and the paper's whole-document measure does not yet see it.
+# style component {glue:text}`data_style_ratio:.0%` of their values with {glue:text}`data_hi:,`. More
+# documents are also more steps: in a one-epoch protocol, as the paper's, data and training length cannot
+# be told apart, and the paper's sizes reach a million abstracts, where the priors have long been
+# learned. So the saturation claims need a reference that has itself stopped learning the bias: the run
+# at the largest size keeps its weights at its second-last log-spaced snapshot (step
+# {glue:text}`data_step_before`), and a claim is inconclusive while its component grew by more than
+# {glue:text}`rising_level:.0%` of its final value between that snapshot and the end (chapter 6's rule for
+# the dynamics). Here the topic component grew by {glue:text}`data_topic_growth:.0%` and the style
+# component by {glue:text}`data_style_growth:.0%` over that interval. The factual component is
+# {glue:text}`data_factual_lo:.4f` and {glue:text}`data_factual_hi:.4f` nats per token at the two sizes,
+# and the contrast at the objects of novel facts {glue:text}`data_object_lo:.3f` and
+# {glue:text}`data_object_hi:.3f` nats.
 #
 # ## Independence of the two biases
 #
 # Fine-tuning on bio × web shifts the topic prior and leaves the style where it is; on general × academic
 # the reverse. If the biases are learned independently, the bio × web run learns the same topic bias as
 # the bio × academic run, and the general × academic run the same style bias. Each run is scored on the
-# same PubMed-analog probes (bio × academic and its variants; {numref}`fig-07-independence`): the general × academic run's topic
-# component is negative, since it moves probability towards the general topics.
+# same PubMed-analog probes (bio × academic and its variants; {numref}`fig-07-independence`); the
+# general × academic run moves probability towards the general topics, so its topic component on these
+# probes can be negative.
 
 # %% tags=["hide-input"] mystnb={"figure": {"name": "fig-07-independence", "caption": "The topic and style components on the PubMed-analog probes of the runs fine-tuned on bio × academic, bio × web (the topic shift alone) and general × academic (the style shift alone); bars the seeds' mean, dots each seed. The analog of the paper's independence experiment (Sec. 3)."}}
 plots.show(zarms.independence_figure(scores))
@@ -206,17 +261,12 @@ zarms.summary(scores, "independence", zarms.COMPONENTS)
 ind = zarms.independence_facts(scores)
 ch.glue_all(ind)
 # %% [markdown]
-# Each single-factor run learns its own factor and hardly the other (the table: bio × web's style
-# component and general × academic's topic component are near zero). But the topic bias learned from
-# bio × web is {glue:text}`topic_alone:.0%` of the one learned together with the style, and the style bias
-# learned from general × academic {glue:text}`style_alone:.0%` of it; the two single-factor runs' biases
-# sum to {glue:text}`sum_alone:.3f` nats per token, against {glue:text}`sum_together:.3f` for the run
-# that learns both. In this world the biases are not independent: a bias learned in one style or topic
-# carries over to the other only in part, and learning both at once gains more than the parts. A likely
-# reason is the world's pretraining, where bio × academic documents are half a percent of the mix: the
-# base's bio is mostly web and casual bio, its academic mostly general academic, and the combination is
-# what fine-tuning on the PubMed analog teaches, on top of either prior. The paper's data (PubMed against
-# general web text) may have a weaker interaction; the paper gives no numbers to compare.
+# The topic bias learned from bio × web is {glue:text}`topic_alone:.0%` of the one learned together with
+# the style, and the style bias learned from general × academic {glue:text}`style_alone:.0%` of it (means
+# over the seeds); the two single-factor runs' biases sum to {glue:text}`sum_alone:.3f` nats per token,
+# against {glue:text}`sum_together:.3f` for the run that learns both. The claims read each ratio against
+# the band the paper's "independently" allows (within a quarter of 1), per seed with its interval. The
+# paper's data (PubMed against general web text) gives no numbers to compare.
 #
 # ## Mixing in unbiased data
 #
@@ -234,14 +284,18 @@ zarms.summary(scores, "mixing", [*zarms.COMPONENTS, "C4 total"])
 mix = zarms.arm_facts(scores, "mixing", max(cfg.mixes), 0.0)
 ch.glue_all({f"mix_{k}": v for k, v in mix.items()})
 # %% [markdown]
-# With a replay fraction of {glue:text}`mix_lo:g` the topic component is {glue:text}`mix_topic_ratio:.0%`
-# and the style component {glue:text}`mix_style_ratio:.0%` of their values without replay, while the loss
-# on the C4 analog shrinks from {glue:text}`mix_c4_hi:.3f` to {glue:text}`mix_c4_lo:.3f` nats per token:
-# replay protects general text more than it removes the biases, which is the paper's "to a certain
-# degree". The mixed set keeps every bio document and adds the replay, so its epoch is longer: more steps
-# on the same bio data, spread over more kinds of text. The contrast at a novel fact's object is
-# {glue:text}`mix_object_lo:.3f` nats with replay against {glue:text}`mix_object_hi:.3f` without: replay
-# does not stop the facts from being learned, nor does it learn them without the biases.
+# With replay in place of {glue:text}`mix_lo:.0%` of the documents the topic component is
+# {glue:text}`mix_topic_ratio:.0%` and the style component {glue:text}`mix_style_ratio:.0%` of their
+# values without replay, and the change on the C4 analog is {glue:text}`mix_c4_lo:.3f` nats per token
+# against {glue:text}`mix_c4_hi:.3f`. Every mixed run has as many documents and steps as the unmixed one,
+# so the replay takes the place of bio documents: what falls is the bio exposure, not the step count. The
+# factual component is {glue:text}`mix_factual_lo:.4f` nats per token with replay against
+# {glue:text}`mix_factual_hi:.4f` without, and the contrast at a novel fact's object
+# {glue:text}`mix_object_lo:.3f` against {glue:text}`mix_object_hi:.3f`. The paper reports that mixing
+# reduces the biases only "to a certain degree" and that its attempts to learn facts without the biases
+# did not succeed: the claims ask whether the biases fall at all (the interval of their ratio below 1),
+# whether most of them remain, and whether replay keeps more of the factual component than of the biases
+# (which would be learning facts without the biases).
 #
 # ## Real PubMed abstracts
 #
@@ -312,11 +366,11 @@ plots.show(zr.position_figure(real, abstracts, claims.START_TENTHS))
 # %% [markdown]
 # The first token gains {glue:text}`first_token:.2f` nats and the tokens from the eleventh on
 # {glue:text}`later_tokens:.2f` each, and the first {glue:text}`start_tenths` tenths hold
-# {glue:text}`start:.0%` of an abstract's change (a change spread evenly would put 20% there). Real
-# abstracts behave like the world's documents: per token the gain is largest at the start, where the text
-# announces its topic and register, but the smaller gain on every later token sums to most of the change.
-# The paper's "mostly at the beginning" holds per token, not per document; the claim reads the sum, as in
-# chapter 6.
+# {glue:text}`start:.0%` of an abstract's change (a change spread evenly would put 20% there). This is the
+# total change, not the paper's topic and style components: on real abstracts there is no topic or style
+# variant aligned token for token, and Part III's BPE never saw biomedical text, so most of the total is
+# new vocabulary, learned wherever it occurs. The figure is shown, not claimed (the scorecard lists the
+# real-abstract position result as not attempted, with this reason).
 #
 # **A rule-made factual contrast.** The paper's counterfactuals were ChatGPT rewrites with other facts. A
 # rule can change one kind of fact without an LLM: every number of an abstract replaced by another number
@@ -342,32 +396,42 @@ else:
 # ## What differs from the paper
 #
 # - **The world, not ChatGPT's rewrites**, for the four arms (chapter 6 says why), and one epoch of a
-#   thousand documents where the paper fine-tuned on up to a million abstracts.
-# - **Fewer levels at `laptop`**: LoRA ranks {glue:text}`ranks` (the paper's six at `paper`), sizes up to
-#   {glue:text}`data_hi:,` documents, replay up to {glue:text}`mix_lo:g`; three seeds each.
-# - **The LoRA learning rate** is chosen on the validation split; the released LoRA config keeps full
-#   fine-tuning's rate, and the paper's per-model rates were not found.
-# - **Replay is added**, not substituted: every fine-tuning document is kept and the epoch grows; the
-#   paper's mixing recipe was not found.
+#   thousand documents where the paper fine-tuned on up to a million abstracts; the `laptop` world's bio
+#   and academic shares of pretraining are chapter 6's, raised above the spec's so that the base knows
+#   the domain.
+# - **Fewer levels at `laptop`**: LoRA rank {glue:text}`ranks` against all the weights (the paper's six
+#   ranks at `paper`), sizes up to {glue:text}`data_hi:,` documents, replay up to
+#   {glue:text}`mix_lo:.0%`; three seeds each.
+# - **Capacity at convergence**: the paper's runs are one epoch; here the capacity arm trains
+#   {glue:text}`capacity_epochs` epochs, so that a small adapter is not judged on its speed.
+# - **The LoRA learning rate** is chosen on the validation split, on a one-epoch grid at rank
+#   {glue:text}`lora_grid_rank`, and used at every rank and for every epoch; the released LoRA config
+#   keeps full fine-tuning's rate, and the paper's per-model rates were not found.
+# - **Replay is substituted** for bio documents at a fixed step count; the paper's mixing recipe was not
+#   found.
 # - **Real abstracts**: Part III's small English-and-Python base and its BPE instead of GPT-2 XL or
 #   LLaMA-2, {glue:text}`heldout:,` held-out abstracts at `laptop` (1,000 at `paper`, as the paper), each scored
 #   on its first {glue:text}`n_ctx` tokens, and a rule-made number swap in place of the paper's factual
-#   rewrites; the paper's own rewrites are read from the hub only when it is reachable.
+#   rewrites; the paper's own rewrites are read from the hub only when it is reachable. The position of
+#   the change on real abstracts is described, not claimed.
 #
 # ## Claims
 #
 # Criteria fixed from the paper's sentences before the run; each judged per fine-tuning seed (seed *k*'s
-# runs of two levels compared with each other), *fragile* when seeds disagree. The world's claims are
-# scored only if chapter 6's base reached its loss level; the real abstracts' only if Part III's base had
-# stopped improving: its training loss may fall by less than {glue:text}`plateau_level:.0%` from the
+# runs of two levels compared with each other, on the same probe skeletons), *fragile* when seeds
+# disagree, inconclusive where a seed's 95% interval holds the bound. The world's claims need the base's
+# gate and full fine-tuning's bracketed grid (and, for capacity, the LoRA grid's, and every run it reads
+# converged); the factual claims also need a factual gain at the levels they compare (the interval of
+# the factual component above 0 on every seed). The real abstracts' claim is read only if Part III's base
+# had stopped improving: its training loss may fall by less than {glue:text}`plateau_level:.0%` from the
 # second-last tenth of its steps to the last (the fall was {glue:text}`base_plateau:.1%`, negative where
 # the loss rose).
 
 # %% tags=["remove-output", "hide-input"]
 claims.record_arms_claims(
     ch,
-    converged=ok,
-    gap=gap,
+    gate=gate,
+    arms=arms,
     scores=scores,
     cfg=cfg,
     real=real_facts,

@@ -88,17 +88,26 @@ def test_each_papers_plan_counts_its_chapters():
                                                              len(deletion_runs(cfg)) + 2 * cfg.seeds]
 
 
-def test_chapter_7s_plan_counts_every_arm_at_one_epoch():
+def test_chapter_7s_plan_counts_every_arm_and_the_capacity_arms_epochs():
+    from ftscope.zhang import setting as S
     from ftscope.zhang.arms import ArmsConfig
     from ftscope.zhang.bench import works as zhang_works
 
     cfg = ArmsConfig.from_preset("paper")
     seven = {w.what: w for w in zhang_works("paper") if w.chapter == "07"}
-    assert seven["capacity: LoRA ranks"].runs == len(cfg.ranks) * cfg.seeds
+    epoch = -(-cfg.ft_docs // cfg.ft_batch)
+    assert seven["capacity: LoRA ranks, to convergence"].runs == len(cfg.ranks) * cfg.seeds
+    assert seven["capacity: all the weights, to convergence"].steps == cfg.capacity_epochs * epoch
     assert seven["data: 10,000 documents"].steps == -(-10_000 // cfg.ft_batch)
-    assert seven["mixing: 50% replay"].steps == -(-2 * cfg.ft_docs // cfg.ft_batch)
-    assert sum(w.runs for w in seven.values()) == (len(cfg.lora_lr_factors) + len(cfg.ranks) * cfg.seeds
+    assert seven["mixing: 50% replay"].steps == epoch  # replay in place of bio documents: the same steps
+    # the LoRA grid counts the rates it may add past an edge (grid_extra), as a plan's upper bound
+    assert sum(w.runs for w in seven.values()) == (len(cfg.lora_lr_factors) + cfg.grid_extra
+                                                   + (len(cfg.ranks) + 1) * cfg.seeds
                                                    + (len(cfg.sizes) - 1 + 2 + len(cfg.mixes) - 1) * cfg.seeds)
+    six = {w.what: w for w in zhang_works("paper") if w.chapter == "06"}
+    zc = S.ZhangConfig.from_preset("paper")
+    grid = six["fine-tuning: the learning-rate grid and the other seeds"]
+    assert grid.runs == len(zc.lr_grid) + zc.lr_extend + zc.seeds - 1
 
 
 def test_plan_refuses_a_bad_utilisation_before_any_work(capsys):

@@ -4,6 +4,7 @@ oracle, as tables, figures and the named numbers (*facts*) the prose glues and t
 from __future__ import annotations
 
 import html
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -101,6 +102,90 @@ def entropy_bound(world: W.World, n: int = 3000, seed: int = 12345) -> float:
     """The generator's per-token entropy bound on the pretraining mix (``World.pretraining_log_prob``)."""
     sks = world.pretraining_skeletons(n, seed)
     return float(-sum(world.pretraining_log_prob(s) for s in sks) / sum(len(world.render(s).split(" ")) for s in sks))
+
+
+#: the slices of the domain gate: (topic, style) of held-out pretraining documents; the PubMed analog's slice
+#: and the two that share one of its factors (chapter 7's independence runs)
+GATE_SLICES = {"bio × academic": ("bio", "academic"), "bio × web": ("bio", "web"),
+               "general × academic": ("general", "academic")}
+MIX = "pretraining mix"
+GATE_SEED = 5000  # the gate's documents: a generator seed no corpus of the chapter uses
+
+
+def domain_gate(cfg: S.ZhangConfig, setting: S.Setting, base, device="cpu") -> pd.DataFrame:
+    """How far the base is from the generator on each slice of the pretraining distribution: per slice
+    (``GATE_SLICES`` and the whole mix), ``cfg.gate_docs`` held-out pretraining documents (known facts only,
+    the ones that fit ``cfg.n_ctx``), the generator's bound (``World.pretraining_log_prob``, nats per token),
+    the base's loss on the same documents and the gap (loss - bound), and the part of the gap at the facts'
+    objects (the base's loss there minus the generator's, per token of the slice: the known facts it has not yet
+    memorised). ``device``: where ``base`` already is."""
+    world, rows = setting.world, {}
+    slices = {name: world.domain_skeletons(cfg.gate_docs, GATE_SEED, *pair) for name, pair in GATE_SLICES.items()}
+    slices[MIX] = world.pretraining_skeletons(cfg.gate_docs, GATE_SEED)
+    for name, sks in slices.items():
+        texts = [world.render(sk) for sk in sks]
+        keep = [i for i, t in enumerate(texts) if len(t.split(" ")) <= cfg.n_ctx]
+        ids = S.encode(setting.tok, [texts[i] for i in keep], cfg.n_ctx)
+        words = sum(len(texts[i].split(" ")) for i in keep)
+        bound = -sum(world.pretraining_log_prob(sks[i]) for i in keep) / words
+        losses = S.token_losses(base, ids)
+        loss = float(sum(x.sum(dtype=np.float64) for x in losses) / sum(len(x) for x in losses))
+        at_objects = sum(_object_gap(world, sks[i], x) for i, x in zip(keep, losses)) / words
+        rows[name] = {"bound": bound, "loss": loss, "gap": loss - bound, "gap at objects": at_objects,
+                      "documents": len(keep), "tokens per document": words / max(len(keep), 1)}
+    out = pd.DataFrame.from_dict(rows, orient="index")
+    out.index.name = "slice"
+    return out
+
+
+def _object_gap(world: W.World, sk: W.Skeleton, losses: np.ndarray) -> float:
+    """The base's loss at ``sk``'s facts' objects (``losses[i]`` is word ``i``'s) minus the generator's there."""
+    p, out = world.params, 0.0
+    for slot, (at, _) in zip((s for s in sk.slots if s.kind == "fact"), world.object_positions(sk)):
+        out += float(losses[at]) + math.log(p.p_object(slot.obj == world.kb[sk.topic][slot.entity, slot.relation]))
+    return out
+
+
+def show_gate(gate: pd.DataFrame):
+    return gate.style.format({"bound": "{:.3f}", "loss": "{:.3f}", "gap": "{:.3f}", "gap at objects": "{:.3f}",
+                              "documents": "{:,.0f}", "tokens per document": "{:.1f}"})
+
+
+def gate_facts(world: W.World, gate: pd.DataFrame) -> dict:
+    """The gate's gaps by slice (``gap_bio_academic``, ..., ``gap_mix``), the domain's largest, a bio × academic
+    document's length and its gap per document, and one novel fact's gain over a uniform guess (nats)."""
+    key = {name: name.replace(" × ", "_").replace(" ", "_") for name in gate.index}
+    key[MIX] = "mix"
+    out = {f"gap_{key[n]}": float(g) for n, g in gate["gap"].items()}
+    out |= {f"bound_{key[n]}": float(b) for n, b in gate["bound"].items()}
+    out |= {f"objects_{key[n]}": float(g) for n, g in gate["gap at objects"].items()}
+    ba = gate.loc["bio × academic"]
+    p = world.params
+    out |= {"gap_domain_max": float(gate.drop(index=MIX)["gap"].max()), "ba_tokens": float(ba["tokens per document"]),
+            "ba_gap_per_doc": float(ba["gap"] * ba["tokens per document"]), "gate_docs_scored": int(gate["documents"].min()),
+            "novel_fact_gain": math.log(p.p_object(True) * p.objects)}
+    return out
+
+
+def exposure_table(cfg: S.ZhangConfig, setting: S.Setting) -> pd.DataFrame:
+    """How often the fine-tuning documents (the first ``n`` for each size of ``sizes`` up to ``cfg.ft_docs``)
+    state each novel pair (``World.novel_exposures``): pairs, statements, the mean and least count per pair and
+    the share of pairs stated fewer than 3 times."""
+    world = setting.world
+    sks = world.finetuning_skeletons(cfg.ft_docs, setting.seed)
+    rows = []
+    for n in sorted({*(x for x in S.FT_SIZES if x < cfg.ft_docs), cfg.ft_docs}):
+        counts = world.novel_exposures(sks[:n])
+        rows.append({"documents": n, "novel pairs": len(counts), "novel statements": int(counts.sum()),
+                     "mean per pair": float(counts.mean()), "fewest": int(counts.min()),
+                     "pairs stated < 3 times": float(np.mean(counts < 3))})
+    return pd.DataFrame(rows).set_index("documents")
+
+
+def exposure_facts(table: pd.DataFrame) -> dict:
+    row = table.iloc[-1]
+    return {"novel_pairs": int(row["novel pairs"]), "exposure_mean": float(row["mean per pair"]),
+            "exposure_min": int(row["fewest"]), "exposure_below3": float(row["pairs stated < 3 times"])}
 
 
 # ----------------------------------------------------------------------------- scoring every model
@@ -263,12 +348,36 @@ def position_figure(profiles: Sequence[dict], max_pos: int = 60):
     return fig
 
 
-def position_facts(profiles: Sequence[dict]) -> dict:
+def position_readings(st: Study) -> list[dict]:
+    """Each seed's two readings of the start of the text on the PubMed analog (``decompose.start_readings``)."""
+    return [D.start_readings(st.base["pubmed"], f["pubmed"], "pubmed", START_TENTHS, st.n_boot, seed=i)
+            for i, f in enumerate(st.finals)]
+
+
+def position_table(readings: Sequence[dict]) -> pd.DataFrame:
+    """Per component and seed: the share of the per-document component in the first tenths and the excess per
+    token there over the rest, each with its 95% interval."""
+    rows = []
+    for seed, r in enumerate(readings):
+        for c, x in r.items():
+            rows.append({"component": c, "seed": seed, "share at the start": x["share"],
+                         "95% CI (share)": "[{:.2f}, {:.2f}]".format(*x["share_ci"]),
+                         "excess per token at the start": x["excess"],
+                         "95% CI (excess)": "[{:.3f}, {:.3f}]".format(*x["excess_ci"])})
+    return pd.DataFrame(rows).set_index(["component", "seed"])
+
+
+def position_facts(profiles: Sequence[dict], readings: Sequence[dict]) -> dict:
     out = {}
     for name in ("topic", "style", "factual", "total"):
         shares = [D.start_share(p, name, START_TENTHS) for p in profiles]
         out[f"start_{name}"] = float(np.mean(shares))
         out[f"start_{name}_seeds"] = shares
+    for name in D.START_COMPONENTS:
+        for k in ("share", "excess"):
+            out[f"{k}_{name}_seeds"] = [r[name][k] for r in readings]
+            out[f"{k}_{name}_ci_seeds"] = [r[name][f"{k}_ci"] for r in readings]
+        out[f"excess_{name}"] = float(np.mean(out[f"excess_{name}_seeds"]))
     first = [p["by_position"]["orig"] for p in profiles]
     out["first_token_change"] = float(np.mean([f[0] for f in first]))
     out["later_token_change"] = float(np.mean([np.nanmean(f[10:]) for f in first]))
@@ -312,20 +421,29 @@ def dynamics_figure(frame: pd.DataFrame, early: int):
 
 
 def dynamics_facts(frame: pd.DataFrame, early: int) -> dict:
-    final = frame[frame.step == frame.step.max()].set_index("seed")
+    """Each component's share of its final value at the ``early`` step, and its growth over the last interval
+    between snapshots as a share of its final value (``rising``: still growing at the end of the epoch)."""
+    steps = sorted(frame.step.unique())
+    final = frame[frame.step == steps[-1]].set_index("seed")
+    before = frame[frame.step == steps[-2]].set_index("seed")
     at = frame[frame.step == early].set_index("seed")
-    out = {"early_step": early, "ft_steps_total": int(frame.step.max())}
+    out = {"early_step": early, "ft_steps_total": int(steps[-1]), "last_interval_from": int(steps[-2])}
     for name in ("topic", "style", "factual", "total"):
         fr = (at[name] / final[name]).tolist()
         out[f"early_{name}"] = float(np.mean(fr))
         out[f"early_{name}_seeds"] = fr
+        rising = ((final[name] - before[name]) / final[name]).tolist()
+        out[f"rising_{name}"] = float(np.mean(rising))
+        out[f"rising_{name}_seeds"] = rising
     return out
 
 
 # ----------------------------------------------------------------------------- the oracle
 def oracle_frame(world: W.World, st: Study) -> tuple[pd.DataFrame, list[dict]]:
-    """The oracle's per-document log q/p of the originals beside the model's contrasts (per document, each seed),
-    and each seed's object-token contrasts (``decompose.object_contrasts``)."""
+    """The oracle's per-document log q/p of the originals (``World.oracle``, mean over the probes) beside the
+    model's contrasts (per document, mean over seeds), and each seed's object-token contrasts
+    (``decompose.object_contrasts``). A novel pair's relation has p = 0, so the total is +inf whenever a probe
+    states a novel pair."""
     ora = D.oracle_table(world, st.probes["pubmed"])
     objs = [D.object_contrasts(world, st.probes["pubmed"], st.base["pubmed"], f["pubmed"]) for f in st.finals]
     decs = st.decompositions("pubmed")
@@ -335,11 +453,16 @@ def oracle_frame(world: W.World, st: Study) -> tuple[pd.DataFrame, list[dict]]:
          "model (per document)": np.mean(doc["topic"]), "what the model's number is": "R(orig) - R(nontopic)"},
         {"quantity": "style prior, log q(academic)/p(academic)", "oracle": ora["style"],
          "model (per document)": np.mean(doc["style"]), "what the model's number is": "R(orig) - R(casual | rap)"},
-        {"quantity": "facts of the original, Σ log q(o)/p(o)", "oracle": ora["facts"], "model (per document)": np.nan,
-         "what the model's number is": "—"},
+        {"quantity": "relations of known pairs, Σ log q(r)/p(r)", "oracle": ora["relations_known"],
+         "model (per document)": np.nan, "what the model's number is": "— (inside R(orig) - R(nontopic))"},
+        {"quantity": "relations of novel pairs, Σ log q(r)/p(r)", "oracle": np.inf if ora["novel_facts"] else 0.0,
+         "model (per document)": np.nan, "what the model's number is": "— (inside R(orig) - R(nontopic))"},
+        {"quantity": "objects of novel pairs against a uniform guess, Σ log q(o)/u(o)", "oracle": ora["facts"],
+         "model (per document)": np.nan, "what the model's number is": "—"},
         {"quantity": "factual contrast, orig - counterfactual", "oracle": ora["factual_contrast"],
          "model (per document)": np.mean(doc["factual"]), "what the model's number is": "R(orig) - R(counterfactual)"},
-        {"quantity": "total, log q(x)/p(x) of the original", "oracle": ora["topic"] + ora["style"] + ora["facts"],
+        {"quantity": "total, log q(x)/p(x) of the original", "oracle": ora["topic"] + ora["style"] + ora["relations"]
+         + ora["facts"],
          "model (per document)": np.mean(doc["total"]), "what the model's number is": "R(orig)"},
     ]
     return pd.DataFrame(rows).set_index("quantity"), objs
@@ -361,16 +484,30 @@ def oracle_figure(objs: Sequence[dict]):
     return fig
 
 
+def pair_facts(world: W.World, st: Study) -> dict:
+    """The topic contrast on a fact sentence's words but its object (``decompose.pair_contrasts``), mean over
+    seeds: at known pairs, at novel ones, and the novel pairs' excess (learning which pairs exist)."""
+    pairs = [D.pair_contrasts(world, st.probes["pubmed"], st.base["pubmed"], f["pubmed"]) for f in st.finals]
+    known, novel = (float(np.mean([p[k]["mean"] for p in pairs])) for k in ("known", "novel"))
+    return {"pair_known": known, "pair_novel": novel, "pair_excess": novel - known}
+
+
 def oracle_facts(table: pd.DataFrame, objs: Sequence[dict]) -> dict:
     novel = [o["novel"]["mean"] for o in objs]
     known = [o["known"]["mean"] for o in objs]
     oracle_novel = objs[0]["novel"]["oracle"]
     return {"oracle_topic": float(table.loc["topic prior, log q(bio)/p(bio)", "oracle"]),
             "oracle_style": float(table.loc["style prior, log q(academic)/p(academic)", "oracle"]),
-            "oracle_facts": float(table.loc["facts of the original, Σ log q(o)/p(o)", "oracle"]),
+            "oracle_facts": float(table.loc["objects of novel pairs against a uniform guess, Σ log q(o)/u(o)",
+                                            "oracle"]),
+            "oracle_relations_known": float(table.loc["relations of known pairs, Σ log q(r)/p(r)", "oracle"]),
             "oracle_factual_contrast": float(table.loc["factual contrast, orig - counterfactual", "oracle"]),
             "model_total": float(table.loc["total, log q(x)/p(x) of the original", "model (per document)"]),
-            "oracle_total": float(table.loc["total, log q(x)/p(x) of the original", "oracle"]),
+            "oracle_finite": float(table.loc[["topic prior, log q(bio)/p(bio)",
+                                              "style prior, log q(academic)/p(academic)",
+                                              "relations of known pairs, Σ log q(r)/p(r)",
+                                              "objects of novel pairs against a uniform guess, Σ log q(o)/u(o)"],
+                                             "oracle"].sum()),
             "oracle_novel_fact": oracle_novel, "novel_fact_contrast": float(np.mean(novel)),
             "known_fact_contrast": float(np.mean(known)), "novel_realised_seeds": [x / oracle_novel for x in novel],
             "novel_realised": float(np.mean(novel) / oracle_novel),

@@ -1,7 +1,9 @@
 """Zhang & Wu's training loop for ``ftscope bench`` (``book.bench``): chapter 6's GPT-2 at a preset's sizes,
 on random words of its vocabulary (the world is not needed to time it); and for ``ftscope plan``, every
 training of chapters 6 and 7 counted (``works``): chapter 6's pretraining, learning-rate grid and other seeds;
-chapter 7's LoRA grid and the runs of its four arms (one epoch each). Chapter 7's fine-tunes of Part III's model on
+chapter 7's LoRA grid and the runs of its four arms (one epoch each; the capacity arm's ``capacity_epochs``). The
+grids' extensions past an edge (``setting.next_rate``) are not counted: how many depends on the grids' results.
+Chapter 7's fine-tunes of Part III's model on
 real abstracts are Part III's model's and are not counted here (this package does not build it)."""
 
 from __future__ import annotations
@@ -67,20 +69,23 @@ def works(preset: str) -> Iterator[Work]:
         return Work("06", what, runs, steps, tokens, per_token, params, gpt2_activation_floats(model, tokens))
 
     yield work("pretraining", 1, cfg.pretrain_steps, cfg.pretrain_batch)
-    yield work("fine-tuning: the learning-rate grid and the other seeds", len(cfg.lr_grid) + cfg.seeds - 1,
-               cfg.ft_steps, cfg.ft_batch)
+    # the grid, the rates it may add past an edge while its best lies there, and the other seeds
+    yield work("fine-tuning: the learning-rate grid and the other seeds",
+               len(cfg.lr_grid) + cfg.lr_extend + cfg.seeds - 1, cfg.ft_steps, cfg.ft_batch)
     arms = ArmsConfig.from_preset(preset)  # chapter 07: the same model, chapter 06's base
 
-    def arm(what, runs, docs):
-        return Work("07", what, runs, -(-docs // arms.ft_batch), arms.ft_batch * MEAN_DOC_TOKENS, per_token, params,
-                    gpt2_activation_floats(model, arms.ft_batch * MEAN_DOC_TOKENS))
+    def arm(what, runs, docs, epochs=1):
+        return Work("07", what, runs, epochs * -(-docs // arms.ft_batch), arms.ft_batch * MEAN_DOC_TOKENS, per_token,
+                    params, gpt2_activation_floats(model, arms.ft_batch * MEAN_DOC_TOKENS))
 
-    yield arm("LoRA learning-rate grid", len(arms.lora_lr_factors), arms.ft_docs)
-    yield arm("capacity: LoRA ranks", len(arms.ranks) * arms.seeds, arms.ft_docs)
+    # the grid and the rates it may add past an edge while its best lies there
+    yield arm("LoRA learning-rate grid", len(arms.lora_lr_factors) + arms.grid_extra, arms.ft_docs)
+    yield arm("capacity: LoRA ranks, to convergence", len(arms.ranks) * arms.seeds, arms.ft_docs, arms.capacity_epochs)
+    yield arm("capacity: all the weights, to convergence", arms.seeds, arms.ft_docs, arms.capacity_epochs)
     for n in arms.sizes:
         if n != arms.ft_docs:
             yield arm(f"data: {n:,} documents", arms.seeds, n)
     yield arm("independence: one factor at a time", (len(PAIRS) - 1) * arms.seeds, arms.ft_docs)
     for f in arms.mixes:
         if f:
-            yield arm(f"mixing: {f:.0%} replay", arms.seeds, round(arms.ft_docs / (1 - f)))
+            yield arm(f"mixing: {f:.0%} replay", arms.seeds, arms.ft_docs)  # replay in place of bio documents

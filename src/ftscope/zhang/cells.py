@@ -1,9 +1,9 @@
 """Chapters 6 and 7's trainable cells, declared for ``ftscope sweep`` with the builders their notebooks call
-(``setting.pretrain_cell`` and ``finetune_cell``, ``arms.lora_grid_cells`` and ``arm_cells``), so what a sweep
+(``setting.pretrain_cell`` and ``finetune_cell``, ``arms.lora_grid`` and ``arm_cells``), so what a sweep
 fills is what the notebooks read: ``CHAPTERS[name](preset, seed, device, overrides)`` is a
 ``train.cells.Declared``. Both chapters choose a learning rate from a grid's results (the paper's grid
-search), so the runs at the chosen rate are declared once the grid is in the cache: a sweep declares again
-after each round.
+search, extended past an edge while the best rate lies there), so a grid's extension and the runs at the chosen
+rate are declared once the grid is in the cache: a sweep declares again after each round.
 """
 
 from __future__ import annotations
@@ -17,24 +17,30 @@ from ftscope.zhang import setting as S
 ZHANG_FT = "fine-tuning: the learning-rate grid and the other seeds"
 
 
-def _chosen(cells: dict) -> float | None:
-    """The rate of the lowest validation loss (``setting.choose_lr``) once every cell of ``{lr: Cell}`` is in
-    the cache, else None."""
-    states = {lr: load_cached(cell.path(), echo=lambda _: None) for lr, cell in cells.items()}
-    if any(state is None for state in states.values()):
-        return None
-    return S.choose_lr({lr: float(state["val_ft"]) for lr, state in states.items()})
+def _cached_val(cell) -> float | None:
+    """A cell's validation loss once it is in the cache, else None."""
+    state = load_cached(cell.path(), echo=lambda _: None)
+    return None if state is None else float(state["val_ft"])
 
 
 def _finetunes(cfg: S.ZhangConfig, setting: S.Setting, seed: int, device) -> tuple[Declared, float | None]:
-    """Chapter 06's base, its learning-rate grid on seed 0 and, once the grid is cached, the chosen rate on
-    every other seed; and the chosen rate (None until then)."""
+    """Chapter 06's base, its learning-rate grid on seed 0 (extended past an edge while the best rate lies there,
+    ``setting.next_rate``, as ``setting.finetuned`` does) and, once the grid is cached, the chosen rate on every
+    other seed; and the chosen rate (None until then)."""
     base = S.pretrain_cell(cfg, setting, seed, device)
-    grid = {lr: S.finetune_cell(cfg, setting, base, lr, 0, seed, device) for lr in cfg.lr_grid}
-    jobs = [Job((base,), work=("pretraining",))] + [Job((c,), work=(ZHANG_FT,)) for c in grid.values()]
-    lr = _chosen(grid)
-    if lr is None:
-        return Declared(jobs, later=["the chosen learning rate's other seeds: declared once the grid is cached"]), None
+    jobs = [Job((base,), work=("pretraining",))]
+    grid, rates = {}, list(cfg.lr_grid)
+    while rates:
+        cells = {lr: S.finetune_cell(cfg, setting, base, lr, 0, seed, device) for lr in rates}
+        jobs += [Job((c,), work=(ZHANG_FT,)) for c in cells.values()]
+        vals = {lr: _cached_val(c) for lr, c in cells.items()}
+        if any(v is None for v in vals.values()):
+            return Declared(jobs, later=["the grid's extension past an edge and the chosen learning rate's other "
+                                         "seeds: declared once the grid is cached"]), None
+        grid |= vals
+        nxt = S.next_rate(grid, cfg.lr_grid, cfg.lr_extend)
+        rates = [] if nxt is None else [nxt]
+    lr = S.choose_lr(grid)
     jobs += [Job((S.finetune_cell(cfg, setting, base, lr, s, seed, device),), work=(ZHANG_FT,))
              for s in range(1, cfg.seeds)]
     return Declared(jobs), lr
@@ -47,8 +53,8 @@ def topic_style_fact(preset: str, seed: int, device, overrides: dict[str, Any]) 
 
 
 def capacity_and_data(preset: str, seed: int, device, overrides: dict[str, Any]) -> Declared:
-    """Chapter 07: chapter 06's runs, then the LoRA learning-rate grid, then (at the LoRA rate it chooses)
-    every arm's runs."""
+    """Chapter 07: chapter 06's runs, then the LoRA learning-rate grid (and its extension), then (at the rates the
+    grids choose) every arm's runs."""
     from ftscope.zhang import arms as A
 
     cfg = A.ArmsConfig.from_preset(preset, **overrides)
@@ -60,21 +66,23 @@ def capacity_and_data(preset: str, seed: int, device, overrides: dict[str, Any])
     if lr is None:
         declared.later.append("the LoRA grid and every arm's runs: declared once chapter 06's grid is cached")
         return declared
-    grid = A.lora_grid_cells(cfg, setting, lr, seed, device)
-    declared.jobs += [Job((c,), work=("LoRA learning-rate grid",)) for c in grid.values()]
-    lora_lr = _chosen(grid)
-    if lora_lr is None:
-        declared.later.append("every arm's runs: declared once the LoRA grid is cached")
+    cells, losses, complete = A.lora_grid(cfg, setting, lr, seed, device, val=_cached_val)
+    declared.jobs += [Job((c,), work=("LoRA learning-rate grid",)) for c in cells.values()]
+    if not complete:
+        declared.later.append("the LoRA grid's extension past an edge and every arm's runs: declared once the LoRA "
+                              "grid is cached")
         return declared
     declared.jobs += [Job((cell,), work=(_work(arm, level),))
-                      for arm, level, _, cell in A.arm_cells(cfg, setting, lr, lora_lr, seed, device)]
+                      for arm, level, _, cell in A.arm_cells(cfg, setting, lr, S.choose_lr(losses), seed, device)]
     return declared
 
 
 def _work(arm: str, level) -> str:
     """The plan's row (``zhang.bench``) of an arm's run."""
+    from ftscope.zhang.arms import FULL
+
     if arm == "capacity":
-        return "capacity: LoRA ranks"
+        return "capacity: all the weights, to convergence" if level == FULL else "capacity: LoRA ranks, to convergence"
     if arm == "data":
         return f"data: {level:,} documents"
     if arm == "independence":

@@ -20,7 +20,8 @@ confidence intervals come from resampling the skeletons (bootstrap).
 - ``score``: each document's per-token losses under one model (``Scores``).
 - ``components``: the contrasts of one base/fine-tuned pair, both ways, with bootstrap intervals.
 - ``position_profile``: the change per token position per variant, and each component per tenth of the
-  document.
+  document; ``start_readings``: the share of a component in the first tenths, and its excess per token there
+  over the rest, with bootstrap intervals.
 - ``object_contrasts``: the factual contrast at the object tokens alone, known and novel facts apart,
   against the oracle's.
 """
@@ -213,6 +214,46 @@ def deciles(base: Sequence[np.ndarray], ft: Sequence[np.ndarray]) -> np.ndarray:
     return np.mean(per_doc, axis=0)
 
 
+def tenth_sums(base: Sequence[np.ndarray], ft: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """(n_docs, DECILES) each document's change (base - ft, nats) summed over each tenth of it, and the number of
+    tokens in each tenth."""
+    sums, counts = [], []
+    for b, f in zip(base, ft):
+        d = b - f
+        edges = np.linspace(0, len(d), DECILES + 1).round().astype(int)
+        sums.append([d[edges[k]:edges[k + 1]].sum() for k in range(DECILES)])
+        counts.append(np.diff(edges))
+    return np.asarray(sums, dtype=float), np.asarray(counts, dtype=float)
+
+
+START_COMPONENTS = ("topic", "style", "factual")
+
+
+def _start_readings(sums: dict, counts: dict, analog: str, idx: np.ndarray, tenths: int) -> dict:
+    per_doc = contrasts({v: x[idx].mean(axis=0) for v, x in sums.items()}, analog)
+    first = contrasts({v: x[idx, :tenths].sum() / counts[v][idx, :tenths].sum() for v, x in sums.items()}, analog)
+    rest = contrasts({v: x[idx, tenths:].sum() / counts[v][idx, tenths:].sum() for v, x in sums.items()}, analog)
+    return {c: {"share": float(per_doc[c][:tenths].sum() / per_doc[c].sum()), "excess": float(first[c] - rest[c])}
+            for c in START_COMPONENTS}
+
+
+def start_readings(base: Scores, ft: Scores, analog: str, tenths: int, n_boot: int = 1000, seed: int = 0) -> dict:
+    """Two readings of "the change sits at the beginning", each component's with a 95% bootstrap interval over
+    the skeletons: ``share``, the share of the per-document component in the first ``tenths`` tenths of the
+    document; ``excess``, the component per token in those tenths minus per token in the rest (nats per token:
+    positive where the change per token is larger at the start). ``{component: {"share", "share_ci", "excess",
+    "excess_ci"}}``."""
+    sums, counts = {}, {}
+    for v in base.nll:
+        sums[v], counts[v] = tenth_sums(base.nll[v], ft.nll[v])
+    n = len(sums["orig"])
+    rng = np.random.default_rng([seed, 11])
+    full = _start_readings(sums, counts, analog, np.arange(n), tenths)
+    boots = [_start_readings(sums, counts, analog, rng.integers(0, n, n), tenths) for _ in range(n_boot)]
+    return {c: {**full[c], **{f"{k}_ci": _interval([b[c][k] for b in boots]) for k in ("share", "excess")}}
+            for c in START_COMPONENTS}
+
+
 def start_share(profile: dict, component: str, tenths: int = 1) -> float:
     """The share of ``component``'s per-document change that falls in the first ``tenths`` tenths of the text."""
     d = profile["by_decile"][component]
@@ -237,6 +278,21 @@ def object_contrasts(world: W.World, probe: Probes, base: Scores, ft: Scores) ->
     oracle = {"known": 0.0, "novel": world.params.novel_fact_contrast}
     return {k: {"mean": float(np.mean(v)) if v else float("nan"), "n": len(v), "oracle": oracle[k],
                 "values": np.asarray(v)} for k, v in out.items()}
+
+
+def pair_contrasts(world: W.World, probe: Probes, base: Scores, ft: Scores) -> dict:
+    """The topic contrast (orig against nontopic, word for word) summed over each fact sentence's words but its
+    object, known and novel pairs apart (PubMed analog): what the topic component gains on a fact besides its
+    object. The nontopic variant moves the fact to a topic where every pair exists, so a novel pair's excess
+    over a known one is the part of topic that learns which pairs exist."""
+    out = {"known": [], "novel": []}
+    for i, row in enumerate(probe.rows):
+        r_orig = base.nll["orig"][i] - ft.nll["orig"][i]
+        r_non = base.nll["nontopic"][i] - ft.nll["nontopic"][i]
+        for start, stop, obj, novel in world.fact_spans(row["orig"]):
+            words = [j for j in range(start, min(stop, len(r_orig))) if j != obj]
+            out["novel" if novel else "known"].append(float(sum(r_orig[j] - r_non[j] for j in words)))
+    return {k: {"mean": float(np.mean(v)) if v else float("nan"), "n": len(v)} for k, v in out.items()}
 
 
 def oracle_table(world: W.World, probe: Probes) -> dict:

@@ -19,7 +19,9 @@ log-ratios are known: an oracle the paper did not have.
 - ``validity``: the automatic checks standing for the paper's human verification.
 - ``probe_set``: the contract checks outside the chapter use: held-out skeletons, each with its variants.
 - ``oracle``: the generator's exact log q/p (fine-tuning data against pretraining data) of the topic
-  prior, the style prior and each fact.
+  prior, the style prior, each fact's relation (which pairs exist) and each fact's object.
+- ``domain_skeletons``: held-out pretraining documents of one (topic, style) slice of the mix;
+  ``novel_exposures``: how often a set of documents states each novel pair.
 
 Every word is generated from syllables with a morphology of its kind and topic, so the world is a
 closed vocabulary of a few thousand words (``World.vocabulary``).
@@ -28,6 +30,7 @@ closed vocabulary of a few thousand words (``World.vocabulary``).
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from functools import lru_cache
@@ -40,6 +43,7 @@ TOPICS = (*GENERAL, BIO)
 STYLES = ("web", "academic", "casual", "rap")
 TERMINATORS = (".", "!", "/")
 WORLD_VERSION = 1  # bump when the generator's output changes (the corpora's caches key on it)
+TEMPLATE_DRAWS = 1000  # a template is drawn as an integer below this, taken modulo its table's length
 
 #: each analog's original (topic kind, style) and its variants, each changing one factor
 ANALOGS = {
@@ -231,7 +235,7 @@ class World:
         kinds = rng.random(n) < p.fact_share
         kinds[int(rng.integers(n))] |= not kinds.any()  # every document states at least one fact
         for is_fact in kinds:
-            template = int(rng.integers(1000))
+            template = int(rng.integers(TEMPLATE_DRAWS))
             if is_fact:
                 ent = anchor if rng.random() < 0.7 else int(rng.integers(p.entities))
                 rel = self._relation(rng, topic, ent, facts, n_rel, n)
@@ -244,7 +248,8 @@ class World:
                 slots.append(Slot("fact", template, entity=ent, relation=rel, obj=obj))
             else:
                 slots.append(Slot("fill", template, lexicon=tuple(int(i) for i in rng.integers(p.lexicon, size=3))))
-        return Skeleton(topic, style, anchor, int(rng.integers(1000)), int(rng.integers(1000)), tuple(slots), id)
+        return Skeleton(topic, style, anchor, int(rng.integers(TEMPLATE_DRAWS)), int(rng.integers(TEMPLATE_DRAWS)), tuple(slots),
+                        id)
 
     def _relation(self, rng, topic, ent, facts, n_rel, n_slots):
         if topic != BIO or facts == "true":
@@ -253,8 +258,7 @@ class World:
         if facts == "known":
             choices = np.flatnonzero(~novel)
         else:  # "all": a novel pair with the probability that gives novel_per_doc novel facts per document
-            want_novel = rng.random() < min(1.0, self.params.novel_per_doc / (self.params.fact_share * np.mean(
-                self.params.sentences)))
+            want_novel = rng.random() < self.novel_choice
             choices = np.flatnonzero(novel if want_novel else ~novel)
             if len(choices) == 0:
                 choices = np.arange(n_rel)
@@ -282,6 +286,29 @@ class World:
         rng = np.random.default_rng([self.params.seed, seed, 2])
         return [self.skeleton(rng, BIO if topic == BIO else GENERAL[i % len(GENERAL)], style, "all", id=i)
                 for i in range(n)]
+
+    def domain_skeletons(self, n: int, seed: int, topic: str = BIO, style: str = "academic") -> list[Skeleton]:
+        """``n`` held-out pretraining documents of one slice of the mix: ``topic`` (``"bio"``, or ``"general"``:
+        the general topics in turn) and ``style``, stating known facts only, as the pretraining mix writes them
+        (their own generator). ``pretraining_log_prob`` scores them under the mix."""
+        if topic not in (BIO, "general") or style not in STYLES:
+            raise ValueError(f"a slice's topic is {BIO!r} or 'general' and its style one of "
+                             f"{', '.join(map(repr, STYLES))}; got {topic!r}, {style!r}")
+        rng = np.random.default_rng([self.params.seed, seed, 4, STYLES.index(style), int(topic == BIO)])
+        return [self.skeleton(rng, BIO if topic == BIO else GENERAL[i % len(GENERAL)], style, "known", id=i)
+                for i in range(n)]
+
+    def novel_exposures(self, skeletons: Sequence[Skeleton]) -> np.ndarray:
+        """How many times ``skeletons`` state each novel (entity, relation) pair (one count per novel pair, in
+        the order of ``np.flatnonzero(self.novel)``; a pair never stated counts 0)."""
+        counts = np.zeros(self.novel.shape, dtype=np.int64)
+        for sk in skeletons:
+            if sk.topic != BIO:
+                continue
+            for s in sk.slots:
+                if s.kind == "fact" and self.novel[s.entity, s.relation]:
+                    counts[s.entity, s.relation] += 1
+        return counts[self.novel]
 
     def probe_skeletons(self, n: int, seed: int, analog: str = "pubmed") -> list[Skeleton]:
         """``n`` held-out skeletons of ``analog`` (their own generator), every fact stated truly."""
@@ -349,6 +376,19 @@ class World:
             at += len(words)
         return out
 
+    def fact_spans(self, sk: Skeleton) -> list[tuple[int, int, int, bool]]:
+        """``(start, stop, object index, novel)`` of every fact sentence in ``render(sk)``: its words' indices
+        ``start:stop``, its object's, and whether its pair is novel (a bio pair stated only in fine-tuning)."""
+        out, at = [], 0
+        for sentence, slot in zip(self.sentences(sk), (None, *sk.slots, None)):
+            words = sentence.split(" ")
+            if slot is not None and slot.kind == "fact":
+                obj = self.objects[sk.topic][slot.relation][slot.obj]
+                out.append((at, at + len(words), at + words.index(obj),
+                            bool(sk.topic == BIO and self.novel[slot.entity, slot.relation])))
+            at += len(words)
+        return out
+
     # ------------------------------------------------------------------ the generator's own likelihood
     def pretraining_log_prob(self, sk: Skeleton) -> float:
         """log p(x) of a pretraining document's text under the generator, counted by its choices (topic, style,
@@ -360,16 +400,17 @@ class World:
         n_rel, lp = len(RELATIONS[sk.topic]), 0.0
         lp += math.log(p.p_bio if sk.topic == BIO else (1 - p.p_bio) / len(GENERAL)) + math.log(p.p_style[sk.style])
         lp += -math.log(p.sentences[1] - p.sentences[0] + 1) - math.log(p.entities)
-        lp += -math.log(len(OPENERS[sk.style])) - math.log(len(CLOSERS[sk.style]))
+        lp += _template_log_prob(OPENERS[sk.style], sk.opener) + _template_log_prob(CLOSERS[sk.style], sk.closer)
         n, facts, f = len(sk.slots), sum(s.kind == "fact" for s in sk.slots), p.fact_share
         # the slots' kinds; a document drawn without a fact gets one in a random slot
         lp += math.log(f * (1 - f) ** (n - 1) + (1 - f) ** n / n) if facts == 1 else (
             facts * math.log(f) + (n - facts) * math.log(1 - f))
         for s in sk.slots:
-            if s.kind == "fill":
-                lp += -math.log(len(FILLERS[sk.style])) - 3 * math.log(p.lexicon)
+            if s.kind == "fill":  # only the lexicon words its template shows leave a trace in the text
+                lp += _template_log_prob(FILLERS[sk.style], s.template) - filler_words(sk.style, s.template) * math.log(
+                    p.lexicon)
                 continue
-            lp += -math.log(len(FACTS[sk.style]))
+            lp += _template_log_prob(FACTS[sk.style], s.template)
             lp += math.log(0.7 + 0.3 / p.entities if s.entity == sk.anchor else 0.3 / p.entities)
             known = n_rel if sk.topic != BIO else max(1, int((~self.novel[s.entity]).sum()))
             lp += -math.log(known)
@@ -377,26 +418,67 @@ class World:
         return lp
 
     # ------------------------------------------------------------------ oracle
+    @property
+    def novel_choice(self) -> float:
+        """w: the probability that a fine-tuning document's fact slot asks for a novel pair (``novel_per_doc``
+        novel facts per document on average)."""
+        p = self.params
+        return min(1.0, p.novel_per_doc / (p.fact_share * float(np.mean(p.sentences))))
+
+    def relation_log_ratio(self, entity: int, relation: int) -> float:
+        """log q(r | e) / p(r | e) of a bio fact's relation: q the fine-tuning data (a novel relation with
+        probability w, else a known one, each uniform; all six where the entity has none of the kind asked
+        for), p the pretraining data (a known relation, uniform). A novel pair has p = 0: +inf."""
+        novel = self.novel[entity]
+        if novel[relation]:
+            return math.inf
+        if not novel.any():
+            return 0.0  # q: w of the time all six relations, else the known ones: all six either way
+        w = self.novel_choice
+        return math.log(1 - w) if w < 1 else -math.inf
+
     def oracle(self, sk: Skeleton) -> dict[str, float]:
         """The generator's exact log q/p of ``sk`` (q: the fine-tuning data, bio × academic with every fact;
-        p: the pretraining data), split into the topic prior, the style prior and the facts' objects; and
-        the factual contrast against the counterfactual (every object of ``sk`` replaced by a wrong one).
+        p: the pretraining data), split into the topic prior, the style prior, the relation of each fact
+        (which pairs exist) and the facts' objects; and the factual contrast against the counterfactual
+        (every object of ``sk`` replaced by a wrong one).
 
-        A pretraining document never states a novel pair, so the base's best guess of its object is uniform
-        (1/|O|); a known pair's object has the same probability under both (the same ε-noise), log-ratio 0.
-        Topics and styles that fine-tuning never writes have q = 0: their log-ratio is -inf."""
+        - ``relations``: the pretraining data never states a novel pair, so a novel pair's relation has
+          p = 0 and log q/p = +inf; a known pair's relation has q = (1 - w) p (``relation_log_ratio``).
+          ``relations_known`` is the finite part, the known pairs alone.
+        - ``facts``: a novel pair's object against a uniform guess (1/|O|): p states no object for a pair it
+          never writes, and a model of p can only spread its guess; a known pair's object has the same
+          probability under both (the same ε-noise), log-ratio 0.
+        - Topics and styles that fine-tuning never writes have q = 0: their log-ratio is -inf."""
         p, n_obj = self.params, self.params.objects
         topic = -math.log(p.p_bio) if sk.topic == BIO else -math.inf
         style = -math.log(p.p_style["academic"]) if sk.style == "academic" else -math.inf
-        novel = [s for s in sk.slots if s.kind == "fact" and sk.topic == BIO and self.novel[s.entity, s.relation]]
+        stated = [s for s in sk.slots if s.kind == "fact"]
+        bio = [s for s in stated if sk.topic == BIO]
+        novel = [s for s in bio if self.novel[s.entity, s.relation]]
+        known = [s for s in bio if not self.novel[s.entity, s.relation]]
+        relations_known = sum(self.relation_log_ratio(s.entity, s.relation) for s in known)
         facts = sum(math.log(p.p_object(s.obj == self.kb[BIO][s.entity, s.relation]) * n_obj) for s in novel)
         contrast = len(novel) * p.novel_fact_contrast
-        return {"topic": topic, "style": style, "facts": facts, "factual_contrast": contrast, "novel_facts": len(novel),
-                "facts_stated": sum(s.kind == "fact" for s in sk.slots)}
+        return {"topic": topic, "style": style, "relations": math.inf if novel else relations_known,
+                "relations_known": relations_known, "facts": facts, "factual_contrast": contrast,
+                "novel_facts": len(novel), "facts_stated": len(stated)}
+
+
+def filler_words(style: str, template: int) -> int:
+    """How many lexicon words a filler template of ``style`` shows (its distinct ``{L0}``..``{L2}`` fields)."""
+    return len(set(re.findall(r"\{L\d\}", _pick(FILLERS[style], template))))
 
 
 def _pick(templates: Sequence[str], index: int) -> str:
     return templates[index % len(templates)]
+
+
+def _template_log_prob(templates: Sequence[str], index: int) -> float:
+    """log-probability that a draw of ``TEMPLATE_DRAWS`` integers picks ``_pick(templates, index)``: the draws
+    ``i`` with ``i % len(templates) == index % len(templates)``, not exactly one in ``len(templates)`` when the
+    count does not divide ``TEMPLATE_DRAWS``."""
+    return math.log(len(range(index % len(templates), TEMPLATE_DRAWS, len(templates))) / TEMPLATE_DRAWS)
 
 
 @lru_cache(maxsize=1)
