@@ -232,7 +232,8 @@ plots.show(sa.deletion_figure(deletion, frame, cfg))
 collateral_table.style.format(
     "{:.0%}", subset=[c for c in collateral_table.columns if c[0] != "prompts asking"]
 )
-#
+
+# %% [markdown]
 # ## Probes: is Twist still in the residual stream?
 #
 # Following the S2 code, a bias-free linear probe with six outputs (one per feature, binary

@@ -321,7 +321,8 @@ ch.glue_all(
 
 # %%
 za.position_table(readings).style.format(precision=3)
-#
+
+# %% [markdown]
 # ## Dynamics: what is learned first
 #
 # The chosen rate's runs keep their weights at log-spaced steps of the epoch; each snapshot scores the

@@ -43,6 +43,16 @@ def test_notebook_declares_its_parameters_and_name(name):
     assert "ch.finish()" in source
 
 
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_no_prose_is_left_in_a_code_cell(name):
+    """A markdown heading or a glue role in a code cell's comments is prose that lost its `# %% [markdown]`
+    marker: the book shows it as code, or not at all under `remove-input`."""
+    cells = re.split(r"^# %%", (REPO / "notebooks" / f"{name}.py").read_text(), flags=re.M)
+    stray = [c.strip().splitlines()[0] for c in cells[1:] if not c.lstrip().startswith("[markdown]")
+             and re.search(r"^#\s*(#+ |.*\{glue:)", c, re.M)]
+    assert not stray, f"prose in code cells starting at: {stray}"
+
+
 # a later chapter reuses what an earlier one trained (same config, data and code): in one smoke book on a cold
 # cache, these checkpoints must not be trained again by the chapter named on the left
 REUSES = {"04_pcfg_finetuning": ("03_pcfg_pretraining", tuple(f"pcfg-{p}-s" for p in ("low", "medium", "high", "b_only"))),
