@@ -162,20 +162,6 @@ def _docs(cfg: S.ZhangConfig, setting: S.Setting, skeletons) -> list:
     return S.encode(setting.tok, [setting.world.render(s) for s in skeletons], cfg.n_ctx)
 
 
-def _digest(docs: Sequence[np.ndarray]) -> str:
-    import hashlib
-
-    h = hashlib.sha256()
-    for d in docs:
-        h.update(d.tobytes())
-        h.update(b"\0")
-    return h.hexdigest()[:16]
-
-
-def _weights(model) -> dict:
-    return {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
-
-
 def run_cell(cfg: ArmsConfig, setting: S.Setting, base_cell, docs, tag: str, lr: float, run_seed: int, seed: int,
              device="cpu", *, rank: int | None = None, epochs: int = 1, keep: Sequence[int] = ()):
     """``epochs`` epochs of fine-tuning on ``docs`` at ``lr`` (chapter 06's optimiser: linear decay to 0 over
@@ -192,20 +178,20 @@ def run_cell(cfg: ArmsConfig, setting: S.Setting, base_cell, docs, tag: str, lr:
     ends = [per_epoch * (k + 1) for k in range(epochs)]
     at = sorted({*ends, *keep})
     optim = S.finetune_optim(zc, lr)
-    spec = {"model": zc.model_fields(), "docs": setting.digest, "ft_docs": _digest(data), "seed": seed,
+    spec = {"model": zc.model_fields(), "docs": setting.digest, "ft_docs": S.docs_digest(data), "seed": seed,
             "run_seed": run_seed, "batch": zc.ft_batch, "steps": n_steps, "epochs": epochs, "keep": list(keep),
             "optim": optim.__dict__, "lora_rank": rank}
 
     def run():
         model, _ = S.pretrained(zc, setting, seed, device, echo=lambda _: None)
         if rank is not None:
-            model = lora(model, rank)
+            model = lora(model, rank, seed=(seed, run_seed))
         steps, snaps = iter(at), {}
 
         def evaluate(m) -> dict:
             step = next(steps)
             if step in keep:
-                snaps[step] = _weights(merged(m, copy=True) if rank is not None else m)
+                snaps[step] = S.weights_of(merged(m, copy=True) if rank is not None else m)
             return {"val_ft": S.mean_loss(m, setting.val)} if step in ends else {}
 
         log = training.train(model, S.epoch_batches(data, zc.ft_batch, np.random.default_rng([seed, run_seed, 61])),
@@ -215,7 +201,7 @@ def run_cell(cfg: ArmsConfig, setting: S.Setting, base_cell, docs, tag: str, lr:
         if rank is not None:
             model = merged(model)
         vals = {e["step"]: e["val_ft"] for e in log.evals if "val_ft" in e}
-        return {"snapshots": {**snaps, n_steps: _weights(model)}, "log": log.to_dict(), "val_epochs": vals,
+        return {"snapshots": {**snaps, n_steps: S.weights_of(model)}, "log": log.to_dict(), "val_epochs": vals,
                 "val_ft": vals[n_steps]}
 
     name = f"zhang-{tag}-{lr:g}-s{run_seed}-e{epochs}"

@@ -322,7 +322,7 @@ def mean_loss(model, docs: Sequence[np.ndarray]) -> float:
 
 
 # ----------------------------------------------------------------------------- cached runs
-def _state(model) -> dict:
+def weights_of(model) -> dict:
     return {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
 
 
@@ -356,7 +356,7 @@ def pretrained(cfg: ZhangConfig, setting: Setting, seed: int, device="cpu", echo
     return training.load_trained(build(cfg, setting.vocab_size, 0), state["model"], device), state
 
 
-def _digest(docs: Sequence[np.ndarray]) -> str:
+def docs_digest(docs: Sequence[np.ndarray]) -> str:
     import hashlib
 
     h = hashlib.sha256()
@@ -385,18 +385,18 @@ def finetune_cell(cfg: ZhangConfig, setting: Setting, base_cell, lr: float, run_
     spec = {"model": cfg.model_fields(), "docs": setting.digest, "seed": seed, "run_seed": run_seed,
             "batch": cfg.ft_batch, "steps": n_steps, "optim": optim.__dict__, "snapshots": steps}
     if docs is not None:
-        spec["ft_docs"] = _digest(data)
+        spec["ft_docs"] = docs_digest(data)
     if rank is not None:
         spec["lora_rank"] = rank
 
     def run():
         model, _ = pretrained(cfg, setting, seed, device, echo=lambda _: None)
         if rank is not None:
-            model = lora(model, rank)
+            model = lora(model, rank, seed=(seed, run_seed))
         snaps = {}
 
         def snap(m) -> dict:
-            snaps[len(snaps)] = _state(merged(m, copy=True) if rank is not None else m)
+            snaps[len(snaps)] = weights_of(merged(m, copy=True) if rank is not None else m)
             return {}
 
         log = training.train(model, epoch_batches(data, cfg.ft_batch, np.random.default_rng([seed, run_seed, 61])),
