@@ -87,3 +87,16 @@ def test_the_scorecard_switch_shows_exactly_the_misses(tmp_path):
 def test_no_book_no_check(tmp_path):
     with pytest.raises(FileNotFoundError, match="ftscope build"):
         browser.check_book(tmp_path, tmp_path / "shots")
+
+
+def test_a_page_that_never_finishes_loading_is_reported_not_waited_for(tmp_path, monkeypatch):
+    import socket
+
+    with socket.socket() as silent:  # listens, never answers: the image's request hangs, so does the load event
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        port = silent.getsockname()[1]
+        (tmp_path / "index.html").write_text(f'<html><body><img src="http://127.0.0.1:{port}/x.png"></body></html>')
+        monkeypatch.setattr(browser, "LOAD_TIMEOUT_S", 1)
+        [page] = browser.check_book(tmp_path, tmp_path / "shots", settle_s=0.1, echo=lambda _: None)
+    assert page.problems == ["the page did not load in 1 s"]

@@ -1,8 +1,7 @@
 """``ftscope check-book``: every page of the built book opened in headless Chromium, as a reader would.
 
-Chromium is driven over its DevTools protocol (tornado's websocket client, already a dependency of the
-notebook stack), so the check needs nothing beyond Debian's ``chromium`` package. Each page is loaded at a
-given window width; the check fails when a page
+Playwright drives Debian's ``chromium`` (``executable_path``; Playwright's own browser download is not used).
+Each page is loaded at a given window width; the check fails when a page
 
 - throws a JavaScript error or logs one (a failed resource load included),
 - shows an image that did not load,
@@ -16,16 +15,9 @@ A full-page screenshot of each page is saved under ``_build/screenshots/``.
 
 from __future__ import annotations
 
-import asyncio
-import base64
 import json
 import os
-import re
 import shutil
-import subprocess
-import tempfile
-import threading
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -108,120 +100,64 @@ def problems_of(probe: dict, errors: list[str]) -> list[str]:
     return out
 
 
-class _Page:
-    """One Chromium tab over the DevTools protocol."""
-
-    def __init__(self, ws):
-        self.ws, self.next_id, self.events = ws, 0, []
-
-    async def call(self, method: str, **params):
-        self.next_id += 1
-        my_id = self.next_id
-        await self.ws.write_message(json.dumps({"id": my_id, "method": method, "params": params}))
-        while True:
-            raw = await self.ws.read_message()
-            if raw is None:
-                raise ConnectionError("Chromium closed the DevTools connection")
-            msg = json.loads(raw)
-            if msg.get("id") == my_id:
-                if "error" in msg:
-                    raise RuntimeError(f"{method}: {msg['error']}")
-                return msg.get("result", {})
-            self.events.append(msg)
-
-    async def viewport(self, width: int, height: int) -> None:
-        await self.call("Emulation.setDeviceMetricsOverride", width=width, height=height, deviceScaleFactor=1,
-                        mobile=False)
-
-    async def drain(self, seconds: float) -> None:
-        """Collect events for ``seconds``."""
-        loop = asyncio.get_running_loop()
-        end = loop.time() + seconds
-        while (left := end - loop.time()) > 0:
-            try:
-                raw = await asyncio.wait_for(self.ws.read_message(), left)
-            except TimeoutError:
-                return
-            if raw is None:
-                return
-            self.events.append(json.loads(raw))
-
-    def errors(self) -> list[str]:
-        out = []
-        for ev in self.events:
-            m, p = ev.get("method"), ev.get("params", {})
-            if m == "Runtime.exceptionThrown":
-                d = p["exceptionDetails"]
-                out.append(d.get("exception", {}).get("description") or d.get("text", "exception"))
-            elif m == "Runtime.consoleAPICalled" and p.get("type") == "error":
-                out.append(" ".join(str(a.get("value", a.get("description", ""))) for a in p.get("args", [])))
-            elif m == "Log.entryAdded" and p["entry"].get("level") == "error":
-                out.append(f"{p['entry'].get('text', '')} {p['entry'].get('url', '')}".strip())
-        return out
+LOAD_TIMEOUT_S = 60  # s: a page that has not fired its load event by then is reported
+MAX_SHOT_HEIGHT = 16000  # px: a screenshot stops here, as tall as a PNG comfortably gets
 
 
-async def _check(pages_: list[Path], html_root: Path, shots: Path, port: int, width: int,
-                 settle_s: float, echo) -> list[PageReport]:
-    from tornado.websocket import websocket_connect
+def _check_page(page, path: Path, rel: str, shots: Path, settle_s: float) -> PageReport:
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list") as resp:
-        targets = [t for t in json.load(resp) if t.get("type") == "page"]
-    page = _Page(await websocket_connect(targets[0]["webSocketDebuggerUrl"], max_message_size=1 << 30))
-    for method in ("Page.enable", "Runtime.enable", "Log.enable"):
-        await page.call(method)
-    await page.viewport(width, WINDOW_HEIGHT)
-    reports = []
-    for path in pages_:
-        rel = path.relative_to(html_root).as_posix()
-        page.events = []
-        await page.call("Page.navigate", url=path.resolve().as_uri())
-        for _ in range(600):  # wait for the load event (up to a minute)
-            if any(e.get("method") == "Page.loadEventFired" for e in page.events):
-                break
-            await page.drain(0.1)
-        await page.drain(settle_s)  # plotly and MathJax draw after the load event
-        got = await page.call("Runtime.evaluate", expression=PROBE, returnByValue=True)
-        probe = json.loads(got["result"]["value"])
-        report = PageReport(rel, problems_of(probe, page.errors()))
-        height = min(int(probe["height"]), 16000)  # the whole page, as tall as a PNG comfortably gets
-        await page.viewport(width, height)
-        await page.drain(0.3)
-        shot = await page.call("Page.captureScreenshot", format="png")
-        await page.viewport(width, WINDOW_HEIGHT)
+    errors: list[str] = []
+
+    def on_error(err) -> None:
+        errors.append(str(err))
+
+    def on_console(msg) -> None:
+        if msg.type == "error":
+            errors.append(f"{msg.text} {msg.location.get('url', '')}".strip())
+
+    page.on("pageerror", on_error)
+    page.on("console", on_console)
+    try:
+        try:
+            page.goto(path.resolve().as_uri(), wait_until="load", timeout=LOAD_TIMEOUT_S * 1000)
+        except PlaywrightTimeout:
+            return PageReport(rel, [f"the page did not load in {LOAD_TIMEOUT_S} s"])
+        page.wait_for_timeout(settle_s * 1000)  # plotly and MathJax draw after the load event
+        probe = json.loads(page.evaluate(PROBE))
         out = shots / (rel.removesuffix(".html").replace("/", "__") + ".png")
-        out.write_bytes(base64.b64decode(shot["data"]))
-        report.screenshot = str(out)
-        echo(f"[check-book] {rel}: " + ("ok" if not report.problems else "; ".join(report.problems)))
-        reports.append(report)
-    return reports
+        height = min(int(probe["height"]), MAX_SHOT_HEIGHT)
+        page.screenshot(path=out, full_page=True, clip={"x": 0, "y": 0, "width": page.viewport_size["width"],
+                                                        "height": height})
+    finally:
+        page.remove_listener("pageerror", on_error)
+        page.remove_listener("console", on_console)
+    return PageReport(rel, problems_of(probe, errors), screenshot=str(out))
 
 
 def check_book(html_root: Path, shots: Path, width: int = 1280, settle_s: float = 1.5,
                echo=print) -> list[PageReport]:
     """Open every page under ``html_root`` at ``width`` px; one report per page (empty problems = fine)."""
+    from playwright.sync_api import Error as PlaywrightError
+    from playwright.sync_api import sync_playwright
+
     if not (html_root / "index.html").exists():
         raise FileNotFoundError(f"no built book at {html_root} (run `ftscope build` first)")
     shots.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="ftscope-chromium-", ignore_cleanup_errors=True) as profile:
-        (Path(profile) / "pid").write_text(str(os.getpid()))  # in use: `ftscope clean-cache` leaves it
-        proc = subprocess.Popen(
-            [find_chromium(), "--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run",
-             "--disable-extensions", "--remote-debugging-port=0", f"--user-data-dir={profile}",
-             "--allow-file-access-from-files", "about:blank"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    reports = []
+    with sync_playwright() as pw:
         try:
-            port = None
-            for line in proc.stderr:
-                if m := re.search(r"DevTools listening on ws://[^:]+:(\d+)/", line):
-                    port = int(m.group(1))
-                    break
-            if port is None:
-                raise RuntimeError("Chromium did not start its DevTools endpoint")
-            threading.Thread(target=proc.stderr.read, daemon=True).start()  # keep its log pipe from filling
-            return asyncio.run(_check(pages(html_root), html_root, shots, port, width, settle_s, echo))
+            browser = pw.chromium.launch(executable_path=find_chromium(),
+                                         args=["--no-sandbox", "--disable-gpu", "--allow-file-access-from-files"])
+        except PlaywrightError as err:
+            raise RuntimeError(f"Chromium did not start: {str(err).splitlines()[0]}") from None
+        try:
+            page = browser.new_page(viewport={"width": width, "height": WINDOW_HEIGHT})
+            for path in pages(html_root):
+                rel = path.relative_to(html_root).as_posix()
+                report = _check_page(page, path, rel, shots, settle_s)
+                echo(f"[check-book] {rel}: " + ("ok" if not report.problems else "; ".join(report.problems)))
+                reports.append(report)
         finally:
-            proc.terminate()
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+            browser.close()
+    return reports
