@@ -37,11 +37,33 @@ overrides = {}
 
 # %% tags=["remove-cell"]
 from ftscope.book import Chapter
+from ftscope.book.findings import glue, record
 from ftscope.instruments import plots
-from ftscope.synthesis import LensesConfig, claims, story_models
-from ftscope.synthesis import features as fl
-from ftscope.synthesis import merging as ml
+from ftscope.synthesis.analyses import (
+    EVENT_SELECTIVITY,
+    TWIST_SHARE,
+    deletion_curve,
+    flip_table,
+    lens,
+    lens_findings,
+    merge_findings,
+    merge_path,
+    reft_curve,
+    shared_set,
+)
+from ftscope.synthesis.claims import ROWS, TIE
+from ftscope.synthesis.figures import (
+    highlight,
+    merge_figure,
+    path_table,
+    persistence_figure,
+    show_flips,
+    twist_feature_table,
+)
+from ftscope.synthesis.settings import LensesConfig, story_models
+from ftscope.synthesis.training import train_saes
 
+# %% tags=["remove-cell"]
 ch = Chapter(
     "10_three_lenses",
     LensesConfig,
@@ -99,12 +121,21 @@ ch.glue_all({"n_seeds": len(sm.runs()), "n_layers": sm.cfg.n_layers, "block": sm
 # control's is.
 
 # %%
-saes = fl.train_saes(ch.cfg, sm, seed)
-shared = fl.shared_set(ch.cfg, sm)
-lens = fl.lens(ch.cfg, sm, saes, shared)
+saes = train_saes(ch.cfg, sm, seed)
+shared = shared_set(ch.cfg, sm)
+saes_lens = lens(ch.cfg, sm, saes, shared)
 
 # %% tags=["remove-input"]
-ch.glue_all({**fl.setting_facts(ch.cfg), "tie": claims.TIE, "tie2": 2 * claims.TIE})
+ch.glue_all(
+    {
+        "threshold": ch.cfg.match_threshold,
+        "top_stories": ch.cfg.top_stories,
+        "twist_share": TWIST_SHARE,
+        "event_selectivity": EVENT_SELECTIVITY,
+        "tie": TIE,
+        "tie2": 2 * TIE,
+    }
+)
 saes.quality.style.format("{:.3f}")
 
 # %% [markdown]
@@ -116,13 +147,13 @@ saes.quality.style.format("{:.3f}")
 # a match in the base's SAE; for its Twist features, also a match among the base's Twist features).
 
 # %% tags=["remove-input"]
-sae_facts = ch.glue_all(fl.lens_facts(lens, sm))
-ch.glue_all(claims.sae_readings(sae_facts))
-table = lens.table()
+sae_findings = lens_findings(saes_lens, sm)
+glue(ch, sae_findings)
+table = saes_lens.table()
 table.style.format("{:.2f}", subset=list(table.columns[2:]))
 
 # %% tags=["hide-input"] mystnb={"figure": {"name": "fig-10-persistence", "caption": "Share of the base SAE's features that another SAE keeps (best match r ≥ 0.8 on the shared stories): all alive base features (grey), the base's Twist event features (red) and its Twist instruction features (orange). First the seed control (a second SAE of the unchanged base: the ceiling), then, shaded, the SAEs of models that never had the capability (the \"Not in PT\" control and a random-init model: the floor). Dashed: the ceiling for all the base's Twist features; dotted: the floor."}}
-plots.show(fl.persistence_figure(table))
+plots.show(persistence_figure(table))
 
 # %% [markdown]
 # The base's SAE has {glue:text}`n_twist_base` Twist features among {glue:text}`n_alive_base` alive ones:
@@ -131,12 +162,12 @@ plots.show(fl.persistence_figure(table))
 # every other SAE:
 
 # %% tags=["remove-input"]
-fl.twist_feature_table(lens, sm.setting.tok).style.format(
-    "{:.2f}", subset=[*lens.corr, "in twist sentences / elsewhere"]
+twist_feature_table(saes_lens, sm.setting.tok).style.format(
+    "{:.2f}", subset=[*saes_lens.corr, "in twist sentences / elsewhere"]
 )
 
 # %% tags=["hide-input"]
-fl.highlight(lens, sm.setting.tok)
+highlight(saes_lens, sm.setting.tok)
 
 # %% [markdown]
 # **The floor and the resolution.** The SAE of the "Not in PT" control keeps
@@ -182,11 +213,12 @@ fl.highlight(lens, sm.setting.tok)
 # models: the data-driven way back.
 
 # %%
-path = ml.merge_path(ch.cfg, sm, seed)
-curve = ml.reft_curve(sm)
-deletion = ml.deletion_curve(sm, path)
-flips = ml.flip_table(path, deletion, sm.cfg.ft_steps)
-merge_facts = ch.glue_all(ml.merge_facts(path, curve, flips))
+path = merge_path(ch.cfg, sm, seed)
+curve = reft_curve(sm)
+deletion = deletion_curve(sm, path)
+flips = flip_table(path, deletion, sm.cfg.ft_steps)
+merge = merge_findings(path, curve, flips)
+glue(ch, merge)
 
 # %% tags=["remove-input"]
 ch.glue_all(
@@ -196,13 +228,13 @@ ch.glue_all(
         "delete_evals": ", ".join(map(str, sm.cfg.delete_evals)),
     }
 )
-ml.path_table(path)
+path_table(path)
 
 # %% tags=["hide-input"] mystnb={"figure": {"name": "fig-10-merge", "caption": "Left: the twist share when asked (red, left axis) along the SLERP path from the base (t = 0) to the F+R deleted model (t = 1), the deletion's own twist share at step k drawn at t = k / T (purple), and the loss on the deletion's own documents (blue) and on twist stories (green, right axis) along the path; mean over the deletion seeds, band their range. Right: reFT from the same deleted models (chapter 5), the twist share against the step. Dashed: 0.75, chapter 5's bar for having the capability."}}
-plots.show(ml.merge_figure(path, curve, deletion, sm.cfg.ft_steps))
+plots.show(merge_figure(path, curve, deletion, sm.cfg.ft_steps))
 
 # %% tags=["remove-input"]
-ml.show_flips(flips)
+show_flips(flips)
 
 # %% [markdown]
 # The base writes a twist in {glue:text}`base_twist:.0%` of its stories when asked, the deleted models in
@@ -245,7 +277,7 @@ ml.show_flips(flips)
 # merge claim only where both curves cross 0.75. Values are per fine-tuning seed.
 
 # %% tags=["remove-output"]
-claims.record_claims(ch, sae_facts, merge_facts)
+record(ch, ROWS, sae_findings, merge)
 
 # %% tags=["remove-input"]
 ch.finish()

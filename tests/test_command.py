@@ -137,7 +137,7 @@ def test_configs_check_ranges(overrides, message):
 
 def test_a_seed_fits_numpy_and_zero_steps_means_derived_only_where_a_config_says_so():
     from ftscope.horn import HornConfig
-    from ftscope.synthesis import LensesConfig
+    from ftscope.synthesis.settings import LensesConfig
 
     with pytest.raises(ConfigError, match=r"sae_seed=4294967296: a seed must be at least 0 and at most 4294967295"):
         LensesConfig.from_preset("smoke", sae_seed=2**32)

@@ -61,6 +61,20 @@ def test_imports_run_from_higher_layers_to_lower_ones(path):
             assert here == there, f"{rel}: one paper's package imports another's ({target})"
 
 
+#: the rooms of a setting's folder: the same file names in each, so a reader knows where to look
+ROOMS = {"__init__", "settings", "training", "analyses", "figures", "claims"}
+OPTIONAL_ROOMS = {"reported"}  # where the paper gives numbers to compare with
+#: the folders in this shape (the papers' packages move into setting folders one by one)
+SETTING_FOLDERS = ["synthesis"]
+
+
+@pytest.mark.parametrize("folder", SETTING_FOLDERS)
+def test_every_setting_folder_has_the_same_rooms(folder):
+    rooms = {p.stem for p in (SRC / folder).glob("*.py")}
+    assert ROOMS <= rooms, f"{folder}/ lacks {sorted(ROOMS - rooms)}"
+    assert rooms <= ROOMS | OPTIONAL_ROOMS, f"{folder}/ has rooms no other setting has: {sorted(rooms - ROOMS - OPTIONAL_ROOMS)}"
+
+
 def test_the_command_imports_no_torch():
     code = ("import sys, ftscope.book.cli, ftscope.book.runner, ftscope.book.report, ftscope.book.claims, "
             "ftscope.book.chapter, ftscope.book, ftscope.jain, ftscope.horn, ftscope.train, ftscope.instruments; "

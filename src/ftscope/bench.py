@@ -1,5 +1,5 @@
 """``python -m ftscope.bench``: every paper's training loops timed against the machine's matmul
-peak (``book.bench`` measures; ``jain.bench``, ``zhang.bench``, ``horn.bench`` and ``synthesis.bench``
+peak (``book.bench`` measures; ``jain.bench``, ``zhang.bench``, ``horn.bench`` and ``synthesis.training``
 say what to run); with ``--plan``, every chapter's training counted and its time on one H100 estimated
 (``book.bench.plan``).
 ``ftscope bench`` and ``ftscope plan`` run this in a process of their own, so the command itself
@@ -15,7 +15,7 @@ from ftscope.config import DEVICES, PRESETS
 from ftscope.horn import bench as horn_bench
 from ftscope.jain import bench as jain_bench
 from ftscope.paths import Project
-from ftscope.synthesis import bench as synthesis_bench
+from ftscope.synthesis import training as synthesis_training
 from ftscope.zhang import bench as zhang_bench
 
 
@@ -29,7 +29,7 @@ def works(preset: str):
     yield from jain_bench.works(preset)
     yield from zhang_bench.works(preset)
     yield from horn_bench.works(preset)
-    yield from synthesis_bench.works(preset)
+    yield from synthesis_training.works(preset)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -15,7 +15,7 @@ from ftscope.config import DEVICES, PRESETS, ConfigError, check_choice, check_de
 from ftscope.horn.cells import CHAPTERS as HORN
 from ftscope.jain.cells import CHAPTERS as JAIN
 from ftscope.paths import Project, environ
-from ftscope.synthesis.cells import CHAPTERS as SYNTHESIS
+from ftscope.synthesis.training import CHAPTERS as SYNTHESIS
 from ftscope.zhang.cells import CHAPTERS as ZHANG
 
 #: chapter -> its declaration; 01 compiles its models exactly (nothing to train)

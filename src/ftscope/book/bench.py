@@ -11,7 +11,7 @@ optimiser and the loss are inside the timed loop, as in the chapters; evaluation
 Runs on the device it is given (``--device cuda`` measures the peak and every loop on the GPU) and
 writes ``results/bench-<preset>.json`` (one per preset, so a smoke run never replaces the laptop one),
 which the status page shows for ``laptop``. The loops themselves are each package's (``jain.bench``,
-``zhang.bench``, ``horn.bench``, ``synthesis.bench``); ``ftscope.bench`` gathers them, and the
+``zhang.bench``, ``horn.bench``, ``synthesis.training``); ``ftscope.bench`` gathers them, and the
 command runs it in a process of its own (the command imports no torch).
 """
 

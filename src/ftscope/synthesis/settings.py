@@ -1,8 +1,8 @@
 """Chapter 10's settings and its models: chapter 05's story models at the same preset, from the cache.
 
-``LensesConfig`` holds only what the lenses add (SAEs, the merge grid);
-the models, their data and their training are chapter 05's (``jain.tinystories.StoriesConfig`` at the same
-preset), so this chapter reads the checkpoints chapter 05 wrote and trains no language model.
+``LensesConfig`` holds only what the lenses add (SAEs, the merge grid); the models, their data and their
+training are chapter 05's (``jain.tinystories.StoriesConfig`` at the same preset), so this chapter reads the
+checkpoints chapter 05 wrote and trains no language model. The labels name each model an SAE reads.
 """
 
 from __future__ import annotations
@@ -111,3 +111,28 @@ def story_models(preset: str, seed: int, device) -> StoryModels:
     pretrained, _ = ts.pretrained(cfg, setting, seed, device, workers=2)
     states = ts.finetuned(cfg, setting, seed, device, workers=2)
     return StoryModels(cfg, setting, pretrained, states, device)
+
+
+BASE, CONTROL = "base", "base, SAE seed 2"
+#: the floor's models (never had the capability) and the control's fine-tune (learned Twist anew)
+NOT_IN_PT, RANDOM = "Not in PT", "random init"
+FLOORS = (NOT_IN_PT, RANDOM)
+#: the shared set's stories start here in the held-out list (prompts use its start, probes its end)
+SHARED_START = 1000
+
+
+def hook(cfg: ts.StoriesConfig) -> str:
+    """The middle block's MLP activations (block n_layers // 2)."""
+    return f"blocks.{cfg.n_layers // 2}.mlp.hook_post"
+
+
+def deleted_label(protocol: str, seed: int) -> str:
+    return f"{protocol} deleted, seed {seed}"
+
+
+def revived_label(protocol: str, seed: int) -> str:
+    return f"{protocol} revived, seed {seed}"
+
+
+def control_ft_label(seed: int) -> str:
+    return f"Not in PT fine-tuned, seed {seed}"
