@@ -7,6 +7,7 @@ numbers still travel as untyped dicts cannot be checked this way; ``CHAPTERS`` l
 """
 
 import ast
+import dataclasses
 import importlib
 import inspect
 import pkgutil
@@ -48,15 +49,20 @@ def written(text: str) -> set[str]:
     return names
 
 
-def glued(package: str) -> set[str]:
-    """The names a setting's package glues: its findings records' fields and its claim rows."""
+def findings_classes(package: str) -> list[type[Findings]]:
+    """Every ``Findings`` subclass a setting's package defines."""
     pkg = importlib.import_module(package)
-    names: set[str] = set()
+    found = []
     for info in pkgutil.iter_modules(pkg.__path__):
         module = importlib.import_module(f"{package}.{info.name}")
-        for _, cls in inspect.getmembers(module, inspect.isclass):
-            if issubclass(cls, Findings) and cls is not Findings and cls.__module__ == module.__name__:
-                names |= cls.glue_names()
+        found += [cls for _, cls in inspect.getmembers(module, inspect.isclass)
+                  if issubclass(cls, Findings) and cls is not Findings and cls.__module__ == module.__name__]
+    return found
+
+
+def glued(package: str) -> set[str]:
+    """The names a setting's package glues: its findings records' fields and its claim rows."""
+    names: set[str] = set().union(*(cls.glue_names() for cls in findings_classes(package)))
     for row in importlib.import_module(f"{package}.claims").ROWS:
         names |= {row.id} | ({f"{row.id}_paper"} if row.paper_value is not None else set())
     return names
@@ -81,3 +87,12 @@ def test_a_misspelt_glue_name_is_caught():
     assert unknown(bad, CHAPTERS["10_three_lenses"]) == {"resoluton"}
     in_code = text + '\n# %%\nch.glue_all({"resolution_typo": 1})\n# %% [markdown]\n# {glue:text}`resolution_typo`\n'
     assert unknown(in_code, CHAPTERS["10_three_lenses"]) == set()  # a name the notebook glues itself
+
+
+@pytest.mark.parametrize("chapter", sorted(CHAPTERS))
+def test_every_claim_row_reads_fields_its_findings_have(chapter):
+    """A row naming a field no findings record has would fail only when the notebook runs; caught here."""
+    package = CHAPTERS[chapter]
+    have = {f.name for cls in findings_classes(package) for f in dataclasses.fields(cls)}
+    rows = importlib.import_module(f"{package}.claims").ROWS
+    assert {row.id: row.fields_read() - have for row in rows if row.fields_read() - have} == {}

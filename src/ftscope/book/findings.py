@@ -91,27 +91,26 @@ class Findings:
     ``{name}_max``; other fields (tables, tensors) are not glued."""
 
     @classmethod
+    def _glued_fields(cls) -> list[tuple[str, bool]]:
+        """``(name, is Seeds)`` of every glued field."""
+        hints = typing.get_type_hints(cls)
+        return [(f.name, hints[f.name] is Seeds) for f in fields(cls) if _glued_type(hints[f.name])]
+
+    @classmethod
     def glue_names(cls) -> frozenset[str]:
         """The names ``glue`` glues for any record of this type."""
-        hints = typing.get_type_hints(cls)
-        names = set()
-        for f in fields(cls):
-            if _glued_type(hints[f.name]):
-                names.add(f.name)
-                if hints[f.name] is Seeds:
-                    names |= {f"{f.name}_min", f"{f.name}_max"}
-        return frozenset(names)
+        return frozenset(name for name, per_seed in cls._glued_fields()
+                         for name in ((name, f"{name}_min", f"{name}_max") if per_seed else (name,)))
 
     def glued(self) -> dict[str, Value]:
         """The glued names and their values."""
-        hints = typing.get_type_hints(type(self))
         out: dict[str, Value] = {}
-        for f in fields(self):
-            value = getattr(self, f.name)
-            if isinstance(value, Seeds):
-                out |= {f.name: value.mean, f"{f.name}_min": value.lo, f"{f.name}_max": value.hi}
-            elif _glued_type(hints[f.name]):
-                out[f.name] = value
+        for name, per_seed in self._glued_fields():
+            value = getattr(self, name)
+            if per_seed:
+                out |= {name: value.mean, f"{name}_min": value.lo, f"{name}_max": value.hi}
+            else:
+                out[name] = value
         return out
 
 

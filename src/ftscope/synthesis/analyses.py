@@ -282,15 +282,25 @@ class LensFindings(Findings):
     reuse_reading: str
 
 
+def _resolves(resolution: float) -> bool:
+    """Whether the lens's ceiling lies at least two ties above its floor (NaN: it does not)."""
+    return resolution >= 2 * TIE
+
+
+def _barely_moved(moved: Seeds) -> bool:
+    """Whether a fine-tune left the dictionary within a tie of where a second SAE seed does, on every seed."""
+    return max(abs(m) for m in moved) < TIE
+
+
 def sae_undecided(resolution: float, moved: Seeds, what: str, tell: str = "present from absent") -> str:
     """Why the SAE lens cannot decide ('' when it can): its ceiling is within two ties of its floor (it cannot
     ``tell`` the two apart), or the fine-tune ``what`` moved the dictionary (its share of all base features
     kept) less than a tie away from where a second SAE seed leaves it, on every seed."""
     why = []
-    if not resolution >= 2 * TIE:
+    if not _resolves(resolution):
         why.append(f"the lens cannot tell {tell}: the seed control (ceiling) is {resolution:.2f} above the floor, "
                    f"less than {2 * TIE:g}")
-    if max(abs(m) for m in moved) < TIE:
+    if _barely_moved(moved):
         why.append(f"{what} moved the dictionary less than a second SAE seed does (all base features kept: "
                    f"{', '.join(f'{m:+.2f}' for m in moved)} against the seed control, each within {TIE:g}): the "
                    "lens cannot tell a wrapper from barely moved")
@@ -307,10 +317,9 @@ def _finite(values: list[float], what: str) -> tuple[Seeds, str]:
 def _readings(resolution: float, moved: Seeds, reuse_floor: float, reuse_resolution: float,
               moved_revived: Seeds) -> dict[str, str]:
     """Sentences for the chapter's text: what the SAE lens resolves, from the same tests as its claims."""
-    res = resolution >= 2 * TIE
-    barely = max(abs(m) for m in moved) < TIE
-    reuse_res = np.isfinite(reuse_floor) and reuse_resolution >= 2 * TIE
-    reuse_barely = max(abs(m) for m in moved_revived) < TIE
+    res, barely = _resolves(resolution), _barely_moved(moved)
+    reuse_res = np.isfinite(reuse_floor) and _resolves(reuse_resolution)
+    reuse_barely = _barely_moved(moved_revived)
     return {
         "resolution_reading": (
             f"That is at least two ties ({2 * TIE:g}): here a base Twist feature kept by another model's SAE says "
